@@ -1,0 +1,354 @@
+//! Checkpoints: atomic save, validated load.
+//!
+//! A checkpoint root directory holds snapshots `step-00000100/` and a file `latest` naming the
+//! newest complete one. A snapshot holds `config.json`, `state.json` (step, random stream,
+//! optimiser step counts), one safetensors file per network (`generator.safetensors`, ...,
+//! batch-norm statistics included) and `optimizer.safetensors` (Adam moments).
+//!
+//! Crash safety: a snapshot is written under a temporary name, every file and the directory are
+//! fsynced, the directory is renamed into place, and only then is `latest` replaced (by a
+//! fsynced temporary file and a rename). A kill at any moment leaves `latest` naming a complete
+//! snapshot. The two newest snapshots are kept.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use safetensors::tensor::{Dtype as StDtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::config::AeganConfig;
+use crate::error::{AeganError, Result};
+use crate::nets::{NetworkKind, Networks};
+use crate::params::ParamStore;
+use crate::rng::RngState;
+
+/// The file in a checkpoint root that names the newest snapshot.
+pub const LATEST_FILE: &str = "latest";
+/// The config file inside a snapshot.
+pub const CONFIG_FILE: &str = "config.json";
+/// The training-state file inside a snapshot.
+pub const STATE_FILE: &str = "state.json";
+/// The optimiser-moments file inside a snapshot.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// The format version written in `state.json`.
+pub const FORMAT_VERSION: u32 = 1;
+/// Snapshots kept in a root directory.
+const KEEP_SNAPSHOTS: usize = 2;
+
+/// Everything in `state.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingState {
+    /// Checkpoint format version.
+    pub format: u32,
+    /// Version of aegan that wrote it.
+    pub crate_version: String,
+    /// Training steps completed.
+    pub step: u64,
+    /// Position of the trainer's random stream.
+    pub rng: RngState,
+    /// Adam step count per network (by [`NetworkKind::name`]).
+    pub optimizer_steps: HashMap<String, u64>,
+}
+
+/// The safetensors file of one network inside a snapshot.
+pub fn network_file(kind: NetworkKind) -> String {
+    format!("{}.safetensors", kind.name())
+}
+
+/// What [`save`] writes.
+pub(crate) struct Snapshot<'a> {
+    pub config: &'a AeganConfig,
+    pub state: TrainingState,
+    pub networks: &'a Networks,
+    pub optimizer_tensors: Vec<(String, Tensor)>,
+}
+
+/// Writes a snapshot under `root` and points `latest` at it; returns the snapshot directory.
+pub(crate) fn save(root: &Path, snapshot: Snapshot) -> Result<PathBuf> {
+    fs::create_dir_all(root).map_err(|e| AeganError::io(root, e))?;
+    let name = unused_snapshot_name(root, snapshot.state.step);
+    let tmp = root.join(format!(".tmp-{name}"));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| AeganError::io(&tmp, e))?;
+    }
+    fs::create_dir(&tmp).map_err(|e| AeganError::io(&tmp, e))?;
+
+    write_synced(&tmp.join(CONFIG_FILE), snapshot.config.to_json().as_bytes())?;
+    let state_json = serde_json::to_vec_pretty(&snapshot.state).map_err(|source| AeganError::Json {
+        path: tmp.join(STATE_FILE),
+        source,
+    })?;
+    write_synced(&tmp.join(STATE_FILE), &state_json)?;
+    for kind in NetworkKind::ALL {
+        let tensors: Vec<(String, Tensor)> = snapshot
+            .networks
+            .store(kind)
+            .all()
+            .into_iter()
+            .map(|(n, v)| (n, v.as_tensor().clone()))
+            .collect();
+        write_synced(&tmp.join(network_file(kind)), &serialize(&tensors)?)?;
+    }
+    write_synced(
+        &tmp.join(OPTIMIZER_FILE),
+        &serialize(&snapshot.optimizer_tensors)?,
+    )?;
+    sync_dir(&tmp)?;
+
+    let dest = root.join(&name);
+    fs::rename(&tmp, &dest).map_err(|e| AeganError::io(&dest, e))?;
+    sync_dir(root)?;
+    write_atomic(&root.join(LATEST_FILE), name.as_bytes())?;
+    prune(root, &name);
+    Ok(dest)
+}
+
+/// The snapshot directory that `dir` designates: `dir` itself if it holds `state.json`,
+/// otherwise the snapshot named by `dir/latest`.
+pub fn resolve(dir: &Path) -> Result<PathBuf> {
+    if dir.join(STATE_FILE).is_file() {
+        return Ok(dir.to_path_buf());
+    }
+    let latest = dir.join(LATEST_FILE);
+    let name = fs::read_to_string(&latest).map_err(|_| AeganError::NoCheckpoint {
+        path: dir.to_path_buf(),
+        reason: format!("neither {STATE_FILE} nor {LATEST_FILE} is there"),
+    })?;
+    let snapshot = dir.join(name.trim());
+    if !snapshot.join(STATE_FILE).is_file() {
+        return Err(AeganError::NoCheckpoint {
+            path: snapshot,
+            reason: format!("{LATEST_FILE} names it but it holds no {STATE_FILE}"),
+        });
+    }
+    Ok(snapshot)
+}
+
+/// Reads `config.json` of the snapshot `dir` designates.
+pub fn read_config(dir: &Path) -> Result<AeganConfig> {
+    AeganConfig::from_json_file(resolve(dir)?.join(CONFIG_FILE))
+}
+
+/// Reads `state.json` of a snapshot directory.
+pub(crate) fn read_state(snapshot: &Path) -> Result<TrainingState> {
+    let path = snapshot.join(STATE_FILE);
+    let text = fs::read_to_string(&path).map_err(|e| AeganError::io(&path, e))?;
+    let state: TrainingState = serde_json::from_str(&text).map_err(|source| AeganError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    if state.format != FORMAT_VERSION {
+        return Err(AeganError::CorruptCheckpoint {
+            path,
+            reason: format!(
+                "format {} is not {FORMAT_VERSION}, the one this version reads",
+                state.format
+            ),
+        });
+    }
+    Ok(state)
+}
+
+/// Builds the four networks from the snapshot `dir` designates, with its config: the way to
+/// load a trained model for inference.
+pub fn load_networks(dir: &Path, device: &Device) -> Result<(AeganConfig, Networks)> {
+    let snapshot = resolve(dir)?;
+    let config = AeganConfig::from_json_file(snapshot.join(CONFIG_FILE))?;
+    let networks = Networks::new(&config, device)?;
+    read_network_weights(&snapshot, &networks)?.apply(&networks)?;
+    Ok((config, networks))
+}
+
+/// Network weights read from a snapshot and checked against a set of networks.
+pub(crate) struct CheckedWeights(Vec<(NetworkKind, HashMap<String, Tensor>)>);
+
+impl CheckedWeights {
+    /// Copies the values into `networks` (the ones they were checked against).
+    pub fn apply(self, networks: &Networks) -> Result<()> {
+        for (kind, tensors) in self.0 {
+            for (name, var) in networks.store(kind).all() {
+                var.set(&tensors[&name])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads every network file of `snapshot` and checks it against `networks` (same tensor
+/// names, same shapes), changing nothing.
+pub(crate) fn read_network_weights(snapshot: &Path, networks: &Networks) -> Result<CheckedWeights> {
+    let mut loaded = Vec::new();
+    for kind in NetworkKind::ALL {
+        let path = snapshot.join(network_file(kind));
+        let tensors = read_tensors(&path, &networks_device(networks, kind))?;
+        check_matches(&path, networks.store(kind), &tensors)?;
+        loaded.push((kind, tensors));
+    }
+    Ok(CheckedWeights(loaded))
+}
+
+fn networks_device(networks: &Networks, kind: NetworkKind) -> Device {
+    networks
+        .store(kind)
+        .all()
+        .first()
+        .map(|(_, v)| v.device().clone())
+        .unwrap_or(Device::Cpu)
+}
+
+/// Fails unless `tensors` holds exactly the tensors of `store`, with the same shapes.
+fn check_matches(path: &Path, store: &ParamStore, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    let expected = store.all();
+    for (name, var) in &expected {
+        let t = tensors.get(name).ok_or_else(|| AeganError::TensorSetMismatch {
+            path: path.to_path_buf(),
+            tensor: name.clone(),
+            problem: "is missing",
+        })?;
+        if t.dims() != var.dims() {
+            return Err(AeganError::ShapeMismatch {
+                path: path.to_path_buf(),
+                tensor: name.clone(),
+                expected: var.dims().to_vec(),
+                found: t.dims().to_vec(),
+            });
+        }
+    }
+    let mut extra: Vec<&String> = tensors
+        .keys()
+        .filter(|k| !expected.iter().any(|(n, _)| n == *k))
+        .collect();
+    extra.sort();
+    if let Some(name) = extra.first() {
+        return Err(AeganError::TensorSetMismatch {
+            path: path.to_path_buf(),
+            tensor: (*name).clone(),
+            problem: "is not part of this network",
+        });
+    }
+    Ok(())
+}
+
+/// Reads every tensor of a safetensors file (f32 only) onto `device`.
+pub(crate) fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    let bytes = fs::read(path).map_err(|e| AeganError::io(path, e))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| AeganError::CorruptCheckpoint {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let mut out = HashMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != StDtype::F32 {
+            return Err(AeganError::CorruptCheckpoint {
+                path: path.to_path_buf(),
+                reason: format!("tensor `{name}` is {:?}, expected F32", view.dtype()),
+            });
+        }
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let t = Tensor::from_vec(values, view.shape(), device)?;
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
+/// Encodes named f32 tensors as a safetensors file.
+fn serialize(tensors: &[(String, Tensor)]) -> Result<Vec<u8>> {
+    let mut buffers = Vec::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        buffers.push((name.clone(), t.dims().to_vec(), bytes));
+    }
+    let views = buffers
+        .iter()
+        .map(|(name, shape, bytes)| {
+            TensorView::new(StDtype::F32, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| AeganError::CorruptCheckpoint {
+                    path: PathBuf::from(name),
+                    reason: e.to_string(),
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, None).map_err(|e| AeganError::CorruptCheckpoint {
+        path: PathBuf::from("<memory>"),
+        reason: e.to_string(),
+    })
+}
+
+/// Writes `bytes` to `path` and fsyncs it (for files inside a not-yet-published directory).
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = File::create(path).map_err(|e| AeganError::io(path, e))?;
+    f.write_all(bytes).map_err(|e| AeganError::io(path, e))?;
+    f.sync_all().map_err(|e| AeganError::io(path, e))
+}
+
+/// Replaces `path` with `bytes` atomically: a kill leaves either the old or the new content.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.tmp"));
+    write_synced(&tmp, bytes)?;
+    fs::rename(&tmp, path).map_err(|e| AeganError::io(path, e))?;
+    if let Some(parent) = path.parent() {
+        sync_dir(if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        })?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    // Directories can be fsynced on Unix; elsewhere opening one fails and rename is the best we have.
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| AeganError::io(dir, e))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn unused_snapshot_name(root: &Path, step: u64) -> String {
+    let base = format!("step-{step:08}");
+    if !root.join(&base).exists() {
+        return base;
+    }
+    (1..)
+        .map(|i| format!("{base}.{i}"))
+        .find(|n| !root.join(n).exists())
+        .unwrap_or(base)
+}
+
+/// Removes all but the newest snapshots and any leftover temporary directories. Failures are
+/// ignored: an old snapshot left behind is harmless.
+fn prune(root: &Path, newest: &str) {
+    let Ok(entries) = fs::read_dir(root) else { return };
+    let mut snapshots = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".tmp-step-") {
+            let _ = fs::remove_dir_all(entry.path());
+        } else if name.starts_with("step-") && name != newest {
+            if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                snapshots.push((modified, name));
+            }
+        }
+    }
+    snapshots.sort();
+    let excess = snapshots.len().saturating_sub(KEEP_SNAPSHOTS - 1);
+    for (_, name) in snapshots.into_iter().take(excess) {
+        let _ = fs::remove_dir_all(root.join(name));
+    }
+}

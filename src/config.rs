@@ -1,0 +1,524 @@
+//! [`AeganConfig`]: everything that defines an AEGAN model and its training, saved as JSON
+//! beside every checkpoint so that a run can be reloaded without remembering its flags.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AeganError, Result};
+
+/// How the generator doubles its resolution at each stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Upsample {
+    /// Nearest-neighbour ×2 followed by a convolution. Free of the checkerboard artifacts that
+    /// transposed convolutions leave (Odena et al. 2016); the default.
+    NearestConv,
+    /// A 4×4, stride-2 transposed convolution (DCGAN style). Kept for comparison.
+    TransposedConv,
+}
+
+/// The normalisation layer after each hidden convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Norm {
+    /// Batch normalisation (batch statistics in training, running statistics in evaluation).
+    Batch,
+    /// No normalisation.
+    None,
+}
+
+/// Channel count as a function of resolution: `at_32 · 32 / resolution`, clamped to
+/// `[min, max]`. Halving the resolution doubles the width, as in DCGAN-like networks, so one
+/// schedule describes a network for every image size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WidthSchedule {
+    /// Channels at 32×32 resolution.
+    pub at_32: usize,
+    /// Fewest channels at any resolution.
+    pub min: usize,
+    /// Most channels at any resolution.
+    pub max: usize,
+}
+
+impl WidthSchedule {
+    /// Channels used at `resolution` (side length in pixels).
+    pub fn at(&self, resolution: usize) -> usize {
+        (self.at_32 * 32 / resolution.max(1)).clamp(self.min, self.max)
+    }
+}
+
+/// A stride-1 convolution of the given width and kernel size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvLayer {
+    /// Output channels.
+    pub width: usize,
+    /// Kernel side; even kernels are padded 'same' as PyTorch does (one more on the bottom/right).
+    pub kernel: usize,
+}
+
+/// Generator G: z → x. A linear stem to 4×4, one ×2 stage per doubling up to the image size,
+/// optional full-resolution head convolutions, then an output convolution and tanh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorConfig {
+    /// Channels per resolution (the 4×4 stem uses `widths.at(4)`).
+    pub widths: WidthSchedule,
+    /// Kernel of the convolution in each upsampling stage (ignored for transposed convs, which are 4×4).
+    pub kernel: usize,
+    /// Extra stride-1 convolutions (+norm+LReLU) at full resolution before the output conv.
+    pub head: Vec<ConvLayer>,
+    /// Kernel of the final convolution to image channels.
+    pub out_kernel: usize,
+}
+
+/// Encoder E: x → z. Stride-2 convolutions down to 4×4, optional stride-1 "neck" convolutions
+/// at 4×4, then a fully connected head to the latent vector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderConfig {
+    /// Channels per resolution (the first conv outputs `widths.at(size / 2)`).
+    pub widths: WidthSchedule,
+    /// Kernel of every convolution (odd).
+    pub kernel: usize,
+    /// Stride-1 convolutions at 4×4 after the last downsampling.
+    pub neck: Vec<ConvLayer>,
+    /// Hidden fully connected widths between the flattened features and z.
+    pub hidden: Vec<usize>,
+}
+
+/// Image discriminator Dx: x → logit. A stride-1 convolution at full resolution, stride-2
+/// convolutions down to 4×4, then a linear layer to one logit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageDiscriminatorConfig {
+    /// Channels per resolution.
+    pub widths: WidthSchedule,
+    /// Kernel of every convolution (odd).
+    pub kernel: usize,
+}
+
+/// Latent discriminator Dz: z → logit. A multilayer perceptron.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatentDiscriminatorConfig {
+    /// Hidden layer widths.
+    pub hidden: Vec<usize>,
+}
+
+/// The four weights of the AEGAN objective (see [`crate::objective`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossWeights {
+    /// α_dx: adversarial loss on images, G(z) and G(E(x)) against Dx.
+    pub image_adversarial: f64,
+    /// α_dz: adversarial loss on latents, E(x) and E(G(z)) against Dz.
+    pub latent_adversarial: f64,
+    /// α_rx: L1 image reconstruction |G(E(x)) − x|.
+    pub image_reconstruction: f64,
+    /// α_rz: squared latent reconstruction |E(G(z)) − z|².
+    pub latent_reconstruction: f64,
+}
+
+/// One Adam learning rate per network.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearningRates {
+    /// Generator G.
+    pub generator: f64,
+    /// Encoder E.
+    pub encoder: f64,
+    /// Image discriminator Dx.
+    pub image_discriminator: f64,
+    /// Latent discriminator Dz.
+    pub latent_discriminator: f64,
+}
+
+/// Everything that defines an AEGAN model and how it is trained.
+///
+/// Build one from a preset ([`AeganConfig::lean`], [`AeganConfig::author32`]), change fields,
+/// and call [`AeganConfig::validate`] (the trainer does so too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AeganConfig {
+    /// Side of the square images: a power of two from 16 to 256.
+    pub image_size: usize,
+    /// Image channels (3 for RGB).
+    pub channels: usize,
+    /// Size of the latent vector z.
+    pub latent_dim: usize,
+    /// Generator layout.
+    pub generator: GeneratorConfig,
+    /// Encoder layout.
+    pub encoder: EncoderConfig,
+    /// Image discriminator layout.
+    pub image_discriminator: ImageDiscriminatorConfig,
+    /// Latent discriminator layout.
+    pub latent_discriminator: LatentDiscriminatorConfig,
+    /// How G upsamples.
+    pub upsample: Upsample,
+    /// Normalisation after hidden convolutions of G, E and Dx (never after Dx's first layer).
+    pub norm: Norm,
+    /// Negative slope of every leaky ReLU.
+    pub leaky_slope: f64,
+    /// Weights of the four AEGAN loss terms.
+    pub loss_weights: LossWeights,
+    /// Discriminator target for real inputs (soft label; 1.0 is a hard label).
+    pub real_target: f64,
+    /// Discriminator target for generated inputs (soft label; 0.0 is a hard label).
+    pub fake_target: f64,
+    /// Probability that each discriminator output is zeroed in the discriminator step, so that
+    /// sample gives that step no gradient: it slows the discriminators down.
+    pub output_zeroing: f64,
+    /// Adam learning rates.
+    pub learning_rates: LearningRates,
+    /// Adam (β1, β2), shared by the four optimisers.
+    pub adam_betas: (f64, f64),
+    /// Adam ε.
+    pub adam_eps: f64,
+    /// Images per training step.
+    pub batch_size: usize,
+    /// Seed of weight initialisation and of the trainer's random streams.
+    pub seed: u64,
+}
+
+impl Default for AeganConfig {
+    /// The lean 32×32 preset, [`AeganConfig::lean`]`(32)`.
+    fn default() -> Self {
+        Self::lean(32)
+    }
+}
+
+impl AeganConfig {
+    /// The lean default: small enough to train at a useful speed on a laptop CPU (well under
+    /// 1 GFLOP per real image per training step at 32×32, see
+    /// [`crate::AeganTrainer::flops_per_image`]), with the remedies for GAN training on small
+    /// medical datasets switched on: nearest-upsample convolutions, soft targets 0.95/0.05,
+    /// output zeroing, and discriminators learning at half the rate of G and E.
+    pub fn lean(image_size: usize) -> Self {
+        AeganConfig {
+            image_size,
+            channels: 3,
+            latent_dim: 16,
+            generator: GeneratorConfig {
+                widths: WidthSchedule {
+                    at_32: 32,
+                    min: 16,
+                    max: 64,
+                },
+                kernel: 3,
+                head: vec![],
+                out_kernel: 3,
+            },
+            encoder: EncoderConfig {
+                widths: WidthSchedule {
+                    at_32: 32,
+                    min: 16,
+                    max: 128,
+                },
+                kernel: 3,
+                neck: vec![],
+                hidden: vec![128],
+            },
+            image_discriminator: ImageDiscriminatorConfig {
+                widths: WidthSchedule {
+                    at_32: 16,
+                    min: 8,
+                    max: 128,
+                },
+                kernel: 3,
+            },
+            latent_discriminator: LatentDiscriminatorConfig { hidden: vec![64, 64] },
+            upsample: Upsample::NearestConv,
+            norm: Norm::Batch,
+            leaky_slope: 0.2,
+            loss_weights: LossWeights {
+                image_adversarial: 0.1,
+                latent_adversarial: 0.1,
+                image_reconstruction: 1.0,
+                latent_reconstruction: 0.5,
+            },
+            real_target: 0.95,
+            fake_target: 0.05,
+            output_zeroing: 0.1,
+            learning_rates: LearningRates {
+                generator: 2e-4,
+                encoder: 2e-4,
+                image_discriminator: 1e-4,
+                latent_discriminator: 1e-4,
+            },
+            adam_betas: (0.5, 0.999),
+            adam_eps: 1e-8,
+            batch_size: 64,
+            seed: 0,
+        }
+    }
+
+    /// The layout of the AEGAN author's PyTorch networks scaled to 32×32 (about 27 GFLOP per
+    /// real image per training step: GPU work). Learning rates and loss weights are the
+    /// author's: G/E 2e-4, Dx/Dz 1e-3, (α_dx, α_dz, α_rx, α_rz) = (0.1, 0.1, 1, 0.5), hard
+    /// targets, no output zeroing.
+    pub fn author32() -> Self {
+        Self::author(32)
+    }
+
+    /// The author's layout ([`AeganConfig::author32`]) with the stage count following `image_size`.
+    pub fn author(image_size: usize) -> Self {
+        AeganConfig {
+            image_size,
+            channels: 3,
+            latent_dim: 16,
+            generator: GeneratorConfig {
+                widths: WidthSchedule {
+                    at_32: 128,
+                    min: 32,
+                    max: 512,
+                },
+                kernel: 4,
+                head: vec![
+                    ConvLayer { width: 64, kernel: 4 },
+                    ConvLayer { width: 64, kernel: 5 },
+                ],
+                out_kernel: 1,
+            },
+            encoder: EncoderConfig {
+                widths: WidthSchedule {
+                    at_32: 32,
+                    min: 32,
+                    max: 128,
+                },
+                kernel: 3,
+                neck: vec![
+                    ConvLayer {
+                        width: 128,
+                        kernel: 3,
+                    },
+                    ConvLayer {
+                        width: 256,
+                        kernel: 3,
+                    },
+                ],
+                hidden: vec![128, 128],
+            },
+            image_discriminator: ImageDiscriminatorConfig {
+                widths: WidthSchedule {
+                    at_32: 64,
+                    min: 16,
+                    max: 512,
+                },
+                kernel: 3,
+            },
+            latent_discriminator: LatentDiscriminatorConfig {
+                hidden: vec![128, 64, 32, 32],
+            },
+            upsample: Upsample::NearestConv,
+            norm: Norm::Batch,
+            leaky_slope: 0.2,
+            loss_weights: LossWeights {
+                image_adversarial: 0.1,
+                latent_adversarial: 0.1,
+                image_reconstruction: 1.0,
+                latent_reconstruction: 0.5,
+            },
+            real_target: 1.0,
+            fake_target: 0.0,
+            output_zeroing: 0.0,
+            learning_rates: LearningRates {
+                generator: 2e-4,
+                encoder: 2e-4,
+                image_discriminator: 1e-3,
+                latent_discriminator: 1e-3,
+            },
+            adam_betas: (0.5, 0.999),
+            adam_eps: 1e-8,
+            batch_size: 64,
+            seed: 0,
+        }
+    }
+
+    /// A preset by name: `"lean"` (the default) or `"author"`, at `image_size`.
+    pub fn preset(name: &str, image_size: usize) -> Result<Self> {
+        match name {
+            "lean" | "default" => Ok(Self::lean(image_size)),
+            "author" | "author32" => Ok(Self::author(image_size)),
+            other => Err(AeganError::config("preset", other, "known presets: lean, author")),
+        }
+    }
+
+    /// Number of ×2 stages between 4×4 and the image size.
+    pub fn stages(&self) -> usize {
+        self.image_size.trailing_zeros().saturating_sub(2) as usize
+    }
+
+    /// Checks every field; the error names the first bad one and its value.
+    pub fn validate(&self) -> Result<()> {
+        let s = self.image_size;
+        if !s.is_power_of_two() || !(16..=256).contains(&s) {
+            return Err(AeganError::config(
+                "image_size",
+                s,
+                "must be a power of two from 16 to 256",
+            ));
+        }
+        if !(1..=4).contains(&self.channels) {
+            return Err(AeganError::config("channels", self.channels, "must be 1 to 4"));
+        }
+        if self.latent_dim == 0 {
+            return Err(AeganError::config("latent_dim", 0, "must be at least 1"));
+        }
+        check_widths("generator.widths", &self.generator.widths)?;
+        check_widths("encoder.widths", &self.encoder.widths)?;
+        check_widths("image_discriminator.widths", &self.image_discriminator.widths)?;
+        check_kernel("generator.kernel", self.generator.kernel, false)?;
+        check_kernel("generator.out_kernel", self.generator.out_kernel, false)?;
+        for layer in &self.generator.head {
+            check_layer("generator.head", layer, false)?;
+        }
+        check_kernel("encoder.kernel", self.encoder.kernel, true)?;
+        for layer in &self.encoder.neck {
+            check_layer("encoder.neck", layer, false)?;
+        }
+        check_kernel(
+            "image_discriminator.kernel",
+            self.image_discriminator.kernel,
+            true,
+        )?;
+        if self.encoder.hidden.contains(&0) {
+            return Err(AeganError::config(
+                "encoder.hidden",
+                &self.encoder.hidden,
+                "widths must be at least 1",
+            ));
+        }
+        if self.latent_discriminator.hidden.contains(&0) {
+            return Err(AeganError::config(
+                "latent_discriminator.hidden",
+                &self.latent_discriminator.hidden,
+                "widths must be at least 1",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.leaky_slope) {
+            return Err(AeganError::config(
+                "leaky_slope",
+                self.leaky_slope,
+                "must be in [0, 1)",
+            ));
+        }
+        let w = &self.loss_weights;
+        for (field, v) in [
+            ("loss_weights.image_adversarial", w.image_adversarial),
+            ("loss_weights.latent_adversarial", w.latent_adversarial),
+            ("loss_weights.image_reconstruction", w.image_reconstruction),
+            ("loss_weights.latent_reconstruction", w.latent_reconstruction),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(AeganError::config(field, v, "must be finite and >= 0"));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.real_target) {
+            return Err(AeganError::config(
+                "real_target",
+                self.real_target,
+                "must be in [0, 1]",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.fake_target) || self.fake_target >= self.real_target {
+            return Err(AeganError::config(
+                "fake_target",
+                self.fake_target,
+                "must be in [0, 1] and below real_target",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.output_zeroing) {
+            return Err(AeganError::config(
+                "output_zeroing",
+                self.output_zeroing,
+                "must be a probability in [0, 1)",
+            ));
+        }
+        let lr = &self.learning_rates;
+        for (field, v) in [
+            ("learning_rates.generator", lr.generator),
+            ("learning_rates.encoder", lr.encoder),
+            ("learning_rates.image_discriminator", lr.image_discriminator),
+            ("learning_rates.latent_discriminator", lr.latent_discriminator),
+        ] {
+            if !v.is_finite() || v <= 0.0 {
+                return Err(AeganError::config(field, v, "must be finite and > 0"));
+            }
+        }
+        let (b1, b2) = self.adam_betas;
+        if !(0.0..1.0).contains(&b1) || !(0.0..1.0).contains(&b2) {
+            return Err(AeganError::config(
+                "adam_betas",
+                self.adam_betas,
+                "both must be in [0, 1)",
+            ));
+        }
+        if !self.adam_eps.is_finite() || self.adam_eps <= 0.0 {
+            return Err(AeganError::config(
+                "adam_eps",
+                self.adam_eps,
+                "must be finite and > 0",
+            ));
+        }
+        if self.batch_size < 2 {
+            return Err(AeganError::config(
+                "batch_size",
+                self.batch_size,
+                "must be at least 2 (batch statistics need two samples)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads and validates a config from a JSON file.
+    pub fn from_json_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| AeganError::io(path, e))?;
+        let config: AeganConfig = serde_json::from_str(&text).map_err(|source| AeganError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The config as pretty-printed JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+fn check_widths(field: &'static str, w: &WidthSchedule) -> Result<()> {
+    if w.at_32 == 0 || w.min == 0 || w.min > w.max {
+        return Err(AeganError::config(
+            field,
+            w,
+            "at_32 and min must be at least 1 and min <= max",
+        ));
+    }
+    Ok(())
+}
+
+fn check_kernel(field: &'static str, kernel: usize, must_be_odd: bool) -> Result<()> {
+    if kernel == 0 || kernel > 9 || (must_be_odd && kernel % 2 == 0) {
+        let rule = if must_be_odd {
+            "must be odd, from 1 to 9"
+        } else {
+            "must be from 1 to 9"
+        };
+        return Err(AeganError::config(field, kernel, rule));
+    }
+    Ok(())
+}
+
+fn check_layer(field: &'static str, layer: &ConvLayer, must_be_odd: bool) -> Result<()> {
+    if layer.width == 0 {
+        return Err(AeganError::config(field, layer, "width must be at least 1"));
+    }
+    check_kernel(field, layer.kernel, must_be_odd)
+}

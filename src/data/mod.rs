@@ -1,0 +1,143 @@
+//! Image data: [`ImageSet`], the in-memory form the trainer draws batches from, and the
+//! built-in synthetic sets.
+
+pub mod synthetic;
+
+use candle_core::{Device, Tensor};
+use image::RgbImage;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{AeganError, Result};
+
+/// Square RGB images of one size, stored as f32 in [−1, 1], channel-first.
+#[derive(Debug, Clone)]
+pub struct ImageSet {
+    pixels: Vec<f32>,
+    len: usize,
+    size: usize,
+    description: String,
+}
+
+impl ImageSet {
+    /// Converts 8-bit RGB images, all `size`×`size`, into a set. `description` says where they
+    /// came from and is shown wherever the set is reported.
+    pub fn from_rgb(images: &[RgbImage], description: impl Into<String>) -> Result<Self> {
+        let size = images.first().map(|im| im.width() as usize).unwrap_or(0);
+        let mut pixels = Vec::with_capacity(images.len() * 3 * size * size);
+        for (i, im) in images.iter().enumerate() {
+            if im.width() as usize != size || im.height() as usize != size {
+                return Err(AeganError::BadInput {
+                    what: "image set",
+                    expected: format!("every image {size}×{size} (image {i} differs)"),
+                    found: vec![im.width() as usize, im.height() as usize],
+                });
+            }
+            for c in 0..3 {
+                pixels.extend(im.pixels().map(|p| f32::from(p[c]) / 127.5 - 1.0));
+            }
+        }
+        Ok(ImageSet {
+            pixels,
+            len: images.len(),
+            size,
+            description: description.into(),
+        })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the set holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Side of the images in pixels.
+    pub fn image_size(&self) -> usize {
+        self.size
+    }
+
+    /// Where the images came from (for example "synthetic lesions, not real data").
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The images at `indices` as a `(n, 3, size, size)` tensor on `device`.
+    pub fn batch(&self, indices: &[usize], device: &Device) -> Result<Tensor> {
+        let per = 3 * self.size * self.size;
+        let mut data = Vec::with_capacity(indices.len() * per);
+        for &i in indices {
+            if i >= self.len {
+                return Err(AeganError::BadInput {
+                    what: "image index",
+                    expected: format!("below {}", self.len),
+                    found: vec![i],
+                });
+            }
+            data.extend_from_slice(&self.pixels[i * per..(i + 1) * per]);
+        }
+        Ok(Tensor::from_vec(
+            data,
+            (indices.len(), 3, self.size, self.size),
+            device,
+        )?)
+    }
+
+    /// Every image as one `(len, 3, size, size)` tensor.
+    pub fn to_tensor(&self, device: &Device) -> Result<Tensor> {
+        Ok(Tensor::from_slice(
+            &self.pixels,
+            (self.len, 3, self.size, self.size),
+            device,
+        )?)
+    }
+}
+
+/// Shuffled mini-batches, epoch after epoch, from a seeded stream: the order depends only on
+/// the seed, the set size and the batch size, so a run can be repeated or resumed.
+#[derive(Debug, Clone)]
+pub struct BatchSampler {
+    len: usize,
+    batch_size: usize,
+    seed: u64,
+}
+
+impl BatchSampler {
+    /// Batches of `batch_size` from a set of `len` images; the last partial batch of each
+    /// epoch is dropped so every batch has the same size.
+    pub fn new(len: usize, batch_size: usize, seed: u64) -> Result<Self> {
+        if batch_size == 0 || len < batch_size {
+            return Err(AeganError::BadInput {
+                what: "batch size",
+                expected: format!("from 1 to the number of images ({len})"),
+                found: vec![batch_size],
+            });
+        }
+        Ok(BatchSampler {
+            len,
+            batch_size,
+            seed,
+        })
+    }
+
+    /// Batches per epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.len / self.batch_size
+    }
+
+    /// The indices of global batch number `step` (0-based, counting across epochs).
+    pub fn batch(&self, step: u64) -> Vec<usize> {
+        let per_epoch = self.batches_per_epoch() as u64;
+        let epoch = step / per_epoch;
+        let within = (step % per_epoch) as usize;
+        let mut order: Vec<usize> = (0..self.len).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            self.seed.wrapping_add(epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        ));
+        order[within * self.batch_size..(within + 1) * self.batch_size].to_vec()
+    }
+}

@@ -1,0 +1,150 @@
+//! The crate's error type: every failure on user input is a value naming what was wrong.
+
+use std::path::PathBuf;
+
+/// Errors returned by aegan. Each variant names the file, field, tensor or value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum AeganError {
+    /// A configuration field holds a value the networks cannot be built with.
+    #[error("invalid config: `{field}` = {value}: {reason}")]
+    InvalidConfig {
+        /// The field's name as it appears in the JSON config.
+        field: &'static str,
+        /// The offending value, formatted.
+        value: String,
+        /// What a valid value looks like.
+        reason: String,
+    },
+
+    /// A tensor passed to the library has the wrong shape.
+    #[error("bad input `{what}`: expected shape {expected}, got {found:?}")]
+    BadInput {
+        /// Which argument was wrong.
+        what: &'static str,
+        /// The shape that was expected, in words.
+        expected: String,
+        /// The shape that was given.
+        found: Vec<usize>,
+    },
+
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+
+    /// A JSON file (config or training state) could not be parsed or written.
+    #[error("{path}: invalid JSON: {source}")]
+    Json {
+        /// The JSON file concerned.
+        path: PathBuf,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+
+    /// A checkpoint file is damaged or not a checkpoint (truncated safetensors, wrong dtype, ...).
+    #[error("{path}: corrupt checkpoint: {reason}")]
+    CorruptCheckpoint {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A checkpoint tensor's shape differs from the network it is loaded into, usually because
+    /// the checkpoint was written with another config.
+    #[error(
+        "{path}: tensor `{tensor}` has shape {found:?} in the checkpoint but the network expects {expected:?} (was the checkpoint made with another config?)"
+    )]
+    ShapeMismatch {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The tensor's name.
+        tensor: String,
+        /// The shape the network needs.
+        expected: Vec<usize>,
+        /// The shape stored in the checkpoint.
+        found: Vec<usize>,
+    },
+
+    /// A tensor the network needs is absent from a checkpoint file, or the file holds one the
+    /// network does not have.
+    #[error("{path}: tensor `{tensor}` {problem} (was the checkpoint made with another config?)")]
+    TensorSetMismatch {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The tensor's name.
+        tensor: String,
+        /// "is missing" or "is not part of this network".
+        problem: &'static str,
+    },
+
+    /// No checkpoint was found where one was expected.
+    #[error("{path}: no checkpoint found ({reason})")]
+    NoCheckpoint {
+        /// The directory searched.
+        path: PathBuf,
+        /// Why nothing usable was found.
+        reason: String,
+    },
+
+    /// A loss became NaN or infinite; the update that would have used it was not applied.
+    #[error(
+        "loss `{name}` is {value} at step {step}: training diverged (try lower learning rates); the weights were not updated with it"
+    )]
+    NonFiniteLoss {
+        /// The loss term's name.
+        name: &'static str,
+        /// Its value.
+        value: f32,
+        /// The trainer step at which it happened.
+        step: u64,
+    },
+
+    /// The requested compute device is not compiled in or not present.
+    #[error("device `{device}` unavailable: {reason}")]
+    DeviceUnavailable {
+        /// The device asked for.
+        device: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+
+    /// An image could not be encoded or written.
+    #[error("{path}: image error: {source}")]
+    Image {
+        /// The image file concerned.
+        path: PathBuf,
+        /// The codec's error.
+        source: image::ImageError,
+    },
+
+    /// An error inside candle (tensor arithmetic, device memory, ...).
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Shorthand for `std::result::Result<T, AeganError>`.
+pub type Result<T> = std::result::Result<T, AeganError>;
+
+impl AeganError {
+    /// Wraps an I/O error with the path it concerns.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        AeganError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Builds an [`AeganError::InvalidConfig`].
+    pub(crate) fn config(field: &'static str, value: impl std::fmt::Debug, reason: &str) -> Self {
+        AeganError::InvalidConfig {
+            field,
+            value: format!("{value:?}"),
+            reason: reason.to_string(),
+        }
+    }
+}

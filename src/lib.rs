@@ -1,0 +1,50 @@
+//! # aegan
+//!
+//! Autoencoding GANs (AEGAN, Lazarou 2020, [arXiv:2004.05472](https://arxiv.org/abs/2004.05472))
+//! on [candle](https://github.com/huggingface/candle).
+//!
+//! An AEGAN trains four networks together: a generator G (z → x), an encoder E (x → z), an
+//! image discriminator Dx and a latent discriminator Dz. Besides the usual adversarial game on
+//! images, it plays one on latents and ties G and E with two reconstruction losses
+//! (x → E → G and z → G → E), which counters mode collapse and gives an encoder for free. The
+//! whole objective is written down in [`objective`].
+//!
+//! ```
+//! use aegan::{data::synthetic, AeganConfig, AeganTrainer, DeviceChoice};
+//! # fn main() -> aegan::Result<()> {
+//! let device = aegan::select_device(DeviceChoice::Auto)?;
+//! let mut config = AeganConfig::lean(32); // the CPU-friendly default preset
+//! config.batch_size = 8;
+//! let data = synthetic::lesions(16, 32, 0); // built-in synthetic lesions, not real data
+//! let mut trainer = AeganTrainer::new(config, &device)?;
+//! let batch = data.batch(&[0, 1, 2, 3, 4, 5, 6, 7], &device)?;
+//! let losses = trainer.step(&batch)?;
+//! println!("{:?}", losses.generator);
+//! let z = trainer.sample_latents(4)?;
+//! let images = trainer.generate(&z)?; // (4, 3, 32, 32) in [-1, 1]
+//! assert_eq!(images.dims(), &[4, 3, 32, 32]);
+//! # Ok(()) }
+//! ```
+
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+mod device;
+mod error;
+pub mod nets;
+pub mod objective;
+pub mod optim;
+pub mod params;
+pub mod rng;
+mod trainer;
+pub mod viz;
+
+pub use config::AeganConfig;
+pub use device::{select_device, DeviceChoice};
+pub use error::{AeganError, Result};
+pub use nets::{Encoder, Generator, ImageDiscriminator, LatentDiscriminator, NetworkKind, Networks};
+pub use trainer::{AeganTrainer, StepLosses};
+
+/// candle, re-exported so users get the version aegan was built with.
+pub use candle_core;
+pub use candle_nn;

@@ -1,0 +1,118 @@
+//! The two discriminators: Dx on images, Dz on latents. Both return raw logits.
+
+use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_nn::{Linear, VarBuilder};
+
+use super::layers::{leaky_relu, Conv, ConvBlock, Mlp};
+use crate::config::AeganConfig;
+
+/// Image discriminator Dx: maps images `(batch, channels, size, size)` to logits `(batch, 1)`.
+///
+/// Layout: `from_image` (stride-1 conv at full resolution, no normalisation), `down.{i}`
+/// (stride-2 conv + norm + leaky ReLU to 4×4), `out` (linear to one logit).
+#[derive(Debug, Clone)]
+pub struct ImageDiscriminator {
+    from_image: Conv,
+    down: Vec<ConvBlock>,
+    out: Linear,
+    slope: f64,
+    macs: u64,
+}
+
+impl ImageDiscriminator {
+    /// Builds Dx for `config` with its tensors from `vb`.
+    pub fn new(config: &AeganConfig, vb: VarBuilder) -> Result<Self> {
+        let d = &config.image_discriminator;
+        let slope = config.leaky_slope;
+        let mut side = config.image_size;
+        let mut width = d.widths.at(side);
+        let from_image = Conv::new(vb.pp("from_image"), config.channels, width, d.kernel, 1, true)?;
+        let mut macs = from_image.macs(side);
+        let mut down = Vec::new();
+        for i in 0..config.stages() {
+            let next = d.widths.at(side / 2);
+            let block = ConvBlock::new(
+                vb.pp(format!("down.{i}")),
+                width,
+                next,
+                d.kernel,
+                2,
+                config.norm,
+                slope,
+            )?;
+            side /= 2;
+            macs += block.macs(side);
+            down.push(block);
+            width = next;
+        }
+        let features = width * side * side;
+        let out = candle_nn::linear(features, 1, vb.pp("out"))?;
+        macs += features as u64;
+        Ok(ImageDiscriminator {
+            from_image,
+            down,
+            out,
+            slope,
+            macs,
+        })
+    }
+
+    /// Logits `(batch, 1)`: high means "real".
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mut x = leaky_relu(&self.from_image.forward(x)?, self.slope)?;
+        for block in &self.down {
+            x = block.forward_t(&x, train)?;
+        }
+        self.out.forward(&x.flatten_from(1)?)
+    }
+
+    /// Multiply-accumulate operations of one forward pass, per image.
+    pub fn macs_per_image(&self) -> u64 {
+        self.macs
+    }
+}
+
+impl ModuleT for ImageDiscriminator {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        ImageDiscriminator::forward_t(self, x, train)
+    }
+}
+
+/// Latent discriminator Dz: maps latents `(batch, latent_dim)` to logits `(batch, 1)`.
+///
+/// Layout: `fc.{i}` (linear + leaky ReLU), `out` (linear to one logit).
+#[derive(Debug, Clone)]
+pub struct LatentDiscriminator {
+    mlp: Mlp,
+}
+
+impl LatentDiscriminator {
+    /// Builds Dz for `config` with its tensors from `vb`.
+    pub fn new(config: &AeganConfig, vb: VarBuilder) -> Result<Self> {
+        let mlp = Mlp::new(
+            vb,
+            config.latent_dim,
+            &config.latent_discriminator.hidden,
+            1,
+            config.leaky_slope,
+        )?;
+        Ok(LatentDiscriminator { mlp })
+    }
+
+    /// Logits `(batch, 1)`: high means "drawn from the prior N(0, I)". Dz has no
+    /// train-dependent layers; `train` is accepted for a uniform interface.
+    pub fn forward_t(&self, z: &Tensor, _train: bool) -> Result<Tensor> {
+        self.mlp.forward(z)
+    }
+
+    /// Multiply-accumulate operations of one forward pass, per latent.
+    pub fn macs_per_image(&self) -> u64 {
+        self.mlp.macs()
+    }
+}
+
+impl ModuleT for LatentDiscriminator {
+    fn forward_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+        LatentDiscriminator::forward_t(self, z, train)
+    }
+}

@@ -1,0 +1,235 @@
+//! Building blocks shared by the four networks: padded convolutions, normalisation,
+//! leaky ReLU and a ×2 nearest upsample whose gradient is correct.
+
+use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_nn::{BatchNorm, BatchNormConfig, Linear, VarBuilder};
+
+use crate::config::Norm;
+
+/// A 2-D convolution with PyTorch-style 'same' padding for even kernels (one more row and
+/// column of zeros on the bottom/right) and an optional bias.
+#[derive(Debug, Clone)]
+pub(crate) struct Conv {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: usize,
+    pad_before: usize,
+    pad_after: usize,
+}
+
+impl Conv {
+    /// A `kernel`×`kernel` convolution; stride 1 keeps the size, stride 2 halves it.
+    pub fn new(
+        vb: VarBuilder,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        bias: bool,
+    ) -> Result<Self> {
+        let weight = vb.get_with_hints(
+            (c_out, c_in, kernel, kernel),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?;
+        let bias = if bias {
+            let bound = 1.0 / ((c_in * kernel * kernel) as f64).sqrt();
+            Some(vb.get_with_hints(
+                c_out,
+                "bias",
+                candle_nn::Init::Uniform {
+                    lo: -bound,
+                    up: bound,
+                },
+            )?)
+        } else {
+            None
+        };
+        let total_pad = kernel - 1;
+        Ok(Conv {
+            weight,
+            bias,
+            stride,
+            pad_before: total_pad / 2,
+            pad_after: total_pad - total_pad / 2,
+        })
+    }
+
+    /// Multiply-accumulates per image for an output of `out_side`².
+    pub fn macs(&self, out_side: usize) -> u64 {
+        (out_side * out_side * self.weight.elem_count()) as u64
+    }
+}
+
+impl Module for Conv {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = if self.pad_before == self.pad_after {
+            x.conv2d(&self.weight, self.pad_before, self.stride, 1, 1)?
+        } else {
+            let x = x
+                .pad_with_zeros(2, self.pad_before, self.pad_after)?
+                .pad_with_zeros(3, self.pad_before, self.pad_after)?;
+            x.conv2d(&self.weight, 0, self.stride, 1, 1)?
+        };
+        match &self.bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+            None => Ok(y),
+        }
+    }
+}
+
+/// A 4×4, stride-2 transposed convolution that doubles the resolution.
+#[derive(Debug, Clone)]
+pub(crate) struct ConvTranspose2x {
+    weight: Tensor,
+}
+
+impl ConvTranspose2x {
+    pub fn new(vb: VarBuilder, c_in: usize, c_out: usize) -> Result<Self> {
+        let weight = vb.get_with_hints(
+            (c_in, c_out, 4, 4),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?;
+        Ok(ConvTranspose2x { weight })
+    }
+
+    pub fn macs(&self, in_side: usize) -> u64 {
+        (in_side * in_side * self.weight.elem_count()) as u64
+    }
+}
+
+impl Module for ConvTranspose2x {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.conv_transpose2d(&self.weight, 1, 0, 2, 1)
+    }
+}
+
+/// The normalisation chosen by [`Norm`].
+#[derive(Debug, Clone)]
+pub(crate) enum NormLayer {
+    Batch(BatchNorm),
+    Identity,
+}
+
+impl NormLayer {
+    pub fn new(norm: Norm, channels: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(match norm {
+            Norm::Batch => NormLayer::Batch(candle_nn::batch_norm(channels, BatchNormConfig::default(), vb)?),
+            Norm::None => NormLayer::Identity,
+        })
+    }
+
+    /// Whether a preceding convolution needs its own bias (batch norm subtracts it anyway).
+    pub fn conv_needs_bias(norm: Norm) -> bool {
+        norm == Norm::None
+    }
+}
+
+impl ModuleT for NormLayer {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        match self {
+            NormLayer::Batch(bn) => bn.forward_t(x, train),
+            NormLayer::Identity => Ok(x.clone()),
+        }
+    }
+}
+
+/// Leaky ReLU as `max(x, slope·x)`: two kernels instead of candle's four, valid for slope < 1.
+pub(crate) fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
+    x.maximum(&x.affine(slope, 0.0)?)
+}
+
+/// Nearest-neighbour ×2 upsampling by broadcasting. Its gradient is the sum over each 2×2 block,
+/// which candle's `upsample_nearest2d` backward gets wrong when its input is used twice.
+pub(crate) fn upsample_nearest_2x(x: &Tensor) -> Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    x.reshape((b, c, h, 1, w, 1))?
+        .broadcast_as((b, c, h, 2, w, 2))?
+        .reshape((b, c, 2 * h, 2 * w))
+}
+
+/// Convolution → normalisation → leaky ReLU.
+#[derive(Debug, Clone)]
+pub(crate) struct ConvBlock {
+    conv: Conv,
+    norm: NormLayer,
+    slope: f64,
+}
+
+impl ConvBlock {
+    pub fn new(
+        vb: VarBuilder,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        norm: Norm,
+        slope: f64,
+    ) -> Result<Self> {
+        let conv = Conv::new(
+            vb.pp("conv"),
+            c_in,
+            c_out,
+            kernel,
+            stride,
+            NormLayer::conv_needs_bias(norm),
+        )?;
+        let norm = NormLayer::new(norm, c_out, vb.pp("norm"))?;
+        Ok(ConvBlock { conv, norm, slope })
+    }
+
+    pub fn macs(&self, out_side: usize) -> u64 {
+        self.conv.macs(out_side)
+    }
+}
+
+impl ModuleT for ConvBlock {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let y = self.norm.forward_t(&self.conv.forward(x)?, train)?;
+        leaky_relu(&y, self.slope)
+    }
+}
+
+/// A stack of linear layers with leaky ReLU between them (not after the last).
+#[derive(Debug, Clone)]
+pub(crate) struct Mlp {
+    layers: Vec<Linear>,
+    slope: f64,
+    macs: u64,
+}
+
+impl Mlp {
+    /// Layers `fc.0 … fc.{n-1}` for the hidden widths, then `out` to `c_out`.
+    pub fn new(vb: VarBuilder, c_in: usize, hidden: &[usize], c_out: usize, slope: f64) -> Result<Self> {
+        let mut layers = Vec::with_capacity(hidden.len() + 1);
+        let mut macs = 0u64;
+        let mut width = c_in;
+        for (i, &h) in hidden.iter().enumerate() {
+            layers.push(candle_nn::linear(width, h, vb.pp(format!("fc.{i}")))?);
+            macs += (width * h) as u64;
+            width = h;
+        }
+        layers.push(candle_nn::linear(width, c_out, vb.pp("out"))?);
+        macs += (width * c_out) as u64;
+        Ok(Mlp { layers, slope, macs })
+    }
+
+    pub fn macs(&self) -> u64 {
+        self.macs
+    }
+}
+
+impl Module for Mlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let last = self.layers.len() - 1;
+        let mut x = x.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(&x)?;
+            if i < last {
+                x = leaky_relu(&x, self.slope)?;
+            }
+        }
+        Ok(x)
+    }
+}

@@ -1,0 +1,335 @@
+//! [`AeganTrainer`]: runs the two phases of the AEGAN objective with four Adam optimisers, and
+//! saves and resumes exactly.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use serde::Serialize;
+
+use crate::checkpoint::{self, Snapshot, TrainingState};
+use crate::config::AeganConfig;
+use crate::error::{AeganError, Result};
+use crate::nets::{NetworkKind, Networks};
+use crate::objective::{AeganObjective, DiscriminatorLosses, GeneratorLosses};
+use crate::optim::Adam;
+use crate::rng::TrainRng;
+
+/// The losses of one [`AeganTrainer::step`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StepLosses {
+    /// The step these losses belong to (1 for the first).
+    pub step: u64,
+    /// Discriminator phase.
+    pub discriminator: DiscriminatorLosses,
+    /// Generator/encoder phase.
+    pub generator: GeneratorLosses,
+}
+
+impl StepLosses {
+    /// Every loss value with its name, in a fixed order (for logs and checks).
+    pub fn named(&self) -> [(&'static str, f32); 7] {
+        let d = &self.discriminator;
+        let g = &self.generator;
+        [
+            ("d_image", d.image),
+            ("d_latent", d.latent),
+            ("g_image_adversarial", g.image_adversarial),
+            ("g_latent_adversarial", g.latent_adversarial),
+            ("g_image_reconstruction", g.image_reconstruction),
+            ("g_latent_reconstruction", g.latent_reconstruction),
+            ("g_total", g.total),
+        ]
+    }
+}
+
+/// Trains G, E, Dx and Dz with the objective in [`crate::objective`].
+///
+/// ```
+/// use aegan::{AeganConfig, AeganTrainer, data::synthetic};
+/// # fn main() -> aegan::Result<()> {
+/// let mut config = AeganConfig::lean(16);
+/// config.batch_size = 4;
+/// let device = aegan::select_device(aegan::DeviceChoice::Cpu)?;
+/// let mut trainer = AeganTrainer::new(config, &device)?;
+/// let images = synthetic::lesions(8, 16, 7).to_tensor(&device)?;
+/// let losses = trainer.step(&images.narrow(0, 0, 4)?)?;
+/// assert!(losses.generator.total.is_finite());
+/// # Ok(()) }
+/// ```
+pub struct AeganTrainer {
+    config: AeganConfig,
+    device: Device,
+    networks: Networks,
+    objective: AeganObjective,
+    optimizers: [Adam; 4],
+    rng: TrainRng,
+    step: u64,
+}
+
+impl AeganTrainer {
+    /// A trainer with freshly initialised networks; the config is validated first.
+    pub fn new(config: AeganConfig, device: &Device) -> Result<Self> {
+        let networks = Networks::new(&config, device)?;
+        let lr = &config.learning_rates;
+        let rates = [
+            lr.generator,
+            lr.encoder,
+            lr.image_discriminator,
+            lr.latent_discriminator,
+        ];
+        let mut optimizers = Vec::with_capacity(4);
+        for (kind, rate) in NetworkKind::ALL.into_iter().zip(rates) {
+            optimizers.push(Adam::new(
+                networks.store(kind).trainable(),
+                rate,
+                config.adam_betas,
+                config.adam_eps,
+            )?);
+        }
+        let optimizers: [Adam; 4] = optimizers
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("four networks"));
+        Ok(AeganTrainer {
+            objective: AeganObjective::new(&config),
+            rng: TrainRng::new(config.seed),
+            device: device.clone(),
+            networks,
+            optimizers,
+            config,
+            step: 0,
+        })
+    }
+
+    /// The config the trainer was built with.
+    pub fn config(&self) -> &AeganConfig {
+        &self.config
+    }
+
+    /// The device the networks live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The four networks.
+    pub fn networks(&self) -> &Networks {
+        &self.networks
+    }
+
+    /// Training steps completed.
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+
+    /// The optimiser of one network (to read or change its learning rate).
+    pub fn optimizer_mut(&mut self, kind: NetworkKind) -> &mut Adam {
+        &mut self.optimizers[kind as usize]
+    }
+
+    /// One training step on a batch of real images `(batch, channels, size, size)` in [−1, 1]:
+    /// the discriminator phase, then the generator/encoder phase.
+    pub fn step(&mut self, real: &Tensor) -> Result<StepLosses> {
+        let discriminator = self.discriminator_step(real)?;
+        let generator = self.generator_step(real)?;
+        self.step += 1;
+        Ok(StepLosses {
+            step: self.step,
+            discriminator,
+            generator,
+        })
+    }
+
+    /// The discriminator phase alone: updates Dx and Dz, nothing else.
+    pub fn discriminator_step(&mut self, real: &Tensor) -> Result<DiscriminatorLosses> {
+        let x = self.check_batch(real)?;
+        let z = self
+            .rng
+            .normal((x.dim(0)?, self.config.latent_dim), &self.device)?;
+        let eval = self
+            .objective
+            .discriminator_loss(&self.networks, &x, &z, &mut self.rng)?;
+        self.check_finite(&[("d_image", eval.values.image), ("d_latent", eval.values.latent)])?;
+        let grads = eval.loss.backward()?;
+        self.optimizers[NetworkKind::ImageDiscriminator as usize].step(&grads)?;
+        self.optimizers[NetworkKind::LatentDiscriminator as usize].step(&grads)?;
+        Ok(eval.values)
+    }
+
+    /// The generator/encoder phase alone: updates G and E, nothing else.
+    pub fn generator_step(&mut self, real: &Tensor) -> Result<GeneratorLosses> {
+        let x = self.check_batch(real)?;
+        let z = self
+            .rng
+            .normal((x.dim(0)?, self.config.latent_dim), &self.device)?;
+        let eval = self.objective.generator_loss(&self.networks, &x, &z)?;
+        let v = &eval.values;
+        self.check_finite(&[
+            ("g_image_adversarial", v.image_adversarial),
+            ("g_latent_adversarial", v.latent_adversarial),
+            ("g_image_reconstruction", v.image_reconstruction),
+            ("g_latent_reconstruction", v.latent_reconstruction),
+        ])?;
+        let grads = eval.loss.backward()?;
+        self.optimizers[NetworkKind::Generator as usize].step(&grads)?;
+        self.optimizers[NetworkKind::Encoder as usize].step(&grads)?;
+        Ok(eval.values)
+    }
+
+    /// `n` latents drawn from N(0, I) with the trainer's random stream.
+    pub fn sample_latents(&mut self, n: usize) -> Result<Tensor> {
+        self.rng.normal((n, self.config.latent_dim), &self.device)
+    }
+
+    /// G(z) in evaluation mode (running batch-norm statistics).
+    pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
+        Ok(self.networks.generator.forward_t(z, false)?)
+    }
+
+    /// E(x) in evaluation mode.
+    pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        let x = self.check_batch(x)?;
+        Ok(self.networks.encoder.forward_t(&x, false)?)
+    }
+
+    /// G(E(x)) in evaluation mode.
+    pub fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
+        self.generate(&self.encode(x)?)
+    }
+
+    /// Floating-point operations of one training step per real image, counting convolutions
+    /// and linear layers (2 per multiply-accumulate, backward ≈ 2× forward). Per step G and E
+    /// run forward 4 times and backward twice; Dx and Dz forward 5 times and backward 5 times.
+    pub fn flops_per_image(&self) -> u64 {
+        let n = &self.networks;
+        let ge = n.generator.macs_per_image() + n.encoder.macs_per_image();
+        let d = n.image_discriminator.macs_per_image() + n.latent_discriminator.macs_per_image();
+        2 * (8 * ge + 15 * d)
+    }
+
+    /// Saves a checkpoint snapshot under `root` (see [`crate::checkpoint`]); returns its directory.
+    pub fn save_checkpoint(&self, root: impl AsRef<Path>) -> Result<PathBuf> {
+        let mut optimizer_tensors = Vec::new();
+        let mut optimizer_steps = HashMap::new();
+        for kind in NetworkKind::ALL {
+            let opt = &self.optimizers[kind as usize];
+            optimizer_steps.insert(kind.name().to_string(), opt.steps());
+            for (name, t) in opt.state_tensors() {
+                optimizer_tensors.push((format!("{}.{name}", kind.name()), t));
+            }
+        }
+        let state = TrainingState {
+            format: checkpoint::FORMAT_VERSION,
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            step: self.step,
+            rng: self.rng.state(),
+            optimizer_steps,
+        };
+        checkpoint::save(
+            root.as_ref(),
+            Snapshot {
+                config: &self.config,
+                state,
+                networks: &self.networks,
+                optimizer_tensors,
+            },
+        )
+    }
+
+    /// A trainer continuing from the checkpoint `dir` designates (a root or a snapshot
+    /// directory), with the checkpoint's config.
+    pub fn resume(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        let config = checkpoint::read_config(dir.as_ref())?;
+        let mut trainer = AeganTrainer::new(config, device)?;
+        trainer.load_checkpoint(dir)?;
+        Ok(trainer)
+    }
+
+    /// Loads weights, optimiser state, step and random stream from the checkpoint `dir`
+    /// designates into this trainer, keeping this trainer's config. Every tensor is checked
+    /// before anything changes: a checkpoint of another layout fails with
+    /// [`AeganError::ShapeMismatch`] or [`AeganError::TensorSetMismatch`].
+    pub fn load_checkpoint(&mut self, dir: impl AsRef<Path>) -> Result<()> {
+        let snapshot = checkpoint::resolve(dir.as_ref())?;
+        let state = checkpoint::read_state(&snapshot)?;
+        let rng = TrainRng::from_state(&state.rng).ok_or_else(|| AeganError::CorruptCheckpoint {
+            path: snapshot.join(checkpoint::STATE_FILE),
+            reason: format!("random stream position {:?} is not a number", state.rng.word_pos),
+        })?;
+        let weights = checkpoint::read_network_weights(&snapshot, &self.networks)?;
+        let opt_path = snapshot.join(checkpoint::OPTIMIZER_FILE);
+        let opt_tensors = checkpoint::read_tensors(&opt_path, &self.device)?;
+        let mut per_network: [HashMap<String, Tensor>; 4] = Default::default();
+        for (key, t) in opt_tensors {
+            let kind = NetworkKind::ALL
+                .into_iter()
+                .find(|k| key.starts_with(&format!("{}.", k.name())));
+            match kind {
+                Some(kind) => {
+                    per_network[kind as usize].insert(key[kind.name().len() + 1..].to_string(), t);
+                }
+                None => {
+                    return Err(AeganError::TensorSetMismatch {
+                        path: opt_path,
+                        tensor: key,
+                        problem: "is not part of this network",
+                    })
+                }
+            }
+        }
+        // Validate the optimiser state on copies, so that a failure leaves this trainer as it was.
+        let mut optimizers = Vec::with_capacity(4);
+        for kind in NetworkKind::ALL {
+            let steps = state
+                .optimizer_steps
+                .get(kind.name())
+                .copied()
+                .unwrap_or(state.step);
+            let lr = self.optimizers[kind as usize].learning_rate();
+            let mut opt = Adam::new(
+                self.networks.store(kind).trainable(),
+                lr,
+                self.config.adam_betas,
+                self.config.adam_eps,
+            )?;
+            opt.load_state(&per_network[kind as usize], steps, &opt_path)?;
+            optimizers.push(opt);
+        }
+        weights.apply(&self.networks)?;
+        self.optimizers = optimizers
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("four networks"));
+        self.rng = rng;
+        self.step = state.step;
+        Ok(())
+    }
+
+    /// Moves a batch to the trainer's device as f32 and checks its shape.
+    fn check_batch(&self, x: &Tensor) -> Result<Tensor> {
+        let c = &self.config;
+        let dims = x.dims();
+        if dims.len() != 4
+            || dims[0] < 2
+            || dims[1] != c.channels
+            || dims[2] != c.image_size
+            || dims[3] != c.image_size
+        {
+            return Err(AeganError::BadInput {
+                what: "real images",
+                expected: format!("(batch >= 2, {}, {}, {})", c.channels, c.image_size, c.image_size),
+                found: dims.to_vec(),
+            });
+        }
+        Ok(x.to_device(&self.device)?.to_dtype(DType::F32)?)
+    }
+
+    fn check_finite(&self, values: &[(&'static str, f32)]) -> Result<()> {
+        match values.iter().find(|(_, v)| !v.is_finite()) {
+            Some(&(name, value)) => Err(AeganError::NonFiniteLoss {
+                name,
+                value,
+                step: self.step + 1,
+            }),
+            None => Ok(()),
+        }
+    }
+}
