@@ -80,3 +80,36 @@ fn unavailable(device: String, err: candle_core::Error, feature: &str) -> AeganE
         reason: format!("{err} (is aegan built with `--features {feature}` and is the GPU present?)"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_parse() {
+        assert_eq!("cpu".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cpu);
+        assert_eq!("auto".parse::<DeviceChoice>().unwrap(), DeviceChoice::Auto);
+        assert_eq!("cuda:1".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cuda(1));
+        assert_eq!("Metal".parse::<DeviceChoice>().unwrap(), DeviceChoice::Metal(0));
+        assert!("tpu"
+            .parse::<DeviceChoice>()
+            .unwrap_err()
+            .to_string()
+            .contains("tpu"));
+        assert!("cuda:x".parse::<DeviceChoice>().is_err());
+    }
+
+    #[test]
+    fn cpu_can_always_be_forced_and_auto_never_fails() {
+        assert!(select_device(DeviceChoice::Cpu).unwrap().is_cpu());
+        select_device(DeviceChoice::Auto).unwrap();
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_without_the_feature_is_a_typed_error_naming_the_feature() {
+        let err = select_device(DeviceChoice::Cuda(0)).unwrap_err();
+        assert!(matches!(&err, AeganError::DeviceUnavailable { .. }));
+        assert!(err.to_string().contains("--features cuda"), "{err}");
+    }
+}

@@ -20,11 +20,13 @@
 //! let batch = data.batch(&[0, 1, 2, 3, 4, 5, 6, 7], &device)?;
 //! let losses = trainer.step(&batch)?;
 //! println!("{:?}", losses.generator);
-//! let z = trainer.sample_latents(4)?;
+//! let z = trainer.sample_latents(4, 42)?;
 //! let images = trainer.generate(&z)?; // (4, 3, 32, 32) in [-1, 1]
 //! assert_eq!(images.dims(), &[4, 3, 32, 32]);
 //! # Ok(()) }
 //! ```
+
+#![warn(missing_docs)]
 
 pub mod checkpoint;
 pub mod config;
@@ -48,3 +50,8 @@ pub use trainer::{AeganTrainer, StepLosses};
 /// candle, re-exported so users get the version aegan was built with.
 pub use candle_core;
 pub use candle_nn;
+
+/// The README's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

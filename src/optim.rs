@@ -56,13 +56,17 @@ impl Adam {
             let Some(grad) = grads.get(param.as_tensor()) else {
                 continue;
             };
+            // Gradients carry the graph that produced them; detach so the moments do not keep
+            // every past step's graph alive.
+            let grad = grad.detach();
+            let grad = &grad;
             let m = ((&self.first_moments[i] * b1)? + (grad * (1.0 - b1))?)?;
             let v = ((&self.second_moments[i] * b2)? + (grad.sqr()? * (1.0 - b2))?)?;
             let denom = ((&v / bias2)?.sqrt()? + self.eps)?;
             let update = ((&m / bias1)? / denom)?;
             param.set(&(param.as_tensor() - (update * self.learning_rate)?)?)?;
-            self.first_moments[i] = m;
-            self.second_moments[i] = v;
+            self.first_moments[i] = m.detach();
+            self.second_moments[i] = v.detach();
         }
         Ok(())
     }

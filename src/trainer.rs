@@ -175,9 +175,10 @@ impl AeganTrainer {
         Ok(eval.values)
     }
 
-    /// `n` latents drawn from N(0, I) with the trainer's random stream.
-    pub fn sample_latents(&mut self, n: usize) -> Result<Tensor> {
-        self.rng.normal((n, self.config.latent_dim), &self.device)
+    /// `n` latents drawn from N(0, I) by a stream seeded with `seed` (not the training stream,
+    /// so sampling never changes how training continues).
+    pub fn sample_latents(&self, n: usize, seed: u64) -> Result<Tensor> {
+        TrainRng::new(seed).normal((n, self.config.latent_dim), &self.device)
     }
 
     /// G(z) in evaluation mode (running batch-norm statistics).

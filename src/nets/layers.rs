@@ -233,3 +233,59 @@ impl Module for Mlp {
         Ok(x)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn upsample_repeats_each_pixel_into_a_2x2_block() {
+        let x = Tensor::new(&[[[[1f32, 2.0], [3.0, 4.0]]]], &Device::Cpu).unwrap();
+        let y = upsample_nearest_2x(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(
+            y,
+            [1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.]
+        );
+    }
+
+    #[test]
+    fn upsample_gradient_accumulates_when_the_input_is_used_twice() {
+        let x = Var::new(&[[[[1f32, 2.0], [3.0, 4.0]]]], &Device::Cpu).unwrap();
+        // x feeds two upsamples; d/dx of sum(up(x)) + sum(up(x)) is 4 + 4 = 8 per pixel.
+        let loss = (upsample_nearest_2x(x.as_tensor()).unwrap().sum_all().unwrap()
+            + upsample_nearest_2x(x.as_tensor()).unwrap().sum_all().unwrap())
+        .unwrap();
+        let grad = loss
+            .backward()
+            .unwrap()
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(grad, [8.0; 4]);
+    }
+
+    #[test]
+    fn even_kernels_pad_one_more_on_the_bottom_right_like_pytorch_same() {
+        let store = crate::params::ParamStore::new(0);
+        let conv = Conv::new(store.var_builder(&Device::Cpu), 1, 1, 4, 1, false).unwrap();
+        assert_eq!((conv.pad_before, conv.pad_after), (1, 2));
+        let x = Tensor::ones((1, 1, 5, 5), candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(conv.forward(&x).unwrap().dims(), &[1, 1, 5, 5]);
+    }
+
+    #[test]
+    fn leaky_relu_scales_only_negative_values() {
+        let x = Tensor::new(&[-2f32, -0.5, 0.0, 3.0], &Device::Cpu).unwrap();
+        let y = leaky_relu(&x, 0.2).unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(y, [-0.4, -0.1, 0.0, 3.0]);
+    }
+}

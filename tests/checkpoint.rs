@@ -1,0 +1,216 @@
+//! Checkpoints round-trip exactly, resume exactly, survive interrupted writes and reject
+//! checkpoints that do not fit.
+
+mod common;
+
+use std::fs;
+
+use aegan::candle_core::{Device, Tensor};
+use aegan::checkpoint::{self, LATEST_FILE};
+use aegan::data::synthetic;
+use aegan::{AeganError, AeganTrainer, NetworkKind};
+
+fn data() -> Tensor {
+    synthetic::sprites(16, 16, 9).to_tensor(&Device::Cpu).unwrap()
+}
+
+fn batch(data: &Tensor, step: u64) -> Tensor {
+    data.narrow(0, (step as usize % 4) * 4, 4).unwrap()
+}
+
+fn train(trainer: &mut AeganTrainer, data: &Tensor, steps: u64) {
+    for _ in 0..steps {
+        let step = trainer.step_count();
+        trainer.step(&batch(data, step)).unwrap();
+    }
+}
+
+#[test]
+fn round_trip_gives_identical_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    let mut trainer = AeganTrainer::new(common::tiny_full(16), &Device::Cpu).unwrap();
+    train(&mut trainer, &data, 3);
+    trainer.save_checkpoint(dir.path()).unwrap();
+
+    let loaded = AeganTrainer::resume(dir.path(), &Device::Cpu).unwrap();
+    assert_eq!(loaded.step_count(), 3);
+    assert_eq!(loaded.config(), trainer.config());
+    let z = Tensor::randn(0f32, 1.0, (4, 8), &Device::Cpu).unwrap();
+    assert_eq!(
+        common::max_abs_diff(&trainer.generate(&z).unwrap(), &loaded.generate(&z).unwrap()),
+        0.0
+    );
+    assert_eq!(
+        common::max_abs_diff(&trainer.encode(&data).unwrap(), &loaded.encode(&data).unwrap()),
+        0.0
+    );
+    let (_, nets) = checkpoint::load_networks(dir.path(), &Device::Cpu).unwrap();
+    let dx = |n: &aegan::Networks| n.image_discriminator.forward_t(&data, false).unwrap();
+    assert_eq!(common::max_abs_diff(&dx(trainer.networks()), &dx(&nets)), 0.0);
+    let dz = |n: &aegan::Networks| n.latent_discriminator.forward_t(&z, false).unwrap();
+    assert_eq!(common::max_abs_diff(&dz(trainer.networks()), &dz(&nets)), 0.0);
+}
+
+#[test]
+fn resume_is_exact_n_steps_save_load_m_steps_equals_n_plus_m() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    let config = common::tiny_full(16);
+    assert!(config.output_zeroing > 0.0, "exercise the random masks too");
+
+    let mut straight = AeganTrainer::new(config.clone(), &Device::Cpu).unwrap();
+    train(&mut straight, &data, 7);
+
+    let mut first = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    train(&mut first, &data, 4);
+    first.save_checkpoint(dir.path()).unwrap();
+    drop(first);
+    let mut resumed = AeganTrainer::resume(dir.path(), &Device::Cpu).unwrap();
+    train(&mut resumed, &data, 3);
+
+    assert_eq!(resumed.step_count(), 7);
+    let a = common::snapshot(straight.networks());
+    let b = common::snapshot(resumed.networks());
+    let worst = a
+        .iter()
+        .zip(&b)
+        .flat_map(|((_, x), (_, y))| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0f32, f32::max);
+    assert!(worst <= 1e-6, "resumed weights differ by {worst}");
+    // Batch-norm running statistics continue too.
+    for kind in NetworkKind::ALL {
+        for ((name, x), (_, y)) in straight
+            .networks()
+            .store(kind)
+            .all()
+            .iter()
+            .zip(resumed.networks().store(kind).all())
+        {
+            assert!(
+                common::max_abs_diff(x.as_tensor(), y.as_tensor()) <= 1e-6,
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn checkpoint_of_another_config_is_rejected_naming_tensor_and_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    small.save_checkpoint(dir.path()).unwrap();
+
+    let mut wider_config = common::tiny(16);
+    wider_config.generator.widths.max = 32;
+    let mut wider = AeganTrainer::new(wider_config, &Device::Cpu).unwrap();
+    let before = common::snapshot(wider.networks());
+    let err = wider.load_checkpoint(dir.path()).unwrap_err();
+    match &err {
+        AeganError::ShapeMismatch {
+            path,
+            tensor,
+            expected,
+            found,
+        } => {
+            assert!(path.ends_with("generator.safetensors"), "{err}");
+            // The first differing tensor in name order: the first stage's 3×3 conv, 32→32 vs 16→16.
+            assert_eq!(tensor, "stages.0.conv.weight");
+            assert_eq!(expected, &vec![32, 32, 3, 3]);
+            assert_eq!(found, &vec![16, 16, 3, 3]);
+        }
+        other => panic!("expected ShapeMismatch, got {other}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains("stages.0.conv.weight")
+            && message.contains("[32, 32, 3, 3]")
+            && message.contains("[16, 16, 3, 3]"),
+        "{message}"
+    );
+    assert_eq!(
+        before,
+        common::snapshot(wider.networks()),
+        "a failed load must change nothing"
+    );
+
+    let mut deeper_config = common::tiny(16);
+    deeper_config.encoder.hidden = vec![16, 16];
+    let mut deeper = AeganTrainer::new(deeper_config, &Device::Cpu).unwrap();
+    let err = deeper.load_checkpoint(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, AeganError::TensorSetMismatch { tensor, .. } if tensor.starts_with("head.fc.1")),
+        "{err}"
+    );
+}
+
+#[test]
+fn truncated_safetensors_file_is_a_corrupt_checkpoint_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    let snapshot = trainer.save_checkpoint(dir.path()).unwrap();
+    let file = snapshot.join("encoder.safetensors");
+    let bytes = fs::read(&file).unwrap();
+    fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let err = AeganTrainer::resume(dir.path(), &Device::Cpu).err().unwrap();
+    assert!(
+        matches!(&err, AeganError::CorruptCheckpoint { path, .. } if path == &file),
+        "{err}"
+    );
+
+    fs::write(&file, b"").unwrap();
+    assert!(matches!(
+        AeganTrainer::resume(dir.path(), &Device::Cpu).err().unwrap(),
+        AeganError::CorruptCheckpoint { .. }
+    ));
+}
+
+#[test]
+fn an_interrupted_save_leaves_the_previous_checkpoint_loadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    let mut trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    train(&mut trainer, &data, 2);
+    let first = trainer.save_checkpoint(dir.path()).unwrap();
+
+    // What a kill in the middle of the next save leaves behind: a half-written temporary
+    // snapshot and a half-written temporary `latest`.
+    let partial = dir.path().join(".tmp-step-00000003");
+    fs::create_dir(&partial).unwrap();
+    fs::write(partial.join("generator.safetensors"), b"\x10\x00").unwrap();
+    fs::write(dir.path().join(".latest.tmp"), b"step-000").unwrap();
+
+    let resumed = AeganTrainer::resume(dir.path(), &Device::Cpu).unwrap();
+    assert_eq!(resumed.step_count(), 2);
+    assert_eq!(checkpoint::resolve(dir.path()).unwrap(), first);
+
+    // The next complete save cleans up and moves `latest` on; two snapshots are kept.
+    train(&mut trainer, &data, 1);
+    trainer.save_checkpoint(dir.path()).unwrap();
+    train(&mut trainer, &data, 1);
+    let last = trainer.save_checkpoint(dir.path()).unwrap();
+    assert!(!partial.exists());
+    assert_eq!(
+        fs::read_to_string(dir.path().join(LATEST_FILE)).unwrap(),
+        "step-00000004"
+    );
+    let snapshots = fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("step-")
+        })
+        .count();
+    assert_eq!(snapshots, 2);
+    assert_eq!(AeganTrainer::resume(&last, &Device::Cpu).unwrap().step_count(), 4);
+}
+
+#[test]
+fn missing_checkpoint_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = AeganTrainer::resume(dir.path(), &Device::Cpu).err().unwrap();
+    assert!(matches!(err, AeganError::NoCheckpoint { .. }), "{err}");
+}

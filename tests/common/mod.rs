@@ -1,0 +1,66 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use aegan::config::{ConvLayer, WidthSchedule};
+use aegan::AeganConfig;
+
+/// A config with tiny widths so tests run in seconds on two cores.
+pub fn tiny(size: usize) -> AeganConfig {
+    let mut c = AeganConfig::lean(size);
+    c.latent_dim = 8;
+    c.generator.widths = WidthSchedule {
+        at_32: 8,
+        min: 4,
+        max: 16,
+    };
+    c.encoder.widths = WidthSchedule {
+        at_32: 8,
+        min: 4,
+        max: 16,
+    };
+    c.encoder.hidden = vec![16];
+    c.image_discriminator.widths = WidthSchedule {
+        at_32: 4,
+        min: 4,
+        max: 16,
+    };
+    c.latent_discriminator.hidden = vec![16];
+    c.batch_size = 4;
+    c
+}
+
+/// Like [`tiny`] but with a head and a neck, so every kind of layer is exercised.
+pub fn tiny_full(size: usize) -> AeganConfig {
+    let mut c = tiny(size);
+    c.generator.head = vec![ConvLayer { width: 6, kernel: 4 }];
+    c.encoder.neck = vec![ConvLayer { width: 6, kernel: 3 }];
+    c
+}
+
+/// Largest absolute difference between two tensors of the same shape.
+pub fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// Every parameter of every network, flattened, keyed "network/tensor".
+pub fn snapshot(networks: &aegan::Networks) -> Vec<(String, Vec<f32>)> {
+    let mut out = Vec::new();
+    for kind in aegan::NetworkKind::ALL {
+        for (name, var) in networks.store(kind).trainable() {
+            out.push((
+                format!("{}/{name}", kind.name()),
+                var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,95 @@
+//! Configs validate every field, name the bad one, and round-trip through JSON.
+
+use aegan::{AeganConfig, AeganError, AeganTrainer};
+
+fn invalid_field(config: &AeganConfig) -> &'static str {
+    match config.validate() {
+        Err(AeganError::InvalidConfig { field, .. }) => field,
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+}
+
+#[test]
+fn presets_are_valid_at_every_supported_size() {
+    for size in [16, 32, 64, 128, 256] {
+        AeganConfig::lean(size).validate().unwrap();
+        AeganConfig::author(size).validate().unwrap();
+    }
+}
+
+#[test]
+fn each_bad_field_is_named_with_its_value() {
+    let c = AeganConfig {
+        image_size: 48,
+        ..AeganConfig::default()
+    };
+    assert_eq!(invalid_field(&c), "image_size");
+    assert!(c.validate().unwrap_err().to_string().contains("48"));
+
+    type Breaker = Box<dyn Fn(&mut AeganConfig)>;
+    let cases: Vec<(&str, Breaker)> = vec![
+        ("image_size", Box::new(|c| c.image_size = 512)),
+        ("channels", Box::new(|c| c.channels = 0)),
+        ("latent_dim", Box::new(|c| c.latent_dim = 0)),
+        ("generator.widths", Box::new(|c| c.generator.widths.min = 999)),
+        ("encoder.kernel", Box::new(|c| c.encoder.kernel = 4)),
+        ("real_target", Box::new(|c| c.real_target = 1.5)),
+        ("fake_target", Box::new(|c| c.fake_target = 0.99)),
+        ("output_zeroing", Box::new(|c| c.output_zeroing = 1.0)),
+        (
+            "learning_rates.image_discriminator",
+            Box::new(|c| c.learning_rates.image_discriminator = f64::NAN),
+        ),
+        (
+            "loss_weights.latent_reconstruction",
+            Box::new(|c| c.loss_weights.latent_reconstruction = -1.0),
+        ),
+        ("adam_betas", Box::new(|c| c.adam_betas = (0.5, 1.0))),
+        ("batch_size", Box::new(|c| c.batch_size = 1)),
+        ("leaky_slope", Box::new(|c| c.leaky_slope = 1.0)),
+    ];
+    for (field, break_it) in cases {
+        let mut c = AeganConfig::default();
+        break_it(&mut c);
+        assert_eq!(invalid_field(&c), field);
+    }
+}
+
+#[test]
+fn trainer_refuses_an_invalid_config() {
+    let c = AeganConfig {
+        latent_dim: 0,
+        ..AeganConfig::default()
+    };
+    let err = AeganTrainer::new(c, &aegan::candle_core::Device::Cpu)
+        .err()
+        .unwrap();
+    assert!(matches!(
+        err,
+        AeganError::InvalidConfig {
+            field: "latent_dim",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn json_round_trip_and_unknown_fields_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    let config = AeganConfig::author32();
+    std::fs::write(&path, config.to_json()).unwrap();
+    assert_eq!(AeganConfig::from_json_file(&path).unwrap(), config);
+
+    let typo = config.to_json().replace("\"latent_dim\"", "\"latent_dims\"");
+    std::fs::write(&path, typo).unwrap();
+    let err = AeganConfig::from_json_file(&path).unwrap_err();
+    assert!(matches!(err, AeganError::Json { .. }), "{err}");
+    assert!(err.to_string().contains("latent_dims"), "{err}");
+}
+
+#[test]
+fn unknown_preset_is_named() {
+    let err = AeganConfig::preset("huge", 32).unwrap_err();
+    assert!(err.to_string().contains("huge"));
+}

@@ -1,0 +1,92 @@
+//! The built-in synthetic sets and the batch sampler are deterministic and well formed.
+
+use aegan::candle_core::Device;
+use aegan::data::{synthetic, BatchSampler};
+
+#[test]
+fn synthetic_sets_are_deterministic_from_their_seed() {
+    for make in [synthetic::lesions, synthetic::sprites] {
+        let a = make(6, 32, 1).to_tensor(&Device::Cpu).unwrap();
+        let b = make(6, 32, 1).to_tensor(&Device::Cpu).unwrap();
+        let c = make(6, 32, 2).to_tensor(&Device::Cpu).unwrap();
+        let diff = |x: &aegan::candle_core::Tensor, y: &aegan::candle_core::Tensor| {
+            (x - y)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        assert_eq!(diff(&a, &b), 0.0);
+        assert!(diff(&a, &c) > 0.1);
+    }
+}
+
+#[test]
+fn synthetic_sets_say_they_are_synthetic_and_have_the_asked_size() {
+    for size in [16, 64, 256] {
+        for set in [synthetic::lesions(3, size, 0), synthetic::sprites(3, size, 0)] {
+            assert!(set.description().contains("synthetic"));
+            assert_eq!((set.len(), set.image_size()), (3, size));
+            let t = set.to_tensor(&Device::Cpu).unwrap();
+            assert_eq!(t.dims(), &[3, 3, size, size]);
+            let values = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert!(values.iter().all(|v| (-1.0..=1.0).contains(v)));
+        }
+    }
+}
+
+#[test]
+fn lesions_are_darker_in_the_middle_and_sprites_have_mirror_symmetry() {
+    let lesions = synthetic::lesions(20, 32, 4).to_tensor(&Device::Cpu).unwrap();
+    let centre = lesions
+        .narrow(2, 12, 8)
+        .unwrap()
+        .narrow(3, 12, 8)
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let corner = lesions
+        .narrow(2, 0, 6)
+        .unwrap()
+        .narrow(3, 0, 6)
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(centre < corner - 0.2, "centre {centre} corner {corner}");
+
+    let sprites = synthetic::sprites(10, 32, 4).to_tensor(&Device::Cpu).unwrap();
+    let mirrored = sprites.flip(&[3]).unwrap();
+    let diff = (&sprites - &mirrored)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(diff, 0.0);
+    let std = sprites.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert!(std.iter().any(|v| *v < 0.0) && std.iter().any(|v| *v > 0.9));
+}
+
+#[test]
+fn sampler_repeats_per_seed_covers_an_epoch_and_reshuffles_the_next() {
+    let s = BatchSampler::new(10, 3, 7).unwrap();
+    assert_eq!(s.batches_per_epoch(), 3);
+    assert_eq!(s.batch(4), BatchSampler::new(10, 3, 7).unwrap().batch(4));
+    let mut epoch0: Vec<usize> = (0..3).flat_map(|i| s.batch(i)).collect();
+    epoch0.sort();
+    epoch0.dedup();
+    assert_eq!(epoch0.len(), 9, "no image twice within an epoch");
+    let first: Vec<Vec<usize>> = (0..3).map(|i| s.batch(i)).collect();
+    let second: Vec<Vec<usize>> = (3..6).map(|i| s.batch(i)).collect();
+    assert_ne!(first, second);
+    assert!(BatchSampler::new(2, 3, 0).is_err());
+}

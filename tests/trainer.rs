@@ -1,0 +1,138 @@
+//! The trainer updates the right networks, stays finite, learns, and is deterministic.
+
+mod common;
+
+use aegan::candle_core::{Device, Tensor};
+use aegan::data::{synthetic, BatchSampler};
+use aegan::{AeganError, AeganTrainer, NetworkKind};
+
+fn changed_networks(before: &[(String, Vec<f32>)], after: &[(String, Vec<f32>)]) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    for kind in NetworkKind::ALL {
+        let prefix = format!("{}/", kind.name());
+        let differs = before
+            .iter()
+            .zip(after)
+            .filter(|((name, _), _)| name.starts_with(&prefix))
+            .any(|((_, a), (_, b))| a != b);
+        if differs {
+            changed.push(kind.name());
+        }
+    }
+    changed
+}
+
+fn batch(n: usize, size: usize) -> Tensor {
+    synthetic::lesions(n, size, 3).to_tensor(&Device::Cpu).unwrap()
+}
+
+#[test]
+fn one_step_changes_all_four_networks_and_losses_are_finite() {
+    let mut trainer = AeganTrainer::new(common::tiny_full(16), &Device::Cpu).unwrap();
+    let before = common::snapshot(trainer.networks());
+    let losses = trainer.step(&batch(4, 16)).unwrap();
+    let after = common::snapshot(trainer.networks());
+    assert_eq!(
+        changed_networks(&before, &after),
+        [
+            "generator",
+            "encoder",
+            "image_discriminator",
+            "latent_discriminator"
+        ]
+    );
+    assert!(losses.named().iter().all(|(_, v)| v.is_finite()), "{losses:?}");
+    assert_eq!(losses.step, 1);
+    assert_eq!(trainer.step_count(), 1);
+}
+
+#[test]
+fn discriminator_phase_updates_only_the_discriminators() {
+    let mut trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    let before = common::snapshot(trainer.networks());
+    trainer.discriminator_step(&batch(4, 16)).unwrap();
+    let after = common::snapshot(trainer.networks());
+    assert_eq!(
+        changed_networks(&before, &after),
+        ["image_discriminator", "latent_discriminator"]
+    );
+}
+
+#[test]
+fn generator_phase_updates_only_generator_and_encoder() {
+    let mut trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    let before = common::snapshot(trainer.networks());
+    trainer.generator_step(&batch(4, 16)).unwrap();
+    let after = common::snapshot(trainer.networks());
+    assert_eq!(changed_networks(&before, &after), ["generator", "encoder"]);
+}
+
+#[test]
+fn same_seed_gives_the_same_weights_after_ten_steps() {
+    let run = |seed: u64| {
+        let mut config = common::tiny(16);
+        config.seed = seed;
+        let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
+        let data = batch(8, 16);
+        for i in 0..10 {
+            trainer.step(&data.narrow(0, (i % 2) * 4, 4).unwrap()).unwrap();
+        }
+        common::snapshot(trainer.networks())
+    };
+    let a = run(5);
+    assert_eq!(a, run(5));
+    assert_ne!(a, run(6));
+}
+
+#[test]
+fn small_model_halves_its_reconstruction_error_on_64_synthetic_images() {
+    let mut config = common::tiny(32);
+    config.batch_size = 8;
+    config.latent_dim = 16;
+    config.learning_rates.generator = 3e-3;
+    config.learning_rates.encoder = 3e-3;
+    let device = Device::Cpu;
+    let data = synthetic::lesions(64, 32, 11);
+    let all = data.to_tensor(&device).unwrap();
+    let l1 = |t: &AeganTrainer| {
+        let rec = t.reconstruct(&all).unwrap();
+        (rec - &all)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .mean_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let mut trainer = AeganTrainer::new(config, &device).unwrap();
+    let start = l1(&trainer);
+    let sampler = BatchSampler::new(data.len(), 8, 0).unwrap();
+    for step in 0..250 {
+        trainer
+            .step(&data.batch(&sampler.batch(step), &device).unwrap())
+            .unwrap();
+    }
+    let end = l1(&trainer);
+    assert!(end <= start / 2.0, "L1 reconstruction went from {start} to {end}");
+}
+
+#[test]
+fn wrong_batch_shape_is_a_typed_error() {
+    let mut trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    let err = trainer.step(&batch(4, 32)).unwrap_err();
+    assert!(matches!(err, AeganError::BadInput { found, .. } if found == vec![4, 3, 32, 32]));
+}
+
+#[test]
+fn a_diverged_loss_stops_the_step_without_touching_the_weights() {
+    let mut config = common::tiny(16);
+    config.norm = aegan::config::Norm::None;
+    let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    let before = common::snapshot(trainer.networks());
+    let nan = Tensor::full(f32::NAN, (4, 3, 16, 16), &Device::Cpu).unwrap();
+    let err = trainer.step(&nan).unwrap_err();
+    assert!(matches!(err, AeganError::NonFiniteLoss { step: 1, .. }), "{err}");
+    assert_eq!(before, common::snapshot(trainer.networks()));
+    assert_eq!(trainer.step_count(), 0);
+}

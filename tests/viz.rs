@@ -1,0 +1,29 @@
+//! Grids lay out images as pictures.
+
+use aegan::candle_core::{Device, Tensor};
+use aegan::viz;
+
+#[test]
+fn grid_has_the_expected_size_and_pixels() {
+    // Two 2×2 images: one all white (+1), one all black (−1).
+    let images = Tensor::cat(
+        &[
+            Tensor::ones((1, 3, 2, 2), aegan::candle_core::DType::F32, &Device::Cpu).unwrap(),
+            (Tensor::ones((1, 3, 2, 2), aegan::candle_core::DType::F32, &Device::Cpu).unwrap() * -1.0)
+                .unwrap(),
+        ],
+        0,
+    )
+    .unwrap();
+    let grid = viz::grid(&images, 2, 3).unwrap();
+    // 2 columns of 6-pixel tiles with 2-pixel gaps: 2 + 2·(6 + 2) = 18 wide, 2 + 8 = 10 high.
+    assert_eq!(grid.dimensions(), (18, 10));
+    assert_eq!(grid.get_pixel(2, 2).0, [255, 255, 255]);
+    assert_eq!(grid.get_pixel(10, 2).0, [0, 0, 0]);
+    assert_eq!(grid.get_pixel(0, 0).0, [128, 128, 128]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.png");
+    viz::save_grid(&images, 2, 3, &path).unwrap();
+    assert_eq!(image::open(&path).unwrap().to_rgb8(), grid);
+}
