@@ -122,6 +122,50 @@ pub enum AeganError {
         source: image::ImageError,
     },
 
+    /// A folder yielded no usable image.
+    #[error("{path}: no usable image found ({skipped} file(s) skipped as unreadable){hint}")]
+    NoImages {
+        /// The folder searched.
+        path: PathBuf,
+        /// How many files were skipped because they could not be decoded.
+        skipped: usize,
+        /// Extra advice, starting with "; " when present.
+        hint: String,
+    },
+
+    /// A metadata CSV file is missing a column or holds a malformed row.
+    #[error("{path}{}: {reason}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Csv {
+        /// The CSV file.
+        path: PathBuf,
+        /// The 1-based line, when the problem is in one row.
+        line: Option<u64>,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A metadata row names an image that is not under the data folder.
+    #[error("{csv}, line {line}: no image file for image_id `{image_id}` under {folder} (looked for {image_id}.jpg / .jpeg / .png)")]
+    MissingImage {
+        /// The metadata CSV.
+        csv: PathBuf,
+        /// The row's 1-based line.
+        line: u64,
+        /// The image id without extension.
+        image_id: String,
+        /// The data folder searched.
+        folder: PathBuf,
+    },
+
+    /// A chart could not be drawn.
+    #[error("{path}: drawing the chart failed: {reason}")]
+    Plot {
+        /// The picture being written.
+        path: PathBuf,
+        /// The plotting library's complaint.
+        reason: String,
+    },
+
     /// An error inside candle (tensor arithmetic, device memory, ...).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
@@ -132,7 +176,7 @@ pub type Result<T> = std::result::Result<T, AeganError>;
 
 impl AeganError {
     /// Wraps an I/O error with the path it concerns.
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         AeganError::Io {
             path: path.into(),
             source,

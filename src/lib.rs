@@ -39,6 +39,7 @@ pub mod optim;
 pub mod params;
 pub mod rng;
 mod trainer;
+pub mod training_loop;
 pub mod viz;
 
 pub use config::AeganConfig;
@@ -46,6 +47,7 @@ pub use device::{select_device, DeviceChoice};
 pub use error::{AeganError, Result};
 pub use nets::{Encoder, Generator, ImageDiscriminator, LatentDiscriminator, NetworkKind, Networks};
 pub use trainer::{AeganTrainer, StepLosses};
+pub use training_loop::{LoopOptions, LoopSummary, TrainingLoop};
 
 /// candle, re-exported so users get the version aegan was built with.
 pub use candle_core;

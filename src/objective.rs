@@ -32,7 +32,7 @@
 //! NaN for large logits.
 
 use candle_core::Tensor;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{AeganConfig, LossWeights};
 use crate::error::Result;
@@ -47,7 +47,7 @@ pub fn bce_with_logits(logits: &Tensor, target: f64) -> Result<Tensor> {
 }
 
 /// The discriminator step's loss values.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DiscriminatorLosses {
     /// L_Dx.
     pub image: f32,
@@ -56,7 +56,7 @@ pub struct DiscriminatorLosses {
 }
 
 /// The generator/encoder step's loss values (unweighted terms, and the weighted total).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GeneratorLosses {
     /// ½·[BCE(Dx(x̂), 1) + BCE(Dx(x̃), 1)].
     pub image_adversarial: f32,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Snapshot, TrainingState};
 use crate::config::AeganConfig;
@@ -16,7 +16,7 @@ use crate::optim::Adam;
 use crate::rng::TrainRng;
 
 /// The losses of one [`AeganTrainer::step`].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StepLosses {
     /// The step these losses belong to (1 for the first).
     pub step: u64,

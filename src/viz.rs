@@ -69,3 +69,130 @@ pub fn save_png(image: &RgbImage, path: impl AsRef<Path>) -> Result<()> {
         })?;
     write_atomic(path, bytes.get_ref())
 }
+
+/// One named series of (step, value) points for [`save_curves`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend label.
+    pub name: String,
+    /// Points, in step order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A panel of [`save_curves`]: a title and its series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    /// Caption.
+    pub title: String,
+    /// Curves drawn in this panel.
+    pub series: Vec<Series>,
+}
+
+/// Registers a system sans-serif font for chart text once; false if none was found (charts are
+/// then drawn without text).
+fn chart_font_available() -> bool {
+    static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FONT.get_or_init(|| {
+        let candidates = [
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+            "/usr/share/fonts/TTF/DejaVuSans.ttf",
+            "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+            "/Library/Fonts/Arial.ttf",
+            "/System/Library/Fonts/Supplemental/Arial.ttf",
+            "C:\\Windows\\Fonts\\arial.ttf",
+        ];
+        candidates.iter().any(|path| match std::fs::read(path) {
+            Ok(bytes) => {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes)
+                    .is_ok()
+            }
+            Err(_) => false,
+        })
+    })
+}
+
+/// Draws panels of line charts side by side (x: training step) and writes them as a PNG.
+pub fn save_curves(panels: &[Panel], path: impl AsRef<Path>) -> Result<()> {
+    use plotters::prelude::*;
+    let path = path.as_ref();
+    let (panel_w, h) = (480u32, 360u32);
+    let w = panel_w * panels.len().max(1) as u32;
+    let mut buffer = vec![255u8; (w * h * 3) as usize];
+    let text = chart_font_available();
+    let plot_error = |reason: String| AeganError::Plot {
+        path: path.to_path_buf(),
+        reason,
+    };
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area();
+        let areas = root.split_evenly((1, panels.len().max(1)));
+        let palette = [
+            RGBColor(31, 119, 180),
+            RGBColor(255, 127, 14),
+            RGBColor(44, 160, 44),
+            RGBColor(214, 39, 40),
+            RGBColor(148, 103, 189),
+            RGBColor(140, 86, 75),
+        ];
+        for (panel, area) in panels.iter().zip(areas.iter()) {
+            let all = panel.series.iter().flat_map(|s| s.points.iter());
+            let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+            for &(x, y) in all.filter(|(_, y)| y.is_finite()) {
+                (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+            }
+            if x0 > x1 {
+                continue;
+            }
+            if x1 <= x0 {
+                x1 = x0 + 1.0;
+            }
+            let pad = ((y1 - y0) * 0.05).max(1e-6);
+            let mut builder = ChartBuilder::on(area);
+            builder.margin(10);
+            if text {
+                builder
+                    .caption(&panel.title, ("sans-serif", 18))
+                    .x_label_area_size(30)
+                    .y_label_area_size(45);
+            }
+            let mut chart = builder
+                .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+                .map_err(|e| plot_error(e.to_string()))?;
+            if text {
+                chart
+                    .configure_mesh()
+                    .x_desc("step")
+                    .label_style(("sans-serif", 12))
+                    .draw()
+                    .map_err(|e| plot_error(e.to_string()))?;
+            }
+            for (i, series) in panel.series.iter().enumerate() {
+                let colour = palette[i % palette.len()];
+                let drawn = chart
+                    .draw_series(LineSeries::new(
+                        series.points.iter().copied().filter(|(_, y)| y.is_finite()),
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(|e| plot_error(e.to_string()))?;
+                if text {
+                    drawn.label(series.name.as_str()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+                    });
+                }
+            }
+            if text {
+                chart
+                    .configure_series_labels()
+                    .label_font(("sans-serif", 12))
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .draw()
+                    .map_err(|e| plot_error(e.to_string()))?;
+            }
+        }
+        root.present().map_err(|e| plot_error(e.to_string()))?;
+    }
+    let image = RgbImage::from_raw(w, h, buffer).ok_or_else(|| plot_error("buffer size".into()))?;
+    save_png(&image, path)
+}

@@ -1,7 +1,19 @@
-//! Image data: [`ImageSet`], the in-memory form the trainer draws batches from, and the
-//! built-in synthetic sets.
+//! Image data: [`ImageSet`], the in-memory form the trainer draws batches from; loaders for
+//! image folders and HAM10000; augmentation; and the built-in synthetic sets.
+//!
+//! candle-datasets is not used: its batcher is not seeded and cannot resume mid-epoch (the
+//! [`BatchSampler`] here is a pure function of seed and step), and its hub download cannot run
+//! offline, on CI or on air-gapped research machines.
 
+mod augment;
+mod cache;
+pub mod folder;
+pub mod ham10000;
 pub mod synthetic;
+
+pub use augment::Augment;
+pub use folder::{load_folder, LoadOptions, LoadedImages, Resample};
+pub use ham10000::Ham10000;
 
 use candle_core::{Device, Tensor};
 use image::RgbImage;
@@ -85,6 +97,58 @@ impl ImageSet {
             (indices.len(), 3, self.size, self.size),
             device,
         )?)
+    }
+
+    /// The images at `indices`, augmented: each image gets a transform drawn from a stream
+    /// seeded by `seed` and `step`, so the same step always sees the same batch.
+    pub fn batch_augmented(
+        &self,
+        indices: &[usize],
+        augment: Augment,
+        seed: u64,
+        step: u64,
+        device: &Device,
+    ) -> Result<Tensor> {
+        if augment == Augment::None {
+            return self.batch(indices, device);
+        }
+        let per = 3 * self.size * self.size;
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(seed ^ step.wrapping_mul(0xD1B5_4A32_D192_ED03).rotate_left(17));
+        let mut data = self
+            .batch(indices, &Device::Cpu)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        for image in data.chunks_mut(per) {
+            augment.apply(image, self.size, &mut rng);
+        }
+        Ok(Tensor::from_vec(
+            data,
+            (indices.len(), 3, self.size, self.size),
+            device,
+        )?)
+    }
+
+    /// A new set holding the images at `indices`.
+    pub fn select(&self, indices: &[usize]) -> Result<ImageSet> {
+        let per = 3 * self.size * self.size;
+        let mut pixels = Vec::with_capacity(indices.len() * per);
+        for &i in indices {
+            if i >= self.len {
+                return Err(AeganError::BadInput {
+                    what: "image index",
+                    expected: format!("below {}", self.len),
+                    found: vec![i],
+                });
+            }
+            pixels.extend_from_slice(&self.pixels[i * per..(i + 1) * per]);
+        }
+        Ok(ImageSet {
+            pixels,
+            len: indices.len(),
+            size: self.size,
+            description: self.description.clone(),
+        })
     }
 
     /// Every image as one `(len, 3, size, size)` tensor.

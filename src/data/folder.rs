@@ -1,0 +1,270 @@
+//! Loading a folder of images: recursive, every format the `image` crate reads, converted to
+//! 8-bit RGB, centre-cropped to a square and resized to the model size. Unreadable files are
+//! skipped with one warning each; decoding runs in parallel; results are cached on disk.
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageReader, RgbImage, RgbaImage};
+use rayon::prelude::*;
+
+use super::cache;
+use super::ImageSet;
+use crate::error::{AeganError, Result};
+
+/// How images are resized to the model size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resample {
+    /// Lanczos-3, antialiased when shrinking: for photographs such as dermoscopy.
+    Lanczos,
+    /// For pixel art: nearest neighbour when the size changes by an integer factor (so
+    /// one-pixel outlines stay crisp), Lanczos-3 otherwise.
+    PixelArt,
+}
+
+/// How to turn files into training images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Side of the square output images.
+    pub size: usize,
+    /// Colour that transparent pixels are composited onto.
+    pub background: [u8; 3],
+    /// Resize filter.
+    pub resample: Resample,
+    /// Where decoded, resized sets are cached (`None`: no cache). See [`default_cache_dir`].
+    pub cache_dir: Option<PathBuf>,
+    /// Print one line per skipped file and a summary to standard error.
+    pub verbose: bool,
+}
+
+impl LoadOptions {
+    /// Photographs at `size`, white background, cached in [`default_cache_dir`], verbose.
+    pub fn new(size: usize) -> Self {
+        LoadOptions {
+            size,
+            background: [255, 255, 255],
+            resample: Resample::Lanczos,
+            cache_dir: default_cache_dir(),
+            verbose: true,
+        }
+    }
+}
+
+/// `$AEGAN_CACHE_DIR`, else `$XDG_CACHE_HOME/aegan`, else `~/.cache/aegan`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("AEGAN_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(dir).join("aegan"));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("aegan"))
+}
+
+/// A file that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The file.
+    pub path: PathBuf,
+    /// The decoder's complaint.
+    pub reason: String,
+}
+
+/// Images decoded from files, with the file each came from.
+#[derive(Debug, Clone)]
+pub struct LoadedImages {
+    /// The images, `size`×`size` RGB.
+    pub images: Vec<RgbImage>,
+    /// The file of each image (same order).
+    pub paths: Vec<PathBuf>,
+    /// Files that could not be decoded.
+    pub skipped: Vec<Skipped>,
+    /// Whether the result came from the on-disk cache.
+    pub from_cache: bool,
+}
+
+impl LoadedImages {
+    /// The images as an [`ImageSet`] described by `description`.
+    pub fn to_image_set(&self, description: impl Into<String>) -> Result<ImageSet> {
+        ImageSet::from_rgb(&self.images, description)
+    }
+}
+
+/// Every regular file under `dir`, recursively, sorted by path (hidden entries skipped).
+pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| AeganError::io(&d, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| AeganError::io(&d, e))?;
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let file_type = entry.file_type().map_err(|e| AeganError::io(&path, e))?;
+            if file_type.is_dir() || (file_type.is_symlink() && path.is_dir()) {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Loads every image under `dir` (recursively). Files that are not images or cannot be
+/// decoded are skipped; a folder with no usable image is an error.
+pub fn load_folder(dir: &Path, options: &LoadOptions) -> Result<LoadedImages> {
+    if !dir.is_dir() {
+        return Err(AeganError::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "not a folder"),
+        ));
+    }
+    let files = list_files(dir)?;
+    let loaded = load_files(&files, options)?;
+    if loaded.images.is_empty() {
+        return Err(AeganError::NoImages {
+            path: dir.to_path_buf(),
+            skipped: loaded.skipped.len(),
+            hint: if files.is_empty() {
+                "; the folder is empty".into()
+            } else {
+                String::new()
+            },
+        });
+    }
+    Ok(loaded)
+}
+
+/// Loads the given files (in parallel, through the cache when one is configured), skipping
+/// the ones that cannot be decoded.
+pub fn load_files(files: &[PathBuf], options: &LoadOptions) -> Result<LoadedImages> {
+    let key = options.cache_dir.as_ref().map(|_| cache::key(files, options));
+    if let (Some(dir), Some(key)) = (&options.cache_dir, &key) {
+        if let Some(hit) = cache::read(dir, key, options.size) {
+            report(&hit, options.verbose);
+            return Ok(hit);
+        }
+    }
+    let results: Vec<std::result::Result<RgbImage, String>> = files
+        .par_iter()
+        .map(|path| load_image(path, options).map_err(|e| e.to_string()))
+        .collect();
+    let mut loaded = LoadedImages {
+        images: Vec::with_capacity(files.len()),
+        paths: Vec::with_capacity(files.len()),
+        skipped: Vec::new(),
+        from_cache: false,
+    };
+    for (path, result) in files.iter().zip(results) {
+        match result {
+            Ok(image) => {
+                loaded.images.push(image);
+                loaded.paths.push(path.clone());
+            }
+            Err(reason) => loaded.skipped.push(Skipped {
+                path: path.clone(),
+                reason,
+            }),
+        }
+    }
+    report(&loaded, options.verbose);
+    if let (Some(dir), Some(key)) = (&options.cache_dir, &key) {
+        if let Err(e) = cache::write(dir, key, &loaded) {
+            if options.verbose {
+                eprintln!("warning: could not write the image cache: {e}");
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+fn report(loaded: &LoadedImages, verbose: bool) {
+    if !verbose {
+        return;
+    }
+    for s in &loaded.skipped {
+        eprintln!("warning: skipped {}: {}", s.path.display(), s.reason);
+    }
+    if !loaded.skipped.is_empty() {
+        eprintln!(
+            "skipped {} unreadable file(s); loaded {} image(s)",
+            loaded.skipped.len(),
+            loaded.images.len()
+        );
+    }
+}
+
+/// Decodes one file (format detected from its content), converts it to 8-bit RGB over the
+/// background, centre-crops it to a square and resizes it.
+pub fn load_image(path: &Path, options: &LoadOptions) -> Result<RgbImage> {
+    let image_error = |source| AeganError::Image {
+        path: path.to_path_buf(),
+        source,
+    };
+    let decoded = ImageReader::open(path)
+        .map_err(|e| AeganError::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| AeganError::io(path, e))?
+        .decode()
+        .map_err(image_error)?;
+    if decoded.width() == 0 || decoded.height() == 0 {
+        return Err(AeganError::BadInput {
+            what: "image",
+            expected: "at least 1×1 pixels".into(),
+            found: vec![decoded.width() as usize, decoded.height() as usize],
+        });
+    }
+    let rgb = composite(&decoded, options.background);
+    Ok(resize_square(&centre_crop(&rgb), options.size, options.resample))
+}
+
+/// Any colour type (grey, 16-bit, palette, alpha) to 8-bit RGB, alpha blended over `background`.
+pub fn composite(image: &DynamicImage, background: [u8; 3]) -> RgbImage {
+    let rgba: RgbaImage = image.to_rgba8();
+    RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let p = rgba.get_pixel(x, y).0;
+        let a = u16::from(p[3]);
+        let blend = |c: u8, bg: u8| ((u16::from(c) * a + u16::from(bg) * (255 - a) + 127) / 255) as u8;
+        image::Rgb([
+            blend(p[0], background[0]),
+            blend(p[1], background[1]),
+            blend(p[2], background[2]),
+        ])
+    })
+}
+
+/// The largest centred square.
+pub fn centre_crop(image: &RgbImage) -> RgbImage {
+    let (w, h) = image.dimensions();
+    let side = w.min(h);
+    image::imageops::crop_imm(image, (w - side) / 2, (h - side) / 2, side, side).to_image()
+}
+
+/// Resizes a square image to `size`×`size`.
+pub fn resize_square(image: &RgbImage, size: usize, resample: Resample) -> RgbImage {
+    let side = image.width() as usize;
+    let size32 = size as u32;
+    if side == size {
+        return image.clone();
+    }
+    let integer_factor = side % size == 0 || size % side == 0;
+    let filter = match resample {
+        Resample::PixelArt if integer_factor => FilterType::Nearest,
+        _ => FilterType::Lanczos3,
+    };
+    if filter == FilterType::Nearest && side > size {
+        // Take the pixel at each block's centre: image's Nearest picks a block corner.
+        let factor = side / size;
+        return RgbImage::from_fn(size32, size32, |x, y| {
+            *image.get_pixel(
+                x * factor as u32 + factor as u32 / 2,
+                y * factor as u32 + factor as u32 / 2,
+            )
+        });
+    }
+    image::imageops::resize(image, size32, size32, filter)
+}

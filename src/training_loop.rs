@@ -1,0 +1,298 @@
+//! [`TrainingLoop`]: the long-running part of training, so that a program needs no code of its
+//! own for progress, pictures, logs or checkpoints.
+//!
+//! Every `save_every` steps (and at the end, or when stopped) it writes into the output folder:
+//! `samples.png` (G(z) for fixed z, also kept as `history/samples-<step>.png`),
+//! `reconstructions.png` (pairs x | G(E(x)) of fixed real images), `loss_curve.png`, and a
+//! checkpoint under `checkpoint/`. Every step's losses are appended to `losses.jsonl`. A
+//! non-finite loss stops the loop with an error before anything is saved, so the last
+//! checkpoint stays the last good one.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::Tensor;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::data::{Augment, BatchSampler, ImageSet};
+use crate::error::{AeganError, Result};
+use crate::trainer::{AeganTrainer, StepLosses};
+use crate::viz::{self, Panel, Series};
+
+/// What [`TrainingLoop::run`] does besides training.
+#[derive(Debug, Clone)]
+pub struct LoopOptions {
+    /// Folder for pictures, the loss log and `checkpoint/`.
+    pub out_dir: PathBuf,
+    /// Train until the trainer has completed this many steps.
+    pub total_steps: u64,
+    /// Write pictures and a checkpoint every this many steps.
+    pub save_every: u64,
+    /// Print a line every this many steps when no progress bar is shown (not a terminal).
+    pub log_every: u64,
+    /// Augmentation drawn for each image of each batch.
+    pub augment: Augment,
+    /// Show a progress bar on a terminal.
+    pub progress: bool,
+    /// Seed of the sample latents shown in `samples.png`.
+    pub sample_seed: u64,
+}
+
+impl LoopOptions {
+    /// Defaults: save every 500 steps, log every 50, no augmentation, progress bar on.
+    pub fn new(out_dir: impl Into<PathBuf>, total_steps: u64) -> Self {
+        LoopOptions {
+            out_dir: out_dir.into(),
+            total_steps,
+            save_every: 500,
+            log_every: 50,
+            augment: Augment::None,
+            progress: true,
+            sample_seed: 0x5eed,
+        }
+    }
+}
+
+/// How a [`TrainingLoop::run`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoopSummary {
+    /// Steps completed by the trainer in total.
+    pub final_step: u64,
+    /// Steps run in this call.
+    pub steps_run: u64,
+    /// Wall time of this call, seconds.
+    pub seconds: f64,
+    /// Real images per second over this call.
+    pub images_per_second: f64,
+    /// Whether the stop flag ended it early.
+    pub stopped_early: bool,
+    /// The last checkpoint written.
+    pub checkpoint: Option<PathBuf>,
+    /// The last step's losses.
+    pub last_losses: Option<StepLosses>,
+}
+
+/// Drives an [`AeganTrainer`] over an [`ImageSet`] with progress, pictures, logs and checkpoints.
+pub struct TrainingLoop {
+    options: LoopOptions,
+    stop: Arc<AtomicBool>,
+}
+
+impl TrainingLoop {
+    /// A loop with `options`; it also stops (after saving) when `stop` becomes true, e.g. from
+    /// a Ctrl-C handler.
+    pub fn new(options: LoopOptions, stop: Arc<AtomicBool>) -> Self {
+        TrainingLoop { options, stop }
+    }
+
+    /// The checkpoint folder under the output folder.
+    pub fn checkpoint_dir(out_dir: &Path) -> PathBuf {
+        out_dir.join("checkpoint")
+    }
+
+    /// Trains until `total_steps`, or until stopped. Batches depend only on the config seed and
+    /// the step, so a resumed trainer continues the same schedule.
+    pub fn run(&self, trainer: &mut AeganTrainer, data: &ImageSet) -> Result<LoopSummary> {
+        let o = &self.options;
+        let out = &o.out_dir;
+        std::fs::create_dir_all(out.join("history")).map_err(|e| AeganError::io(out, e))?;
+        let config = trainer.config().clone();
+        let device = trainer.device().clone();
+        let sampler = BatchSampler::new(data.len(), config.batch_size, config.seed)?;
+        let fixed_z = trainer.sample_latents(32, o.sample_seed)?;
+        let shown: Vec<usize> = (0..8.min(data.len()))
+            .map(|i| i * data.len() / 8.min(data.len()))
+            .collect();
+        let fixed_real = data.batch(&shown, &device)?;
+
+        let log_path = out.join("losses.jsonl");
+        let mut history = truncate_log(&log_path, trainer.step_count())?;
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| AeganError::io(&log_path, e))?;
+
+        let start_step = trainer.step_count();
+        let bar = self.progress_bar(start_step);
+        let started = Instant::now();
+        let mut summary = LoopSummary {
+            final_step: start_step,
+            steps_run: 0,
+            seconds: 0.0,
+            images_per_second: 0.0,
+            stopped_early: false,
+            checkpoint: None,
+            last_losses: None,
+        };
+        while trainer.step_count() < o.total_steps {
+            if self.stop.load(Ordering::SeqCst) {
+                summary.stopped_early = true;
+                break;
+            }
+            let step = trainer.step_count();
+            let batch = data.batch_augmented(&sampler.batch(step), o.augment, config.seed, step, &device)?;
+            let losses = match trainer.step(&batch) {
+                Ok(l) => l,
+                Err(e) => {
+                    bar.abandon();
+                    return Err(e);
+                }
+            };
+            let line = serde_json::to_string(&losses).map_err(|source| AeganError::Json {
+                path: log_path.clone(),
+                source,
+            })?;
+            writeln!(log, "{line}").map_err(|e| AeganError::io(&log_path, e))?;
+            history.push(losses);
+            summary.last_losses = Some(losses);
+
+            let done = trainer.step_count();
+            let elapsed = started.elapsed().as_secs_f64();
+            let images_per_second =
+                ((done - start_step) as usize * config.batch_size) as f64 / elapsed.max(1e-9);
+            let epoch = done as f64 / sampler.batches_per_epoch() as f64;
+            bar.set_position(done);
+            bar.set_message(format!(
+                "epoch {epoch:.2} | {images_per_second:.1} img/s | D_x {:.3} D_z {:.3} | rec_x {:.3} rec_z {:.3}",
+                losses.discriminator.image,
+                losses.discriminator.latent,
+                losses.generator.image_reconstruction,
+                losses.generator.latent_reconstruction
+            ));
+            if bar.is_hidden() && (done % o.log_every == 0 || done == o.total_steps) {
+                println!("step {done}/{} {}", o.total_steps, bar.message());
+            }
+            if done % o.save_every == 0 || done == o.total_steps {
+                summary.checkpoint = Some(self.save(trainer, &fixed_z, &fixed_real, &history)?);
+            }
+        }
+        if summary.stopped_early && trainer.step_count() > start_step {
+            summary.checkpoint = Some(self.save(trainer, &fixed_z, &fixed_real, &history)?);
+        }
+        bar.finish();
+        summary.final_step = trainer.step_count();
+        summary.steps_run = summary.final_step - start_step;
+        summary.seconds = started.elapsed().as_secs_f64();
+        summary.images_per_second =
+            (summary.steps_run as usize * config.batch_size) as f64 / summary.seconds.max(1e-9);
+        Ok(summary)
+    }
+
+    fn progress_bar(&self, position: u64) -> ProgressBar {
+        let bar = ProgressBar::new(self.options.total_steps);
+        if !self.options.progress {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        let style = ProgressStyle::with_template(
+            "{spinner} {pos}/{len} steps [{elapsed_precise}<{eta_precise}] {wide_bar} \n  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_position(position);
+        bar
+    }
+
+    /// Pictures, loss curve and checkpoint; returns the checkpoint directory.
+    fn save(
+        &self,
+        trainer: &AeganTrainer,
+        fixed_z: &Tensor,
+        fixed_real: &Tensor,
+        history: &[StepLosses],
+    ) -> Result<PathBuf> {
+        let out = &self.options.out_dir;
+        let samples = trainer.generate(fixed_z)?;
+        viz::save_grid(&samples, 8, 2, out.join("samples.png"))?;
+        viz::save_grid(
+            &samples,
+            8,
+            2,
+            out.join("history")
+                .join(format!("samples-{:08}.png", trainer.step_count())),
+        )?;
+        let reconstructed = trainer.reconstruct(fixed_real)?;
+        let pairs = Tensor::stack(&[fixed_real, &reconstructed], 1)?.flatten_to(1)?;
+        viz::save_grid(&pairs, 8, 2, out.join("reconstructions.png"))?;
+        viz::save_curves(&loss_panels(history), out.join("loss_curve.png"))?;
+        trainer.save_checkpoint(Self::checkpoint_dir(out))
+    }
+}
+
+/// Keeps the lines of an existing loss log up to `step` (a resumed run re-does later steps)
+/// and returns them.
+fn truncate_log(path: &Path, step: u64) -> Result<Vec<StepLosses>> {
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(Vec::new());
+    };
+    let mut kept_lines = Vec::new();
+    let mut kept = Vec::new();
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(|e| AeganError::io(path, e))?;
+        if let Ok(losses) = serde_json::from_str::<StepLosses>(&line) {
+            if losses.step <= step {
+                kept.push(losses);
+                kept_lines.push(line);
+            }
+        }
+    }
+    let mut text = kept_lines.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    crate::checkpoint::write_atomic(path, text.as_bytes())?;
+    Ok(kept)
+}
+
+/// Two panels: the adversarial game, and the reconstruction errors; each series smoothed by a
+/// moving average so trends show through the noise of single batches.
+fn loss_panels(history: &[StepLosses]) -> Vec<Panel> {
+    let series = |name: &str, f: &dyn Fn(&StepLosses) -> f32| Series {
+        name: name.to_string(),
+        points: smooth(
+            &history
+                .iter()
+                .map(|l| (l.step as f64, f64::from(f(l))))
+                .collect::<Vec<_>>(),
+        ),
+    };
+    vec![
+        Panel {
+            title: "adversarial losses".into(),
+            series: vec![
+                series("D_x", &|l| l.discriminator.image),
+                series("D_z", &|l| l.discriminator.latent),
+                series("G adv x", &|l| l.generator.image_adversarial),
+                series("E adv z", &|l| l.generator.latent_adversarial),
+            ],
+        },
+        Panel {
+            title: "reconstruction".into(),
+            series: vec![
+                series("|G(E(x)) - x|", &|l| l.generator.image_reconstruction),
+                series("|E(G(z)) - z|^2", &|l| l.generator.latent_reconstruction),
+            ],
+        },
+    ]
+}
+
+/// Moving average over a window of about 2 % of the points (at least 1), at most 400 points out.
+fn smooth(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let window = (points.len() / 50).max(1);
+    let stride = (points.len() / 400).max(1);
+    (0..points.len())
+        .step_by(stride)
+        .map(|i| {
+            let lo = i.saturating_sub(window - 1);
+            let slice = &points[lo..=i];
+            (
+                points[i].0,
+                slice.iter().map(|p| p.1).sum::<f64>() / slice.len() as f64,
+            )
+        })
+        .collect()
+}

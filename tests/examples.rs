@@ -1,0 +1,191 @@
+//! The training example runs end to end on a HAM10000-shaped folder, resumes where it stopped,
+//! and saves on Ctrl-C.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aegan::candle_core::Device;
+use aegan::data::synthetic;
+
+/// The example binaries that `cargo test` builds beside the test binaries.
+fn example(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    let path = deps.parent().unwrap().join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} not built; run through `cargo test`",
+        path.display()
+    );
+    path
+}
+
+fn ham_folder(dir: &Path, n: usize) {
+    let images =
+        aegan::viz::to_rgb_images(&synthetic::lesions(n, 24, 2).to_tensor(&Device::Cpu).unwrap()).unwrap();
+    let folder = dir.join("HAM10000_images_part_1");
+    fs::create_dir_all(&folder).unwrap();
+    let mut csv = String::from("lesion_id,image_id,dx\n");
+    for (i, im) in images.iter().enumerate() {
+        csv.push_str(&format!(
+            "HAM_{},ISIC_{i:07},{}\n",
+            i / 2,
+            if i % 3 == 0 { "mel" } else { "nv" }
+        ));
+        im.save(folder.join(format!("ISIC_{i:07}.jpg"))).unwrap();
+    }
+    fs::write(dir.join("HAM10000_metadata.csv"), csv).unwrap();
+}
+
+fn run(args: &[&str]) -> Output {
+    let out = Command::new(example("ham10000"))
+        .args(args)
+        .env("AEGAN_CACHE_DIR", std::env::temp_dir().join("aegan-test-cache"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ham10000 {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn logged_steps(out: &Path) -> Vec<u64> {
+    fs::read_to_string(out.join("losses.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<aegan::StepLosses>(l).unwrap().step)
+        .collect()
+}
+
+#[test]
+fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 24);
+    let data = dir.path().to_str().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let common = [
+        "--data",
+        data,
+        "--size",
+        "16",
+        "--batch",
+        "4",
+        "--out",
+        out_s,
+        "--no-progress",
+        "--save-every",
+        "2",
+    ];
+
+    let first = run(&[&common[..], &["--steps", "3"]].concat());
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        stdout.contains("mel") && stdout.contains("nv"),
+        "prints counts per diagnosis:\n{stdout}"
+    );
+    for file in [
+        "samples.png",
+        "reconstructions.png",
+        "loss_curve.png",
+        "losses.jsonl",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    assert_eq!(
+        image::open(out.join("samples.png")).unwrap().width(),
+        2 + 8 * (32 + 2)
+    );
+    assert_eq!(logged_steps(&out), [1, 2, 3]);
+    assert_eq!(
+        fs::read_to_string(out.join("checkpoint/latest")).unwrap(),
+        "step-00000003"
+    );
+
+    let second = run(&[&common[..], &["--steps", "5", "--resume"]].concat());
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("resumed from"),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+    assert_eq!(logged_steps(&out), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        fs::read_to_string(out.join("checkpoint/latest")).unwrap(),
+        "step-00000005"
+    );
+}
+
+#[test]
+fn ham10000_example_reports_a_missing_csv_column_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 4);
+    fs::write(
+        dir.path().join("HAM10000_metadata.csv"),
+        "lesion_id,image_id\nHAM_0,ISIC_0000000\n",
+    )
+    .unwrap();
+    let out = Command::new(example("ham10000"))
+        .args(["--data", dir.path().to_str().unwrap(), "--steps", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("HAM10000_metadata.csv") && stderr.contains("dx"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 24);
+    let out = dir.path().join("run");
+    let mut child = Command::new(example("ham10000"))
+        .args([
+            "--data",
+            dir.path().to_str().unwrap(),
+            "--size",
+            "16",
+            "--batch",
+            "4",
+            "--steps",
+            "100000",
+            "--save-every",
+            "100000",
+        ])
+        .args(["--out", out.to_str().unwrap(), "--no-progress", "--no-cache"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while fs::read_to_string(out.join("losses.jsonl"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no training step within two minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let steps = logged_steps(&out);
+    let last = *steps.last().unwrap();
+    assert_eq!(
+        fs::read_to_string(out.join("checkpoint/latest")).unwrap(),
+        format!("step-{last:08}")
+    );
+    assert!(last < 100000);
+}

@@ -1,0 +1,355 @@
+//! Image folders and HAM10000 load as a researcher's files come: odd formats converted, bad
+//! files skipped by name, bad metadata refused by path and line.
+
+use std::fs;
+use std::path::Path;
+
+use aegan::candle_core::Device;
+use aegan::data::ham10000::{read_metadata, split_by_group, Ham10000};
+use aegan::data::{load_folder, synthetic, Augment, LoadOptions, Resample};
+use aegan::AeganError;
+use image::{ImageBuffer, Luma, Rgb, RgbImage, Rgba};
+
+fn options(size: usize) -> LoadOptions {
+    let mut o = LoadOptions::new(size);
+    o.cache_dir = None;
+    o.verbose = false;
+    o
+}
+
+/// A folder with one good image of each awkward kind and four bad files.
+fn awkward_folder(dir: &Path) {
+    fs::create_dir_all(dir.join("nested/deeper")).unwrap();
+    ImageBuffer::from_pixel(8, 8, Luma([100u8]))
+        .save(dir.join("gray.png"))
+        .unwrap();
+    let mut rgba = ImageBuffer::from_pixel(8, 8, Rgba([0u8, 0, 255, 255]));
+    rgba.put_pixel(0, 0, Rgba([0, 0, 0, 0])); // fully transparent corner
+    rgba.save(dir.join("nested/alpha.png")).unwrap();
+    ImageBuffer::from_pixel(8, 8, Rgb([65535u16, 0, 32768]))
+        .save(dir.join("nested/deeper/sixteen.png"))
+        .unwrap();
+    RgbImage::from_pixel(12, 8, Rgb([10, 200, 30]))
+        .save(dir.join("wide.jpg"))
+        .unwrap();
+    let mut png = Vec::new();
+    RgbImage::from_pixel(8, 8, Rgb([1, 2, 3]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    fs::write(dir.join("truncated.png"), &png[..png.len() / 2]).unwrap();
+    fs::write(dir.join("notes.txt"), "not an image").unwrap();
+    fs::write(dir.join("empty.png"), b"").unwrap();
+    fs::write(
+        dir.join("nested/garbage.jpg"),
+        [0xFFu8, 0xD8, 0xFF, 0x00, 0x01, 0x02],
+    )
+    .unwrap();
+}
+
+#[test]
+fn folder_loader_converts_odd_images_and_skips_bad_files_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    awkward_folder(dir.path());
+    let loaded = load_folder(dir.path(), &options(4)).unwrap();
+    let names: Vec<String> = loaded
+        .paths
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["gray.png", "alpha.png", "sixteen.png", "wide.jpg"]);
+    let mut skipped: Vec<String> = loaded
+        .skipped
+        .iter()
+        .map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        ["empty.png", "garbage.jpg", "notes.txt", "truncated.png"]
+    );
+    assert!(loaded.images.iter().all(|im| im.dimensions() == (4, 4)));
+
+    assert_eq!(
+        loaded.images[0].get_pixel(1, 1).0,
+        [100, 100, 100],
+        "grey becomes RGB"
+    );
+    assert_eq!(
+        loaded.images[2].get_pixel(2, 2).0,
+        [255, 0, 128],
+        "16-bit scales to 8-bit"
+    );
+    let blue = loaded.images[1].get_pixel(3, 3).0;
+    assert!(blue[2] > 200 && blue[0] < 60, "opaque blue stays blue: {blue:?}");
+    let corner = loaded.images[1].get_pixel(0, 0).0;
+    assert!(
+        corner[0] > 30 && corner[0] > blue[0] + 20,
+        "the transparent corner is blended towards white: {corner:?}"
+    );
+    let green = loaded.images[3].get_pixel(2, 2).0;
+    assert!(green[1] > 180 && green[0] < 40, "{green:?}");
+}
+
+#[test]
+fn transparent_pixels_take_the_configured_background() {
+    let dir = tempfile::tempdir().unwrap();
+    ImageBuffer::from_pixel(4, 4, Rgba([9u8, 9, 9, 0]))
+        .save(dir.path().join("clear.png"))
+        .unwrap();
+    let mut o = options(4);
+    o.background = [10, 20, 30];
+    let loaded = load_folder(dir.path(), &o).unwrap();
+    assert_eq!(loaded.images[0].get_pixel(0, 0).0, [10, 20, 30]);
+}
+
+#[test]
+fn empty_folder_and_folder_of_bad_files_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load_folder(dir.path(), &options(4)).unwrap_err();
+    assert!(matches!(&err, AeganError::NoImages { skipped: 0, .. }), "{err}");
+    assert!(err.to_string().contains("empty"), "{err}");
+
+    fs::write(dir.path().join("a.png"), b"junk").unwrap();
+    fs::write(dir.path().join("b.txt"), b"junk").unwrap();
+    let err = load_folder(dir.path(), &options(4)).unwrap_err();
+    assert!(matches!(err, AeganError::NoImages { skipped: 2, .. }), "{err}");
+
+    let missing = dir.path().join("nope");
+    assert!(
+        matches!(load_folder(&missing, &options(4)).unwrap_err(), AeganError::Io { path, .. } if path == missing)
+    );
+}
+
+#[test]
+fn cache_serves_the_second_load_and_misses_after_a_file_changes() {
+    let data = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    awkward_folder(data.path());
+    let mut o = options(4);
+    o.cache_dir = Some(cache.path().to_path_buf());
+    let first = load_folder(data.path(), &o).unwrap();
+    assert!(!first.from_cache);
+    let second = load_folder(data.path(), &o).unwrap();
+    assert!(second.from_cache);
+    assert_eq!(first.images, second.images);
+    assert_eq!(first.paths, second.paths);
+    assert_eq!(first.skipped, second.skipped);
+
+    RgbImage::from_pixel(9, 9, Rgb([1, 1, 1]))
+        .save(data.path().join("gray.png"))
+        .unwrap();
+    let third = load_folder(data.path(), &o).unwrap();
+    assert!(!third.from_cache);
+    assert_eq!(third.images[0].get_pixel(0, 0).0, [1, 1, 1]);
+
+    o.size = 2;
+    assert!(
+        !load_folder(data.path(), &o).unwrap().from_cache,
+        "another size is another entry"
+    );
+}
+
+#[test]
+fn pixel_art_downscaling_by_an_integer_factor_keeps_exact_colours() {
+    let dir = tempfile::tempdir().unwrap();
+    // A 2×2 checkerboard of colours, each square 4×4 pixels.
+    let art = RgbImage::from_fn(8, 8, |x, y| {
+        if (x / 4 + y / 4) % 2 == 0 {
+            Rgb([200, 0, 0])
+        } else {
+            Rgb([0, 0, 200])
+        }
+    });
+    art.save(dir.path().join("art.png")).unwrap();
+    let mut o = options(2);
+    o.resample = Resample::PixelArt;
+    let loaded = load_folder(dir.path(), &o).unwrap();
+    let pixels: Vec<[u8; 3]> = loaded.images[0].pixels().map(|p| p.0).collect();
+    assert_eq!(pixels, [[200, 0, 0], [0, 0, 200], [0, 0, 200], [200, 0, 0]]);
+    o.resample = Resample::Lanczos;
+    let smooth = load_folder(dir.path(), &o).unwrap();
+    assert_eq!(smooth.images[0].dimensions(), (2, 2));
+}
+
+/// The layout of the HAM10000 download: metadata CSV and two image folders of JPEGs.
+fn ham_layout(dir: &Path, rows: &[(&str, &str, &str)]) {
+    fs::create_dir_all(dir.join("HAM10000_images_part_1")).unwrap();
+    fs::create_dir_all(dir.join("HAM10000_images_part_2")).unwrap();
+    let mut csv = String::from("lesion_id,image_id,dx,dx_type,age,sex,localization\n");
+    let lesions = synthetic::lesions(rows.len(), 24, 1);
+    let images = aegan::viz::to_rgb_images(&lesions.to_tensor(&Device::Cpu).unwrap()).unwrap();
+    for (i, (lesion, image_id, dx)) in rows.iter().enumerate() {
+        csv.push_str(&format!("{lesion},{image_id},{dx},histo,50.0,female,back\n"));
+        let part = if i % 2 == 0 {
+            "HAM10000_images_part_1"
+        } else {
+            "HAM10000_images_part_2"
+        };
+        let wide = image::imageops::resize(&images[i], 32, 24, image::imageops::FilterType::Triangle);
+        wide.save(dir.join(part).join(format!("{image_id}.jpg"))).unwrap();
+    }
+    fs::write(dir.join("HAM10000_metadata.csv"), csv).unwrap();
+}
+
+const ROWS: [(&str, &str, &str); 6] = [
+    ("HAM_01", "ISIC_0000001", "nv"),
+    ("HAM_01", "ISIC_0000002", "nv"),
+    ("HAM_02", "ISIC_0000003", "mel"),
+    ("HAM_03", "ISIC_0000004", "bcc"),
+    ("HAM_03", "ISIC_0000005", "bcc"),
+    ("HAM_04", "ISIC_0000006", "mel"),
+];
+
+#[test]
+fn ham10000_download_layout_loads_with_counts_and_diagnosis_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_layout(dir.path(), &ROWS);
+    let set = Ham10000::load(dir.path(), None, None, &options(16)).unwrap();
+    assert_eq!(set.images.len(), 6);
+    assert_eq!(set.images.image_size(), 16);
+    let counts: Vec<(String, usize)> = set.counts_by_dx().into_iter().collect();
+    assert_eq!(
+        counts,
+        [
+            ("bcc".to_string(), 2),
+            ("mel".to_string(), 2),
+            ("nv".to_string(), 2)
+        ]
+    );
+
+    let only = Ham10000::load(dir.path(), None, Some(&["mel".to_string()]), &options(16)).unwrap();
+    assert_eq!(
+        only.records
+            .iter()
+            .map(|r| r.image_id.as_str())
+            .collect::<Vec<_>>(),
+        ["ISIC_0000003", "ISIC_0000006"]
+    );
+
+    let err = Ham10000::load(dir.path(), None, Some(&["melanoma".to_string()]), &options(16)).unwrap_err();
+    assert!(
+        err.to_string().contains("melanoma") && err.to_string().contains("bcc, mel, nv"),
+        "{err}"
+    );
+}
+
+#[test]
+fn csv_without_needed_columns_is_an_error_naming_file_and_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("meta.csv");
+    fs::write(&csv, "lesion_id,image,diagnosis\nHAM_1,ISIC_1,nv\n").unwrap();
+    let err = read_metadata(&csv).unwrap_err();
+    assert!(
+        matches!(&err, AeganError::Csv { path, line: Some(1), .. } if path == &csv),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("image_id") && err.to_string().contains("diagnosis"),
+        "{err}"
+    );
+
+    fs::write(&csv, "image_id,dx\nISIC_1,nv\nISIC_2,nv,extra\n").unwrap();
+    let err = read_metadata(&csv).unwrap_err();
+    assert!(matches!(&err, AeganError::Csv { line: Some(3), .. }), "{err}");
+
+    let err = Ham10000::load(
+        dir.path(),
+        Some(&dir.path().join("absent.csv")),
+        None,
+        &options(16),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, AeganError::Io { path, .. } if path.ends_with("absent.csv")),
+        "{err}"
+    );
+}
+
+#[test]
+fn image_listed_but_absent_is_an_error_naming_id_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_layout(dir.path(), &ROWS);
+    fs::remove_file(dir.path().join("HAM10000_images_part_2/ISIC_0000004.jpg")).unwrap();
+    let err = Ham10000::load(dir.path(), None, None, &options(16)).unwrap_err();
+    match &err {
+        AeganError::MissingImage {
+            image_id, line, csv, ..
+        } => {
+            assert_eq!(image_id, "ISIC_0000004");
+            assert_eq!(*line, 5);
+            assert!(csv.ends_with("HAM10000_metadata.csv"));
+        }
+        other => panic!("expected MissingImage, got {other}"),
+    }
+}
+
+#[test]
+fn corrupt_listed_image_is_skipped_and_its_row_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_layout(dir.path(), &ROWS);
+    fs::write(
+        dir.path().join("HAM10000_images_part_1/ISIC_0000001.jpg"),
+        b"\xFF\xD8broken",
+    )
+    .unwrap();
+    let set = Ham10000::load(dir.path(), None, None, &options(16)).unwrap();
+    assert_eq!(set.images.len(), 5);
+    assert!(set.records.iter().all(|r| r.image_id != "ISIC_0000001"));
+}
+
+#[test]
+fn lesion_split_never_puts_one_lesion_on_both_sides() {
+    let groups: Vec<String> = (0..500).map(|i| format!("L{}", (i * 7919) % 173)).collect();
+    let refs: Vec<&str> = groups.iter().map(String::as_str).collect();
+    for seed in 0..5 {
+        let (train, held) = split_by_group(&refs, 0.2, seed);
+        assert_eq!(train.len() + held.len(), 500);
+        assert!(held.len() >= 100 && held.len() < 120, "{}", held.len());
+        for &h in &held {
+            assert!(
+                train.iter().all(|&t| refs[t] != refs[h]),
+                "lesion {} on both sides",
+                refs[h]
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    ham_layout(dir.path(), &ROWS);
+    let set = Ham10000::load(dir.path(), None, None, &options(16)).unwrap();
+    let (train, held) = set.split_by_lesion(0.3, 1);
+    let lesion = |i: &usize| set.records[*i].lesion_id.clone();
+    assert!(held.iter().all(|h| !train.iter().any(|t| lesion(t) == lesion(h))));
+    assert!(!held.is_empty() && !train.is_empty());
+}
+
+#[test]
+fn augmentation_is_a_symmetry_and_repeats_for_the_same_step() {
+    let set = synthetic::sprites(8, 16, 3);
+    let idx: Vec<usize> = (0..8).collect();
+    let plain = set.batch(&idx, &Device::Cpu).unwrap();
+    let a = set
+        .batch_augmented(&idx, Augment::Dihedral, 1, 10, &Device::Cpu)
+        .unwrap();
+    let b = set
+        .batch_augmented(&idx, Augment::Dihedral, 1, 10, &Device::Cpu)
+        .unwrap();
+    let c = set
+        .batch_augmented(&idx, Augment::Dihedral, 1, 11, &Device::Cpu)
+        .unwrap();
+    let flat = |t: &aegan::candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(flat(&a), flat(&b));
+    assert_ne!(flat(&a), flat(&c));
+    // Each augmented image holds the same pixel values as its original, rearranged.
+    for i in 0..8 {
+        let mut x = flat(&plain.get(i).unwrap());
+        let mut y = flat(&a.get(i).unwrap());
+        x.sort_by(f32::total_cmp);
+        y.sort_by(f32::total_cmp);
+        assert_eq!(x, y);
+    }
+    // Horizontal flips of left-right symmetric sprites change nothing.
+    let flipped = set
+        .batch_augmented(&idx, Augment::HorizontalFlip, 1, 10, &Device::Cpu)
+        .unwrap();
+    assert_eq!(flat(&flipped), flat(&plain));
+}
