@@ -253,7 +253,7 @@ impl AeganConfig {
             },
             adam_betas: (0.5, 0.999),
             adam_eps: 1e-8,
-            batch_size: 64,
+            batch_size: 32,
             seed: 0,
         }
     }

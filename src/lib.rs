@@ -35,6 +35,7 @@ mod device;
 mod error;
 pub mod nets;
 pub mod objective;
+pub mod ops;
 pub mod optim;
 pub mod params;
 pub mod rng;

@@ -13,6 +13,13 @@ use crate::error::{AeganError, Result};
 /// (one channel is shown as grey; a fourth channel is dropped).
 pub fn to_rgb_images(images: &Tensor) -> Result<Vec<RgbImage>> {
     let (n, c, h, w) = images.dims4()?;
+    if c == 0 {
+        return Err(AeganError::BadInput {
+            what: "images",
+            expected: "(n, channels >= 1, h, w)".into(),
+            found: images.dims().to_vec(),
+        });
+    }
     let data = images.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
     let to_u8 = |v: f32| (((v + 1.0) * 127.5).round().clamp(0.0, 255.0)) as u8;
     Ok((0..n)

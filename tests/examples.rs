@@ -116,6 +116,37 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
         fs::read_to_string(out.join("checkpoint/latest")).unwrap(),
         "step-00000005"
     );
+
+    // The trained checkpoint generates, reconstructs and interpolates.
+    let generated = dir.path().join("generated");
+    let real = dir.path().join("HAM10000_images_part_1");
+    let status = Command::new(example("generate"))
+        .args([
+            "--checkpoint",
+            out.join("checkpoint").to_str().unwrap(),
+            "--n",
+            "5",
+            "--out",
+            generated.to_str().unwrap(),
+        ])
+        .args(["--real", real.to_str().unwrap(), "--interpolation-steps", "4"])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let pngs = fs::read_dir(generated.join("images")).unwrap().count();
+    assert_eq!(pngs, 5);
+    for file in ["grid.png", "reconstructions.png", "interpolation.png"] {
+        assert!(generated.join(file).is_file(), "{file} missing");
+    }
+    // Interpolation strip: x0, 4 steps, x1 at zoom 3 → 6 tiles of 48 pixels.
+    assert_eq!(
+        image::open(generated.join("interpolation.png")).unwrap().width(),
+        2 + 6 * (48 + 2)
+    );
 }
 
 #[test]

@@ -25,9 +25,9 @@ pub struct TrainArgs {
     /// Train for this many passes over the data (instead of --steps).
     #[arg(long)]
     pub epochs: Option<f64>,
-    /// Images per step.
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
+    /// Images per step (default: the preset's, 32 for lean, 64 for author).
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Seed of the model, the trainer, the batches and the synthetic data.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -82,7 +82,9 @@ pub fn train(
             Some(path) => AeganConfig::from_json_file(path)?,
             None => {
                 let mut c = AeganConfig::preset(&args.preset, args.size)?;
-                c.batch_size = args.batch;
+                if let Some(batch) = args.batch {
+                    c.batch_size = batch;
+                }
                 c.seed = args.seed;
                 c
             }

@@ -142,6 +142,13 @@ pub fn load_folder(dir: &Path, options: &LoadOptions) -> Result<LoadedImages> {
 /// Loads the given files (in parallel, through the cache when one is configured), skipping
 /// the ones that cannot be decoded.
 pub fn load_files(files: &[PathBuf], options: &LoadOptions) -> Result<LoadedImages> {
+    if options.size == 0 {
+        return Err(AeganError::BadInput {
+            what: "load size",
+            expected: "at least 1 pixel".into(),
+            found: vec![0],
+        });
+    }
     let key = options.cache_dir.as_ref().map(|_| cache::key(files, options));
     if let (Some(dir), Some(key)) = (&options.cache_dir, &key) {
         if let Some(hit) = cache::read(dir, key, options.size) {

@@ -63,14 +63,7 @@ impl Conv {
 
 impl Module for Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = if self.pad_before == self.pad_after {
-            x.conv2d(&self.weight, self.pad_before, self.stride, 1, 1)?
-        } else {
-            let x = x
-                .pad_with_zeros(2, self.pad_before, self.pad_after)?
-                .pad_with_zeros(3, self.pad_before, self.pad_after)?;
-            x.conv2d(&self.weight, 0, self.stride, 1, 1)?
-        };
+        let y = crate::ops::conv2d(x, &self.weight, self.stride, self.pad_before, self.pad_after)?;
         match &self.bias {
             Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
             None => Ok(y),

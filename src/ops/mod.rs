@@ -1,0 +1,11 @@
+//! Fast kernels as candle custom ops.
+//!
+//! candle 0.11 computes every convolution's input gradient with its CPU conv-transpose, which
+//! runs about ten times slower than a matrix product of the same size. On the CPU aegan
+//! therefore convolves through [`conv2d`]: an explicit im2col followed by a matrix product, so
+//! that the backward pass is a matrix product (fast, via candle's gemm) plus a col2im
+//! scatter-add, the adjoint of im2col. Other devices use candle's own convolution.
+
+mod im2col;
+
+pub use im2col::conv2d;
