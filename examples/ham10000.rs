@@ -71,6 +71,7 @@ fn run(args: Args) -> aegan::Result<()> {
         return common::train(
             &args.train,
             &data,
+            None,
             Augment::Dihedral,
             "runs/ham10000",
             DefaultLength::Steps(100),
@@ -81,7 +82,7 @@ fn run(args: Args) -> aegan::Result<()> {
         options.cache_dir = None;
     }
     let has_metadata = args.meta.is_some() || ham10000::find_metadata(dir).is_ok();
-    let data = if has_metadata {
+    let (data, held_out) = if has_metadata {
         let set = Ham10000::load(dir, args.meta.as_deref(), args.dx.as_deref(), &options)?;
         println!("metadata: {}", set.metadata.display());
         for (dx, count) in set.counts_by_dx() {
@@ -98,7 +99,7 @@ fn run(args: Args) -> aegan::Result<()> {
             train.len(),
             held.len()
         );
-        set.subset(&train)?.images
+        (set.subset(&train)?.images, Some(set.subset(&held)?.images))
     } else {
         if args.dx.is_some() {
             return Err(aegan::AeganError::Csv {
@@ -111,11 +112,13 @@ fn run(args: Args) -> aegan::Result<()> {
             "no metadata CSV found: training on every image under {}",
             dir.display()
         );
-        load_folder(dir, &options)?.to_image_set(format!("images from {}", dir.display()))?
+        let images = load_folder(dir, &options)?.to_image_set(format!("images from {}", dir.display()))?;
+        (images, None)
     };
     common::train(
         &args.train,
         &data,
+        held_out.as_ref(),
         Augment::Dihedral,
         "runs/ham10000",
         DefaultLength::Epochs(10.0),

@@ -56,6 +56,7 @@ fn run(args: Args) -> aegan::Result<()> {
         return common::train(
             &args.train,
             &data,
+            None,
             Augment::HorizontalFlip,
             "runs/sprites",
             DefaultLength::Steps(100),
@@ -78,6 +79,7 @@ fn run(args: Args) -> aegan::Result<()> {
     common::train(
         &args.train,
         &data,
+        None,
         Augment::HorizontalFlip,
         "runs/sprites",
         DefaultLength::Epochs(50.0),

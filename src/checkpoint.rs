@@ -233,7 +233,7 @@ fn check_matches(path: &Path, store: &ParamStore, tensors: &HashMap<String, Tens
 }
 
 /// Reads every tensor of a safetensors file (f32 only) onto `device`.
-pub(crate) fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     let bytes = fs::read(path).map_err(|e| AeganError::io(path, e))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| AeganError::CorruptCheckpoint {
         path: path.to_path_buf(),
@@ -256,6 +256,11 @@ pub(crate) fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<Strin
         out.insert(name, t);
     }
     Ok(out)
+}
+
+/// Writes named tensors (as f32) to a safetensors file, atomically.
+pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
+    write_atomic(path, &serialize(tensors)?)
 }
 
 /// Encodes named f32 tensors as a safetensors file.

@@ -33,6 +33,7 @@ pub mod config;
 pub mod data;
 mod device;
 mod error;
+pub mod metrics;
 pub mod nets;
 pub mod objective;
 pub mod ops;

@@ -4,9 +4,10 @@
 //! Every `save_every` steps (and at the end, or when stopped) it writes into the output folder:
 //! `samples.png` (G(z) for fixed z, also kept as `history/samples-<step>.png`),
 //! `reconstructions.png` (pairs x | G(E(x)) of fixed real images), `loss_curve.png`, and a
-//! checkpoint under `checkpoint/`. Every step's losses are appended to `losses.jsonl`. A
-//! non-finite loss stops the loop with an error before anything is saved, so the last
-//! checkpoint stays the last good one.
+//! checkpoint under `checkpoint/`. Every step's losses are appended to `losses.jsonl`. With an
+//! [`Evaluator`], every `evaluate_every` steps the image-quality metrics are appended to
+//! `metrics.jsonl` and drawn in the loss-curve picture. A non-finite loss stops the loop with an
+//! error before anything is saved, so the last checkpoint stays the last good one.
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
@@ -20,6 +21,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::data::{Augment, BatchSampler, ImageSet};
 use crate::error::{AeganError, Result};
+use crate::metrics::Evaluator;
 use crate::trainer::{AeganTrainer, StepLosses};
 use crate::viz::{self, Panel, Series};
 
@@ -80,13 +82,32 @@ pub struct LoopSummary {
 pub struct TrainingLoop {
     options: LoopOptions,
     stop: Arc<AtomicBool>,
+    evaluator: Option<(Evaluator, u64)>,
+}
+
+/// One line of `metrics.jsonl` as kept for the quality panel: step, SWD mean, FID.
+#[derive(Debug, Clone, Copy)]
+struct QualityPoint {
+    step: f64,
+    swd: Option<f64>,
+    fid: Option<f64>,
 }
 
 impl TrainingLoop {
     /// A loop with `options`; it also stops (after saving) when `stop` becomes true, e.g. from
     /// a Ctrl-C handler.
     pub fn new(options: LoopOptions, stop: Arc<AtomicBool>) -> Self {
-        TrainingLoop { options, stop }
+        TrainingLoop {
+            options,
+            stop,
+            evaluator: None,
+        }
+    }
+
+    /// Also measures image quality with `evaluator` every `every` steps (and at the end).
+    pub fn with_evaluator(mut self, evaluator: Evaluator, every: u64) -> Self {
+        self.evaluator = Some((evaluator, every.max(1)));
+        self
     }
 
     /// The checkpoint folder under the output folder.
@@ -110,7 +131,15 @@ impl TrainingLoop {
         let fixed_real = data.batch(&shown, &device)?;
 
         let log_path = out.join("losses.jsonl");
-        let mut history = truncate_log(&log_path, trainer.step_count())?;
+        let mut history: Vec<StepLosses> = truncate_jsonl(&log_path, trainer.step_count())?
+            .into_iter()
+            .filter_map(|v| serde_json::from_value(v).ok())
+            .collect();
+        let metrics_path = out.join("metrics.jsonl");
+        let mut quality: Vec<QualityPoint> = truncate_jsonl(&metrics_path, trainer.step_count())?
+            .iter()
+            .map(quality_point)
+            .collect();
         let mut log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -167,12 +196,23 @@ impl TrainingLoop {
             if bar.is_hidden() && (done % o.log_every == 0 || done == o.total_steps) {
                 println!("step {done}/{} {}", o.total_steps, bar.message());
             }
+            if let Some((evaluator, every)) = &self.evaluator {
+                if done % every == 0 || done == o.total_steps {
+                    let point = evaluate_and_log(evaluator, trainer, &metrics_path)?;
+                    bar.println(format!(
+                        "step {done}: SWD {:.1}{}",
+                        point.swd.unwrap_or(f64::NAN),
+                        point.fid.map(|f| format!(", FID {f:.1}")).unwrap_or_default()
+                    ));
+                    quality.push(point);
+                }
+            }
             if done % o.save_every == 0 || done == o.total_steps {
-                summary.checkpoint = Some(self.save(trainer, &fixed_z, &fixed_real, &history)?);
+                summary.checkpoint = Some(self.save(trainer, &fixed_z, &fixed_real, &history, &quality)?);
             }
         }
         if summary.stopped_early && trainer.step_count() > start_step {
-            summary.checkpoint = Some(self.save(trainer, &fixed_z, &fixed_real, &history)?);
+            summary.checkpoint = Some(self.save(trainer, &fixed_z, &fixed_real, &history, &quality)?);
         }
         bar.finish();
         summary.final_step = trainer.step_count();
@@ -204,6 +244,7 @@ impl TrainingLoop {
         fixed_z: &Tensor,
         fixed_real: &Tensor,
         history: &[StepLosses],
+        quality: &[QualityPoint],
     ) -> Result<PathBuf> {
         let out = &self.options.out_dir;
         let samples = trainer.generate(fixed_z)?;
@@ -218,14 +259,18 @@ impl TrainingLoop {
         let reconstructed = trainer.reconstruct(fixed_real)?;
         let pairs = Tensor::stack(&[fixed_real, &reconstructed], 1)?.flatten_to(1)?;
         viz::save_grid(&pairs, 8, 2, out.join("reconstructions.png"))?;
-        viz::save_curves(&loss_panels(history), out.join("loss_curve.png"))?;
+        let mut panels = loss_panels(history);
+        if !quality.is_empty() {
+            panels.push(quality_panel(quality));
+        }
+        viz::save_curves(&panels, out.join("loss_curve.png"))?;
         trainer.save_checkpoint(Self::checkpoint_dir(out))
     }
 }
 
-/// Keeps the lines of an existing loss log up to `step` (a resumed run re-does later steps)
-/// and returns them.
-fn truncate_log(path: &Path, step: u64) -> Result<Vec<StepLosses>> {
+/// Keeps the lines of an existing JSON-lines log whose `step` is at most `step` (a resumed
+/// run re-does later steps) and returns them.
+fn truncate_jsonl(path: &Path, step: u64) -> Result<Vec<serde_json::Value>> {
     let Ok(file) = std::fs::File::open(path) else {
         return Ok(Vec::new());
     };
@@ -233,9 +278,13 @@ fn truncate_log(path: &Path, step: u64) -> Result<Vec<StepLosses>> {
     let mut kept = Vec::new();
     for line in BufReader::new(file).lines() {
         let line = line.map_err(|e| AeganError::io(path, e))?;
-        if let Ok(losses) = serde_json::from_str::<StepLosses>(&line) {
-            if losses.step <= step {
-                kept.push(losses);
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) {
+            if value
+                .get("step")
+                .and_then(|s| s.as_u64())
+                .is_some_and(|s| s <= step)
+            {
+                kept.push(value);
                 kept_lines.push(line);
             }
         }
@@ -246,6 +295,49 @@ fn truncate_log(path: &Path, step: u64) -> Result<Vec<StepLosses>> {
     }
     crate::checkpoint::write_atomic(path, text.as_bytes())?;
     Ok(kept)
+}
+
+/// Runs the evaluator on the trainer's networks and appends `{"step": .., <report>}` to the log.
+fn evaluate_and_log(evaluator: &Evaluator, trainer: &AeganTrainer, path: &Path) -> Result<QualityPoint> {
+    let report = evaluator.evaluate(trainer.networks(), trainer.device())?;
+    let mut value = serde_json::to_value(&report).map_err(|source| AeganError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("step".into(), trainer.step_count().into());
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| AeganError::io(path, e))?;
+    writeln!(file, "{value}").map_err(|e| AeganError::io(path, e))?;
+    Ok(quality_point(&value))
+}
+
+fn quality_point(value: &serde_json::Value) -> QualityPoint {
+    QualityPoint {
+        step: value.get("step").and_then(|s| s.as_f64()).unwrap_or(0.0),
+        swd: value.pointer("/swd/mean").and_then(|v| v.as_f64()),
+        fid: value.get("fid").and_then(|v| v.as_f64()),
+    }
+}
+
+/// SWD (and FID when measured) against the step: lower is better.
+fn quality_panel(points: &[QualityPoint]) -> Panel {
+    let series = |name: &str, f: &dyn Fn(&QualityPoint) -> Option<f64>| Series {
+        name: name.to_string(),
+        points: points.iter().filter_map(|p| f(p).map(|v| (p.step, v))).collect(),
+    };
+    let mut all = vec![series("SWD x1e3", &|p| p.swd)];
+    if points.iter().any(|p| p.fid.is_some()) {
+        all.push(series("FID", &|p| p.fid));
+    }
+    Panel {
+        title: "image quality (lower is better)".into(),
+        series: all,
+    }
 }
 
 /// Two panels: the adversarial game, and the reconstruction errors; each series smoothed by a

@@ -53,10 +53,18 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn logged_steps(out: &Path) -> Vec<u64> {
-    fs::read_to_string(out.join("losses.jsonl"))
+    jsonl_steps(&out.join("losses.jsonl"))
+}
+
+fn jsonl_steps(path: &Path) -> Vec<u64> {
+    fs::read_to_string(path)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<aegan::StepLosses>(l).unwrap().step)
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
         .collect()
 }
 
@@ -79,6 +87,8 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
         "--no-progress",
         "--save-every",
         "2",
+        "--eval-images",
+        "8",
     ];
 
     let first = run(&[&common[..], &["--steps", "3"]].concat());
@@ -101,6 +111,24 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
     );
     assert_eq!(logged_steps(&out), [1, 2, 3]);
     assert_eq!(
+        jsonl_steps(&out.join("metrics.jsonl")),
+        [2, 3],
+        "quality measured at each save"
+    );
+    let metrics: serde_json::Value = serde_json::from_str(
+        fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(metrics["swd"]["mean"].as_f64().unwrap() > 0.0, "{metrics}");
+    assert!(
+        metrics["reconstruction"]["psnr_db"].as_f64().is_some(),
+        "{metrics}"
+    );
+    assert_eq!(
         fs::read_to_string(out.join("checkpoint/latest")).unwrap(),
         "step-00000003"
     );
@@ -112,6 +140,7 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
         String::from_utf8_lossy(&second.stdout)
     );
     assert_eq!(logged_steps(&out), [1, 2, 3, 4, 5]);
+    assert_eq!(jsonl_steps(&out.join("metrics.jsonl")), [2, 3, 4, 5]);
     assert_eq!(
         fs::read_to_string(out.join("checkpoint/latest")).unwrap(),
         "step-00000005"

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use aegan::data::{Augment, ImageSet};
+use aegan::metrics::{self, Evaluator, FidInception};
 use aegan::{AeganConfig, AeganTrainer, DeviceChoice, LoopOptions, TrainingLoop};
 
 /// Options common to the training examples.
@@ -46,6 +47,20 @@ pub struct TrainArgs {
     /// Turn off the flips/rotations applied to training images.
     #[arg(long)]
     pub no_augment: bool,
+    /// Measure image quality (SWD, checkerboard, duplicates, reconstruction) every this many
+    /// steps (default: at every save).
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Generated (and real) images per quality measurement.
+    #[arg(long, default_value_t = 500)]
+    pub eval_images: usize,
+    /// FID Inception-v3 weights (`inception-2015-12-05-fid.safetensors`): adds FID and KID to
+    /// the measurements (slow on a CPU: about half a second per image).
+    #[arg(long)]
+    pub inception: Option<PathBuf>,
+    /// No quality measurements during training.
+    #[arg(long, conflicts_with_all = ["eval_every", "inception"])]
+    pub no_eval: bool,
     /// No progress bar; print a line every 50 steps instead.
     #[arg(long)]
     pub no_progress: bool,
@@ -62,6 +77,7 @@ pub enum DefaultLength {
 pub fn train(
     args: &TrainArgs,
     data: &ImageSet,
+    held_out: Option<&ImageSet>,
     augment: Augment,
     default_out: &str,
     default_length: DefaultLength,
@@ -138,7 +154,24 @@ pub fn train(
     options.save_every = args.save_every.unwrap_or(per_epoch).max(1);
     options.augment = if args.no_augment { Augment::None } else { augment };
     options.progress = !args.no_progress;
-    let summary = TrainingLoop::new(options, stop).run(&mut trainer, data)?;
+    let eval_every = args.eval_every.unwrap_or(options.save_every);
+    let mut training = TrainingLoop::new(options, stop);
+    if !args.no_eval {
+        let mut evaluator = Evaluator::new(data, args.eval_images, args.eval_images, config.seed)?;
+        if let Some(held) = held_out.filter(|h| !h.is_empty()) {
+            evaluator = evaluator.with_held_out(metrics::evenly_spaced(held, args.eval_images)?);
+        }
+        if let Some(path) = &args.inception {
+            println!(
+                "computing (or reading cached) Inception features of {} real images...",
+                args.eval_images.min(data.len())
+            );
+            let net = FidInception::load(path, &device)?;
+            evaluator = evaluator.with_inception(net, aegan::data::folder::default_cache_dir().as_deref())?;
+        }
+        training = training.with_evaluator(evaluator, eval_every);
+    }
+    let summary = training.run(&mut trainer, data)?;
     println!(
         "{} {} steps in {:.1} s ({:.1} images/s); now at step {}{}",
         if summary.stopped_early {

@@ -64,6 +64,7 @@ pub struct Networks {
     /// Latent discriminator Dz.
     pub latent_discriminator: LatentDiscriminator,
     stores: [ParamStore; 4],
+    latent_dim: usize,
 }
 
 impl Networks {
@@ -80,7 +81,13 @@ impl Networks {
             image_discriminator: ImageDiscriminator::new(config, vb(NetworkKind::ImageDiscriminator))?,
             latent_discriminator: LatentDiscriminator::new(config, vb(NetworkKind::LatentDiscriminator))?,
             stores,
+            latent_dim: config.latent_dim,
         })
+    }
+
+    /// Size of the latent vector z.
+    pub fn latent_dim(&self) -> usize {
+        self.latent_dim
     }
 
     /// The tensors of one network.

@@ -1,0 +1,47 @@
+//! Forward passes of the four networks in evaluation mode, reported as images per second.
+//!
+//! ```sh
+//! cargo bench --bench forward                 # every row
+//! cargo bench --bench forward -- lean32       # one preset and size
+//! ```
+
+use aegan::candle_core::{Device, Tensor};
+use aegan::data::synthetic;
+use aegan::rng::TrainRng;
+use aegan::{AeganConfig, Networks};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+fn bench_forward(c: &mut Criterion) {
+    let device = aegan::select_device(aegan::DeviceChoice::Auto).unwrap_or(Device::Cpu);
+    for (name, size) in [("lean", 32), ("author", 32), ("lean", 64)] {
+        let config = AeganConfig::preset(name, size).expect("known preset");
+        let nets = Networks::new(&config, &device).expect("networks");
+        let mut group = c.benchmark_group(format!("forward/{name}{size}"));
+        group.sample_size(10);
+        for batch in [1, 64, 256] {
+            let z = TrainRng::new(0)
+                .normal((batch, config.latent_dim), &device)
+                .expect("latents");
+            let x: Tensor = synthetic::lesions(batch, size, 0)
+                .to_tensor(&device)
+                .expect("images");
+            group.throughput(Throughput::Elements(batch as u64));
+            group.bench_with_input(BenchmarkId::new("generator", batch), &z, |b, z| {
+                b.iter(|| nets.generator.forward_t(z, false).expect("G"))
+            });
+            group.bench_with_input(BenchmarkId::new("encoder", batch), &x, |b, x| {
+                b.iter(|| nets.encoder.forward_t(x, false).expect("E"))
+            });
+            group.bench_with_input(BenchmarkId::new("image_discriminator", batch), &x, |b, x| {
+                b.iter(|| nets.image_discriminator.forward_t(x, false).expect("Dx"))
+            });
+            group.bench_with_input(BenchmarkId::new("latent_discriminator", batch), &z, |b, z| {
+                b.iter(|| nets.latent_discriminator.forward_t(z, false).expect("Dz"))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench_forward);
+criterion_main!(benches);

@@ -1,0 +1,144 @@
+//! [`Evaluator`]: a model's metrics during or after training. The real images' Inception
+//! features are computed once and cached on disk.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+
+use super::{evaluate, fid, kid, reconstruction_error, FeatureStats, FidInception, Report};
+use crate::checkpoint::{read_tensors, save_tensors};
+use crate::data::ImageSet;
+use crate::error::Result;
+use crate::params::fnv1a;
+use crate::rng::TrainRng;
+use crate::Networks;
+
+/// Evaluates generators against a fixed sample of real images.
+pub struct Evaluator {
+    real: Tensor,
+    held_out: Option<Tensor>,
+    inception: Option<(FidInception, Tensor)>,
+    n_fake: usize,
+    seed: u64,
+}
+
+impl Evaluator {
+    /// Compares `n_fake` generated images with `n_real` real ones (evenly spaced through
+    /// `real`, all of them if it holds fewer). Metric randomness and latents come from `seed`.
+    pub fn new(real: &ImageSet, n_real: usize, n_fake: usize, seed: u64) -> Result<Self> {
+        Ok(Evaluator {
+            real: evenly_spaced(real, n_real)?,
+            held_out: None,
+            inception: None,
+            n_fake,
+            seed,
+        })
+    }
+
+    /// Adds FID and KID with `net`; the real images' features are read from, or written to,
+    /// `cache_dir` under a name that fingerprints the images.
+    pub fn with_inception(mut self, net: FidInception, cache_dir: Option<&Path>) -> Result<Self> {
+        let features = cached_features(&net, &self.real, cache_dir)?;
+        self.inception = Some((net, features));
+        Ok(self)
+    }
+
+    /// Measures reconstruction on these images (e.g. a held-out split) instead of the real sample.
+    pub fn with_held_out(mut self, images: Tensor) -> Self {
+        self.held_out = Some(images);
+        self
+    }
+
+    /// Number of real and generated images compared.
+    pub fn sizes(&self) -> Result<(usize, usize)> {
+        Ok((self.real.dim(0)?, self.n_fake))
+    }
+
+    /// Whether FID/KID are computed.
+    pub fn has_inception(&self) -> bool {
+        self.inception.is_some()
+    }
+
+    /// Generates the images (G in evaluation mode, fixed latents) and computes every metric.
+    pub fn evaluate(&self, networks: &Networks, device: &Device) -> Result<Report> {
+        let latent_dim = networks.latent_dim();
+        let z = TrainRng::new(self.seed).normal((self.n_fake, latent_dim), device)?;
+        let fake = generate(networks, &z)?;
+        let mut report = evaluate(&self.real, &fake, None, self.seed)?;
+        if let Some((net, real_features)) = &self.inception {
+            let fake_features = net.features(&fake)?;
+            report.fid = Some(fid(
+                &FeatureStats::from_features(real_features)?,
+                &FeatureStats::from_features(&fake_features)?,
+            )?);
+            report.kid = Some(kid(
+                real_features,
+                &fake_features,
+                super::fid::KID_SUBSET_SIZE,
+                super::fid::KID_SUBSETS,
+                self.seed,
+            )?);
+        }
+        let held_out = self.held_out.as_ref().unwrap_or(&self.real).to_device(device)?;
+        report.reconstruction = Some(reconstruction_error(networks, &held_out)?);
+        Ok(report)
+    }
+}
+
+/// `n` images evenly spaced through `set` (all if it holds fewer), on the CPU.
+pub fn evenly_spaced(set: &ImageSet, n: usize) -> Result<Tensor> {
+    let n = n.min(set.len()).max(1);
+    let indices: Vec<usize> = (0..n).map(|i| i * set.len() / n).collect();
+    set.batch(&indices, &Device::Cpu)
+}
+
+/// G(z) in evaluation mode, 256 latents at a time, gathered on the CPU.
+pub fn generate(networks: &Networks, z: &Tensor) -> Result<Tensor> {
+    let n = z.dim(0)?;
+    let mut parts = Vec::new();
+    for start in (0..n).step_by(256) {
+        let len = 256.min(n - start);
+        parts.push(
+            networks
+                .generator
+                .forward_t(&z.narrow(0, start, len)?, false)?
+                .to_device(&Device::Cpu)?,
+        );
+    }
+    Ok(Tensor::cat(&parts, 0)?)
+}
+
+/// Inception features of `images`, from `cache_dir` when an earlier call stored them there.
+/// The file name fingerprints the pixel values, so other images never hit the cache.
+pub fn cached_features(net: &FidInception, images: &Tensor, cache_dir: Option<&Path>) -> Result<Tensor> {
+    let path: Option<PathBuf> = match cache_dir {
+        Some(dir) => {
+            let bytes: Vec<u8> = images
+                .flatten_all()?
+                .to_vec1::<f32>()?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            Some(dir.join(format!(
+                "inception-features-{}-{:016x}.safetensors",
+                images.dim(0)?,
+                fnv1a(&bytes)
+            )))
+        }
+        None => None,
+    };
+    if let Some(p) = path.as_ref().filter(|p| p.is_file()) {
+        if let Some(t) = read_tensors(p, &Device::Cpu)
+            .ok()
+            .and_then(|mut m| m.remove("features"))
+        {
+            return Ok(t);
+        }
+    }
+    let features = net.features(images)?;
+    if let (Some(p), Some(dir)) = (path, cache_dir) {
+        std::fs::create_dir_all(dir).map_err(|e| crate::AeganError::io(dir, e))?;
+        save_tensors(&p, &[("features".to_string(), features.clone())])?;
+    }
+    Ok(features)
+}

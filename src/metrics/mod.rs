@@ -1,0 +1,231 @@
+//! Image-quality metrics: how close generated images are to real ones, and what is wrong
+//! when they are not.
+//!
+//! | metric | module | what it sees | 0 / 1 means |
+//! |---|---|---|---|
+//! | FID, KID | [`fid`] (features from [`inception`]) | distance between Inception-v3 feature distributions | 0: same distribution |
+//! | SWD | [`swd`] | local 7×7 patch statistics at every scale of a Laplacian pyramid | 0: same patches |
+//! | checker ratio | [`checker`] | power at the Nyquist frequencies (checkerboard artefacts) | 1: like real data |
+//! | near-duplicate fraction | [`diversity`] | generated images with a near copy among the others (mode collapse) | 0: none |
+//! | pairwise distance ratio | [`diversity`] | spread of the generated set against the real one | 1: as varied as real data |
+//! | reconstruction | [`reconstruction_error`] | L1 and PSNR of x → E → G on held-out real images | 0 / high |
+//!
+//! Images are tensors `(N, 3, H, W)`, f32, in [−1, 1], as [`crate::data::ImageSet::to_tensor`]
+//! makes them; every function checks its input's shape and returns
+//! [`AeganError::BadInput`](crate::AeganError::BadInput) rather than panicking.
+//!
+//! FID and KID need the FID Inception-v3 weights (the TF graph `inception-2015-12-05` as a
+//! safetensors file): aegan never downloads them, the user points [`FidInception::load`] at the
+//! file. Everything else runs without any file.
+//!
+//! ```
+//! use aegan::candle_core::Device;
+//! use aegan::data::synthetic;
+//! # fn main() -> aegan::Result<()> {
+//! let real = synthetic::lesions(16, 32, 1).to_tensor(&Device::Cpu)?;
+//! let fake = synthetic::lesions(16, 32, 2).to_tensor(&Device::Cpu)?;
+//! let report = aegan::metrics::evaluate(&real, &fake, None, 0)?; // no Inception: no FID/KID
+//! assert!(report.fid.is_none());
+//! println!("{report}");
+//! # Ok(()) }
+//! ```
+
+pub mod checker;
+pub mod diversity;
+mod evaluator;
+pub mod fid;
+pub mod inception;
+pub mod swd;
+
+mod reconstruction;
+
+pub use checker::{checker_ratio, checker_score};
+pub use diversity::{near_duplicate_fraction, pairwise_distance_ratio};
+pub use evaluator::{cached_features, evenly_spaced, generate, Evaluator};
+pub use fid::{fid, kid, FeatureStats, KidScore};
+pub use inception::FidInception;
+pub use reconstruction::{reconstruction_error, Reconstruction};
+pub use swd::{swd, SwdScore};
+
+use std::fmt;
+
+use candle_core::{DType, Device, Tensor};
+use serde::Serialize;
+
+use crate::error::{AeganError, Result};
+
+/// Every metric of one evaluation. FID and KID are present only when an Inception network was
+/// given; `reconstruction` only when a checkpoint's encoder and generator were.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Number of real images.
+    pub n_real: usize,
+    /// Number of generated images.
+    pub n_fake: usize,
+    /// Fréchet Inception distance (0: same feature distribution).
+    pub fid: Option<f64>,
+    /// Kernel Inception distance, mean and standard deviation over subsets.
+    pub kid: Option<KidScore>,
+    /// Sliced Wasserstein distance (×10³) per pyramid level and on average.
+    pub swd: SwdScore,
+    /// Nyquist-power score of the generated set over the real set's (1: like real data).
+    pub checker_ratio: f64,
+    /// Fraction of generated images with a near copy among the other generated images.
+    pub near_duplicate_fraction: f64,
+    /// Mean pairwise pixel distance of the generated set over the real set's (1: as varied).
+    pub pairwise_distance_ratio: f64,
+    /// Reconstruction error of real images through x → E → G.
+    pub reconstruction: Option<Reconstruction>,
+}
+
+impl Report {
+    /// The report as one line of JSON.
+    pub fn to_json_line(&self) -> String {
+        // Serialising plain numbers and strings cannot fail; non-finite numbers become null.
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{:<28} {:>12}  better", "metric", "value")?;
+        let row = |f: &mut fmt::Formatter<'_>, name: &str, value: String, better: &str| {
+            writeln!(f, "{}", format!("{name:<28} {value:>12}  {better}").trim_end())
+        };
+        row(f, "real images", self.n_real.to_string(), "")?;
+        row(f, "generated images", self.n_fake.to_string(), "")?;
+        match self.fid {
+            Some(v) => row(f, "FID", format!("{v:.3}"), "lower")?,
+            None => row(f, "FID", "-".into(), "(needs --inception)")?,
+        }
+        match &self.kid {
+            Some(k) => row(
+                f,
+                "KID (x1000)",
+                format!("{:.3}", k.mean * 1e3),
+                &format!("lower (std {:.3})", k.std * 1e3),
+            )?,
+            None => row(f, "KID (x1000)", "-".into(), "(needs --inception)")?,
+        }
+        row(f, "SWD (x1000), mean", format!("{:.3}", self.swd.mean), "lower")?;
+        for (resolution, value) in &self.swd.per_level {
+            row(
+                f,
+                &format!("  SWD at {resolution}x{resolution}"),
+                format!("{value:.3}"),
+                "lower",
+            )?;
+        }
+        row(
+            f,
+            "checkerboard ratio",
+            format!("{:.3}", self.checker_ratio),
+            "1 = like real",
+        )?;
+        row(
+            f,
+            "near-duplicate fraction",
+            format!("{:.3}", self.near_duplicate_fraction),
+            "lower",
+        )?;
+        row(
+            f,
+            "pairwise distance ratio",
+            format!("{:.3}", self.pairwise_distance_ratio),
+            "1 = as varied as real",
+        )?;
+        if let Some(r) = &self.reconstruction {
+            row(
+                f,
+                "reconstruction L1",
+                format!("{:.4}", r.l1),
+                "lower ([-1, 1] scale)",
+            )?;
+            row(
+                f,
+                "reconstruction PSNR (dB)",
+                format!("{:.2}", r.psnr_db),
+                "higher",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Computes every metric that needs no checkpoint: SWD, checkerboard ratio, near duplicates,
+/// pairwise distance ratio, and, when `inception` is given, FID and KID (KID with
+/// [`fid::KID_SUBSETS`] subsets of at most [`fid::KID_SUBSET_SIZE`] images). `seed` fixes
+/// every random choice, so a report can be repeated exactly.
+pub fn evaluate(real: &Tensor, fake: &Tensor, inception: Option<&FidInception>, seed: u64) -> Result<Report> {
+    let (n_real, ..) = image_dims("real", real)?;
+    let (n_fake, ..) = image_dims("fake", fake)?;
+    same_image_shape(real, fake)?;
+    let (fid_value, kid_value) = match inception {
+        Some(net) => {
+            let real_features = net.features(real)?;
+            let fake_features = net.features(fake)?;
+            let fid_value = fid(
+                &FeatureStats::from_features(&real_features)?,
+                &FeatureStats::from_features(&fake_features)?,
+            )?;
+            let kid_value = kid(
+                &real_features,
+                &fake_features,
+                fid::KID_SUBSET_SIZE,
+                fid::KID_SUBSETS,
+                seed,
+            )?;
+            (Some(fid_value), Some(kid_value))
+        }
+        None => (None, None),
+    };
+    Ok(Report {
+        n_real,
+        n_fake,
+        fid: fid_value,
+        kid: kid_value,
+        swd: swd(real, fake, seed)?,
+        checker_ratio: checker_ratio(fake, real)?,
+        near_duplicate_fraction: near_duplicate_fraction(fake, real)?,
+        pairwise_distance_ratio: pairwise_distance_ratio(fake, real)?,
+        reconstruction: None,
+    })
+}
+
+/// `(N, C, H, W)` of an image tensor, checked to be 4-D with 3 channels and at least one image.
+pub(crate) fn image_dims(what: &'static str, images: &Tensor) -> Result<(usize, usize, usize, usize)> {
+    match *images.dims() {
+        [n, 3, h, w] if n > 0 && h > 0 && w > 0 => Ok((n, 3, h, w)),
+        _ => Err(bad_input(what, "(N ≥ 1, 3, H, W) images", images.dims())),
+    }
+}
+
+/// Checks that two image sets hold images of the same channels, height and width.
+pub(crate) fn same_image_shape(real: &Tensor, fake: &Tensor) -> Result<()> {
+    let per_image = real.dims().get(1..).unwrap_or_default();
+    if fake.dims().get(1..).unwrap_or_default() != per_image {
+        return Err(bad_input(
+            "fake",
+            &format!("images of the real images' shape (N, {per_image:?})"),
+            fake.dims(),
+        ));
+    }
+    Ok(())
+}
+
+/// The values of a tensor as one contiguous f32 vector on the CPU.
+pub(crate) fn to_cpu_f32_vec(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.to_device(&Device::Cpu)?
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?)
+}
+
+/// An [`AeganError::BadInput`].
+pub(crate) fn bad_input(what: &'static str, expected: &str, found: &[usize]) -> AeganError {
+    AeganError::BadInput {
+        what,
+        expected: expected.to_string(),
+        found: found.to_vec(),
+    }
+}

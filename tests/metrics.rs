@@ -1,0 +1,432 @@
+//! The image-quality metrics see what they are meant to see: SWD grows with blur and noise,
+//! the checkerboard score flags a planted checkerboard, near duplicates are found, FID and
+//! KID vanish for identical distributions, and the Inception network matches its reference.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use aegan::candle_core::{DType, Device, Tensor};
+use aegan::data::synthetic;
+use aegan::metrics::{self, checker, diversity, fid, inception, FeatureStats, FidInception};
+use aegan::rng::TrainRng;
+use aegan::{AeganError, Networks};
+
+fn lesions(n: usize, size: usize, seed: u64) -> Tensor {
+    synthetic::lesions(n, size, seed).to_tensor(&Device::Cpu).unwrap()
+}
+
+/// A 3×3 box blur (edges repeated).
+fn blurred(images: &Tensor) -> Tensor {
+    images
+        .pad_with_same(2, 1, 1)
+        .unwrap()
+        .pad_with_same(3, 1, 1)
+        .unwrap()
+        .avg_pool2d_with_stride(3, 1)
+        .unwrap()
+}
+
+/// Gaussian noise of standard deviation `sigma`, clamped back to [−1, 1].
+fn noisy(images: &Tensor, sigma: f64, seed: u64) -> Tensor {
+    let n = images.elem_count();
+    let noise = TrainRng::new(seed)
+        .normal((1, n), &Device::Cpu)
+        .unwrap()
+        .reshape(images.dims())
+        .unwrap();
+    (images + (noise * sigma).unwrap())
+        .unwrap()
+        .clamp(-1f32, 1f32)
+        .unwrap()
+}
+
+/// Random features `(n, d)` from a standard normal, scaled and shifted.
+fn features(n: usize, d: usize, seed: u64) -> Tensor {
+    TrainRng::new(seed).normal((n, d), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn swd_of_a_set_with_itself_is_zero_and_exchanging_the_sets_changes_nothing() {
+    let a = lesions(48, 32, 1);
+    let b = lesions(48, 32, 2);
+    let same = metrics::swd(&a, &a, 7).unwrap();
+    assert_eq!(
+        same.per_level.iter().map(|l| l.0).collect::<Vec<_>>(),
+        vec![32, 16]
+    );
+    assert!(same.mean.abs() < 1e-9, "{same:?}");
+    let ab = metrics::swd(&a, &b, 7).unwrap();
+    let ba = metrics::swd(&b, &a, 7).unwrap();
+    assert!(ab.mean > 0.0);
+    assert!((ab.mean - ba.mean).abs() < 1e-9, "{ab:?} vs {ba:?}");
+    assert_eq!(metrics::swd(&a, &b, 7).unwrap(), ab, "not deterministic");
+}
+
+#[test]
+fn swd_grows_with_blur_and_with_noise() {
+    let real = lesions(96, 32, 1);
+    let other = lesions(96, 32, 2);
+    let baseline = metrics::swd(&real, &other, 0).unwrap();
+    let blur = metrics::swd(&real, &blurred(&other), 0).unwrap();
+    let noise = metrics::swd(&real, &noisy(&other, 0.15, 3), 0).unwrap();
+    eprintln!("swd: same distribution {baseline:?}\nblurred {blur:?}\nnoisy {noise:?}");
+    // Blur and noise change textures: the finest level, far above two samples of one set.
+    let finest = |s: &metrics::SwdScore| s.per_level[0].1;
+    assert!(
+        finest(&blur) > 2.0 * finest(&baseline),
+        "blur {blur:?} vs {baseline:?}"
+    );
+    assert!(
+        finest(&noise) > 2.0 * finest(&baseline),
+        "noise {noise:?} vs {baseline:?}"
+    );
+    assert!(blur.mean > baseline.mean && noise.mean > baseline.mean);
+}
+
+#[test]
+fn swd_of_sets_of_different_sizes_and_64_pixel_images() {
+    let a = lesions(12, 64, 1);
+    let b = lesions(20, 64, 2);
+    let score = metrics::swd(&a, &b, 0).unwrap();
+    assert_eq!(
+        score.per_level.iter().map(|l| l.0).collect::<Vec<_>>(),
+        vec![64, 32, 16]
+    );
+    assert!(score.per_level.iter().all(|l| l.1.is_finite() && l.1 > 0.0));
+}
+
+#[test]
+fn checker_score_flags_a_planted_checkerboard_and_not_clean_images() {
+    let real = lesions(64, 32, 1);
+    let clean = lesions(64, 32, 2);
+    // ±8 grey levels alternating from pixel to pixel.
+    let pattern: Vec<f32> = (0..32 * 32)
+        .map(|p| {
+            if (p / 32 + p % 32) % 2 == 0 {
+                8.0 / 127.5
+            } else {
+                -8.0 / 127.5
+            }
+        })
+        .collect();
+    let pattern = Tensor::from_vec(pattern, (1, 1, 32, 32), &Device::Cpu).unwrap();
+    let checkered = clean.broadcast_add(&pattern).unwrap().clamp(-1f32, 1f32).unwrap();
+    let flagged = checker::checker_ratio(&checkered, &real).unwrap();
+    let normal = checker::checker_ratio(&clean, &real).unwrap();
+    eprintln!("checker ratio: planted {flagged:.2}, clean {normal:.3}");
+    assert!(flagged > 5.0, "planted checkerboard ratio {flagged}");
+    assert!((0.5..2.0).contains(&normal), "clean ratio {normal}");
+    // A pure checkerboard puts all its power at (H/2, W/2).
+    let pure = pattern
+        .broadcast_as((1, 3, 32, 32))
+        .unwrap()
+        .contiguous()
+        .unwrap();
+    assert!((checker::checker_score(&pure).unwrap() - 1.0).abs() < 1e-9);
+}
+
+#[test]
+fn near_duplicates_are_found_in_a_repeated_set_and_not_in_distinct_images() {
+    let real = lesions(200, 16, 4);
+    let index: Vec<u32> = (0..2000).map(|i| i % 20).collect();
+    let repeated = lesions(20, 16, 3)
+        .index_select(&Tensor::new(index.as_slice(), &Device::Cpu).unwrap(), 0)
+        .unwrap();
+    let distinct = lesions(200, 16, 5);
+    let collapsed = diversity::near_duplicate_fraction(&repeated, &real).unwrap();
+    let varied = diversity::near_duplicate_fraction(&distinct, &real).unwrap();
+    eprintln!("near-duplicate fraction: repeated {collapsed}, distinct {varied}");
+    assert!(collapsed > 0.99, "{collapsed}");
+    assert!(varied < 0.02, "{varied}");
+
+    let spread = diversity::pairwise_distance_ratio(&distinct, &real).unwrap();
+    let narrow = diversity::pairwise_distance_ratio(
+        &noisy(
+            &repeated.narrow(0, 0, 1).unwrap().repeat((50, 1, 1, 1)).unwrap(),
+            0.01,
+            1,
+        ),
+        &real,
+    )
+    .unwrap();
+    eprintln!("pairwise distance ratio: distinct {spread:.3}, one image + noise {narrow:.3}");
+    assert!((0.8..1.25).contains(&spread), "{spread}");
+    assert!(narrow < 0.2, "{narrow}");
+}
+
+#[test]
+fn fid_is_zero_for_identical_statistics_and_matches_closed_forms() {
+    let d = 48;
+    for n in [400, 20] {
+        // n = 20 < d: singular covariances take the eigendecomposition path.
+        let a = features(n, d, 1);
+        let sa = FeatureStats::from_features(&a).unwrap();
+        let trace: f64 = (0..d).map(|i| sa.cov[i * d + i]).sum();
+        let same = fid::fid(&sa, &sa).unwrap();
+        assert!(same.abs() < 1e-8 * trace, "n = {n}: FID(a, a) = {same}");
+        // Shift by 0.5 in every coordinate: only the mean term, d / 4.
+        let shifted = FeatureStats::from_features(&(&a + 0.5).unwrap()).unwrap();
+        let f = fid::fid(&sa, &shifted).unwrap();
+        assert!((f - d as f64 / 4.0).abs() < 1e-6 * d as f64, "n = {n}: {f}");
+        // Scale by 2: μ₂ = 2μ, Σ₂ = 4Σ, (Σ₁Σ₂)^½ = 2Σ, so FID = |μ|² + Tr Σ.
+        let scaled = FeatureStats::from_features(&(&a * 2.0).unwrap()).unwrap();
+        let mean_sq: f64 = sa.mean.iter().map(|m| m * m).sum();
+        let f = fid::fid(&sa, &scaled).unwrap();
+        assert!(
+            (f - (mean_sq + trace)).abs() < 1e-6 * trace,
+            "n = {n}: {f} vs {}",
+            mean_sq + trace
+        );
+    }
+    // Two independent samples of one distribution: small against a real difference.
+    let s1 = FeatureStats::from_features(&features(2000, 16, 1)).unwrap();
+    let s2 = FeatureStats::from_features(&features(2000, 16, 2)).unwrap();
+    let s3 = FeatureStats::from_features(&(features(2000, 16, 3) * 1.5).unwrap()).unwrap();
+    let near = fid::fid(&s1, &s2).unwrap();
+    let far = fid::fid(&s1, &s3).unwrap();
+    assert!(near > 0.0 && near < 0.1 * far, "{near} vs {far}");
+}
+
+#[test]
+fn fid_rejects_mismatched_or_broken_statistics() {
+    let a = FeatureStats::from_features(&features(10, 4, 1)).unwrap();
+    let b = FeatureStats::from_features(&features(10, 5, 1)).unwrap();
+    assert!(matches!(fid::fid(&a, &b), Err(AeganError::BadInput { .. })));
+    let mut broken = a.clone();
+    broken.cov[3] = f64::NAN;
+    assert!(matches!(fid::fid(&a, &broken), Err(AeganError::BadInput { .. })));
+    assert!(FeatureStats::from_features(&features(1, 4, 1)).is_err());
+}
+
+#[test]
+fn feature_stats_survive_a_round_trip_through_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("real-stats.safetensors");
+    let stats = FeatureStats::from_features(&features(30, 8, 1)).unwrap();
+    stats.save(&path).unwrap();
+    assert_eq!(FeatureStats::load(&path).unwrap(), stats);
+    std::fs::write(&path, b"not a safetensors file").unwrap();
+    assert!(matches!(
+        FeatureStats::load(&path),
+        Err(AeganError::CorruptCheckpoint { .. })
+    ));
+    assert!(matches!(
+        FeatureStats::load(&dir.path().join("missing")),
+        Err(AeganError::Io { .. })
+    ));
+}
+
+#[test]
+fn kid_is_near_zero_for_one_distribution_and_not_for_two() {
+    let a = features(300, 32, 1);
+    let b = features(300, 32, 2);
+    let c = (features(300, 32, 3) + 0.5).unwrap();
+    let same = fid::kid(&a, &b, 100, 20, 0).unwrap();
+    let different = fid::kid(&a, &c, 100, 20, 0).unwrap();
+    eprintln!("kid: same {same:?}, shifted {different:?}");
+    assert!(
+        same.mean.abs() < 0.05 * different.mean,
+        "{same:?} vs {different:?}"
+    );
+    assert!(same.mean.abs() < 3.0 * same.std + 1e-3, "{same:?}");
+    assert!(different.mean > 5.0 * different.std, "{different:?}");
+    assert_eq!(
+        fid::kid(&a, &c, 100, 20, 0).unwrap(),
+        different,
+        "not deterministic"
+    );
+    // Large subsets use whole Gram matrices; the result is the same estimator.
+    let whole = fid::kid(&a, &c, 300, 3, 5).unwrap();
+    assert!(whole.mean > 5.0 * same.mean.abs());
+    assert!(fid::kid(&a, &c, 1, 5, 0).is_err());
+}
+
+#[test]
+fn reconstruction_error_is_finite_and_consistent() {
+    let config = common::tiny(16);
+    let nets = Networks::new(&config, &Device::Cpu).unwrap();
+    let r = metrics::reconstruction_error(&nets, &lesions(10, 16, 1)).unwrap();
+    assert!(r.l1 > 0.0 && r.l1 < 2.0, "{r:?}");
+    // MSE ≥ (mean |e|)², so PSNR ≤ −20·log10(L1 / 2).
+    assert!(
+        r.psnr_db.is_finite() && r.psnr_db <= -20.0 * (r.l1 / 2.0).log10() + 1e-9,
+        "{r:?}"
+    );
+    assert!(metrics::reconstruction_error(&nets, &lesions(2, 32, 1)).is_err());
+}
+
+#[test]
+fn evaluate_reports_every_metric_without_an_inception_network() {
+    let real = lesions(24, 32, 1);
+    let fake = lesions(16, 32, 2);
+    let report = metrics::evaluate(&real, &fake, None, 0).unwrap();
+    assert_eq!((report.n_real, report.n_fake), (24, 16));
+    assert!(report.fid.is_none() && report.kid.is_none() && report.reconstruction.is_none());
+    assert!(report.swd.mean > 0.0 && report.checker_ratio > 0.0);
+    assert!(report.near_duplicate_fraction < 0.2);
+    let json: serde_json::Value = serde_json::from_str(&report.to_json_line()).unwrap();
+    assert_eq!(json["n_fake"], 16);
+    assert!(json["fid"].is_null());
+    let table = report.to_string();
+    assert!(
+        table.contains("SWD at 16x16") && table.contains("checkerboard"),
+        "{table}"
+    );
+}
+
+#[test]
+fn metrics_reject_malformed_images_instead_of_panicking() {
+    let grey = Tensor::zeros((4, 1, 32, 32), DType::F32, &Device::Cpu).unwrap();
+    let good = lesions(4, 32, 1);
+    let small = lesions(4, 8, 1);
+    let odd = Tensor::zeros((4, 3, 17, 17), DType::F32, &Device::Cpu).unwrap();
+    let is_bad_input = |r: aegan::Result<f64>| matches!(r, Err(AeganError::BadInput { .. }));
+    assert!(matches!(
+        metrics::swd(&grey, &good, 0),
+        Err(AeganError::BadInput { .. })
+    ));
+    assert!(matches!(
+        metrics::swd(&small, &small, 0),
+        Err(AeganError::BadInput { .. })
+    ));
+    assert!(matches!(
+        metrics::swd(&good, &lesions(4, 16, 1), 0),
+        Err(AeganError::BadInput { .. })
+    ));
+    assert!(is_bad_input(checker::checker_score(&odd)));
+    assert!(is_bad_input(checker::checker_ratio(&good, &small)));
+    assert!(is_bad_input(diversity::near_duplicate_fraction(
+        &good.narrow(0, 0, 1).unwrap(),
+        &good
+    )));
+    assert!(is_bad_input(diversity::pairwise_distance_ratio(&good, &grey)));
+    assert!(metrics::evaluate(&good, &small, None, 0).is_err());
+}
+
+// ---- Inception parity (needs the weights in ../shared/models) ----
+
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/models")
+}
+
+fn reference() -> std::collections::HashMap<String, Tensor> {
+    let path = models_dir().join("inception-fid-reference.safetensors");
+    aegan::candle_core::safetensors::load(&path, &Device::Cpu)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn max_abs(t: &Tensor) -> f32 {
+    t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+}
+
+#[test]
+#[ignore = "needs ../shared/models (FID Inception weights); run with --ignored"]
+fn inception_input_matches_the_reference_resize() {
+    let reference = reference();
+    let rows = inception::bilinear_resize_matrix(299, 32, &Device::Cpu).unwrap();
+    let cols = inception::bilinear_resize_matrix(299, 32, &Device::Cpu)
+        .unwrap()
+        .t()
+        .unwrap();
+    let rows_err = max_abs(&(&rows - &reference["resize_rows_299x32"]).unwrap());
+    let cols_err = max_abs(&(&cols - &reference["resize_cols_32x299"]).unwrap());
+    let pixels = reference["images_u8_nhwc"]
+        .to_dtype(DType::F32)
+        .unwrap()
+        .permute((0, 3, 1, 2))
+        .unwrap();
+    let input = inception::network_input(&pixels).unwrap();
+    let expected = &reference["input_nchw_299"];
+    let input_err = max_abs(&(&input - expected).unwrap());
+    let rel = input_err / max_abs(expected);
+    eprintln!("resize parity: R max abs {rows_err:e}, C max abs {cols_err:e}, input max abs {input_err:e} (relative {rel:e})");
+    assert!(rows_err < 1e-6 && cols_err < 1e-6);
+    assert!(input_err < 1e-5, "{input_err}");
+    // The [-1, 1] path quantises back to the same pixels.
+    let images = ((pixels / 127.5).unwrap() - 1.0).unwrap();
+    let requantised = inception::quantise(&images).unwrap();
+    assert_eq!(
+        max_abs(
+            &(requantised
+                - &reference["images_u8_nhwc"]
+                    .to_dtype(DType::F32)
+                    .unwrap()
+                    .permute((0, 3, 1, 2))
+                    .unwrap())
+                .unwrap()
+        ),
+        0.0
+    );
+}
+
+#[test]
+#[ignore = "needs ../shared/models (FID Inception weights); run with --ignored"]
+fn inception_features_match_the_reference_pool3() {
+    let reference = reference();
+    let net = FidInception::load(
+        &models_dir().join("inception-2015-12-05-fid.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap()
+    .with_batch_size(8);
+    let start = Instant::now();
+    let features = net.features_u8_nhwc(&reference["images_u8_nhwc"]).unwrap();
+    let seconds = start.elapsed().as_secs_f64();
+    let expected = &reference["pool3_features"];
+    assert_eq!(features.dims(), &[8, 2048]);
+    let diff = (&features - expected).unwrap();
+    let abs_err = max_abs(&diff);
+    let rel_err = abs_err / max_abs(expected);
+    let row_rel = |i: usize| {
+        let d = diff
+            .get(i)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+            .sqrt();
+        let e = expected
+            .get(i)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+            .sqrt();
+        d / e
+    };
+    let worst_row = (0..8).map(row_rel).fold(0f32, f32::max);
+    eprintln!(
+        "pool3 parity: max abs {abs_err:e}, max abs / max |ref| {rel_err:e}, worst row relative L2 {worst_row:e}; {:.2} s per image",
+        seconds / 8.0
+    );
+    assert!(rel_err < 1e-3, "{rel_err}");
+    assert!(worst_row < 1e-3, "{worst_row}");
+    // The [-1, 1] image path gives the same features.
+    let images = ((reference["images_u8_nhwc"]
+        .narrow(0, 0, 2)
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap()
+        .permute((0, 3, 1, 2))
+        .unwrap()
+        / 127.5)
+        .unwrap()
+        - 1.0)
+        .unwrap();
+    let via_images = net.features(&images).unwrap();
+    assert!(max_abs(&(via_images - features.narrow(0, 0, 2).unwrap()).unwrap()) < 1e-5);
+    // A file that is not these weights is refused, naming the problem.
+    let wrong = FidInception::load(
+        &models_dir().join("inception-fid-reference.safetensors"),
+        &Device::Cpu,
+    );
+    assert!(wrong.is_err());
+}
