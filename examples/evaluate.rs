@@ -88,7 +88,7 @@ fn run(args: Args) -> aegan::Result<()> {
         (Some(dir), _) => load_images(dir, size, args.pixel_art)?,
         (None, Some((config, nets))) => {
             let z = TrainRng::new(args.seed).normal((args.n, config.latent_dim), &device)?;
-            generate(nets, &z)?
+            aegan::metrics::generate(nets, &z)?
         }
         (None, None) => {
             return Err(AeganError::BadInput {
@@ -175,15 +175,4 @@ fn real_statistics(
         eprintln!("real statistics written to {}", path.display());
     }
     Ok((stats, Some(features)))
-}
-
-/// G(z) in evaluation mode, 256 latents at a time, on the CPU.
-fn generate(nets: &aegan::Networks, z: &Tensor) -> aegan::Result<Tensor> {
-    let n = z.dim(0)?;
-    let mut parts = Vec::new();
-    for start in (0..n).step_by(256) {
-        let len = 256.min(n - start);
-        parts.push(nets.generator.forward_t(&z.narrow(0, start, len)?, false)?);
-    }
-    Ok(Tensor::cat(&parts, 0)?.to_device(&Device::Cpu)?)
 }

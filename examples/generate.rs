@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use aegan::candle_core::{Device, Tensor};
+use aegan::candle_core::Tensor;
 use aegan::data::{load_folder, synthetic, LoadOptions};
 use aegan::rng::TrainRng;
 use aegan::{checkpoint, viz, AeganError, DeviceChoice};
@@ -56,7 +56,7 @@ fn run(args: Args) -> aegan::Result<()> {
     std::fs::create_dir_all(&images_dir).map_err(|e| AeganError::io(&images_dir, e))?;
 
     let z = TrainRng::new(args.seed).normal((args.n, config.latent_dim), &device)?;
-    let generated = generate_in_chunks(&nets, &z)?;
+    let generated = aegan::metrics::generate(&nets, &z)?;
     for (i, image) in viz::to_rgb_images(&generated)?.iter().enumerate() {
         viz::save_png(image, images_dir.join(format!("{i:05}.png")))?;
     }
@@ -106,15 +106,4 @@ fn run(args: Args) -> aegan::Result<()> {
         );
     }
     Ok(())
-}
-
-/// G(z) in evaluation mode, 256 latents at a time so large N fits in memory.
-fn generate_in_chunks(nets: &aegan::Networks, z: &Tensor) -> aegan::Result<Tensor> {
-    let n = z.dim(0)?;
-    let mut parts = Vec::new();
-    for start in (0..n).step_by(256) {
-        let len = 256.min(n - start);
-        parts.push(nets.generator.forward_t(&z.narrow(0, start, len)?, false)?);
-    }
-    Ok(Tensor::cat(&parts, 0)?.to_device(&Device::Cpu)?)
 }

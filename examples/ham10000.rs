@@ -49,18 +49,7 @@ fn main() {
 }
 
 fn run(args: Args) -> aegan::Result<()> {
-    let size = match &args.train.config {
-        Some(path) => aegan::AeganConfig::from_json_file(path)?.image_size,
-        None if args.train.resume => {
-            let out = args
-                .train
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("runs/ham10000"));
-            aegan::checkpoint::read_config(&out.join("checkpoint"))?.image_size
-        }
-        None => args.train.size,
-    };
+    let size = common::model_size(&args.train, "runs/ham10000")?;
     let Some(dir) = &args.data else {
         println!("no --data given: training on built-in SYNTHETIC lesions (procedurally drawn, not real dermoscopy).");
         println!("For the real images, download HAM10000 (Tschandl et al. 2018, CC BY-NC 4.0; e.g. from the");

@@ -38,18 +38,7 @@ fn main() {
 }
 
 fn run(args: Args) -> aegan::Result<()> {
-    let size = match &args.train.config {
-        Some(path) => aegan::AeganConfig::from_json_file(path)?.image_size,
-        None if args.train.resume => {
-            let out = args
-                .train
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("runs/sprites"));
-            aegan::checkpoint::read_config(&out.join("checkpoint"))?.image_size
-        }
-        None => args.train.size,
-    };
+    let size = common::model_size(&args.train, "runs/sprites")?;
     let Some(dir) = &args.data else {
         println!("no --data given: training on built-in SYNTHETIC sprites (procedurally drawn, not real game art).");
         let data = synthetic::sprites(2048, size, args.train.seed);

@@ -66,6 +66,19 @@ pub struct TrainArgs {
     pub no_progress: bool,
 }
 
+/// The image size the run will use: from --config, from the checkpoint when resuming, else
+/// --size. Data must be loaded at this size before training.
+pub fn model_size(args: &TrainArgs, default_out: &str) -> aegan::Result<usize> {
+    Ok(match &args.config {
+        Some(path) => AeganConfig::from_json_file(path)?.image_size,
+        None if args.resume => {
+            let out = args.out.clone().unwrap_or_else(|| PathBuf::from(default_out));
+            aegan::checkpoint::read_config(&TrainingLoop::checkpoint_dir(&out))?.image_size
+        }
+        None => args.size,
+    })
+}
+
 /// Steps to train when neither --steps nor --epochs is given.
 pub enum DefaultLength {
     Steps(u64),

@@ -80,23 +80,7 @@ impl ImageSet {
 
     /// The images at `indices` as a `(n, 3, size, size)` tensor on `device`.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Result<Tensor> {
-        let per = 3 * self.size * self.size;
-        let mut data = Vec::with_capacity(indices.len() * per);
-        for &i in indices {
-            if i >= self.len {
-                return Err(AeganError::BadInput {
-                    what: "image index",
-                    expected: format!("below {}", self.len),
-                    found: vec![i],
-                });
-            }
-            data.extend_from_slice(&self.pixels[i * per..(i + 1) * per]);
-        }
-        Ok(Tensor::from_vec(
-            data,
-            (indices.len(), 3, self.size, self.size),
-            device,
-        )?)
+        self.select(indices)?.to_tensor(device)
     }
 
     /// The images at `indices`, augmented: each image gets a transform drawn from a stream
