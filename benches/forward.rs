@@ -1,4 +1,5 @@
 //! Forward passes of the four networks in evaluation mode, reported as images per second.
+//! Each pass waits for the device, so GPU rows time the work, not its launch.
 //!
 //! ```sh
 //! cargo bench --bench forward                 # every row
@@ -27,16 +28,32 @@ fn bench_forward(c: &mut Criterion) {
                 .expect("images");
             group.throughput(Throughput::Elements(batch as u64));
             group.bench_with_input(BenchmarkId::new("generator", batch), &z, |b, z| {
-                b.iter(|| nets.generator.forward_t(z, false).expect("G"))
+                b.iter(|| {
+                    let out = nets.generator.forward_t(z, false).expect("G");
+                    device.synchronize().expect("sync");
+                    out
+                })
             });
             group.bench_with_input(BenchmarkId::new("encoder", batch), &x, |b, x| {
-                b.iter(|| nets.encoder.forward_t(x, false).expect("E"))
+                b.iter(|| {
+                    let out = nets.encoder.forward_t(x, false).expect("E");
+                    device.synchronize().expect("sync");
+                    out
+                })
             });
             group.bench_with_input(BenchmarkId::new("image_discriminator", batch), &x, |b, x| {
-                b.iter(|| nets.image_discriminator.forward_t(x, false).expect("Dx"))
+                b.iter(|| {
+                    let out = nets.image_discriminator.forward_t(x, false).expect("Dx");
+                    device.synchronize().expect("sync");
+                    out
+                })
             });
             group.bench_with_input(BenchmarkId::new("latent_discriminator", batch), &z, |b, z| {
-                b.iter(|| nets.latent_discriminator.forward_t(z, false).expect("Dz"))
+                b.iter(|| {
+                    let out = nets.latent_discriminator.forward_t(z, false).expect("Dz");
+                    device.synchronize().expect("sync");
+                    out
+                })
             });
         }
         group.finish();
