@@ -202,7 +202,7 @@ pub fn train(
             .unwrap_or_default()
     );
     println!(
-        "pictures: {}/samples.png, reconstructions.png, loss_curve.png",
+        "pictures: {}/samples.png, reconstructions.png, loss_curve.png; logs: losses.jsonl, metrics.jsonl",
         out.display()
     );
     Ok(())
