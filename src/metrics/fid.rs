@@ -74,7 +74,7 @@ impl FeatureStats {
         self.mean.len()
     }
 
-    /// Writes the statistics to a safetensors file (`mean` [d], `cov` [d, d], f64; `n` in the
+    /// Writes the statistics to a safetensors file (`mean` of shape `[d]`, `cov` of shape `[d, d]`, f64; `n` in the
     /// metadata), atomically: a crash leaves the old file or the new one.
     pub fn save(&self, path: &Path) -> Result<()> {
         self.check("stats")?;
