@@ -3,8 +3,8 @@
 //!
 //! | metric | module | what it sees | 0 / 1 means |
 //! |---|---|---|---|
-//! | FID, KID | [`fid`] (features from [`inception`]) | distance between Inception-v3 feature distributions | 0: same distribution |
-//! | SWD | [`swd`] | local 7×7 patch statistics at every scale of a Laplacian pyramid | 0: same patches |
+//! | FID, KID | [`fid`](mod@fid) (features from [`inception`]) | distance between Inception-v3 feature distributions | 0: same distribution |
+//! | SWD | [`swd`](mod@swd) | local 7×7 patch statistics at every scale of a Laplacian pyramid | 0: same patches |
 //! | checker ratio | [`checker`] | power at the Nyquist frequencies (checkerboard artefacts) | 1: like real data |
 //! | near-duplicate fraction | [`diversity`] | generated images with a near copy among the others (mode collapse) | 0: none |
 //! | pairwise distance ratio | [`diversity`] | spread of the generated set against the real one | 1: as varied as real data |
@@ -12,7 +12,7 @@
 //!
 //! Images are tensors `(N, 3, H, W)`, f32, in [−1, 1], as [`crate::data::ImageSet::to_tensor`]
 //! makes them; every function checks its input's shape and returns
-//! [`AeganError::BadInput`](crate::AeganError::BadInput) rather than panicking.
+//! [`crate::AeganError::BadInput`] rather than panicking.
 //!
 //! FID and KID need the FID Inception-v3 weights (the TF graph `inception-2015-12-05` as a
 //! safetensors file): aegan never downloads them, the user points [`FidInception::load`] at the
