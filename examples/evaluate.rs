@@ -27,6 +27,9 @@ struct Args {
     /// Folder of real images (searched recursively).
     #[arg(long)]
     real: PathBuf,
+    /// Use at most this many real images, evenly spaced through the folder's sorted files.
+    #[arg(long)]
+    max_real: Option<usize>,
     /// Folder of generated images.
     #[arg(long, conflicts_with = "checkpoint", required_unless_present = "checkpoint")]
     fake: Option<PathBuf>,
@@ -83,9 +86,9 @@ fn run(args: Args) -> aegan::Result<()> {
         (Some((config, _)), _) => config.image_size,
         (None, size) => size.unwrap_or(32),
     };
-    let real = load_images(&args.real, size, args.pixel_art)?;
+    let real = load_images(&args.real, size, args.pixel_art, args.max_real)?;
     let fake = match (&args.fake, &networks) {
-        (Some(dir), _) => load_images(dir, size, args.pixel_art)?,
+        (Some(dir), _) => load_images(dir, size, args.pixel_art, None)?,
         (None, Some((config, nets))) => {
             let z = TrainRng::new(args.seed).normal((args.n, config.latent_dim), &device)?;
             aegan::metrics::generate(nets, &z)?
@@ -138,14 +141,17 @@ fn run(args: Args) -> aegan::Result<()> {
 }
 
 /// Every image of a folder at `size`, as one `(N, 3, size, size)` tensor on the CPU.
-fn load_images(dir: &Path, size: usize, pixel_art: bool) -> aegan::Result<Tensor> {
+/// At most `max` of them (evenly spaced) when `max` is given.
+fn load_images(dir: &Path, size: usize, pixel_art: bool, max: Option<usize>) -> aegan::Result<Tensor> {
     let mut options = LoadOptions::new(size);
     if pixel_art {
         options.resample = Resample::PixelArt;
     }
-    load_folder(dir, &options)?
-        .to_image_set(format!("images from {}", dir.display()))?
-        .to_tensor(&Device::Cpu)
+    let set = load_folder(dir, &options)?.to_image_set(format!("images from {}", dir.display()))?;
+    match max {
+        Some(n) => aegan::metrics::evenly_spaced(&set, n),
+        None => set.to_tensor(&Device::Cpu),
+    }
 }
 
 /// The real set's Inception statistics (from the cache when there is one) and, when computed
