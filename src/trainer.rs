@@ -181,15 +181,15 @@ impl AeganTrainer {
         TrainRng::new(seed).normal((n, self.config.latent_dim), &self.device)
     }
 
-    /// G(z) in evaluation mode (running batch-norm statistics).
+    /// G(z) in evaluation mode (running batch-norm statistics), detached from the graph.
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.networks.generator.forward_t(z, false)?)
+        Ok(self.networks.generator.forward_t(z, false)?.detach())
     }
 
-    /// E(x) in evaluation mode.
+    /// E(x) in evaluation mode, detached from the graph.
     pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
         let x = self.check_batch(x)?;
-        Ok(self.networks.encoder.forward_t(&x, false)?)
+        Ok(self.networks.encoder.forward_t(&x, false)?.detach())
     }
 
     /// G(E(x)) in evaluation mode.

@@ -136,3 +136,26 @@ fn a_diverged_loss_stops_the_step_without_touching_the_weights() {
     assert_eq!(before, common::snapshot(trainer.networks()));
     assert_eq!(trainer.step_count(), 0);
 }
+
+#[test]
+fn inference_outputs_do_not_keep_the_graph_alive() {
+    // A tracked output keeps every activation of its graph in memory, and anything computed
+    // from it (e.g. Inception features of thousands of generated images) records more graph.
+    let mut trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    trainer.step(&batch(4, 16)).unwrap();
+    for kind in NetworkKind::ALL {
+        let moments = trainer.optimizer_mut(kind).state_tensors();
+        assert!(
+            moments.iter().all(|(_, m)| !m.track_op()),
+            "Adam moments of {} hold a graph",
+            kind.name()
+        );
+    }
+    let z = trainer.sample_latents(4, 0).unwrap();
+    assert!(!trainer.generate(&z).unwrap().track_op());
+    assert!(!trainer.encode(&batch(4, 16)).unwrap().track_op());
+    assert!(!trainer.reconstruct(&batch(4, 16)).unwrap().track_op());
+    assert!(!aegan::metrics::generate(trainer.networks(), &z)
+        .unwrap()
+        .track_op());
+}

@@ -92,7 +92,9 @@ pub fn evenly_spaced(set: &ImageSet, n: usize) -> Result<Tensor> {
     set.batch(&indices, &Device::Cpu)
 }
 
-/// G(z) in evaluation mode, 256 latents at a time, gathered on the CPU.
+/// G(z) in evaluation mode, 256 latents at a time, gathered on the CPU. The result is
+/// detached: it does not keep G's computation graph alive (which would make every later
+/// operation on it, such as Inception features, record its own graph too).
 pub fn generate(networks: &Networks, z: &Tensor) -> Result<Tensor> {
     let n = z.dim(0)?;
     let mut parts = Vec::new();
@@ -102,6 +104,7 @@ pub fn generate(networks: &Networks, z: &Tensor) -> Result<Tensor> {
             networks
                 .generator
                 .forward_t(&z.narrow(0, start, len)?, false)?
+                .detach()
                 .to_device(&Device::Cpu)?,
         );
     }

@@ -116,6 +116,7 @@ impl FidInception {
             let len = self.batch_size.min(n - start);
             let batch = input
                 .narrow(0, start, len)?
+                .detach()
                 .to_dtype(DType::F32)?
                 .to_device(&self.device)?;
             parts.push(self.forward(&batch)?.to_device(&Device::Cpu)?);
@@ -130,7 +131,9 @@ impl FidInception {
         let mut parts = Vec::new();
         for start in (0..n).step_by(self.batch_size) {
             let len = self.batch_size.min(n - start);
-            let batch = images.narrow(0, start, len)?.to_device(&self.device)?;
+            // Detached: features never need gradients, and a tracked input would make every
+            // layer record its graph and keep all activations alive.
+            let batch = images.narrow(0, start, len)?.detach().to_device(&self.device)?;
             let input = network_input(&to_pixels(&batch)?)?;
             parts.push(self.forward(&input)?.to_device(&Device::Cpu)?);
         }
