@@ -3,7 +3,7 @@
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use super::layers::{leaky_relu, Conv, ConvBlock, Mlp};
+use super::layers::{leaky_relu, BlockChain, Conv, ConvBlock, Mlp};
 use crate::config::AeganConfig;
 
 /// Image discriminator Dx: maps images `(batch, channels, size, size)` to logits `(batch, 1)`.
@@ -24,27 +24,20 @@ impl ImageDiscriminator {
     pub fn new(config: &AeganConfig, vb: VarBuilder) -> Result<Self> {
         let d = &config.image_discriminator;
         let slope = config.leaky_slope;
-        let mut side = config.image_size;
-        let mut width = d.widths.at(side);
+        let side = config.image_size;
+        let width = d.widths.at(side);
         let from_image = Conv::new(vb.pp("from_image"), config.channels, width, d.kernel, 1, true)?;
-        let mut macs = from_image.macs(side);
-        let mut down = Vec::new();
-        for i in 0..config.stages() {
-            let next = d.widths.at(side / 2);
-            let block = ConvBlock::new(
-                vb.pp(format!("down.{i}")),
-                width,
-                next,
-                d.kernel,
-                2,
-                config.norm,
-                slope,
-            )?;
-            side /= 2;
-            macs += block.macs(side);
-            down.push(block);
-            width = next;
-        }
+        let down = BlockChain::downsampling(
+            &vb,
+            "down",
+            (width, side),
+            &d.widths,
+            d.kernel,
+            config.norm,
+            slope,
+        )?;
+        let mut macs = from_image.macs(side) + down.macs;
+        let (width, side, down) = (down.width, down.side, down.blocks);
         let features = width * side * side;
         let out = candle_nn::linear(features, 1, vb.pp("out"))?;
         macs += features as u64;

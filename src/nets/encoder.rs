@@ -3,7 +3,7 @@
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::layers::{ConvBlock, Mlp};
+use super::layers::{BlockChain, ConvBlock, Mlp};
 use crate::config::AeganConfig;
 
 /// Encoder E: maps images `(batch, channels, size, size)` to latents `(batch, latent_dim)`.
@@ -23,40 +23,19 @@ impl Encoder {
     pub fn new(config: &AeganConfig, vb: VarBuilder) -> Result<Self> {
         let e = &config.encoder;
         let slope = config.leaky_slope;
-        let (mut side, mut width) = (config.image_size, config.channels);
-        let mut macs = 0u64;
-        let mut down = Vec::new();
-        for i in 0..config.stages() {
-            let next = e.widths.at(side / 2);
-            let block = ConvBlock::new(
-                vb.pp(format!("down.{i}")),
-                width,
-                next,
-                e.kernel,
-                2,
-                config.norm,
-                slope,
-            )?;
-            side /= 2;
-            macs += block.macs(side);
-            down.push(block);
-            width = next;
-        }
-        let mut neck = Vec::new();
-        for (i, layer) in e.neck.iter().enumerate() {
-            let block = ConvBlock::new(
-                vb.pp(format!("neck.{i}")),
-                width,
-                layer.width,
-                layer.kernel,
-                1,
-                config.norm,
-                slope,
-            )?;
-            macs += block.macs(side);
-            neck.push(block);
-            width = layer.width;
-        }
+        let down = BlockChain::downsampling(
+            &vb,
+            "down",
+            (config.channels, config.image_size),
+            &e.widths,
+            e.kernel,
+            config.norm,
+            slope,
+        )?;
+        let neck = BlockChain::same_size(&vb, "neck", (down.width, down.side), &e.neck, config.norm, slope)?;
+        let (width, side) = (neck.width, neck.side);
+        let mut macs = down.macs + neck.macs;
+        let (down, neck) = (down.blocks, neck.blocks);
         let head = Mlp::new(
             vb.pp("head"),
             width * side * side,

@@ -3,7 +3,9 @@
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use super::layers::{leaky_relu, upsample_nearest_2x, Conv, ConvBlock, ConvTranspose2x, NormLayer};
+use super::layers::{
+    leaky_relu, upsample_nearest_2x, BlockChain, Conv, ConvBlock, ConvTranspose2x, NormLayer,
+};
 use crate::config::{AeganConfig, Upsample};
 
 /// One ×2 stage: nearest upsample + conv, or a transposed conv; then norm and leaky ReLU.
@@ -63,21 +65,10 @@ impl Generator {
             side *= 2;
             width = next;
         }
-        let mut head = Vec::new();
-        for (i, layer) in g.head.iter().enumerate() {
-            let block = ConvBlock::new(
-                vb.pp(format!("head.{i}")),
-                width,
-                layer.width,
-                layer.kernel,
-                1,
-                config.norm,
-                slope,
-            )?;
-            macs += block.macs(side);
-            head.push(block);
-            width = layer.width;
-        }
+        let head = BlockChain::same_size(&vb, "head", (width, side), &g.head, config.norm, slope)?;
+        macs += head.macs;
+        let width = head.width;
+        let head = head.blocks;
         let out = Conv::new(vb.pp("out"), width, config.channels, g.out_kernel, 1, true)?;
         macs += out.macs(side);
         Ok(Generator {

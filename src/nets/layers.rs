@@ -184,6 +184,94 @@ impl ModuleT for ConvBlock {
     }
 }
 
+/// A chain of [`ConvBlock`]s and what comes out of it: channels, side, and its cost.
+#[derive(Debug, Clone)]
+pub(crate) struct BlockChain {
+    pub blocks: Vec<ConvBlock>,
+    pub width: usize,
+    pub side: usize,
+    pub macs: u64,
+}
+
+impl BlockChain {
+    /// Stride-2 blocks `<prefix>.{i}` halving `side` down to 4×4, with widths from `widths`.
+    pub fn downsampling(
+        vb: &VarBuilder,
+        prefix: &str,
+        (c_in, side): (usize, usize),
+        widths: &crate::config::WidthSchedule,
+        kernel: usize,
+        norm: Norm,
+        slope: f64,
+    ) -> Result<Self> {
+        let mut chain = BlockChain {
+            blocks: Vec::new(),
+            width: c_in,
+            side,
+            macs: 0,
+        };
+        let mut i = 0;
+        while chain.side > 4 {
+            let next = widths.at(chain.side / 2);
+            chain.push(
+                ConvBlock::new(
+                    vb.pp(format!("{prefix}.{i}")),
+                    chain.width,
+                    next,
+                    kernel,
+                    2,
+                    norm,
+                    slope,
+                )?,
+                next,
+                chain.side / 2,
+            );
+            i += 1;
+        }
+        Ok(chain)
+    }
+
+    /// Stride-1 blocks `<prefix>.{i}`, one per layer, at a fixed `side`.
+    pub fn same_size(
+        vb: &VarBuilder,
+        prefix: &str,
+        (c_in, side): (usize, usize),
+        layers: &[crate::config::ConvLayer],
+        norm: Norm,
+        slope: f64,
+    ) -> Result<Self> {
+        let mut chain = BlockChain {
+            blocks: Vec::new(),
+            width: c_in,
+            side,
+            macs: 0,
+        };
+        for (i, layer) in layers.iter().enumerate() {
+            chain.push(
+                ConvBlock::new(
+                    vb.pp(format!("{prefix}.{i}")),
+                    chain.width,
+                    layer.width,
+                    layer.kernel,
+                    1,
+                    norm,
+                    slope,
+                )?,
+                layer.width,
+                side,
+            );
+        }
+        Ok(chain)
+    }
+
+    fn push(&mut self, block: ConvBlock, width: usize, side: usize) {
+        self.macs += block.macs(side);
+        self.blocks.push(block);
+        self.width = width;
+        self.side = side;
+    }
+}
+
 /// A stack of linear layers with leaky ReLU between them (not after the last).
 #[derive(Debug, Clone)]
 pub(crate) struct Mlp {
