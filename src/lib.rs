@@ -9,6 +9,20 @@
 //! (x → E → G and z → G → E), which counters mode collapse and gives an encoder for free. The
 //! whole objective is written down in [`objective`].
 //!
+//! | where | what |
+//! |---|---|
+//! | [`config`] | [`AeganConfig`], presets, validation |
+//! | [`nets`] | the four networks ([`Generator`], [`Encoder`], [`ImageDiscriminator`], [`LatentDiscriminator`]) |
+//! | [`objective`] | the AEGAN losses, written once |
+//! | [`AeganTrainer`] | the two training phases, optimisers, step counter |
+//! | [`optim`] | Adam with state that can be saved |
+//! | [`checkpoint`] | atomic save, validated load, exact resume |
+//! | [`training_loop`] | progress bar, pictures, logs, checkpoints, Ctrl-C |
+//! | [`data`] | image folders, HAM10000, augmentation, synthetic sets |
+//! | [`metrics`] | FID/KID, SWD, checkerboard, mode collapse, reconstruction |
+//! | [`ops`] | fast CPU convolution kernels |
+//! | [`viz`] | image grids and charts |
+//!
 //! ```
 //! use aegan::{data::synthetic, AeganConfig, AeganTrainer, DeviceChoice};
 //! # fn main() -> aegan::Result<()> {
