@@ -13,6 +13,7 @@ use aegan::{AeganConfig, Networks};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn bench_forward(c: &mut Criterion) {
+    aegan::keep_freed_memory();
     let device = aegan::select_device(aegan::DeviceChoice::Auto).unwrap_or(Device::Cpu);
     for (name, size) in [("lean", 32), ("author", 32), ("lean", 64)] {
         let config = AeganConfig::preset(name, size).expect("known preset");

@@ -12,6 +12,7 @@ use aegan::{AeganConfig, AeganTrainer};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn bench_train_step(c: &mut Criterion) {
+    aegan::keep_freed_memory();
     let device = aegan::select_device(aegan::DeviceChoice::Auto).unwrap_or(Device::Cpu);
     let mut group = c.benchmark_group("train_step");
     group.sample_size(10);

@@ -42,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+mod alloc;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
@@ -58,6 +59,7 @@ mod trainer;
 pub mod training_loop;
 pub mod viz;
 
+pub use alloc::keep_freed_memory;
 pub use config::AeganConfig;
 pub use device::{select_device, DeviceChoice};
 pub use error::{AeganError, Result};

@@ -159,3 +159,9 @@ fn inference_outputs_do_not_keep_the_graph_alive() {
         .unwrap()
         .track_op());
 }
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn allocator_tuning_applies_on_glibc() {
+    assert!(aegan::keep_freed_memory());
+}

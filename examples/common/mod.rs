@@ -95,6 +95,7 @@ pub fn train(
     default_out: &str,
     default_length: DefaultLength,
 ) -> aegan::Result<()> {
+    aegan::keep_freed_memory();
     let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from(default_out));
     let checkpoint_dir = TrainingLoop::checkpoint_dir(&out);
