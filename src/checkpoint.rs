@@ -183,20 +183,11 @@ pub(crate) fn read_network_weights(snapshot: &Path, networks: &Networks) -> Resu
     let mut loaded = Vec::new();
     for kind in NetworkKind::ALL {
         let path = snapshot.join(network_file(kind));
-        let tensors = read_tensors(&path, &networks_device(networks, kind))?;
+        let tensors = read_tensors(&path, networks.device())?;
         check_matches(&path, networks.store(kind), &tensors)?;
         loaded.push((kind, tensors));
     }
     Ok(CheckedWeights(loaded))
-}
-
-fn networks_device(networks: &Networks, kind: NetworkKind) -> Device {
-    networks
-        .store(kind)
-        .all()
-        .first()
-        .map(|(_, v)| v.device().clone())
-        .unwrap_or(Device::Cpu)
 }
 
 /// Fails unless `tensors` holds exactly the tensors of `store`, with the same shapes.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::image_dims;
 use crate::error::Result;
-use crate::nets::{NetworkKind, Networks};
+use crate::nets::Networks;
 
 /// Images passed through E and G at a time.
 const BATCH: usize = 64;
@@ -24,7 +24,7 @@ pub struct Reconstruction {
 /// evaluation mode (running batch-norm statistics), in batches of 64 on the networks' device.
 pub fn reconstruction_error(networks: &Networks, real: &Tensor) -> Result<Reconstruction> {
     let (n, ..) = image_dims("real", real)?;
-    let device = network_device(networks);
+    let device = networks.device().clone();
     let mut abs_sum = 0f64;
     let mut sq_sum = 0f64;
     for start in (0..n).step_by(BATCH) {
@@ -47,14 +47,4 @@ pub fn reconstruction_error(networks: &Networks, real: &Tensor) -> Result<Recons
         l1: abs_sum / count,
         psnr_db: -10.0 * mse01.log10(),
     })
-}
-
-/// The device the networks' tensors live on.
-fn network_device(networks: &Networks) -> Device {
-    networks
-        .store(NetworkKind::Encoder)
-        .all()
-        .first()
-        .map(|(_, var)| var.device().clone())
-        .unwrap_or(Device::Cpu)
 }

@@ -65,6 +65,7 @@ pub struct Networks {
     pub latent_discriminator: LatentDiscriminator,
     stores: [ParamStore; 4],
     latent_dim: usize,
+    device: Device,
 }
 
 impl Networks {
@@ -82,7 +83,13 @@ impl Networks {
             latent_discriminator: LatentDiscriminator::new(config, vb(NetworkKind::LatentDiscriminator))?,
             stores,
             latent_dim: config.latent_dim,
+            device: device.clone(),
         })
+    }
+
+    /// The device the networks' tensors live on.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// Size of the latent vector z.
