@@ -36,6 +36,9 @@ struct Args {
     /// Checkpoint folder to generate images from (a run's `checkpoint/` or one snapshot).
     #[arg(long)]
     checkpoint: Option<PathBuf>,
+    /// With --checkpoint: sample from G itself, not from its moving average.
+    #[arg(long, requires = "checkpoint")]
+    no_ema: bool,
     /// Number of images to generate with --checkpoint.
     #[arg(long, default_value_t = 1000)]
     n: usize,
@@ -72,7 +75,13 @@ fn main() {
 fn run(args: Args) -> aegan::Result<()> {
     let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
     let networks = match &args.checkpoint {
-        Some(dir) => Some(checkpoint::load_networks(dir, &device)?),
+        Some(dir) => {
+            let (config, mut nets) = checkpoint::load_networks(dir, &device)?;
+            if args.no_ema {
+                nets.generator_ema = None;
+            }
+            Some((config, nets))
+        }
         None => None,
     };
     let size = match (&networks, args.size) {

@@ -39,7 +39,7 @@ pub const FORMAT_VERSION: u32 = 1;
 const KEEP_SNAPSHOTS: usize = 2;
 
 /// Everything in `state.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingState {
     /// Checkpoint format version.
     pub format: u32,
@@ -51,6 +51,11 @@ pub struct TrainingState {
     pub rng: RngState,
     /// Adam step count per network (by [`NetworkKind::name`]).
     pub optimizer_steps: HashMap<String, u64>,
+    /// Where progressive growing stood after `step` (resolution and fade-in α); absent
+    /// without a progressive config. Informative: resuming recomputes it from the step and the
+    /// config's schedule and refuses a checkpoint where the two disagree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth: Option<crate::progressive::Growth>,
 }
 
 /// The safetensors file of one network inside a snapshot.
@@ -82,15 +87,13 @@ pub(crate) fn save(root: &Path, snapshot: Snapshot) -> Result<PathBuf> {
         source,
     })?;
     write_synced(&tmp.join(STATE_FILE), &state_json)?;
-    for kind in NetworkKind::ALL {
-        let tensors: Vec<(String, Tensor)> = snapshot
-            .networks
-            .store(kind)
+    for (stem, store) in snapshot.networks.saved_stores() {
+        let tensors: Vec<(String, Tensor)> = store
             .all()
             .into_iter()
             .map(|(n, v)| (n, v.as_tensor().clone()))
             .collect();
-        write_synced(&tmp.join(network_file(kind)), &serialize(&tensors)?)?;
+        write_synced(&tmp.join(format!("{stem}.safetensors")), &serialize(&tensors)?)?;
     }
     write_synced(
         &tmp.join(OPTIMIZER_FILE),
@@ -163,13 +166,13 @@ pub fn load_networks(dir: &Path, device: &Device) -> Result<(AeganConfig, Networ
 }
 
 /// Network weights read from a snapshot and checked against a set of networks.
-pub(crate) struct CheckedWeights(Vec<(NetworkKind, HashMap<String, Tensor>)>);
+pub(crate) struct CheckedWeights(Vec<HashMap<String, Tensor>>);
 
 impl CheckedWeights {
     /// Copies the values into `networks` (the ones they were checked against).
     pub fn apply(self, networks: &Networks) -> Result<()> {
-        for (kind, tensors) in self.0 {
-            for (name, var) in networks.store(kind).all() {
+        for ((_, store), tensors) in networks.saved_stores().into_iter().zip(self.0) {
+            for (name, var) in store.all() {
                 var.set(&tensors[&name])?;
             }
         }
@@ -181,11 +184,11 @@ impl CheckedWeights {
 /// names, same shapes), changing nothing.
 pub(crate) fn read_network_weights(snapshot: &Path, networks: &Networks) -> Result<CheckedWeights> {
     let mut loaded = Vec::new();
-    for kind in NetworkKind::ALL {
-        let path = snapshot.join(network_file(kind));
+    for (stem, store) in networks.saved_stores() {
+        let path = snapshot.join(format!("{stem}.safetensors"));
         let tensors = read_tensors(&path, networks.device())?;
-        check_matches(&path, networks.store(kind), &tensors)?;
-        loaded.push((kind, tensors));
+        check_matches(&path, store, &tensors)?;
+        loaded.push(tensors);
     }
     Ok(CheckedWeights(loaded))
 }

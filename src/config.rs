@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AeganError, Result};
+pub use crate::progressive::ProgressiveConfig;
 
 /// How the generator doubles its resolution at each stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,6 +179,16 @@ pub struct AeganConfig {
     pub adam_betas: (f64, f64),
     /// Adam ε.
     pub adam_eps: f64,
+    /// Decay of an exponential moving average of G's weights, kept beside G and used for
+    /// sampling and image-quality measurements (Karras et al. 2018; Yazıcı et al. 2019).
+    /// `0` keeps no average. The decay is ramped up as `min(decay, (1 + t) / (10 + t))` at step
+    /// t, so that the average does not remember the random initial weights for long.
+    #[serde(default)]
+    pub generator_ema: f64,
+    /// Progressive growing: when set, training starts at a small resolution and doubles it
+    /// on this schedule up to `image_size` (see [`crate::progressive`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progressive: Option<ProgressiveConfig>,
     /// Images per training step.
     pub batch_size: usize,
     /// Seed of weight initialisation and of the trainer's random streams.
@@ -253,6 +264,8 @@ impl AeganConfig {
             },
             adam_betas: (0.5, 0.999),
             adam_eps: 1e-8,
+            generator_ema: 0.999,
+            progressive: None,
             batch_size: 32,
             seed: 0,
         }
@@ -335,6 +348,8 @@ impl AeganConfig {
             },
             adam_betas: (0.5, 0.999),
             adam_eps: 1e-8,
+            generator_ema: 0.0,
+            progressive: None,
             batch_size: 64,
             seed: 0,
         }
@@ -465,6 +480,36 @@ impl AeganConfig {
                 self.adam_eps,
                 "must be finite and > 0",
             ));
+        }
+        if !(0.0..1.0).contains(&self.generator_ema) {
+            return Err(AeganError::config(
+                "generator_ema",
+                self.generator_ema,
+                "must be in [0, 1) (0 keeps no average)",
+            ));
+        }
+        if let Some(p) = &self.progressive {
+            if p.start_size != 2 && p.start_size != 4 {
+                return Err(AeganError::config(
+                    "progressive.start_size",
+                    p.start_size,
+                    "must be 2 or 4",
+                ));
+            }
+            if p.images_per_phase == 0 {
+                return Err(AeganError::config(
+                    "progressive.images_per_phase",
+                    0,
+                    "must be at least 1",
+                ));
+            }
+            if p.images_per_fade == 0 {
+                return Err(AeganError::config(
+                    "progressive.images_per_fade",
+                    0,
+                    "must be at least 1",
+                ));
+            }
         }
         if self.batch_size < 2 {
             return Err(AeganError::config(

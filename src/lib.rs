@@ -17,6 +17,7 @@
 //! | [`AeganTrainer`] | the two training phases, optimisers, step counter |
 //! | [`optim`] | Adam with state that can be saved |
 //! | [`checkpoint`] | atomic save, validated load, exact resume |
+//! | [`progressive`] | progressive growing from 4×4 with fade-in |
 //! | [`training_loop`] | progress bar, pictures, logs, checkpoints, Ctrl-C |
 //! | [`data`] | image folders, HAM10000, augmentation, synthetic sets |
 //! | [`metrics`] | FID/KID, SWD, checkerboard, mode collapse, reconstruction |
@@ -54,6 +55,7 @@ pub mod objective;
 pub mod ops;
 pub mod optim;
 pub mod params;
+pub mod progressive;
 pub mod rng;
 mod trainer;
 pub mod training_loop;

@@ -13,6 +13,7 @@ use crate::error::{AeganError, Result};
 use crate::nets::{NetworkKind, Networks};
 use crate::objective::{AeganObjective, DiscriminatorLosses, GeneratorLosses};
 use crate::optim::Adam;
+use crate::progressive::{downsample_area, fade, upsample_nearest, Growth};
 use crate::rng::TrainRng;
 
 /// The losses of one [`AeganTrainer::step`].
@@ -90,7 +91,7 @@ impl AeganTrainer {
         let optimizers: [Adam; 4] = optimizers
             .try_into()
             .unwrap_or_else(|_| unreachable!("four networks"));
-        Ok(AeganTrainer {
+        let mut trainer = AeganTrainer {
             objective: AeganObjective::new(&config),
             rng: TrainRng::new(config.seed),
             device: device.clone(),
@@ -98,7 +99,39 @@ impl AeganTrainer {
             optimizers,
             config,
             step: 0,
-        })
+        };
+        trainer.sync_growth()?;
+        Ok(trainer)
+    }
+
+    /// Where progressive growing stands before the next step (`None` without a progressive
+    /// config): a function of the images shown so far, `step × batch_size`.
+    pub fn growth(&self) -> Option<Growth> {
+        let images_shown = self.step * self.config.batch_size as u64;
+        self.config
+            .progressive
+            .map(|p| p.growth_at(images_shown, self.config.image_size))
+    }
+
+    /// Side of the images G produces and E and Dx take now: the image size, or the current
+    /// resolution of a progressive run.
+    pub fn resolution(&self) -> usize {
+        self.growth().map_or(self.config.image_size, |g| g.resolution)
+    }
+
+    /// Real images `(n, channels, s, s)` area-downsampled to the current
+    /// [`AeganTrainer::resolution`] (unchanged at the full size), on the trainer's device.
+    pub fn at_current_resolution(&self, x: &Tensor) -> Result<Tensor> {
+        self.check_batch(x)
+    }
+
+    /// Puts the networks at the growth stage of the current step.
+    fn sync_growth(&mut self) -> Result<()> {
+        let growth = self.growth();
+        if self.networks.growth() != growth {
+            self.networks.set_growth(growth)?;
+        }
+        Ok(())
     }
 
     /// The config the trainer was built with.
@@ -128,6 +161,12 @@ impl AeganTrainer {
 
     /// One training step on a batch of real images `(batch, channels, size, size)` in [−1, 1]:
     /// the discriminator phase, then the generator/encoder phase.
+    ///
+    /// In a progressive run the images may come at the full image size or at any power-of-two
+    /// size down to the current [`AeganTrainer::resolution`]; they are area-downsampled to it,
+    /// and while a resolution fades in they are blended with their 2×-downsampled version by
+    /// the same α as the networks (Karras et al. 2018), so that real and generated images
+    /// carry the same detail.
     pub fn step(&mut self, real: &Tensor) -> Result<StepLosses> {
         let discriminator = self.discriminator_step(real)?;
         let generator = self.generator_step(real)?;
@@ -141,7 +180,8 @@ impl AeganTrainer {
 
     /// The discriminator phase alone: updates Dx and Dz, nothing else.
     pub fn discriminator_step(&mut self, real: &Tensor) -> Result<DiscriminatorLosses> {
-        let x = self.check_batch(real)?;
+        self.sync_growth()?;
+        let x = self.training_batch(real)?;
         let z = self
             .rng
             .normal((x.dim(0)?, self.config.latent_dim), &self.device)?;
@@ -157,7 +197,8 @@ impl AeganTrainer {
 
     /// The generator/encoder phase alone: updates G and E, nothing else.
     pub fn generator_step(&mut self, real: &Tensor) -> Result<GeneratorLosses> {
-        let x = self.check_batch(real)?;
+        self.sync_growth()?;
+        let x = self.training_batch(real)?;
         let z = self
             .rng
             .normal((x.dim(0)?, self.config.latent_dim), &self.device)?;
@@ -172,6 +213,12 @@ impl AeganTrainer {
         let grads = eval.loss.backward()?;
         self.optimizers[NetworkKind::Generator as usize].step(&grads)?;
         self.optimizers[NetworkKind::Encoder as usize].step(&grads)?;
+        // t counts the G updates before this one, so the first average uses decay 0.1.
+        let t = self.optimizers[NetworkKind::Generator as usize]
+            .steps()
+            .saturating_sub(1) as f64;
+        let decay = self.config.generator_ema.min((1.0 + t) / (10.0 + t));
+        self.networks.update_generator_ema(decay)?;
         Ok(eval.values)
     }
 
@@ -181,9 +228,11 @@ impl AeganTrainer {
         TrainRng::new(seed).normal((n, self.config.latent_dim), &self.device)
     }
 
-    /// G(z) in evaluation mode (running batch-norm statistics), detached from the graph.
+    /// Samples G(z) in evaluation mode (running batch-norm statistics), detached from the
+    /// graph, from the moving average of G when the config keeps one
+    /// ([`AeganConfig::generator_ema`]).
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.networks.generator.forward_t(z, false)?.detach())
+        Ok(self.networks.sampler().forward_t(z, false)?.detach())
     }
 
     /// E(x) in evaluation mode, detached from the graph.
@@ -192,9 +241,11 @@ impl AeganTrainer {
         Ok(self.networks.encoder.forward_t(&x, false)?.detach())
     }
 
-    /// G(E(x)) in evaluation mode.
+    /// G(E(x)) in evaluation mode, through G itself (the G that E is trained with, never the
+    /// moving average).
     pub fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
-        self.generate(&self.encode(x)?)
+        let z = self.encode(x)?;
+        Ok(self.networks.generator.forward_t(&z, false)?.detach())
     }
 
     /// Floating-point operations of one training step per real image, counting convolutions
@@ -224,6 +275,7 @@ impl AeganTrainer {
             step: self.step,
             rng: self.rng.state(),
             optimizer_steps,
+            growth: self.growth(),
         };
         checkpoint::save(
             root.as_ref(),
@@ -295,32 +347,62 @@ impl AeganTrainer {
             opt.load_state(&per_network[kind as usize], steps, &opt_path)?;
             optimizers.push(opt);
         }
+        let expected_growth = self
+            .config
+            .progressive
+            .map(|p| p.growth_at(state.step * self.config.batch_size as u64, self.config.image_size));
+        if state.growth != expected_growth {
+            return Err(AeganError::CorruptCheckpoint {
+                path: snapshot.join(checkpoint::STATE_FILE),
+                reason: format!(
+                    "it records growth {:?} at step {}, but this config's schedule gives {:?}",
+                    state.growth, state.step, expected_growth
+                ),
+            });
+        }
         weights.apply(&self.networks)?;
         self.optimizers = optimizers
             .try_into()
             .unwrap_or_else(|_| unreachable!("four networks"));
         self.rng = rng;
         self.step = state.step;
-        Ok(())
+        self.sync_growth()
     }
 
-    /// Moves a batch to the trainer's device as f32 and checks its shape.
+    /// Moves a batch to the trainer's device as f32, checks its shape, and area-downsamples
+    /// it to the current resolution.
     fn check_batch(&self, x: &Tensor) -> Result<Tensor> {
         let c = &self.config;
+        let r = self.resolution();
         let dims = x.dims();
-        if dims.len() != 4
-            || dims[0] < 2
-            || dims[1] != c.channels
-            || dims[2] != c.image_size
-            || dims[3] != c.image_size
+        let side_ok = |side: usize| side >= r && side <= c.image_size && side.is_power_of_two();
+        if dims.len() != 4 || dims[0] < 2 || dims[1] != c.channels || !side_ok(dims[2]) || dims[3] != dims[2]
         {
+            let sizes = if r == c.image_size {
+                format!("{r}, {r}")
+            } else {
+                format!("{r}..={0}, {r}..={0} (a power of two)", c.image_size)
+            };
             return Err(AeganError::BadInput {
                 what: "real images",
-                expected: format!("(batch >= 2, {}, {}, {})", c.channels, c.image_size, c.image_size),
+                expected: format!("(batch >= 2, {}, {sizes})", c.channels),
                 found: dims.to_vec(),
             });
         }
-        Ok(x.to_device(&self.device)?.to_dtype(DType::F32)?)
+        let x = x.to_device(&self.device)?.to_dtype(DType::F32)?;
+        Ok(downsample_area(&x, dims[2] / r)?)
+    }
+
+    /// [`Self::check_batch`], then the fade of real images while a resolution fades in.
+    fn training_batch(&self, x: &Tensor) -> Result<Tensor> {
+        let x = self.check_batch(x)?;
+        match self.growth() {
+            Some(g) if g.is_fading() && g.resolution > 2 => {
+                let coarse = upsample_nearest(&downsample_area(&x, 2)?, 2)?;
+                Ok(fade(&coarse, &x, g.alpha)?)
+            }
+            _ => Ok(x),
+        }
     }
 
     fn check_finite(&self, values: &[(&'static str, f32)]) -> Result<()> {

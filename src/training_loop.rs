@@ -42,6 +42,9 @@ pub struct LoopOptions {
     pub progress: bool,
     /// Seed of the sample latents shown in `samples.png`.
     pub sample_seed: u64,
+    /// Stop (after saving) once this much wall time has passed in [`TrainingLoop::run`]:
+    /// "train for an hour" rather than for a number of steps.
+    pub time_limit: Option<std::time::Duration>,
 }
 
 impl LoopOptions {
@@ -55,6 +58,7 @@ impl LoopOptions {
             augment: Augment::None,
             progress: true,
             sample_seed: 0x5eed,
+            time_limit: None,
         }
     }
 }
@@ -70,7 +74,7 @@ pub struct LoopSummary {
     pub seconds: f64,
     /// Real images per second over this call.
     pub images_per_second: f64,
-    /// Whether the stop flag ended it early.
+    /// Whether the stop flag or the time limit ended it before `total_steps`.
     pub stopped_early: bool,
     /// The last checkpoint written.
     pub checkpoint: Option<PathBuf>,
@@ -158,10 +162,19 @@ impl TrainingLoop {
             checkpoint: None,
             last_losses: None,
         };
+        let mut resolution = trainer.resolution();
         while trainer.step_count() < o.total_steps {
-            if self.stop.load(Ordering::SeqCst) {
+            let out_of_time = o.time_limit.is_some_and(|limit| started.elapsed() >= limit);
+            if self.stop.load(Ordering::SeqCst) || out_of_time {
                 summary.stopped_early = true;
                 break;
+            }
+            if trainer.resolution() != resolution {
+                resolution = trainer.resolution();
+                bar.println(format!(
+                    "step {}: growing to {resolution}×{resolution}",
+                    trainer.step_count()
+                ));
             }
             let step = trainer.step_count();
             let batch = data.batch_augmented(&sampler.batch(step), o.augment, config.seed, step, &device)?;
@@ -197,7 +210,9 @@ impl TrainingLoop {
                 println!("step {done}/{} {}", o.total_steps, bar.message());
             }
             if let Some((evaluator, every)) = &self.evaluator {
-                if done % every == 0 || done == o.total_steps {
+                // A progressive run is measured once it works at the full image size.
+                let full_size = trainer.resolution() == config.image_size;
+                if full_size && (done % every == 0 || done == o.total_steps) {
                     let point = evaluate_and_log(evaluator, trainer, &metrics_path)?;
                     bar.println(format!(
                         "step {done}: SWD {:.1}{}",
@@ -248,17 +263,42 @@ impl TrainingLoop {
     ) -> Result<PathBuf> {
         let out = &self.options.out_dir;
         let samples = trainer.generate(fixed_z)?;
-        viz::save_grid(&samples, 8, 2, out.join("samples.png"))?;
-        viz::save_grid(
-            &samples,
-            8,
-            2,
-            out.join("history")
-                .join(format!("samples-{:08}.png", trainer.step_count())),
-        )?;
-        let reconstructed = trainer.reconstruct(fixed_real)?;
-        let pairs = Tensor::stack(&[fixed_real, &reconstructed], 1)?.flatten_to(1)?;
-        viz::save_grid(&pairs, 8, 2, out.join("reconstructions.png"))?;
+        let step = trainer.step_count();
+        match trainer.growth() {
+            None => {
+                viz::save_grid(&samples, 8, 2, out.join("samples.png"))?;
+                viz::save_grid(
+                    &samples,
+                    8,
+                    2,
+                    out.join("history").join(format!("samples-{step:08}.png")),
+                )?;
+            }
+            Some(growth) => {
+                // Shown at the current resolution, enlarged to the final display size.
+                let r = growth.resolution;
+                let zoom = (2 * trainer.config().image_size / r).max(1);
+                let fade = if growth.is_fading() {
+                    format!(", fading in: α = {:.2}", growth.alpha)
+                } else {
+                    String::new()
+                };
+                let label = format!("{r}×{r} at step {step}{fade}");
+                viz::save_labelled_grid(&samples, 8, zoom, &label, out.join("samples.png"))?;
+                viz::save_labelled_grid(
+                    &samples,
+                    8,
+                    zoom,
+                    &label,
+                    out.join("history").join(format!("samples-{step:08}-{r}px.png")),
+                )?;
+            }
+        }
+        let shown_real = trainer.at_current_resolution(fixed_real)?;
+        let reconstructed = trainer.reconstruct(&shown_real)?;
+        let pairs = Tensor::stack(&[&shown_real, &reconstructed], 1)?.flatten_to(1)?;
+        let zoom = (2 * trainer.config().image_size / trainer.resolution()).max(1);
+        viz::save_grid(&pairs, 8, zoom, out.join("reconstructions.png"))?;
         let mut panels = loss_panels(history);
         if !quality.is_empty() {
             panels.push(quality_panel(quality));

@@ -64,6 +64,43 @@ pub fn save_grid(images: &Tensor, columns: usize, zoom: usize, path: impl AsRef<
     save_png(&grid(images, columns, zoom)?, path)
 }
 
+/// Writes [`grid`] of `images` to `path` with a caption band above it reading `label` (e.g.
+/// the resolution and step of a progressive run). Without a system font the caption is left
+/// out and the grid is written alone.
+pub fn save_labelled_grid(
+    images: &Tensor,
+    columns: usize,
+    zoom: usize,
+    label: &str,
+    path: impl AsRef<Path>,
+) -> Result<()> {
+    use plotters::prelude::*;
+    let path = path.as_ref();
+    let tiles = grid(images, columns, zoom)?;
+    if !chart_font_available() {
+        return save_png(&tiles, path);
+    }
+    let band = 22u32;
+    let (w, h) = tiles.dimensions();
+    let w = w.max(160);
+    let mut buffer = vec![255u8; (w * (h + band) * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (w, h + band)).into_drawing_area();
+        root.draw_text(label, &("sans-serif", 15).into_font().color(&BLACK), (4, 3))
+            .and_then(|_| root.present())
+            .map_err(|e| AeganError::Plot {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+    }
+    let mut out = RgbImage::from_raw(w, h + band, buffer).ok_or_else(|| AeganError::Plot {
+        path: path.to_path_buf(),
+        reason: "caption buffer has the wrong size".into(),
+    })?;
+    image::imageops::replace(&mut out, &tiles, 0, i64::from(band));
+    save_png(&out, path)
+}
+
 /// Writes an RGB image to `path` as PNG, atomically (a kill never leaves half a file).
 pub fn save_png(image: &RgbImage, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();

@@ -36,6 +36,7 @@ fn each_bad_field_is_named_with_its_value() {
         ("real_target", Box::new(|c| c.real_target = 1.5)),
         ("fake_target", Box::new(|c| c.fake_target = 0.99)),
         ("output_zeroing", Box::new(|c| c.output_zeroing = 1.0)),
+        ("generator_ema", Box::new(|c| c.generator_ema = 1.0)),
         (
             "learning_rates.image_discriminator",
             Box::new(|c| c.learning_rates.image_discriminator = f64::NAN),

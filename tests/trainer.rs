@@ -165,3 +165,53 @@ fn inference_outputs_do_not_keep_the_graph_alive() {
 fn allocator_tuning_applies_on_glibc() {
     assert!(aegan::keep_freed_memory());
 }
+
+#[test]
+fn generator_average_follows_g_with_the_ramped_decay_and_is_what_samples_come_from() {
+    let mut config = common::tiny(16);
+    config.generator_ema = 0.999;
+    let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    let values = |store: &aegan::params::ParamStore| -> Vec<Vec<f32>> {
+        store
+            .all()
+            .iter()
+            .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .collect()
+    };
+    let nets = trainer.networks();
+    let ema_store = nets.ema_store().expect("an average is kept").clone();
+    let initial = values(nets.store(NetworkKind::Generator));
+    assert_eq!(
+        values(&ema_store),
+        initial,
+        "the average starts at G's initial weights"
+    );
+
+    trainer.step(&batch(4, 16)).unwrap();
+    // First G step: decay = min(0.999, (1 + 0) / (10 + 0)) = 0.1.
+    let g = values(trainer.networks().store(NetworkKind::Generator));
+    let avg = values(&ema_store);
+    let mut worst = 0f32;
+    for ((a, i), g) in avg.iter().zip(&initial).zip(&g) {
+        for ((a, i), g) in a.iter().zip(i).zip(g) {
+            worst = worst.max((a - (0.1 * i + 0.9 * g)).abs());
+        }
+    }
+    assert!(worst < 1e-6, "average off by {worst}");
+    assert_ne!(avg, g, "the average is not G");
+
+    let z = trainer.sample_latents(3, 1).unwrap();
+    let from_average = trainer.networks().sampler().forward_t(&z, false).unwrap();
+    let from_g = trainer.networks().generator.forward_t(&z, false).unwrap();
+    assert_eq!(
+        common::max_abs_diff(&trainer.generate(&z).unwrap(), &from_average),
+        0.0
+    );
+    assert!(common::max_abs_diff(&from_average, &from_g) > 0.0);
+
+    let mut plain = common::tiny(16);
+    plain.generator_ema = 0.0;
+    let plain = AeganTrainer::new(plain, &Device::Cpu).unwrap();
+    assert!(plain.networks().ema_store().is_none());
+    assert_eq!(plain.networks().saved_stores().len(), 4);
+}

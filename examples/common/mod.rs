@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use aegan::config::ProgressiveConfig;
 use aegan::data::{Augment, ImageSet};
 use aegan::metrics::{self, Evaluator, FidInception};
 use aegan::{AeganConfig, AeganTrainer, DeviceChoice, LoopOptions, TrainingLoop};
@@ -26,6 +27,19 @@ pub struct TrainArgs {
     /// Train for this many passes over the data (instead of --steps).
     #[arg(long)]
     pub epochs: Option<f64>,
+    /// Stop (saving a checkpoint) after this many minutes of training, whatever --steps says.
+    #[arg(long)]
+    pub minutes: Option<f64>,
+    /// Grow progressively from 4×4 to --size, fading each new resolution in (ProGAN).
+    #[arg(long)]
+    pub progressive: bool,
+    /// With --progressive: real images shown per stable phase and per fade (default: the
+    /// number of training images, one epoch each).
+    #[arg(long, requires = "progressive")]
+    pub phase_images: Option<u64>,
+    /// With --progressive: start at 2×2 instead of 4×4.
+    #[arg(long, requires = "progressive")]
+    pub start_at_2: bool,
     /// Images per step (default: the preset's, 32 for lean, 64 for author).
     #[arg(long)]
     pub batch: Option<usize>,
@@ -115,6 +129,14 @@ pub fn train(
                 if let Some(batch) = args.batch {
                     c.batch_size = batch;
                 }
+                if args.progressive {
+                    let mut schedule =
+                        ProgressiveConfig::new(args.phase_images.unwrap_or(data.len() as u64).max(1));
+                    if args.start_at_2 {
+                        schedule.start_size = 2;
+                    }
+                    c.progressive = Some(schedule);
+                }
                 c.seed = args.seed;
                 c
             }
@@ -168,6 +190,20 @@ pub fn train(
     options.save_every = args.save_every.unwrap_or(per_epoch).max(1);
     options.augment = if args.no_augment { Augment::None } else { augment };
     options.progress = !args.no_progress;
+    options.time_limit = args
+        .minutes
+        .map(|m| std::time::Duration::from_secs_f64((m * 60.0).max(0.0)));
+    if let Some(p) = &config.progressive {
+        println!(
+            "progressive: {0}×{0} first, {1} images per phase and {2} per fade; full size {3}×{3} after {4} images (step {5})",
+            p.start_size,
+            p.images_per_phase,
+            p.images_per_fade,
+            config.image_size,
+            p.images_until_full_size(config.image_size),
+            p.images_until_full_size(config.image_size).div_ceil(config.batch_size as u64)
+        );
+    }
     let eval_every = args.eval_every.unwrap_or(options.save_every);
     let mut training = TrainingLoop::new(options, stop);
     if !args.no_eval {

@@ -92,7 +92,8 @@ pub fn evenly_spaced(set: &ImageSet, n: usize) -> Result<Tensor> {
     set.batch(&indices, &Device::Cpu)
 }
 
-/// G(z) in evaluation mode, 256 latents at a time, gathered on the CPU. The result is
+/// Samples G(z) in evaluation mode from [`Networks::sampler`] (the moving average of G when
+/// kept), 256 latents at a time, gathered on the CPU. The result is
 /// detached: it does not keep G's computation graph alive (which would make every later
 /// operation on it, such as Inception features, record its own graph too).
 pub fn generate(networks: &Networks, z: &Tensor) -> Result<Tensor> {
@@ -102,7 +103,7 @@ pub fn generate(networks: &Networks, z: &Tensor) -> Result<Tensor> {
         let len = 256.min(n - start);
         parts.push(
             networks
-                .generator
+                .sampler()
                 .forward_t(&z.narrow(0, start, len)?, false)?
                 .detach()
                 .to_device(&Device::Cpu)?,

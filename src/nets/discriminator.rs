@@ -3,15 +3,23 @@
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
+use super::growing::GrowingInput;
 use super::layers::{leaky_relu, BlockChain, Conv, ConvBlock, Mlp};
 use crate::config::AeganConfig;
+use crate::progressive::Growth;
 
 /// Image discriminator Dx: maps images `(batch, channels, size, size)` to logits `(batch, 1)`.
 ///
 /// Layout: `from_image` (stride-1 conv at full resolution, no normalisation), `down.{i}`
 /// (stride-2 conv + norm + leaky ReLU to 4×4), `out` (linear to one logit).
+///
+/// **Progressive growing** (when the config has [`AeganConfig::progressive`]): Dx also has
+/// `from_rgb.{r}` (1×1 conv + leaky ReLU) for every resolution r below the image size, used in
+/// place of `from_image` at resolution r, and fades new resolutions in as the encoder does
+/// (see [`crate::Encoder`]).
 #[derive(Debug, Clone)]
 pub struct ImageDiscriminator {
+    input: GrowingInput,
     from_image: Conv,
     down: Vec<ConvBlock>,
     out: Linear,
@@ -26,6 +34,7 @@ impl ImageDiscriminator {
         let slope = config.leaky_slope;
         let side = config.image_size;
         let width = d.widths.at(side);
+        let input = GrowingInput::new(config, &d.widths, &vb)?;
         let from_image = Conv::new(vb.pp("from_image"), config.channels, width, d.kernel, 1, true)?;
         let down = BlockChain::downsampling(
             &vb,
@@ -42,6 +51,7 @@ impl ImageDiscriminator {
         let out = candle_nn::linear(features, 1, vb.pp("out"))?;
         macs += features as u64;
         Ok(ImageDiscriminator {
+            input,
             from_image,
             down,
             out,
@@ -52,11 +62,25 @@ impl ImageDiscriminator {
 
     /// Logits `(batch, 1)`: high means "real".
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut x = leaky_relu(&self.from_image.forward(x)?, self.slope)?;
-        for block in &self.down {
-            x = block.forward_t(&x, train)?;
-        }
+        let from_image = |x: &Tensor| leaky_relu(&self.from_image.forward(x)?, self.slope);
+        let x = self.input.forward_t(x, &self.down, from_image, train)?;
         self.out.forward(&x.flatten_from(1)?)
+    }
+
+    /// Makes later forward passes take images at `growth` (progressive networks only; `None`
+    /// returns to the full image size). Fails for a resolution the network cannot take.
+    pub fn set_growth(&mut self, growth: Option<Growth>) -> Result<()> {
+        self.input.set_growth(growth)
+    }
+
+    /// The growth state set by [`ImageDiscriminator::set_growth`].
+    pub fn growth(&self) -> Option<Growth> {
+        self.input.growth()
+    }
+
+    /// Side of the images the next forward pass takes.
+    pub fn input_size(&self) -> usize {
+        self.input.input_size()
     }
 
     /// Multiply-accumulate operations of one forward pass, per image.

@@ -3,15 +3,25 @@
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use super::growing::GrowingInput;
 use super::layers::{BlockChain, ConvBlock, Mlp};
 use crate::config::AeganConfig;
+use crate::progressive::Growth;
 
 /// Encoder E: maps images `(batch, channels, size, size)` to latents `(batch, latent_dim)`.
 ///
 /// Layout: `down.{i}` (stride-2 convolutions to 4×4), `neck.{i}` (stride-1 convolutions at
 /// 4×4), then `head.fc.{i}` and `head.out` (fully connected, no activation on z).
+///
+/// **Progressive growing** (when the config has [`AeganConfig::progressive`]): E also has
+/// `from_rgb.{r}` (1×1 conv + leaky ReLU) for every resolution r below the image size. At
+/// [`Growth`] resolution r, images enter through `from_rgb.{r}` into the `down` block that
+/// handles r (the image goes straight into `down.0` at the full size, exactly as a network
+/// built for that size). While r fades in, the features after that block are blended with
+/// `from_rgb.{r/2}` of the 2×-area-downsampled image. The neck and head never change.
 #[derive(Debug, Clone)]
 pub struct Encoder {
+    input: GrowingInput,
     down: Vec<ConvBlock>,
     neck: Vec<ConvBlock>,
     head: Mlp,
@@ -23,6 +33,7 @@ impl Encoder {
     pub fn new(config: &AeganConfig, vb: VarBuilder) -> Result<Self> {
         let e = &config.encoder;
         let slope = config.leaky_slope;
+        let input = GrowingInput::new(config, &e.widths, &vb)?;
         let down = BlockChain::downsampling(
             &vb,
             "down",
@@ -45,6 +56,7 @@ impl Encoder {
         )?;
         macs += head.macs();
         Ok(Encoder {
+            input,
             down,
             neck,
             head,
@@ -54,11 +66,27 @@ impl Encoder {
 
     /// Latents `(batch, latent_dim)` for images `x`. `train` selects batch statistics.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut x = x.clone();
-        for block in self.down.iter().chain(&self.neck) {
+        let mut x = self.input.forward_t(x, &self.down, |x| Ok(x.clone()), train)?;
+        for block in &self.neck {
             x = block.forward_t(&x, train)?;
         }
         self.head.forward(&x.flatten_from(1)?)
+    }
+
+    /// Makes later forward passes take images at `growth` (progressive networks only; `None`
+    /// returns to the full image size). Fails for a resolution the network cannot take.
+    pub fn set_growth(&mut self, growth: Option<Growth>) -> Result<()> {
+        self.input.set_growth(growth)
+    }
+
+    /// The growth state set by [`Encoder::set_growth`].
+    pub fn growth(&self) -> Option<Growth> {
+        self.input.growth()
+    }
+
+    /// Side of the images the next forward pass takes.
+    pub fn input_size(&self) -> usize {
+        self.input.input_size()
     }
 
     /// Multiply-accumulate operations of one forward pass, per image.

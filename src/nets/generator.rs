@@ -7,6 +7,7 @@ use super::layers::{
     leaky_relu, upsample_nearest_2x, BlockChain, Conv, ConvBlock, ConvTranspose2x, NormLayer,
 };
 use crate::config::{AeganConfig, Upsample};
+use crate::progressive::{downsample_area, fade, Growth};
 
 /// One ×2 stage: nearest upsample + conv, or a transposed conv; then norm and leaky ReLU.
 #[derive(Debug, Clone)]
@@ -21,6 +22,14 @@ enum UpStage {
 /// Layout: `stem.linear` to `widths.at(4)`·4·4, `stem.norm`, then `stages.{i}` (one per
 /// doubling), `head.{i}` (full-resolution convolutions) and `out` (conv to image channels,
 /// tanh). Tensor names under these prefixes are stable across versions.
+///
+/// **Progressive growing** (when the config has [`AeganConfig::progressive`]): G also has
+/// `to_rgb.{r}`, a convolution to image channels for every resolution r below the image size
+/// (same kernel as `out`). At [`Growth`] resolution r, G runs the stem and the stages up to r
+/// and converts with `to_rgb.{r}` (with the head and `out` at the full size, exactly as a
+/// network built for that size). While r fades in, the output is
+/// `(1 − α)·upsample₂(image at r/2) + α·(image at r)`. At r = 2 the 4×4 image is averaged
+/// down.
 #[derive(Debug, Clone)]
 pub struct Generator {
     stem: Linear,
@@ -29,6 +38,11 @@ pub struct Generator {
     stages: Vec<UpStage>,
     head: Vec<ConvBlock>,
     out: Conv,
+    /// `(resolution, conv)` for every resolution below the image size, in a progressive network.
+    to_rgb: Vec<(usize, Conv)>,
+    image_size: usize,
+    start_size: usize,
+    growth: Option<Growth>,
     slope: f64,
     macs: u64,
 }
@@ -71,6 +85,23 @@ impl Generator {
         let head = head.blocks;
         let out = Conv::new(vb.pp("out"), width, config.channels, g.out_kernel, 1, true)?;
         macs += out.macs(side);
+        let mut to_rgb = Vec::new();
+        if let Some(p) = &config.progressive {
+            let mut r = 4;
+            while r < config.image_size {
+                let conv = Conv::new(
+                    vb.pp(format!("to_rgb.{r}")),
+                    g.widths.at(r),
+                    config.channels,
+                    g.out_kernel,
+                    1,
+                    true,
+                )?;
+                to_rgb.push((r, conv));
+                r *= 2;
+            }
+            debug_assert!(p.start_size <= 4);
+        }
         Ok(Generator {
             stem,
             stem_norm,
@@ -78,35 +109,115 @@ impl Generator {
             stages,
             head,
             out,
+            to_rgb,
+            image_size: config.image_size,
+            start_size: config.progressive.map_or(config.image_size, |p| p.start_size),
+            growth: None,
             slope,
             macs,
         })
     }
 
+    /// Makes later forward passes work at `growth` (progressive networks only; `None`
+    /// returns to the full image size). Fails for a resolution the network cannot produce.
+    pub fn set_growth(&mut self, growth: Option<Growth>) -> Result<()> {
+        if let Some(g) = growth {
+            check_growth(g, self.start_size, self.image_size, !self.to_rgb.is_empty())?;
+        }
+        self.growth = growth;
+        Ok(())
+    }
+
+    /// The growth state set by [`Generator::set_growth`].
+    pub fn growth(&self) -> Option<Growth> {
+        self.growth
+    }
+
+    /// Side of the images the next forward pass produces.
+    pub fn output_size(&self) -> usize {
+        self.growth.map_or(self.image_size, |g| g.resolution)
+    }
+
     /// Images `(batch, channels, size, size)` in [−1, 1] for latents `z` of shape
     /// `(batch, latent_dim)`. `train` selects batch statistics (and updates running ones).
     pub fn forward_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+        let growth = self.growth.unwrap_or(Growth::stable(self.image_size));
         let b = z.dim(0)?;
         let x = self.stem.forward(z)?.reshape((b, self.stem_width, 4, 4))?;
         let mut x = leaky_relu(&self.stem_norm.forward_t(&x, train)?, self.slope)?;
-        for stage in &self.stages {
-            x = match stage {
-                UpStage::NearestConv(block) => block.forward_t(&upsample_nearest_2x(&x)?, train)?,
-                UpStage::Transposed { conv, norm } => {
-                    leaky_relu(&norm.forward_t(&conv.forward(&x)?, train)?, self.slope)?
+        let r = growth.resolution;
+        if r <= 4 {
+            let four = self.to_image(4, &x, train)?;
+            let two = downsample_area(&four, 2)?;
+            return match r {
+                2 => Ok(two),
+                _ if growth.is_fading() && self.start_size < 4 => {
+                    fade(&upsample_nearest_2x(&two)?, &four, growth.alpha)
                 }
+                _ => Ok(four),
             };
         }
-        for block in &self.head {
-            x = block.forward_t(&x, train)?;
+        let stages = r.trailing_zeros() as usize - 2;
+        for stage in &self.stages[..stages - 1] {
+            x = self.run_stage(stage, &x, train)?;
         }
-        self.out.forward(&x)?.tanh()
+        let new = self.run_stage(&self.stages[stages - 1], &x, train)?;
+        let new_image = self.to_image(r, &new, train)?;
+        if !growth.is_fading() {
+            return Ok(new_image);
+        }
+        let old_image = upsample_nearest_2x(&self.to_image(r / 2, &x, train)?)?;
+        fade(&old_image, &new_image, growth.alpha)
+    }
+
+    fn run_stage(&self, stage: &UpStage, x: &Tensor, train: bool) -> Result<Tensor> {
+        match stage {
+            UpStage::NearestConv(block) => block.forward_t(&upsample_nearest_2x(x)?, train),
+            UpStage::Transposed { conv, norm } => {
+                leaky_relu(&norm.forward_t(&conv.forward(x)?, train)?, self.slope)
+            }
+        }
+    }
+
+    /// Features at resolution `r` to an image: the head and `out` at full size, `to_rgb.{r}` below.
+    fn to_image(&self, r: usize, x: &Tensor, train: bool) -> Result<Tensor> {
+        if r == self.image_size {
+            let mut x = x.clone();
+            for block in &self.head {
+                x = block.forward_t(&x, train)?;
+            }
+            return self.out.forward(&x)?.tanh();
+        }
+        match self.to_rgb.iter().find(|(side, _)| *side == r) {
+            Some((_, conv)) => conv.forward(x)?.tanh(),
+            None => candle_core::bail!("this generator has no to_rgb layer for {r}×{r}"),
+        }
     }
 
     /// Multiply-accumulate operations of one forward pass, per image.
     pub fn macs_per_image(&self) -> u64 {
         self.macs
     }
+}
+
+/// Checks that a network grown from `start_size` to `image_size` can work at `growth`.
+pub(crate) fn check_growth(
+    growth: Growth,
+    start_size: usize,
+    image_size: usize,
+    progressive: bool,
+) -> Result<()> {
+    let r = growth.resolution;
+    if !progressive && r != image_size {
+        candle_core::bail!("a network built without a progressive config works only at {image_size}×{image_size}, not {r}×{r}")
+    }
+    if !r.is_power_of_two() || r < start_size || r > image_size {
+        candle_core::bail!("resolution {r} is not a power of two from {start_size} to {image_size}")
+    }
+    if !(0.0..=1.0).contains(&growth.alpha) {
+        candle_core::bail!("fade-in weight α = {} is not in [0, 1]", growth.alpha)
+    }
+    Ok(())
 }
 
 impl ModuleT for Generator {

@@ -3,6 +3,7 @@
 mod discriminator;
 mod encoder;
 mod generator;
+mod growing;
 pub(crate) mod layers;
 
 pub use discriminator::{ImageDiscriminator, LatentDiscriminator};
@@ -14,6 +15,10 @@ use candle_core::Device;
 use crate::config::AeganConfig;
 use crate::error::Result;
 use crate::params::{fnv1a, ParamStore};
+use crate::progressive::Growth;
+
+/// File stem of the moving average of G in a checkpoint.
+pub const EMA_FILE_STEM: &str = "generator_ema";
 
 /// Names one of the four networks; its [`NetworkKind::name`] is its checkpoint file stem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,7 +68,11 @@ pub struct Networks {
     pub image_discriminator: ImageDiscriminator,
     /// Latent discriminator Dz.
     pub latent_discriminator: LatentDiscriminator,
+    /// The moving average of G's weights when `config.generator_ema > 0` (see
+    /// [`AeganConfig::generator_ema`]); [`Networks::sampler`] picks it over G.
+    pub generator_ema: Option<Generator>,
     stores: [ParamStore; 4],
+    ema_store: Option<ParamStore>,
     latent_dim: usize,
     device: Device,
 }
@@ -73,10 +82,19 @@ impl Networks {
     /// validated first.
     pub fn new(config: &AeganConfig, device: &Device) -> Result<Self> {
         config.validate()?;
-        let stores =
-            NetworkKind::ALL.map(|kind| ParamStore::new(config.seed ^ fnv1a(kind.name().as_bytes())));
+        let seed_of = |kind: NetworkKind| config.seed ^ fnv1a(kind.name().as_bytes());
+        let stores = NetworkKind::ALL.map(|kind| ParamStore::new(seed_of(kind)));
         let vb = |kind: NetworkKind| stores[kind.index()].var_builder(device);
+        // Same seed as G: the average starts from G's initial weights.
+        let ema_store =
+            (config.generator_ema > 0.0).then(|| ParamStore::new(seed_of(NetworkKind::Generator)));
+        let generator_ema = match &ema_store {
+            Some(store) => Some(Generator::new(config, store.var_builder(device))?),
+            None => None,
+        };
         Ok(Networks {
+            generator_ema,
+            ema_store,
             generator: Generator::new(config, vb(NetworkKind::Generator))?,
             encoder: Encoder::new(config, vb(NetworkKind::Encoder))?,
             image_discriminator: ImageDiscriminator::new(config, vb(NetworkKind::ImageDiscriminator))?,
@@ -100,5 +118,65 @@ impl Networks {
     /// The tensors of one network.
     pub fn store(&self, kind: NetworkKind) -> &ParamStore {
         &self.stores[kind.index()]
+    }
+
+    /// Makes G (and its average), E and Dx work at `growth` (progressive networks only;
+    /// `None` returns to the full image size). Dz never changes.
+    pub fn set_growth(&mut self, growth: Option<Growth>) -> Result<()> {
+        self.generator.set_growth(growth)?;
+        if let Some(ema) = &mut self.generator_ema {
+            ema.set_growth(growth)?;
+        }
+        self.encoder.set_growth(growth)?;
+        self.image_discriminator.set_growth(growth)?;
+        Ok(())
+    }
+
+    /// The growth state the networks work at (`None`: the full image size, not growing).
+    pub fn growth(&self) -> Option<Growth> {
+        self.generator.growth()
+    }
+
+    /// Side of the images the networks produce and take now.
+    pub fn resolution(&self) -> usize {
+        self.generator.output_size()
+    }
+
+    /// The tensors of the moving average of G, if one is kept.
+    pub fn ema_store(&self) -> Option<&ParamStore> {
+        self.ema_store.as_ref()
+    }
+
+    /// The generator to draw samples from: the moving average of G when one is kept, else G.
+    pub fn sampler(&self) -> &Generator {
+        self.generator_ema.as_ref().unwrap_or(&self.generator)
+    }
+
+    /// Every store that a checkpoint holds, with its file stem: the four networks, then
+    /// `generator_ema` when kept.
+    pub fn saved_stores(&self) -> Vec<(&'static str, &ParamStore)> {
+        let mut out: Vec<(&'static str, &ParamStore)> = NetworkKind::ALL
+            .into_iter()
+            .map(|kind| (kind.name(), self.store(kind)))
+            .collect();
+        if let Some(ema) = &self.ema_store {
+            out.push((EMA_FILE_STEM, ema));
+        }
+        out
+    }
+
+    /// Moves the average of G one step towards G's current weights: `avg ← d·avg + (1−d)·G`
+    /// for parameters and batch-norm statistics alike. Does nothing when no average is kept.
+    pub fn update_generator_ema(&self, decay: f64) -> Result<()> {
+        let Some(ema) = &self.ema_store else {
+            return Ok(());
+        };
+        let current = self.store(NetworkKind::Generator).all();
+        for ((name, avg), (source_name, source)) in ema.all().into_iter().zip(current) {
+            debug_assert_eq!(name, source_name, "G and its average are built from one config");
+            let blended = ((avg.as_tensor() * decay)? + (source.as_tensor() * (1.0 - decay))?)?;
+            avg.set(&blended)?;
+        }
+        Ok(())
     }
 }

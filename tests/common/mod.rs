@@ -54,10 +54,10 @@ pub fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
 /// Every parameter of every network, flattened, keyed "network/tensor".
 pub fn snapshot(networks: &aegan::Networks) -> Vec<(String, Vec<f32>)> {
     let mut out = Vec::new();
-    for kind in aegan::NetworkKind::ALL {
-        for (name, var) in networks.store(kind).trainable() {
+    for (stem, store) in networks.saved_stores() {
+        for (name, var) in store.trainable() {
             out.push((
-                format!("{}/{name}", kind.name()),
+                format!("{stem}/{name}"),
                 var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap(),
             ));
         }

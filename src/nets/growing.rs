@@ -1,0 +1,118 @@
+//! The input side of progressive growing, shared by E and Dx: `from_rgb.{r}` layers for the
+//! resolutions below the image size, and the fade between a new input block and the
+//! downsampled image feeding the previous one.
+
+use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use super::generator::check_growth;
+use super::layers::{leaky_relu, upsample_nearest_2x, Conv, ConvBlock};
+use crate::config::{AeganConfig, WidthSchedule};
+use crate::progressive::{downsample_area, fade, Growth};
+
+/// `from_rgb.{r}` (1×1 conv + leaky ReLU to `widths.at(r)` channels) for every r from 4 up to
+/// the image size (exclusive), and the growth state. Empty without a progressive config.
+#[derive(Debug, Clone)]
+pub(crate) struct GrowingInput {
+    from_rgb: Vec<(usize, Conv)>,
+    image_size: usize,
+    start_size: usize,
+    growth: Option<Growth>,
+    slope: f64,
+}
+
+impl GrowingInput {
+    pub fn new(config: &AeganConfig, widths: &WidthSchedule, vb: &VarBuilder) -> Result<Self> {
+        let mut from_rgb = Vec::new();
+        if config.progressive.is_some() {
+            let mut r = 4;
+            while r < config.image_size {
+                let conv = Conv::new(
+                    vb.pp(format!("from_rgb.{r}")),
+                    config.channels,
+                    widths.at(r),
+                    1,
+                    1,
+                    true,
+                )?;
+                from_rgb.push((r, conv));
+                r *= 2;
+            }
+        }
+        Ok(GrowingInput {
+            from_rgb,
+            image_size: config.image_size,
+            start_size: config.progressive.map_or(config.image_size, |p| p.start_size),
+            growth: None,
+            slope: config.leaky_slope,
+        })
+    }
+
+    pub fn set_growth(&mut self, growth: Option<Growth>) -> Result<()> {
+        if let Some(g) = growth {
+            check_growth(g, self.start_size, self.image_size, !self.from_rgb.is_empty())?;
+        }
+        self.growth = growth;
+        Ok(())
+    }
+
+    pub fn growth(&self) -> Option<Growth> {
+        self.growth
+    }
+
+    /// Side of the images the network expects now.
+    pub fn input_size(&self) -> usize {
+        self.growth.map_or(self.image_size, |g| g.resolution)
+    }
+
+    /// Runs images `x` at the current resolution through the input layer and the stride-2
+    /// `down` blocks (built for the full image size) to the 4×4 features. `full_entry` is the
+    /// network's own first layer at the full image size.
+    pub fn forward_t(
+        &self,
+        x: &Tensor,
+        down: &[ConvBlock],
+        full_entry: impl Fn(&Tensor) -> Result<Tensor>,
+        train: bool,
+    ) -> Result<Tensor> {
+        let growth = self.growth.unwrap_or(Growth::stable(self.image_size));
+        let r = growth.resolution;
+        let side = x.dim(3)?;
+        if side != r || x.dim(2)? != r {
+            candle_core::bail!("expected {r}×{r} images at this growth stage, got {:?}", x.dims())
+        }
+        let entry = |r: usize, x: &Tensor| -> Result<Tensor> {
+            if r == self.image_size {
+                return full_entry(x);
+            }
+            match self.from_rgb.iter().find(|(side, _)| *side == r) {
+                Some((_, conv)) => leaky_relu(&conv.forward(x)?, self.slope),
+                None => candle_core::bail!("this network has no from_rgb layer for {r}×{r}"),
+            }
+        };
+        if r == 2 {
+            return entry(4, &upsample_nearest_2x(x)?);
+        }
+        // The block that takes resolution r to r/2; there is none at 4×4 (index = down.len()).
+        let first = (self.image_size / r).trailing_zeros() as usize;
+        let mut h = entry(r, x)?;
+        let mut next = first;
+        if growth.is_fading() && r > self.start_size {
+            if let Some(block) = down.get(first) {
+                h = block.forward_t(&h, train)?;
+                next = first + 1;
+            }
+            let smaller = downsample_area(x, 2)?;
+            let old = if r == 4 {
+                entry(4, &upsample_nearest_2x(&smaller)?)?
+            } else {
+                entry(r / 2, &smaller)?
+            };
+            h = fade(&old, &h, growth.alpha)?;
+        }
+        for block in &down[next..] {
+            h = block.forward_t(&h, train)?;
+        }
+        Ok(h)
+    }
+}
