@@ -7,7 +7,7 @@
 //! cargo run --release --example evaluate -- --real ~/HAM10000/holdout --checkpoint runs/ham10000/checkpoint --n 1000
 //! # two folders, with FID/KID (the weights file is never downloaded: point at it)
 //! cargo run --release --example evaluate -- --real ~/real --fake runs/generated/images \
-//!     --inception ../shared/models/inception-2015-12-05-fid.safetensors --real-stats real-stats.safetensors
+//!     --inception ../shared/models/inception-2015-12-05-fid.safetensors
 //! # one JSON line instead of a table
 //! cargo run --release --example evaluate -- --real ~/real --fake ~/fake --json
 //! ```
@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use aegan::candle_core::{Device, Tensor};
+use aegan::data::ham10000::{self, Ham10000};
 use aegan::data::{load_folder, LoadOptions, Resample};
 use aegan::metrics::{self, FeatureStats, FidInception};
 use aegan::rng::TrainRng;
@@ -30,6 +31,11 @@ struct Args {
     /// Use at most this many real images, evenly spaced through the folder's sorted files.
     #[arg(long)]
     max_real: Option<usize>,
+    /// --real is a HAM10000 folder: split it by lesion as the ham10000 example does with
+    /// `--holdout F`, compare with the training part, and measure reconstruction on the
+    /// held-out lesions.
+    #[arg(long)]
+    ham_holdout: Option<f64>,
     /// Folder of generated images.
     #[arg(long, conflicts_with = "checkpoint", required_unless_present = "checkpoint")]
     fake: Option<PathBuf>,
@@ -45,9 +51,10 @@ struct Args {
     /// FID Inception-v3 weights (`inception-2015-12-05-fid.safetensors`); without it, no FID/KID.
     #[arg(long)]
     inception: Option<PathBuf>,
-    /// Cache of the real images' Inception statistics: read if present, else written.
+    /// Do not read or write the cache of the real images' Inception features (kept in
+    /// `$AEGAN_CACHE_DIR`, else `~/.cache/aegan`, under a fingerprint of the pixels).
     #[arg(long, requires = "inception")]
-    real_stats: Option<PathBuf>,
+    no_cache: bool,
     /// Image side (default: the checkpoint's image size, else 32).
     #[arg(long)]
     size: Option<usize>,
@@ -95,7 +102,25 @@ fn run(args: Args) -> aegan::Result<()> {
         (Some((config, _)), _) => config.image_size,
         (None, size) => size.unwrap_or(32),
     };
-    let real = load_images(&args.real, size, args.pixel_art, args.max_real)?;
+    let (real, held_out) = match args.ham_holdout {
+        Some(fraction) => {
+            let set = Ham10000::load(&args.real, None, None, &LoadOptions::new(size))?;
+            let (train, held) = set.split_by_lesion(fraction, ham10000::SPLIT_SEED);
+            let train = set.subset(&train)?.images;
+            let held = set.subset(&held)?.images;
+            eprintln!(
+                "lesion-level split: comparing with training images, reconstructing {} held-out images",
+                held.len()
+            );
+            let real = metrics::evenly_spaced(&train, args.max_real.unwrap_or(train.len()))?;
+            let held = (!held.is_empty()).then(|| held.to_tensor(&device)).transpose()?;
+            (real, held)
+        }
+        None => (
+            load_images(&args.real, size, args.pixel_art, args.max_real)?,
+            None,
+        ),
+    };
     let fake = match (&args.fake, &networks) {
         (Some(dir), _) => load_images(dir, size, args.pixel_art, None)?,
         (None, Some((config, nets))) => {
@@ -117,34 +142,34 @@ fn run(args: Args) -> aegan::Result<()> {
     };
     let mut report = metrics::evaluate(&real, &fake, None, args.seed)?;
     if let Some(net) = &inception {
-        let real_stats = real_statistics(net, &real, args.real_stats.as_deref())?;
+        let cache = if args.no_cache {
+            None
+        } else {
+            aegan::data::folder::default_cache_dir()
+        };
+        let real_features = metrics::cached_features(net, &real, cache.as_deref())?;
         let fake_features = net.features(&fake)?;
         report.fid = Some(metrics::fid(
-            &real_stats.0,
+            &FeatureStats::from_features(&real_features)?,
             &FeatureStats::from_features(&fake_features)?,
         )?);
-        report.kid = match &real_stats.1 {
-            Some(real_features) => Some(metrics::kid(
-                real_features,
-                &fake_features,
-                metrics::fid::KID_SUBSET_SIZE,
-                metrics::fid::KID_SUBSETS,
-                args.seed,
-            )?),
-            None => None,
-        };
+        report.kid = Some(metrics::kid(
+            &real_features,
+            &fake_features,
+            metrics::fid::KID_SUBSET_SIZE,
+            metrics::fid::KID_SUBSETS,
+            args.seed,
+        )?);
     }
     if let Some((_, nets)) = &networks {
-        report.reconstruction = Some(metrics::reconstruction_error(nets, &real)?);
+        let target = held_out.as_ref().unwrap_or(&real);
+        report.reconstruction = Some(metrics::reconstruction_error(nets, target)?);
     }
 
     if args.json {
         println!("{}", report.to_json_line());
     } else {
         print!("{report}");
-        if inception.is_some() && report.kid.is_none() {
-            println!("(KID needs the real images' features: not available from cached statistics)");
-        }
     }
     Ok(())
 }
@@ -161,33 +186,4 @@ fn load_images(dir: &Path, size: usize, pixel_art: bool, max: Option<usize>) -> 
         Some(n) => aegan::metrics::evenly_spaced(&set, n),
         None => set.to_tensor(&Device::Cpu),
     }
-}
-
-/// The real set's Inception statistics (from the cache when there is one) and, when computed
-/// here, its features (KID needs them).
-fn real_statistics(
-    net: &FidInception,
-    real: &Tensor,
-    cache: Option<&Path>,
-) -> aegan::Result<(FeatureStats, Option<Tensor>)> {
-    if let Some(path) = cache.filter(|p| p.is_file()) {
-        let stats = FeatureStats::load(path)?;
-        if stats.n == real.dim(0)? {
-            eprintln!("real statistics read from {}", path.display());
-            return Ok((stats, None));
-        }
-        eprintln!(
-            "{} holds statistics of {} images, not {}: recomputing",
-            path.display(),
-            stats.n,
-            real.dim(0)?
-        );
-    }
-    let features = net.features(real)?;
-    let stats = FeatureStats::from_features(&features)?;
-    if let Some(path) = cache {
-        stats.save(path)?;
-        eprintln!("real statistics written to {}", path.display());
-    }
-    Ok((stats, Some(features)))
 }

@@ -78,6 +78,15 @@ fn run(args: Args) -> aegan::Result<()> {
             synthetic::lesions(16, config.image_size, args.seed).to_tensor(&device)?
         }
     };
+    // A progressive checkpoint taken before full size works at a lower resolution.
+    let real = aegan::progressive::downsample_area(&real, config.image_size / nets.resolution())?;
+    if nets.resolution() != config.image_size {
+        println!(
+            "the checkpoint is at {0}×{0} of a progressive run growing to {1}×{1}",
+            nets.resolution(),
+            config.image_size
+        );
+    }
     let recon = nets
         .generator
         .forward_t(&nets.encoder.forward_t(&real, false)?, false)?;

@@ -82,7 +82,7 @@ fn run(args: Args) -> aegan::Result<()> {
                 .unwrap_or("");
             println!("  {dx:>6}: {count:>5}  {meaning}");
         }
-        let (train, held) = set.split_by_lesion(args.holdout, 20240601);
+        let (train, held) = set.split_by_lesion(args.holdout, ham10000::SPLIT_SEED);
         println!(
             "lesion-level split: {} training images, {} held out (no lesion on both sides)",
             train.len(),

@@ -156,12 +156,21 @@ pub(crate) fn read_state(snapshot: &Path) -> Result<TrainingState> {
 }
 
 /// Builds the four networks from the snapshot `dir` designates, with its config: the way to
-/// load a trained model for inference.
+/// load a trained model for inference. A progressive run's networks are put at the resolution
+/// and fade-in stage the snapshot was taken at ([`Networks::resolution`]).
 pub fn load_networks(dir: &Path, device: &Device) -> Result<(AeganConfig, Networks)> {
     let snapshot = resolve(dir)?;
     let config = AeganConfig::from_json_file(snapshot.join(CONFIG_FILE))?;
-    let networks = Networks::new(&config, device)?;
+    let mut networks = Networks::new(&config, device)?;
     read_network_weights(&snapshot, &networks)?.apply(&networks)?;
+    // A progressive run saved before reaching full size works at its saved resolution.
+    let growth = read_state(&snapshot)?.growth;
+    networks
+        .set_growth(growth)
+        .map_err(|e| AeganError::CorruptCheckpoint {
+            path: snapshot.join(STATE_FILE),
+            reason: format!("its growth {growth:?} does not fit the config: {e}"),
+        })?;
     Ok((config, networks))
 }
 

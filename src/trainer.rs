@@ -171,6 +171,9 @@ impl AeganTrainer {
         let discriminator = self.discriminator_step(real)?;
         let generator = self.generator_step(real)?;
         self.step += 1;
+        // Keep the networks at the stage of the next step, which is what `growth()` reports
+        // and what pictures and checkpoints taken now should show.
+        self.sync_growth()?;
         Ok(StepLosses {
             step: self.step,
             discriminator,

@@ -171,10 +171,13 @@ impl TrainingLoop {
             }
             if trainer.resolution() != resolution {
                 resolution = trainer.resolution();
-                bar.println(format!(
-                    "step {}: growing to {resolution}×{resolution}",
-                    trainer.step_count()
-                ));
+                say(
+                    &bar,
+                    format!(
+                        "step {}: growing to {resolution}×{resolution}",
+                        trainer.step_count()
+                    ),
+                );
             }
             let step = trainer.step_count();
             let batch = data.batch_augmented(&sampler.batch(step), o.augment, config.seed, step, &device)?;
@@ -214,11 +217,14 @@ impl TrainingLoop {
                 let full_size = trainer.resolution() == config.image_size;
                 if full_size && (done % every == 0 || done == o.total_steps) {
                     let point = evaluate_and_log(evaluator, trainer, &metrics_path)?;
-                    bar.println(format!(
-                        "step {done}: SWD {:.1}{}",
-                        point.swd.unwrap_or(f64::NAN),
-                        point.fid.map(|f| format!(", FID {f:.1}")).unwrap_or_default()
-                    ));
+                    say(
+                        &bar,
+                        format!(
+                            "step {done}: SWD {:.1}{}",
+                            point.swd.unwrap_or(f64::NAN),
+                            point.fid.map(|f| format!(", FID {f:.1}")).unwrap_or_default()
+                        ),
+                    );
                     quality.push(point);
                 }
             }
@@ -305,6 +311,16 @@ impl TrainingLoop {
         }
         viz::save_curves(&panels, out.join("loss_curve.png"))?;
         trainer.save_checkpoint(Self::checkpoint_dir(out))
+    }
+}
+
+/// Prints a line above the progress bar, or on its own when the bar is hidden (indicatif
+/// drops `println` on a hidden bar).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
     }
 }
 

@@ -179,6 +179,62 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
 }
 
 #[test]
+fn progressive_example_grows_and_its_checkpoint_generates_at_the_saved_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 16);
+    let out = dir.path().join("run");
+    // Batch 4, 8 images per phase and per fade: 4×4 for steps 1-2, 8×8 fades in over 3-4,
+    // 8×8 for 5-6, 16×16 fades in over 7-8.
+    let first = run(&[
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--size",
+        "16",
+        "--batch",
+        "4",
+        "--progressive",
+        "--phase-images",
+        "8",
+        "--steps",
+        "6",
+        "--save-every",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--no-progress",
+        "--no-eval",
+    ]);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(stdout.contains("progressive: 4×4 first"), "{stdout}");
+    assert!(stdout.contains("growing to 8×8"), "{stdout}");
+    let history: Vec<String> = fs::read_dir(out.join("history"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(history.iter().any(|n| n.ends_with("-8px.png")), "{history:?}");
+    let state = fs::read_to_string(out.join("checkpoint/step-00000006/state.json")).unwrap();
+    assert!(state.contains("\"resolution\": 16"), "{state}");
+
+    let generated = dir.path().join("generated");
+    let status = Command::new(example("generate"))
+        .args(["--checkpoint", out.join("checkpoint").to_str().unwrap()])
+        .args(["--n", "2", "--out", generated.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let first_image = fs::read_dir(generated.join("images"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(image::open(first_image.path()).unwrap().width(), 16);
+}
+
+#[test]
 fn ham10000_example_reports_a_missing_csv_column_without_panicking() {
     let dir = tempfile::tempdir().unwrap();
     ham_folder(dir.path(), 4);

@@ -115,6 +115,8 @@ fn grown_networks_compute_what_networks_built_at_that_size_compute() {
         seen.push(trainer.resolution());
         let batch = data.batch(&sampler.batch(step), &Device::Cpu).unwrap();
         trainer.step(&batch).unwrap();
+        // Between steps the networks are at the stage the trainer reports.
+        assert_eq!(trainer.networks().growth(), trainer.growth(), "after step {step}");
     }
     assert_eq!(seen.first(), Some(&4));
     assert!(seen.contains(&8));

@@ -122,6 +122,10 @@ pub fn find_metadata(data_dir: &Path) -> Result<PathBuf> {
     })
 }
 
+/// The seed of the lesion-level split that the examples use for training and evaluation, so
+/// that `evaluate --ham-holdout` holds out the same lesions as `ham10000 --holdout`.
+pub const SPLIT_SEED: u64 = 20240601;
+
 /// HAM10000 images with their metadata, aligned index by index.
 #[derive(Debug, Clone)]
 pub struct Ham10000 {
