@@ -88,6 +88,7 @@ def preset_lean(image_size: int) -> dict:
         },
         "adam_betas": [0.5, 0.999],
         "adam_eps": 1e-8,
+        "generator_ema": 0.999,
         "batch_size": 32,
         "seed": 0,
     }
@@ -133,6 +134,7 @@ def preset_author(image_size: int) -> dict:
         },
         "adam_betas": [0.5, 0.999],
         "adam_eps": 1e-8,
+        "generator_ema": 0.0,
         "batch_size": 64,
         "seed": 0,
     }
@@ -427,6 +429,28 @@ class Twin:
             w["latent_reconstruction"],
         )
         self.latent_dim = config["latent_dim"]
+        # The moving average of G (`generator_ema`, `Networks::update_generator_ema`).
+        self.ema_decay = float(config.get("generator_ema", 0.0))
+        self.ema = None
+        self.g_steps = 0
+        if self.ema_decay > 0.0:
+            import copy
+
+            self.ema = copy.deepcopy(self.nets["generator"]).requires_grad_(False)
+
+    def update_ema(self) -> None:
+        """avg <- d*avg + (1-d)*G for parameters and float buffers, d ramped as in the crate."""
+        if self.ema is None:
+            return
+        t = self.g_steps - 1
+        decay = min(self.ema_decay, (1.0 + t) / (10.0 + t))
+        G = self.nets["generator"]
+        with self.torch.no_grad():
+            for avg, cur in zip(self.ema.parameters(), G.parameters()):
+                avg.lerp_(cur, 1.0 - decay)
+            for avg, cur in zip(self.ema.buffers(), G.buffers()):
+                if avg.is_floating_point():
+                    avg.lerp_(cur, 1.0 - decay)
 
     def train_mode(self, on: bool) -> None:
         for net in self.nets.values():
@@ -500,6 +524,8 @@ class Twin:
         total.backward()
         self.opt["generator"].step()
         self.opt["encoder"].step()
+        self.g_steps += 1
+        self.update_ema()
         values = d_values + g_values
         if not all(math.isfinite(v) for v in values):
             raise SystemExit(f"non-finite loss in the twin's training step: {values}")

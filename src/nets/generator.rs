@@ -3,9 +3,7 @@
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use super::layers::{
-    leaky_relu, upsample_nearest_2x, BlockChain, Conv, ConvBlock, ConvTranspose2x, NormLayer,
-};
+use super::layers::{upsample_nearest_2x, BlockChain, Conv, ConvBlock, ConvTranspose2x, NormLayer};
 use crate::config::{AeganConfig, Upsample};
 use crate::progressive::{downsample_area, fade, Growth};
 
@@ -144,7 +142,7 @@ impl Generator {
         let growth = self.growth.unwrap_or(Growth::stable(self.image_size));
         let b = z.dim(0)?;
         let x = self.stem.forward(z)?.reshape((b, self.stem_width, 4, 4))?;
-        let mut x = leaky_relu(&self.stem_norm.forward_t(&x, train)?, self.slope)?;
+        let mut x = self.stem_norm.forward_leaky(&x, train, self.slope)?;
         let r = growth.resolution;
         if r <= 4 {
             let four = self.to_image(4, &x, train)?;
@@ -173,9 +171,7 @@ impl Generator {
     fn run_stage(&self, stage: &UpStage, x: &Tensor, train: bool) -> Result<Tensor> {
         match stage {
             UpStage::NearestConv(block) => block.forward_t(&upsample_nearest_2x(x)?, train),
-            UpStage::Transposed { conv, norm } => {
-                leaky_relu(&norm.forward_t(&conv.forward(x)?, train)?, self.slope)
-            }
+            UpStage::Transposed { conv, norm } => norm.forward_leaky(&conv.forward(x)?, train, self.slope),
         }
     }
 

@@ -1,8 +1,8 @@
 //! Building blocks shared by the four networks: padded convolutions, normalisation,
 //! leaky ReLU and a ×2 nearest upsample whose gradient is correct.
 
-use candle_core::{Module, ModuleT, Result, Tensor};
-use candle_nn::{BatchNorm, BatchNormConfig, Linear, VarBuilder};
+use candle_core::{Module, ModuleT, Result, Tensor, Var};
+use candle_nn::{Linear, VarBuilder};
 
 use crate::config::Norm;
 
@@ -98,7 +98,62 @@ impl Module for ConvTranspose2x {
     }
 }
 
-/// The normalisation chosen by [`Norm`].
+/// Batch normalisation with running statistics, stored under candle's names (`weight`,
+/// `bias`, `running_mean`, `running_var`; momentum 0.1, ε 1e-5, unbiased running variance),
+/// always followed by a leaky ReLU so that training mode can use the fused CPU kernel
+/// [`crate::ops::batch_norm_leaky_relu`].
+#[derive(Debug, Clone)]
+pub(crate) struct BatchNorm {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Var,
+    running_var: Var,
+}
+
+impl BatchNorm {
+    const EPS: f64 = 1e-5;
+    const MOMENTUM: f64 = 0.1;
+
+    fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
+        use candle_nn::Init;
+        // The same names and initial values as candle_nn::batch_norm, so checkpoints agree.
+        let running_mean = vb.get_with_hints(channels, "running_mean", Init::Const(0.0))?;
+        let running_var = vb.get_with_hints(channels, "running_var", Init::Const(1.0))?;
+        Ok(BatchNorm {
+            weight: vb.get_with_hints(channels, "weight", Init::Const(1.0))?,
+            bias: vb.get_with_hints(channels, "bias", Init::Const(0.0))?,
+            // The stored tensors are variables: these share their storage.
+            running_mean: Var::from_tensor(&running_mean)?,
+            running_var: Var::from_tensor(&running_var)?,
+        })
+    }
+
+    /// `leaky_relu(batch_norm(x))`: batch statistics (and a running-average update) in
+    /// training mode, running statistics otherwise.
+    fn forward_leaky(&self, x: &Tensor, train: bool, slope: f64) -> Result<Tensor> {
+        let (n, c, h, w) = x.dims4()?;
+        if train {
+            let (y, mean, var) =
+                crate::ops::batch_norm_leaky_relu(x, &self.weight, &self.bias, Self::EPS, slope)?;
+            let m = (n * h * w) as f64;
+            let keep = 1.0 - Self::MOMENTUM;
+            let rm = ((self.running_mean.as_tensor() * keep)? + (mean * Self::MOMENTUM)?)?;
+            let rv = ((self.running_var.as_tensor() * keep)?
+                + (var * (Self::MOMENTUM * m / (m - 1.0).max(1.0)))?)?;
+            self.running_mean.set(&rm)?;
+            self.running_var.set(&rv)?;
+            return Ok(y);
+        }
+        let scale = (&self.weight / (self.running_var.as_tensor() + Self::EPS)?.sqrt()?)?;
+        let shift = (&self.bias - (self.running_mean.as_tensor() * &scale)?)?;
+        let u = x
+            .broadcast_mul(&scale.reshape((1, c, 1, 1))?)?
+            .broadcast_add(&shift.reshape((1, c, 1, 1))?)?;
+        leaky_relu(&u, slope)
+    }
+}
+
+/// The normalisation chosen by [`Norm`], followed by a leaky ReLU.
 #[derive(Debug, Clone)]
 pub(crate) enum NormLayer {
     Batch(BatchNorm),
@@ -108,7 +163,7 @@ pub(crate) enum NormLayer {
 impl NormLayer {
     pub fn new(norm: Norm, channels: usize, vb: VarBuilder) -> Result<Self> {
         Ok(match norm {
-            Norm::Batch => NormLayer::Batch(candle_nn::batch_norm(channels, BatchNormConfig::default(), vb)?),
+            Norm::Batch => NormLayer::Batch(BatchNorm::new(channels, vb)?),
             Norm::None => NormLayer::Identity,
         })
     }
@@ -117,13 +172,12 @@ impl NormLayer {
     pub fn conv_needs_bias(norm: Norm) -> bool {
         norm == Norm::None
     }
-}
 
-impl ModuleT for NormLayer {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    /// `leaky_relu(norm(x))`; `train` selects batch statistics.
+    pub fn forward_leaky(&self, x: &Tensor, train: bool, slope: f64) -> Result<Tensor> {
         match self {
-            NormLayer::Batch(bn) => bn.forward_t(x, train),
-            NormLayer::Identity => Ok(x.clone()),
+            NormLayer::Batch(bn) => bn.forward_leaky(x, train, slope),
+            NormLayer::Identity => leaky_relu(x, slope),
         }
     }
 }
@@ -179,8 +233,7 @@ impl ConvBlock {
 
 impl ModuleT for ConvBlock {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let y = self.norm.forward_t(&self.conv.forward(x)?, train)?;
-        leaky_relu(&y, self.slope)
+        self.norm.forward_leaky(&self.conv.forward(x)?, train, self.slope)
     }
 }
 
@@ -319,6 +372,37 @@ impl Module for Mlp {
 mod tests {
     use super::*;
     use candle_core::{Device, Var};
+
+    #[test]
+    fn batch_norm_agrees_with_candles_in_training_and_evaluation() {
+        use candle_core::{DType, ModuleT};
+        let dev = Device::Cpu;
+        let ours_store = crate::params::ParamStore::new(1);
+        let ours = NormLayer::new(Norm::Batch, 3, ours_store.var_builder(&dev)).unwrap();
+        let theirs_map = candle_nn::VarMap::new();
+        let theirs_vb = candle_nn::VarBuilder::from_varmap(&theirs_map, DType::F32, &dev);
+        let theirs = candle_nn::batch_norm(3, candle_nn::BatchNormConfig::default(), theirs_vb).unwrap();
+        let slope = 0.2;
+        for step in 0..3 {
+            let x = ((Tensor::randn(0f32, 1.0, (4, 3, 5, 5), &dev).unwrap() * (step + 1) as f64).unwrap() + 0.5)
+                .unwrap();
+            let a = ours.forward_leaky(&x, true, slope).unwrap();
+            let b = leaky_relu(&theirs.forward_t(&x, true).unwrap(), slope).unwrap();
+            let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-4, "training output differs by {diff} at step {step}");
+        }
+        let stats = ours_store.all();
+        for (name, theirs) in [("running_mean", theirs.running_mean()), ("running_var", theirs.running_var())] {
+            let ours = &stats.iter().find(|(n, _)| n == name).unwrap().1;
+            let diff = (ours.as_tensor() - theirs).unwrap().abs().unwrap().max_all().unwrap();
+            assert!(diff.to_scalar::<f32>().unwrap() < 1e-5, "{name}");
+        }
+        let x = Tensor::randn(0f32, 2.0, (2, 3, 5, 5), &dev).unwrap();
+        let a = ours.forward_leaky(&x, false, slope).unwrap();
+        let b = leaky_relu(&theirs.forward_t(&x, false).unwrap(), slope).unwrap();
+        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-4, "evaluation output differs by {diff}");
+    }
 
     #[test]
     fn upsample_repeats_each_pixel_into_a_2x2_block() {

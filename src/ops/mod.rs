@@ -5,7 +5,12 @@
 //! therefore convolves through [`conv2d`]: an explicit im2col followed by a matrix product, so
 //! that the backward pass is a matrix product (fast, via candle's gemm) plus a col2im
 //! scatter-add, the adjoint of im2col. Other devices use candle's own convolution.
+//!
+//! Batch normalisation in training mode and the leaky ReLU after it run as one fused CPU
+//! kernel with a hand-written backward pass ([`batch_norm_leaky_relu`]).
 
+mod batch_norm;
 mod im2col;
 
+pub use batch_norm::{batch_norm_leaky_relu, composed as batch_norm_leaky_relu_composed};
 pub use im2col::conv2d;

@@ -1,0 +1,319 @@
+//! Training-mode batch normalisation followed by a leaky ReLU, fused into one CPU kernel with a
+//! hand-written backward pass.
+//!
+//! Composed from candle operations, batch norm + leaky ReLU costs about fifteen passes over the
+//! activations per forward and backward (transposes, reductions over a strided axis,
+//! broadcasts, and a zero-filled buffer for every accumulated gradient); in a profile of the
+//! lean training step those were a third of the time. Fused, the forward reads the input three
+//! times and writes once, the backward reads three tensors twice and writes once.
+//!
+//! With u = γ·x̂ + β, x̂ = (x − μ)/σ, σ = √(var + ε) (biased variance over batch and pixels, m
+//! values per channel), and y = max(u, slope·u):
+//!
+//! ```text
+//! du = dy · (1 if y > 0 else slope)
+//! dβ = Σ du        dγ = Σ du·x̂
+//! dx = (γ/σ) · (du − dβ/m − x̂·dγ/m)
+//! ```
+
+use std::sync::{Arc, Mutex};
+
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
+use rayon::prelude::*;
+
+/// Batch norm over (batch, height, width) in training mode, then leaky ReLU with `slope`.
+/// Returns the output and the batch statistics per channel (mean, biased variance), detached,
+/// for the running averages. `x` is `(batch, channels, h, w)`; `weight` and `bias` are
+/// `(channels,)`. On the CPU with f32 this is one fused kernel; elsewhere candle operations.
+pub fn batch_norm_leaky_relu(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+    slope: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    if !(0.0..1.0).contains(&slope) {
+        candle_core::bail!("leaky ReLU slope {slope} must be in [0, 1)")
+    }
+    let fused = x.device().is_cpu()
+        && x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && bias.dtype() == DType::F32;
+    if !fused {
+        return composed(x, weight, bias, eps, slope);
+    }
+    let (_, c, _, _) = x.dims4()?;
+    let op = FusedBatchNormLeakyRelu {
+        eps,
+        slope: slope as f32,
+        saved: Arc::new(Mutex::new(None)),
+    };
+    let statistics = op.saved.clone();
+    let y = x
+        .contiguous()?
+        .apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?;
+    let saved = read_saved(&statistics)?;
+    let mean = Tensor::from_vec(saved.mean, c, x.device())?;
+    let var = Tensor::from_vec(saved.var, c, x.device())?;
+    Ok((y, mean, var))
+}
+
+/// The same computation from candle operations (other devices, and the tests' reference).
+pub fn composed(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+    slope: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (_, c, _, _) = x.dims4()?;
+    let channel_mean = |t: &Tensor| t.mean_keepdim(0)?.mean_keepdim(2)?.mean_keepdim(3);
+    let mean = channel_mean(x)?;
+    let centered = x.broadcast_sub(&mean)?;
+    let var = channel_mean(&centered.sqr()?)?;
+    let normalised = centered.broadcast_div(&(&var + eps)?.sqrt()?)?;
+    let u = normalised
+        .broadcast_mul(&weight.reshape((1, c, 1, 1))?)?
+        .broadcast_add(&bias.reshape((1, c, 1, 1))?)?;
+    let y = u.maximum(&u.affine(slope, 0.0)?)?;
+    Ok((y, mean.flatten_all()?.detach(), var.flatten_all()?.detach()))
+}
+
+#[derive(Debug, Clone)]
+struct Saved {
+    mean: Vec<f32>,
+    var: Vec<f32>,
+    inv_std: Vec<f32>,
+}
+
+struct FusedBatchNormLeakyRelu {
+    eps: f64,
+    slope: f32,
+    /// The forward's statistics: read back by the caller and by the backward pass.
+    saved: Arc<Mutex<Option<Saved>>>,
+}
+
+fn read_saved(saved: &Mutex<Option<Saved>>) -> Result<Saved> {
+    // A poisoned lock only means a panic elsewhere; the data is still whole.
+    let guard = saved.lock().unwrap_or_else(|e| e.into_inner());
+    match guard.as_ref() {
+        Some(s) => Ok(s.clone()),
+        None => candle_core::bail!("fused batch norm: statistics read before the forward pass"),
+    }
+}
+
+fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let data = match storage {
+        CpuStorage::F32(d) => d.as_slice(),
+        _ => candle_core::bail!("fused batch norm: only f32 is supported"),
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("fused batch norm: inputs must be contiguous"),
+    }
+}
+
+/// Runs `f` on the f32 data of a contiguous CPU tensor.
+fn with_cpu_data<T>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<T>) -> Result<T> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => f(f32_slice(cpu, layout)?),
+        _ => candle_core::bail!("fused batch norm: expected a CPU tensor"),
+    }
+}
+
+/// Sum of a slice with eight f32 lanes (vectorised by the compiler), returned as f64.
+#[inline]
+fn lane_sum(values: impl Iterator<Item = f32>) -> f64 {
+    let mut lanes = [0f32; 8];
+    for (i, v) in values.enumerate() {
+        lanes[i & 7] += v;
+    }
+    lanes.iter().map(|&l| l as f64).sum()
+}
+
+/// Per-channel sums of `f(index within the channel's planes)` over every (batch, channel)
+/// plane of `len` values, in parallel over channels.
+fn per_channel<F>(n: usize, c: usize, plane: usize, f: F) -> Vec<f64>
+where
+    F: Fn(usize, std::ops::Range<usize>) -> f64 + Sync,
+{
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            (0..n)
+                .map(|b| {
+                    let start = (b * c + ch) * plane;
+                    f(ch, start..start + plane)
+                })
+                .sum()
+        })
+        .collect()
+}
+
+impl CustomOp3 for FusedBatchNormLeakyRelu {
+    fn name(&self) -> &'static str {
+        "aegan-batch-norm-leaky-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1)?;
+        let gamma = f32_slice(s2, l2)?;
+        let beta = f32_slice(s3, l3)?;
+        let (n, c, h, w) = l1.shape().dims4()?;
+        if gamma.len() != c || beta.len() != c {
+            candle_core::bail!(
+                "fused batch norm: {c} channels but {} weights and {} biases",
+                gamma.len(),
+                beta.len()
+            )
+        }
+        let plane = h * w;
+        let m = (n * plane) as f64;
+        let sums = per_channel(n, c, plane, |_, r| lane_sum(x[r].iter().copied()));
+        let mean: Vec<f64> = sums.iter().map(|s| s / m).collect();
+        let squares = per_channel(n, c, plane, |ch, r| {
+            let mu = mean[ch] as f32;
+            lane_sum(x[r].iter().map(|&v| (v - mu) * (v - mu)))
+        });
+        let var: Vec<f64> = squares.iter().map(|s| s / m).collect();
+        let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
+        // y = lrelu(a·x + b) with a = γ/σ and b = β − μ·a.
+        let scale: Vec<f32> = (0..c).map(|ch| (gamma[ch] as f64 * inv_std[ch]) as f32).collect();
+        let shift: Vec<f32> = (0..c)
+            .map(|ch| (beta[ch] as f64 - mean[ch] * gamma[ch] as f64 * inv_std[ch]) as f32)
+            .collect();
+        let slope = self.slope;
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(plane)
+            .zip(x.par_chunks(plane))
+            .enumerate()
+            .for_each(|(i, (yo, xi))| {
+                let (a, b) = (scale[i % c], shift[i % c]);
+                for (o, &v) in yo.iter_mut().zip(xi) {
+                    let u = a * v + b;
+                    *o = if u > 0.0 { u } else { slope * u };
+                }
+            });
+        let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        *saved = Some(Saved {
+            mean: mean.iter().map(|&v| v as f32).collect(),
+            var: var.iter().map(|&v| v as f32).collect(),
+            inv_std: inv_std.iter().map(|&v| v as f32).collect(),
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let saved = read_saved(&self.saved)?;
+        let (n, c, h, w) = x.dims4()?;
+        let plane = h * w;
+        let m = (n * plane) as f64;
+        let slope = self.slope;
+        let (x, y, dy, gamma) = (
+            x.contiguous()?,
+            y.contiguous()?,
+            dy.contiguous()?,
+            gamma.contiguous()?,
+        );
+        let gamma: Vec<f32> = gamma.to_vec1()?;
+        let (dx, d_gamma, d_beta) = with_cpu_data(&x, |x| {
+            with_cpu_data(&y, |y| {
+                with_cpu_data(&dy, |dy| {
+                    let du = |i: usize| if y[i] > 0.0 { dy[i] } else { slope * dy[i] };
+                    let d_beta = per_channel(n, c, plane, |_, r| lane_sum(r.map(du)));
+                    let d_gamma = per_channel(n, c, plane, |ch, r| {
+                        let (mu, inv) = (saved.mean[ch], saved.inv_std[ch]);
+                        lane_sum(r.map(|i| du(i) * (x[i] - mu) * inv))
+                    });
+                    let mut dx = vec![0f32; x.len()];
+                    dx.par_chunks_mut(plane).enumerate().for_each(|(p, out)| {
+                        let ch = p % c;
+                        let (mu, inv) = (saved.mean[ch], saved.inv_std[ch]);
+                        let k = gamma[ch] * inv;
+                        let mean_du = (d_beta[ch] / m) as f32;
+                        let mean_du_xhat = (d_gamma[ch] / m) as f32;
+                        let base = p * plane;
+                        for (j, o) in out.iter_mut().enumerate() {
+                            let i = base + j;
+                            let x_hat = (x[i] - mu) * inv;
+                            *o = k * (du(i) - mean_du - x_hat * mean_du_xhat);
+                        }
+                    });
+                    Ok((dx, d_gamma, d_beta))
+                })
+            })
+        })?;
+        let device = x.device();
+        let to_f32 = |v: Vec<f64>| v.into_iter().map(|s| s as f32).collect::<Vec<f32>>();
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), device)?),
+            Some(Tensor::from_vec(to_f32(d_gamma), c, device)?),
+            Some(Tensor::from_vec(to_f32(d_beta), c, device)?),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn fused_matches_composed_forward_and_backward() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&((Tensor::randn(0f32, 1.0, (5, 3, 4, 6), &dev)? * 3.0)? + 1.5)?)?;
+        let gamma = Var::from_tensor(&Tensor::new(&[1.5f32, -0.7, 0.3], &dev)?)?;
+        let beta = Var::from_tensor(&Tensor::new(&[0.2f32, 0.0, -0.4], &dev)?)?;
+        // A loss that weights every output differently, so every gradient path matters.
+        let weights = Tensor::randn(0f32, 1.0, (5, 3, 4, 6), &dev)?;
+        let run = |fused: bool| -> Result<Vec<Tensor>> {
+            let (y, mean, var) = if fused {
+                batch_norm_leaky_relu(&x, &gamma, &beta, 1e-5, 0.2)?
+            } else {
+                composed(&x, &gamma, &beta, 1e-5, 0.2)?
+            };
+            let grads = (&y * &weights)?.sum_all()?.backward()?;
+            let grad = |v: &Var| grads.get(v.as_tensor()).cloned().expect("gradient");
+            Ok(vec![y, mean, var, grad(&x), grad(&gamma), grad(&beta)])
+        };
+        let (fused, reference) = (run(true)?, run(false)?);
+        for (i, (a, b)) in fused.iter().zip(&reference).enumerate() {
+            let scale = b.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?.max(1.0);
+            assert!(
+                max_diff(a, b) / scale < 1e-4,
+                "output {i} differs by {}",
+                max_diff(a, b)
+            );
+        }
+        Ok(())
+    }
+}
