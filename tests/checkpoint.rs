@@ -72,11 +72,7 @@ fn resume_is_exact_n_steps_save_load_m_steps_equals_n_plus_m() {
     assert_eq!(resumed.step_count(), 7);
     let a = common::snapshot(straight.networks());
     let b = common::snapshot(resumed.networks());
-    let worst = a
-        .iter()
-        .zip(&b)
-        .flat_map(|((_, x), (_, y))| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
-        .fold(0f32, f32::max);
+    let worst = common::max_weight_diff(&a, &b);
     assert!(worst <= 1e-6, "resumed weights differ by {worst}");
     // Batch-norm running statistics continue too.
     for kind in NetworkKind::ALL {

@@ -201,12 +201,7 @@ fn resume_in_the_middle_of_a_fade_continues_it_exactly() {
 
     let a = common::snapshot(straight.networks());
     let b = common::snapshot(resumed.networks());
-    assert_eq!(a.len(), b.len());
-    let worst = a
-        .iter()
-        .zip(&b)
-        .flat_map(|((_, x), (_, y))| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
-        .fold(0f32, f32::max);
+    let worst = common::max_weight_diff(&a, &b);
     assert!(worst <= 1e-6, "resumed weights differ by {worst}");
 
     // A checkpoint whose recorded phase disagrees with its step is refused.

@@ -384,23 +384,46 @@ mod tests {
         let theirs = candle_nn::batch_norm(3, candle_nn::BatchNormConfig::default(), theirs_vb).unwrap();
         let slope = 0.2;
         for step in 0..3 {
-            let x = ((Tensor::randn(0f32, 1.0, (4, 3, 5, 5), &dev).unwrap() * (step + 1) as f64).unwrap() + 0.5)
+            let x = ((Tensor::randn(0f32, 1.0, (4, 3, 5, 5), &dev).unwrap() * (step + 1) as f64).unwrap()
+                + 0.5)
                 .unwrap();
             let a = ours.forward_leaky(&x, true, slope).unwrap();
             let b = leaky_relu(&theirs.forward_t(&x, true).unwrap(), slope).unwrap();
-            let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let diff = (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(diff < 1e-4, "training output differs by {diff} at step {step}");
         }
         let stats = ours_store.all();
-        for (name, theirs) in [("running_mean", theirs.running_mean()), ("running_var", theirs.running_var())] {
+        for (name, theirs) in [
+            ("running_mean", theirs.running_mean()),
+            ("running_var", theirs.running_var()),
+        ] {
             let ours = &stats.iter().find(|(n, _)| n == name).unwrap().1;
-            let diff = (ours.as_tensor() - theirs).unwrap().abs().unwrap().max_all().unwrap();
+            let diff = (ours.as_tensor() - theirs)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap();
             assert!(diff.to_scalar::<f32>().unwrap() < 1e-5, "{name}");
         }
         let x = Tensor::randn(0f32, 2.0, (2, 3, 5, 5), &dev).unwrap();
         let a = ours.forward_leaky(&x, false, slope).unwrap();
         let b = leaky_relu(&theirs.forward_t(&x, false).unwrap(), slope).unwrap();
-        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(diff < 1e-4, "evaluation output differs by {diff}");
     }
 

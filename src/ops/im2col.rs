@@ -211,18 +211,7 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
+    use crate::ops::max_abs_diff as max_diff;
 
     /// Forward and both gradients against candle's convolution, for strides 1 and 2 and even
     /// and odd kernels, symmetric and uneven padding. (Square inputs: candle's own conv2d

@@ -14,3 +14,14 @@ mod im2col;
 
 pub use batch_norm::{batch_norm_leaky_relu, composed as batch_norm_leaky_relu_composed};
 pub use im2col::conv2d;
+
+/// Largest absolute difference between two tensors of one shape (for the kernels' tests).
+#[cfg(test)]
+fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    let diff = (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.flatten_all())
+        .and_then(|d| d.max(0));
+    diff.and_then(|d| d.to_scalar::<f32>())
+        .expect("tensors of one shape")
+}

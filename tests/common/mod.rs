@@ -64,3 +64,12 @@ pub fn snapshot(networks: &aegan::Networks) -> Vec<(String, Vec<f32>)> {
     }
     out
 }
+
+/// Largest absolute difference between two [`snapshot`]s of the same networks.
+pub fn max_weight_diff(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f32 {
+    assert_eq!(a.len(), b.len(), "snapshots of different networks");
+    a.iter()
+        .zip(b)
+        .flat_map(|((_, x), (_, y))| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0f32, f32::max)
+}
