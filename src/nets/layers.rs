@@ -94,7 +94,7 @@ impl ConvTranspose2x {
 
 impl Module for ConvTranspose2x {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv_transpose2d(&self.weight, 1, 0, 2, 1)
+        crate::ops::conv_transpose2d(x, &self.weight, 2, 1)
     }
 }
 

@@ -206,6 +206,53 @@ pub fn conv2d(
     out.reshape((b, c_out, g.out_h, g.out_w))
 }
 
+/// Transposed 2-D convolution of `x` (B, C_in, H, W) with `weight` (C_in, C_out, k, k),
+/// `stride` and `padding` as in PyTorch's `ConvTranspose2d` (no output padding): the output is
+/// (B, C_out, (H − 1)·stride − 2·padding + k, same for W).
+///
+/// A transposed convolution is the adjoint of the convolution with the same weight, so on the
+/// CPU it is a matrix product `weightᵀ · x` followed by a col2im; its gradients are an im2col
+/// and matrix products. Elsewhere it is candle's transposed convolution.
+pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    let (c_in, c_out, k, k2) = weight.dims4()?;
+    if c_in != c || k != k2 || stride == 0 || h == 0 || w == 0 {
+        candle_core::bail!(
+            "conv_transpose2d: input {:?} does not fit weight {:?} with stride {stride}",
+            x.dims(),
+            weight.dims()
+        )
+    }
+    let out_h = ((h - 1) * stride + k).checked_sub(2 * padding).filter(|&s| s > 0);
+    let out_w = ((w - 1) * stride + k).checked_sub(2 * padding).filter(|&s| s > 0);
+    let (Some(out_h), Some(out_w)) = (out_h, out_w) else {
+        candle_core::bail!(
+            "conv_transpose2d: padding {padding} leaves no output for {:?}",
+            x.dims()
+        )
+    };
+    if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 {
+        return x.conv_transpose2d(weight, padding, 0, stride, 1);
+    }
+    // The convolution this is the adjoint of: (C_out, out_h, out_w) → (C_in, h, w).
+    let g = Geometry {
+        channels: c_out,
+        in_h: out_h,
+        in_w: out_w,
+        kernel: k,
+        stride,
+        pad_before: padding,
+        out_h: h,
+        out_w: w,
+    };
+    let cols = weight
+        .reshape((c_in, g.rows()))?
+        .t()?
+        .broadcast_left(b)?
+        .matmul(&x.reshape((b, c_in, h * w))?)?;
+    cols.contiguous()?.apply_op1(Col2Im(g))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +301,34 @@ mod tests {
             for (name, t) in [("input", x.as_tensor()), ("weight", w.as_tensor())] {
                 let d = max_diff(g_ours.get(t).unwrap(), g_ref.get(t).unwrap());
                 assert!(d < 1e-4, "{name} gradient k{k} s{stride} pads ({pb},{pa}): {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_convolution_matches_candle_forward_and_gradients() {
+        let dev = Device::Cpu;
+        for (k, stride, padding, h) in [(4, 2, 1, 4), (3, 1, 1, 5), (4, 2, 0, 3), (3, 2, 1, 4)] {
+            let x = Var::randn(0f32, 1.0, (2, 5, h, h), &dev).unwrap();
+            let w = Var::randn(0f32, 1.0, (5, 3, k, k), &dev).unwrap();
+            let ours = conv_transpose2d(&x, &w, stride, padding).unwrap();
+            let reference = x.conv_transpose2d(&w, padding, 0, stride, 1).unwrap();
+            assert_eq!(ours.dims(), reference.dims(), "k{k} s{stride} p{padding}");
+            assert!(
+                max_diff(&ours, &reference) < 1e-4,
+                "forward k{k} s{stride} p{padding}"
+            );
+            let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev).unwrap();
+            let g_ours = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let g_ref = (reference * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for (name, t) in [("input", x.as_tensor()), ("weight", w.as_tensor())] {
+                let d = max_diff(g_ours.get(t).unwrap(), g_ref.get(t).unwrap());
+                assert!(d < 1e-3, "{name} gradient k{k} s{stride} p{padding}: {d}");
             }
         }
     }

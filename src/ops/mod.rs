@@ -4,7 +4,8 @@
 //! runs about ten times slower than a matrix product of the same size. On the CPU aegan
 //! therefore convolves through [`conv2d`]: an explicit im2col followed by a matrix product, so
 //! that the backward pass is a matrix product (fast, via candle's gemm) plus a col2im
-//! scatter-add, the adjoint of im2col. Other devices use candle's own convolution.
+//! scatter-add, the adjoint of im2col. Transposed convolutions ([`conv_transpose2d`]) are the
+//! same two kernels in the other order. Other devices use candle's own convolutions.
 //!
 //! Batch normalisation in training mode and the leaky ReLU after it run as one fused CPU
 //! kernel with a hand-written backward pass ([`batch_norm_leaky_relu`]).
@@ -13,7 +14,7 @@ mod batch_norm;
 mod im2col;
 
 pub use batch_norm::{batch_norm_leaky_relu, composed as batch_norm_leaky_relu_composed};
-pub use im2col::conv2d;
+pub use im2col::{conv2d, conv_transpose2d};
 
 /// Largest absolute difference between two tensors of one shape (for the kernels' tests).
 #[cfg(test)]
