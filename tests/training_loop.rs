@@ -51,3 +51,37 @@ fn a_stop_request_saves_and_returns_early() {
     assert!(summary.stopped_early);
     assert_eq!(summary.steps_run, 0);
 }
+
+#[test]
+fn a_time_limit_ends_the_run_early_and_saves() {
+    let data = synthetic::lesions(16, 16, 0);
+    // A limit already spent: nothing runs, nothing is written.
+    let dir = tempfile::tempdir().unwrap();
+    let mut trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    let mut options = LoopOptions::new(dir.path(), 1_000);
+    options.progress = false;
+    options.time_limit = Some(std::time::Duration::ZERO);
+    let summary = TrainingLoop::new(options, Arc::new(AtomicBool::new(false)))
+        .run(&mut trainer, &data)
+        .unwrap();
+    assert!(summary.stopped_early);
+    assert_eq!(summary.steps_run, 0);
+    assert!(summary.checkpoint.is_none());
+
+    // A limit that allows a few steps of 1,000: the run stops long before the end and saves.
+    let mut options = LoopOptions::new(dir.path(), 1_000);
+    options.progress = false;
+    options.save_every = 1_000;
+    options.time_limit = Some(std::time::Duration::from_millis(300));
+    let summary = TrainingLoop::new(options, Arc::new(AtomicBool::new(false)))
+        .run(&mut trainer, &data)
+        .unwrap();
+    assert!(summary.stopped_early);
+    assert!(
+        summary.steps_run >= 1 && summary.steps_run < 1_000,
+        "{}",
+        summary.steps_run
+    );
+    let saved = summary.checkpoint.expect("a checkpoint at the stop");
+    assert!(saved.ends_with(format!("step-{:08}", summary.final_step)));
+}
