@@ -170,7 +170,7 @@ impl Generator {
 
     fn run_stage(&self, stage: &UpStage, x: &Tensor, train: bool) -> Result<Tensor> {
         match stage {
-            UpStage::NearestConv(block) => block.forward_upsampled_t(x, train),
+            UpStage::NearestConv(block) => block.forward_t(&upsample_nearest_2x(x)?, train),
             UpStage::Transposed { conv, norm } => norm.forward_leaky(&conv.forward(x)?, train, self.slope),
         }
     }

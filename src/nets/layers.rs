@@ -61,26 +61,13 @@ impl Conv {
     }
 }
 
-impl Conv {
-    /// The convolution of the ×2 nearest-upsampled `x` (stride 1), without materialising the
-    /// upsampled image on the CPU ([`crate::ops::upsample2x_conv2d`]).
-    pub fn forward_upsampled(&self, x: &Tensor) -> Result<Tensor> {
-        let y = crate::ops::upsample2x_conv2d(x, &self.weight, self.pad_before, self.pad_after)?;
-        self.add_bias(y)
-    }
-
-    fn add_bias(&self, y: Tensor) -> Result<Tensor> {
+impl Module for Conv {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = crate::ops::conv2d(x, &self.weight, self.stride, self.pad_before, self.pad_after)?;
         match &self.bias {
             Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
             None => Ok(y),
         }
-    }
-}
-
-impl Module for Conv {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = crate::ops::conv2d(x, &self.weight, self.stride, self.pad_before, self.pad_after)?;
-        self.add_bias(y)
     }
 }
 
@@ -241,12 +228,6 @@ impl ConvBlock {
 
     pub fn macs(&self, out_side: usize) -> u64 {
         self.conv.macs(out_side)
-    }
-
-    /// The block applied to the ×2 nearest-upsampled `x` (its convolution must have stride 1).
-    pub fn forward_upsampled_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.norm
-            .forward_leaky(&self.conv.forward_upsampled(x)?, train, self.slope)
     }
 }
 

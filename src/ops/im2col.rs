@@ -4,15 +4,12 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// The shape of one 2-D convolution: square kernel, equal stride on both axes, `pad_before`
-/// zeros above/left (the rows/columns below/right follow from the output size). With
-/// `upsample` u > 1 the convolution reads a u× nearest-upsampled view of the stored image:
-/// `in_h`, `in_w` are the upsampled sizes, the stored image is `in_h/u × in_w/u`.
+/// zeros above/left (the rows/columns below/right follow from the output size).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Geometry {
     channels: usize,
     in_h: usize,
     in_w: usize,
-    upsample: usize,
     kernel: usize,
     stride: usize,
     pad_before: usize,
@@ -29,24 +26,14 @@ impl Geometry {
         self.out_h * self.out_w
     }
 
-    /// Values of one stored (not upsampled) image.
     fn image_len(&self) -> usize {
-        self.channels * (self.in_h / self.upsample) * (self.in_w / self.upsample)
+        self.channels * self.in_h * self.in_w
     }
 
-    /// Stored index of the `i`-th tap of a run that [`Geometry::for_each_tap`] reported.
+    /// Calls `f(row, out_index, in_index)` for every column entry that reads a real (not
+    /// padding) input pixel; `row` is (channel, ky, kx), `out_index` is oy·out_w + ox.
     #[inline]
-    fn tap_index(&self, row_base: usize, first_ix: usize, i: usize) -> usize {
-        row_base + (first_ix + i * self.stride) / self.upsample
-    }
-
-    /// Calls `f(row, out_range, row_base, first_ix)` for every run of column entries that read
-    /// real (not padding) input pixels: `row` is (channel, ky, kx), `out_range` the output
-    /// positions oy·out_w + ox, `row_base` the stored index where the input row starts and
-    /// `first_ix` the (upsampled) input column of the first entry; see [`Geometry::tap_index`].
-    #[inline]
-    fn for_each_tap(&self, mut f: impl FnMut(usize, std::ops::Range<usize>, usize, usize)) {
-        let (stored_h, stored_w) = (self.in_h / self.upsample, self.in_w / self.upsample);
+    fn for_each_tap(&self, mut f: impl FnMut(usize, std::ops::Range<usize>, usize)) {
         let k = self.kernel;
         for c in 0..self.channels {
             for ky in 0..k {
@@ -67,14 +54,13 @@ impl Geometry {
                         if lo >= hi_excl {
                             continue;
                         }
-                        let row_base = c * stored_h * stored_w + iy as usize / self.upsample * stored_w;
+                        let in_base = c * self.in_h * self.in_w + iy as usize * self.in_w;
                         // Input column of output column `lo`.
                         let first_ix = lo * self.stride + kx - self.pad_before;
                         f(
                             row,
                             oy * self.out_w + lo..oy * self.out_w + hi_excl,
-                            row_base,
-                            first_ix,
+                            in_base + first_ix,
                         );
                     }
                 }
@@ -111,14 +97,13 @@ impl CustomOp1 for Im2Col {
         out.par_chunks_mut(rows * cols)
             .zip(x.par_chunks(g.image_len()))
             .for_each(|(o, xb)| {
-                g.for_each_tap(|row, out_range, row_base, first_ix| {
+                g.for_each_tap(|row, out_range, in_start| {
                     let dst = &mut o[row * cols + out_range.start..row * cols + out_range.end];
-                    if g.stride == 1 && g.upsample == 1 {
-                        let start = row_base + first_ix;
-                        dst.copy_from_slice(&xb[start..start + dst.len()]);
+                    if g.stride == 1 {
+                        dst.copy_from_slice(&xb[in_start..in_start + dst.len()]);
                     } else {
                         for (i, d) in dst.iter_mut().enumerate() {
-                            *d = xb[g.tap_index(row_base, first_ix, i)];
+                            *d = xb[in_start + i * g.stride];
                         }
                     }
                 });
@@ -148,23 +133,22 @@ impl CustomOp1 for Col2Im {
         out.par_chunks_mut(g.image_len())
             .zip(cols_data.par_chunks(rows * cols))
             .for_each(|(xb, cb)| {
-                g.for_each_tap(|row, out_range, row_base, first_ix| {
+                g.for_each_tap(|row, out_range, in_start| {
                     let src = &cb[row * cols + out_range.start..row * cols + out_range.end];
-                    if g.stride == 1 && g.upsample == 1 {
-                        let start = row_base + first_ix;
-                        for (d, s) in xb[start..start + src.len()].iter_mut().zip(src) {
+                    if g.stride == 1 {
+                        for (d, s) in xb[in_start..in_start + src.len()].iter_mut().zip(src) {
                             *d += s;
                         }
                     } else {
                         for (i, s) in src.iter().enumerate() {
-                            xb[g.tap_index(row_base, first_ix, i)] += s;
+                            xb[in_start + i * g.stride] += s;
                         }
                     }
                 });
             });
         Ok((
             CpuStorage::F32(out),
-            Shape::from((batch, g.channels, g.in_h / g.upsample, g.in_w / g.upsample)),
+            Shape::from((batch, g.channels, g.in_h, g.in_w)),
         ))
     }
 
@@ -185,27 +169,7 @@ pub fn conv2d(
     pad_before: usize,
     pad_after: usize,
 ) -> Result<Tensor> {
-    conv2d_upsampled(x, weight, 1, stride, pad_before, pad_after)
-}
-
-/// Stride-1 convolution of the 2× nearest-neighbour upsampled `x`: the same as
-/// `conv2d(upsample₂(x), weight, 1, pad_before, pad_after)`, but on the CPU the im2col reads
-/// the small image directly, so the upsampled copy is never made and its gradient (a sum
-/// over every 2×2 block) comes out of the col2im for free.
-pub fn upsample2x_conv2d(x: &Tensor, weight: &Tensor, pad_before: usize, pad_after: usize) -> Result<Tensor> {
-    conv2d_upsampled(x, weight, 2, 1, pad_before, pad_after)
-}
-
-fn conv2d_upsampled(
-    x: &Tensor,
-    weight: &Tensor,
-    upsample: usize,
-    stride: usize,
-    pad_before: usize,
-    pad_after: usize,
-) -> Result<Tensor> {
-    let (b, c, stored_h, stored_w) = x.dims4()?;
-    let (h, w) = (stored_h * upsample, stored_w * upsample);
+    let (b, c, h, w) = x.dims4()?;
     let (c_out, c_in, k, k2) = weight.dims4()?;
     if c_in != c || k != k2 || stride == 0 || h + pad_before + pad_after < k || w + pad_before + pad_after < k
     {
@@ -216,13 +180,6 @@ fn conv2d_upsampled(
         )
     }
     if !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 {
-        // Our broadcast upsample, not candle's upsample_nearest2d, whose gradient is wrong when
-        // its input is used twice.
-        let x = if upsample == 2 {
-            crate::nets::layers::upsample_nearest_2x(x)?
-        } else {
-            x.clone()
-        };
         return if pad_before == pad_after {
             x.conv2d(weight, pad_before, stride, 1, 1)
         } else {
@@ -235,7 +192,6 @@ fn conv2d_upsampled(
         channels: c,
         in_h: h,
         in_w: w,
-        upsample,
         kernel: k,
         stride,
         pad_before,
@@ -283,7 +239,6 @@ pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usi
         channels: c_out,
         in_h: out_h,
         in_w: out_w,
-        upsample: 1,
         kernel: k,
         stride,
         pad_before: padding,
@@ -374,32 +329,6 @@ mod tests {
             for (name, t) in [("input", x.as_tensor()), ("weight", w.as_tensor())] {
                 let d = max_diff(g_ours.get(t).unwrap(), g_ref.get(t).unwrap());
                 assert!(d < 1e-3, "{name} gradient k{k} s{stride} p{padding}: {d}");
-            }
-        }
-    }
-
-    #[test]
-    fn upsampling_convolution_matches_upsample_then_convolve() {
-        let dev = Device::Cpu;
-        for (k, pb, pa) in [(3, 1, 1), (4, 1, 2), (5, 2, 2), (1, 0, 0)] {
-            let x = Var::randn(0f32, 1.0, (2, 3, 5, 5), &dev).unwrap();
-            let w = Var::randn(0f32, 1.0, (4, 3, k, k), &dev).unwrap();
-            let ours = upsample2x_conv2d(&x, &w, pb, pa).unwrap();
-            let up = crate::nets::layers::upsample_nearest_2x(&x).unwrap();
-            let reference = conv2d(&up, &w, 1, pb, pa).unwrap();
-            assert_eq!(ours.dims(), reference.dims());
-            assert!(max_diff(&ours, &reference) < 1e-4, "forward k{k}");
-            let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev).unwrap();
-            let g_ours = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-            let g_ref = (reference * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            for (name, t) in [("input", x.as_tensor()), ("weight", w.as_tensor())] {
-                let d = max_diff(g_ours.get(t).unwrap(), g_ref.get(t).unwrap());
-                assert!(d < 1e-3, "{name} gradient k{k}: {d}");
             }
         }
     }

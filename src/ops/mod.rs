@@ -5,9 +5,7 @@
 //! therefore convolves through [`conv2d`]: an explicit im2col followed by a matrix product, so
 //! that the backward pass is a matrix product (fast, via candle's gemm) plus a col2im
 //! scatter-add, the adjoint of im2col. Transposed convolutions ([`conv_transpose2d`]) are the
-//! same two kernels in the other order, and a ×2 nearest upsample followed by a convolution
-//! ([`upsample2x_conv2d`]) reads the small image straight into its im2col. Other devices use
-//! candle's own operations.
+//! same two kernels in the other order. Other devices use candle's own convolutions.
 //!
 //! Batch normalisation in training mode and the leaky ReLU after it run as one fused CPU
 //! kernel with a hand-written backward pass ([`batch_norm_leaky_relu`]).
@@ -16,7 +14,7 @@ mod batch_norm;
 mod im2col;
 
 pub use batch_norm::{batch_norm_leaky_relu, composed as batch_norm_leaky_relu_composed};
-pub use im2col::{conv2d, conv_transpose2d, upsample2x_conv2d};
+pub use im2col::{conv2d, conv_transpose2d};
 
 /// Largest absolute difference between two tensors of one shape (for the kernels' tests).
 #[cfg(test)]
