@@ -88,7 +88,7 @@ def preset_lean(image_size: int) -> dict:
         },
         "adam_betas": [0.5, 0.999],
         "adam_eps": 1e-8,
-        "generator_ema": 0.999,
+        "generator_ema": 0.0,
         "batch_size": 32,
         "seed": 0,
     }

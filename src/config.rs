@@ -181,8 +181,10 @@ pub struct AeganConfig {
     pub adam_eps: f64,
     /// Decay of an exponential moving average of G's weights, kept beside G and used for
     /// sampling and image-quality measurements (Karras et al. 2018; Yazıcı et al. 2019).
-    /// `0` keeps no average. The decay is ramped up as `min(decay, (1 + t) / (10 + t))` at step
-    /// t, so that the average does not remember the random initial weights for long.
+    /// `0` (the presets' default) keeps no average. The decay is ramped up as
+    /// `min(decay, (1 + t) / (10 + t))` at step t, so that the average does not remember the
+    /// random initial weights for long. It pays off in long runs; over a CPU hour (7.5 epochs
+    /// of HAM10000) a decay of 0.999 lagged G and measured worse (FID 154.8 against 143.0).
     #[serde(default)]
     pub generator_ema: f64,
     /// Progressive growing: when set, training starts at a small resolution and doubles it
@@ -264,7 +266,9 @@ impl AeganConfig {
             },
             adam_betas: (0.5, 0.999),
             adam_eps: 1e-8,
-            generator_ema: 0.999,
+            // Off: on HAM10000 32×32, an average with decay 0.999 scored FID 154.8 against G's
+            // own 143.0 after 7.5 epochs (it lags a generator that is still improving fast).
+            generator_ema: 0.0,
             progressive: None,
             batch_size: 32,
             seed: 0,

@@ -56,8 +56,9 @@ fn round_trip_gives_identical_outputs() {
 fn resume_is_exact_n_steps_save_load_m_steps_equals_n_plus_m() {
     let dir = tempfile::tempdir().unwrap();
     let data = data();
-    let config = common::tiny_full(16);
+    let mut config = common::tiny_full(16);
     assert!(config.output_zeroing > 0.0, "exercise the random masks too");
+    config.generator_ema = 0.99; // and the moving average of G
 
     let mut straight = AeganTrainer::new(config.clone(), &Device::Cpu).unwrap();
     train(&mut straight, &data, 7);
