@@ -96,6 +96,22 @@ impl Growth {
     pub fn is_fading(&self) -> bool {
         self.alpha < 1.0
     }
+
+    /// Fails unless a network grown from `start_size` to `image_size` can work at this stage;
+    /// one built without a progressive config (`progressive` false) works only at full size.
+    pub(crate) fn check(&self, start_size: usize, image_size: usize, progressive: bool) -> Result<()> {
+        let r = self.resolution;
+        if !progressive && r != image_size {
+            candle_core::bail!("a network built without a progressive config works only at {image_size}×{image_size}, not {r}×{r}")
+        }
+        if !r.is_power_of_two() || r < start_size || r > image_size {
+            candle_core::bail!("resolution {r} is not a power of two from {start_size} to {image_size}")
+        }
+        if !(0.0..=1.0).contains(&self.alpha) {
+            candle_core::bail!("fade-in weight α = {} is not in [0, 1]", self.alpha)
+        }
+        Ok(())
+    }
 }
 
 /// `(1 − α)·old + α·new`, computed as `old + α·(new − old)` so that α = 0 returns `old`

@@ -107,7 +107,12 @@ impl AeganTrainer {
     /// Where progressive growing stands before the next step (`None` without a progressive
     /// config): a function of the images shown so far, `step × batch_size`.
     pub fn growth(&self) -> Option<Growth> {
-        let images_shown = self.step * self.config.batch_size as u64;
+        self.growth_after(self.step)
+    }
+
+    /// Where this config's schedule stands after `step` steps: `step × batch_size` images.
+    fn growth_after(&self, step: u64) -> Option<Growth> {
+        let images_shown = step * self.config.batch_size as u64;
         self.config
             .progressive
             .map(|p| p.growth_at(images_shown, self.config.image_size))
@@ -350,10 +355,7 @@ impl AeganTrainer {
             opt.load_state(&per_network[kind as usize], steps, &opt_path)?;
             optimizers.push(opt);
         }
-        let expected_growth = self
-            .config
-            .progressive
-            .map(|p| p.growth_at(state.step * self.config.batch_size as u64, self.config.image_size));
+        let expected_growth = self.growth_after(state.step);
         if state.growth != expected_growth {
             return Err(AeganError::CorruptCheckpoint {
                 path: snapshot.join(checkpoint::STATE_FILE),

@@ -438,14 +438,7 @@ fn evenly_spaced_takes_n_images_spread_over_the_set() {
     let some = metrics::evenly_spaced(&set, 5).unwrap();
     assert_eq!(some.dims(), &[5, 3, 8, 8]);
     for (i, source) in [0usize, 2, 4, 6, 8].into_iter().enumerate() {
-        let d = (some.get(i).unwrap() - all.get(source).unwrap())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let d = common::max_abs_diff(&some.get(i).unwrap(), &all.get(source).unwrap());
         assert_eq!(d, 0.0, "image {i} should be image {source}");
     }
     assert_eq!(metrics::evenly_spaced(&set, 50).unwrap().dims()[0], 10);

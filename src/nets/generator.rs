@@ -120,7 +120,7 @@ impl Generator {
     /// returns to the full image size). Fails for a resolution the network cannot produce.
     pub fn set_growth(&mut self, growth: Option<Growth>) -> Result<()> {
         if let Some(g) = growth {
-            check_growth(g, self.start_size, self.image_size, !self.to_rgb.is_empty())?;
+            g.check(self.start_size, self.image_size, !self.to_rgb.is_empty())?;
         }
         self.growth = growth;
         Ok(())
@@ -194,26 +194,6 @@ impl Generator {
     pub fn macs_per_image(&self) -> u64 {
         self.macs
     }
-}
-
-/// Checks that a network grown from `start_size` to `image_size` can work at `growth`.
-pub(crate) fn check_growth(
-    growth: Growth,
-    start_size: usize,
-    image_size: usize,
-    progressive: bool,
-) -> Result<()> {
-    let r = growth.resolution;
-    if !progressive && r != image_size {
-        candle_core::bail!("a network built without a progressive config works only at {image_size}×{image_size}, not {r}×{r}")
-    }
-    if !r.is_power_of_two() || r < start_size || r > image_size {
-        candle_core::bail!("resolution {r} is not a power of two from {start_size} to {image_size}")
-    }
-    if !(0.0..=1.0).contains(&growth.alpha) {
-        candle_core::bail!("fade-in weight α = {} is not in [0, 1]", growth.alpha)
-    }
-    Ok(())
 }
 
 impl ModuleT for Generator {

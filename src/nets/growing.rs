@@ -5,7 +5,6 @@
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::generator::check_growth;
 use super::layers::{leaky_relu, upsample_nearest_2x, Conv, ConvBlock};
 use crate::config::{AeganConfig, WidthSchedule};
 use crate::progressive::{downsample_area, fade, Growth};
@@ -50,7 +49,7 @@ impl GrowingInput {
 
     pub fn set_growth(&mut self, growth: Option<Growth>) -> Result<()> {
         if let Some(g) = growth {
-            check_growth(g, self.start_size, self.image_size, !self.from_rgb.is_empty())?;
+            g.check(self.start_size, self.image_size, !self.from_rgb.is_empty())?;
         }
         self.growth = growth;
         Ok(())

@@ -389,14 +389,7 @@ mod tests {
                 .unwrap();
             let a = ours.forward_leaky(&x, true, slope).unwrap();
             let b = leaky_relu(&theirs.forward_t(&x, true).unwrap(), slope).unwrap();
-            let diff = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = crate::ops::max_abs_diff(&a, &b);
             assert!(diff < 1e-4, "training output differs by {diff} at step {step}");
         }
         let stats = ours_store.all();
@@ -405,25 +398,13 @@ mod tests {
             ("running_var", theirs.running_var()),
         ] {
             let ours = &stats.iter().find(|(n, _)| n == name).unwrap().1;
-            let diff = (ours.as_tensor() - theirs)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap();
-            assert!(diff.to_scalar::<f32>().unwrap() < 1e-5, "{name}");
+            let diff = crate::ops::max_abs_diff(ours.as_tensor(), theirs);
+            assert!(diff < 1e-5, "{name}");
         }
         let x = Tensor::randn(0f32, 2.0, (2, 3, 5, 5), &dev).unwrap();
         let a = ours.forward_leaky(&x, false, slope).unwrap();
         let b = leaky_relu(&theirs.forward_t(&x, false).unwrap(), slope).unwrap();
-        let diff = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = crate::ops::max_abs_diff(&a, &b);
         assert!(diff < 1e-4, "evaluation output differs by {diff}");
     }
 

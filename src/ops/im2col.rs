@@ -260,6 +260,30 @@ mod tests {
 
     use crate::ops::max_abs_diff as max_diff;
 
+    /// The gradients of `Σ ours·probe` and `Σ reference·probe` with respect to the input and
+    /// the weight agree within `tolerance`.
+    fn assert_same_gradients(
+        ours: &Tensor,
+        reference: &Tensor,
+        probe: &Tensor,
+        [input, weight]: [&Var; 2],
+        tolerance: f32,
+        label: &str,
+    ) {
+        let g_ours = (ours * probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let g_ref = (reference * probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (name, v) in [("input", input), ("weight", weight)] {
+            let t = v.as_tensor();
+            let d = max_diff(g_ours.get(t).unwrap(), g_ref.get(t).unwrap());
+            assert!(d < tolerance, "{name} gradient {label}: {d}");
+        }
+    }
+
     /// Forward and both gradients against candle's convolution, for strides 1 and 2 and even
     /// and odd kernels, symmetric and uneven padding. (Square inputs: candle's own conv2d
     /// backward assumes them.)
@@ -291,17 +315,8 @@ mod tests {
             assert_eq!(ours.dims(), reference.dims());
             assert!(max_diff(&ours, &reference) < 1e-4, "forward k{k} s{stride}");
 
-            let g_ours = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-            let g_ref = (reference * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            for (name, t) in [("input", x.as_tensor()), ("weight", w.as_tensor())] {
-                let d = max_diff(g_ours.get(t).unwrap(), g_ref.get(t).unwrap());
-                assert!(d < 1e-4, "{name} gradient k{k} s{stride} pads ({pb},{pa}): {d}");
-            }
+            let label = format!("k{k} s{stride} pads ({pb},{pa})");
+            assert_same_gradients(&ours, &reference, &probe, [&x, &w], 1e-4, &label);
         }
     }
 
@@ -319,17 +334,8 @@ mod tests {
                 "forward k{k} s{stride} p{padding}"
             );
             let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev).unwrap();
-            let g_ours = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-            let g_ref = (reference * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            for (name, t) in [("input", x.as_tensor()), ("weight", w.as_tensor())] {
-                let d = max_diff(g_ours.get(t).unwrap(), g_ref.get(t).unwrap());
-                assert!(d < 1e-3, "{name} gradient k{k} s{stride} p{padding}: {d}");
-            }
+            let label = format!("k{k} s{stride} p{padding}");
+            assert_same_gradients(&ours, &reference, &probe, [&x, &w], 1e-3, &label);
         }
     }
 

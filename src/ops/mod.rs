@@ -18,7 +18,7 @@ pub use im2col::{conv2d, conv_transpose2d};
 
 /// Largest absolute difference between two tensors of one shape (for the kernels' tests).
 #[cfg(test)]
-fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+pub(crate) fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
     let diff = (a - b)
         .and_then(|d| d.abs())
         .and_then(|d| d.flatten_all())
