@@ -2,19 +2,21 @@
 //!
 //! candle 0.11 computes every convolution's input gradient with its CPU conv-transpose, which
 //! runs about ten times slower than a matrix product of the same size. On the CPU aegan
-//! therefore convolves through [`conv2d`]: an explicit im2col followed by a matrix product, so
-//! that the backward pass is a matrix product (fast, via candle's gemm) plus a col2im
-//! scatter-add, the adjoint of im2col. Transposed convolutions ([`conv_transpose2d`]) are the
-//! same two kernels in the other order. Other devices use candle's own convolutions.
+//! therefore convolves through [`conv2d`]: an im2col followed by a matrix product per image,
+//! so that the backward pass is matrix products (the `gemm` crate candle itself uses) plus a
+//! col2im scatter-add, the adjoint of im2col. Transposed convolutions ([`conv_transpose2d`])
+//! are the same kernels in the other order. Other devices use candle's own convolutions.
 //!
 //! Batch normalisation in training mode and the leaky ReLU after it run as one fused CPU
 //! kernel with a hand-written backward pass ([`batch_norm_leaky_relu`]).
 
 mod batch_norm;
+mod conv;
+mod gemm;
 mod im2col;
 
 pub use batch_norm::{batch_norm_leaky_relu, composed as batch_norm_leaky_relu_composed};
-pub use im2col::{conv2d, conv_transpose2d};
+pub use conv::{conv2d, conv_transpose2d};
 
 /// Largest absolute difference between two tensors of one shape (for the kernels' tests).
 #[cfg(test)]

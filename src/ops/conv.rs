@@ -1,0 +1,478 @@
+//! Convolutions and transposed convolutions on the CPU as candle custom ops built from
+//! im2col/col2im and matrix products, one image at a time.
+//!
+//! Three kernels cover both operations and all their gradients (`W` is (C_out, C·k·k)):
+//! - forward: `y_b = W · im2col(x_b)`;
+//! - transposed: `x_b = col2im(Wᵀ · y_b)`, which is the convolution's input gradient;
+//! - weight gradient: `∇W = Σ_b ∇y_b · im2col(x_b)ᵀ`.
+//!
+//! Working one image at a time keeps each column matrix in cache (a few MB) instead of
+//! materialising the batch's columns (hundreds of MB at 32×32, batch 64) and keeping them
+//! alive for the backward pass.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::gemm::{matmul, Mat, Parallelism};
+use super::im2col::Geometry;
+
+/// A convolution: its geometry and its number of output channels.
+#[derive(Debug, Clone, Copy)]
+struct ConvShape {
+    g: Geometry,
+    c_out: usize,
+}
+
+impl ConvShape {
+    fn weight(&self) -> [usize; 4] {
+        [self.c_out, self.g.channels, self.g.kernel, self.g.kernel]
+    }
+
+    fn input(&self, batch: usize) -> [usize; 4] {
+        [batch, self.g.channels, self.g.in_h, self.g.in_w]
+    }
+
+    fn output(&self, batch: usize) -> [usize; 4] {
+        [batch, self.c_out, self.g.out_h, self.g.out_w]
+    }
+
+    fn weight_mat<'a>(&self, w: &'a [f32]) -> Mat<'a> {
+        Mat::new(w, self.c_out, self.g.rows())
+    }
+
+    /// `y_b = W · im2col(x_b)` for every image.
+    fn forward(&self, x: &[f32], w: &[f32], batch: usize) -> Vec<f32> {
+        let g = self.g;
+        let (rows, cols) = (g.rows(), g.cols());
+        let scratch = if g.is_identity() { 0 } else { rows * cols };
+        let mut y = vec![0f32; batch * self.c_out * cols];
+        each_image(&mut y, batch, scratch, |b, yb, scratch, par| {
+            let xb = &x[b * g.image_len()..(b + 1) * g.image_len()];
+            let columns = if g.is_identity() {
+                xb
+            } else {
+                g.im2col(xb, scratch);
+                scratch
+            };
+            matmul(yb, self.weight_mat(w), Mat::new(columns, rows, cols), false, par);
+        });
+        y
+    }
+
+    /// `x_b = col2im(Wᵀ · y_b)` for every image: the transposed convolution.
+    fn transposed(&self, y: &[f32], w: &[f32], batch: usize) -> Vec<f32> {
+        let g = self.g;
+        let (rows, cols) = (g.rows(), g.cols());
+        let out_len = self.c_out * cols;
+        let scratch = if g.is_identity() { 0 } else { rows * cols };
+        let mut x = vec![0f32; batch * g.image_len()];
+        each_image(&mut x, batch, scratch, |b, xb, scratch, par| {
+            let yb = Mat::new(&y[b * out_len..(b + 1) * out_len], self.c_out, cols);
+            if g.is_identity() {
+                matmul(xb, self.weight_mat(w).t(), yb, false, par);
+            } else {
+                matmul(scratch, self.weight_mat(w).t(), yb, false, par);
+                g.col2im_add(scratch, xb);
+            }
+        });
+        x
+    }
+
+    /// `∇W = Σ_b ∇y_b · im2col(x_b)ᵀ`.
+    fn weight_gradient(&self, x: &[f32], grad_y: &[f32], batch: usize) -> Vec<f32> {
+        let g = self.g;
+        let (rows, cols) = (g.rows(), g.cols());
+        let out_len = self.c_out * cols;
+        let w_len = self.c_out * rows;
+        let accumulate = |acc: &mut [f32], scratch: &mut [f32], b: usize, first: bool, par| {
+            let xb = &x[b * g.image_len()..(b + 1) * g.image_len()];
+            let columns = if g.is_identity() {
+                xb
+            } else {
+                g.im2col(xb, scratch);
+                scratch
+            };
+            let gyb = Mat::new(&grad_y[b * out_len..(b + 1) * out_len], self.c_out, cols);
+            matmul(acc, gyb, Mat::new(columns, rows, cols).t(), !first, par);
+        };
+        let scratch_len = if g.is_identity() { 0 } else { rows * cols };
+        let threads = rayon::current_num_threads();
+        if batch < threads {
+            let (mut acc, mut scratch) = (vec![0f32; w_len], vec![0f32; scratch_len]);
+            for b in 0..batch {
+                accumulate(&mut acc, &mut scratch, b, b == 0, Parallelism::Rayon(threads));
+            }
+            return acc;
+        }
+        // One contiguous share of the batch per thread, each with its own sum.
+        let share = batch.div_ceil(threads);
+        let partial: Vec<Vec<f32>> = (0..batch)
+            .into_par_iter()
+            .chunks(share)
+            .map(|images| {
+                let (mut acc, mut scratch) = (vec![0f32; w_len], vec![0f32; scratch_len]);
+                for (i, b) in images.into_iter().enumerate() {
+                    accumulate(&mut acc, &mut scratch, b, i == 0, Parallelism::None);
+                }
+                acc
+            })
+            .collect();
+        let mut total = vec![0f32; w_len];
+        for p in partial {
+            for (t, v) in total.iter_mut().zip(p) {
+                *t += v;
+            }
+        }
+        total
+    }
+}
+
+/// Calls `f(b, out_b, scratch, parallelism)` for every image `b` of `batch` laid out in
+/// `out`, with a scratch buffer of `scratch_len` per thread: images in parallel when there
+/// are at least as many as threads, otherwise one after another with a parallel product.
+fn each_image(
+    out: &mut [f32],
+    batch: usize,
+    scratch_len: usize,
+    f: impl Fn(usize, &mut [f32], &mut [f32], Parallelism) + Sync,
+) {
+    if batch == 0 || out.is_empty() {
+        return;
+    }
+    let per_image = out.len() / batch;
+    let threads = rayon::current_num_threads();
+    if batch < threads {
+        let mut scratch = vec![0f32; scratch_len];
+        for (b, out_b) in out.chunks_mut(per_image).enumerate() {
+            f(b, out_b, &mut scratch, Parallelism::Rayon(threads));
+        }
+        return;
+    }
+    out.par_chunks_mut(per_image)
+        .enumerate()
+        .with_min_len(batch.div_ceil(threads))
+        .for_each_init(
+            || vec![0f32; scratch_len],
+            |scratch, (b, out_b)| f(b, out_b, scratch, Parallelism::None),
+        );
+}
+
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    let data = match storage {
+        CpuStorage::F32(d) => d.as_slice(),
+        _ => candle_core::bail!("{op}: only f32 is supported"),
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: input must be contiguous"),
+    }
+}
+
+/// Fails unless `layout` has exactly `dims`.
+fn expect_dims(layout: &Layout, dims: [usize; 4], what: &str) -> Result<()> {
+    if layout.dims() != dims {
+        candle_core::bail!("{what}: expected shape {dims:?}, got {:?}", layout.dims())
+    }
+    Ok(())
+}
+
+/// Convolution: (x, W) → y.
+struct Conv2dOp(ConvShape);
+
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "aegan-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let batch = l1.dims()[0];
+        expect_dims(l1, self.0.input(batch), self.name())?;
+        expect_dims(l2, self.0.weight(), self.name())?;
+        let x = contiguous_f32(s1, l1, self.name())?;
+        let w = contiguous_f32(s2, l2, self.name())?;
+        let y = self.0.forward(x, w, batch);
+        Ok((CpuStorage::F32(y), Shape::from(self.0.output(batch).to_vec())))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        grad_y: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad_y = grad_y.contiguous()?;
+        let grad_x = grad_y.apply_op2_no_bwd(w, &TransposedOp(self.0))?;
+        let grad_w = x.apply_op2_no_bwd(&grad_y, &WeightGradientOp(self.0))?;
+        Ok((Some(grad_x), Some(grad_w)))
+    }
+}
+
+/// Transposed convolution: (y, W) → x, the adjoint of [`Conv2dOp`] in its first argument.
+struct TransposedOp(ConvShape);
+
+impl CustomOp2 for TransposedOp {
+    fn name(&self) -> &'static str {
+        "aegan-conv-transpose2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let batch = l1.dims()[0];
+        expect_dims(l1, self.0.output(batch), self.name())?;
+        expect_dims(l2, self.0.weight(), self.name())?;
+        let y = contiguous_f32(s1, l1, self.name())?;
+        let w = contiguous_f32(s2, l2, self.name())?;
+        let x = self.0.transposed(y, w, batch);
+        Ok((CpuStorage::F32(x), Shape::from(self.0.input(batch).to_vec())))
+    }
+
+    fn bwd(
+        &self,
+        y: &Tensor,
+        w: &Tensor,
+        _x: &Tensor,
+        grad_x: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad_x = grad_x.contiguous()?;
+        let grad_y = grad_x.apply_op2_no_bwd(w, &Conv2dOp(self.0))?;
+        let grad_w = grad_x.apply_op2_no_bwd(y, &WeightGradientOp(self.0))?;
+        Ok((Some(grad_y), Some(grad_w)))
+    }
+}
+
+/// The weight gradient of a convolution: (x, ∇y) → ∇W. Used only inside backward passes.
+struct WeightGradientOp(ConvShape);
+
+impl CustomOp2 for WeightGradientOp {
+    fn name(&self) -> &'static str {
+        "aegan-conv2d-weight-gradient"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let batch = l1.dims()[0];
+        expect_dims(l1, self.0.input(batch), self.name())?;
+        expect_dims(l2, self.0.output(batch), self.name())?;
+        let x = contiguous_f32(s1, l1, self.name())?;
+        let grad_y = contiguous_f32(s2, l2, self.name())?;
+        let grad_w = self.0.weight_gradient(x, grad_y, batch);
+        Ok((CpuStorage::F32(grad_w), Shape::from(self.0.weight().to_vec())))
+    }
+}
+
+fn on_cpu_in_f32(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == candle_core::DType::F32
+}
+
+/// 2-D convolution of `x` (B, C, H, W) with `weight` (C_out, C, k, k): `pad_before` zero
+/// rows/columns above/left, `pad_after` below/right, equal `stride` on both axes.
+///
+/// On the CPU in f32 this is im2col + a matrix product per image, and its gradients are
+/// matrix products and a col2im; elsewhere it is candle's convolution (after explicit padding
+/// when it is uneven).
+pub fn conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    stride: usize,
+    pad_before: usize,
+    pad_after: usize,
+) -> Result<Tensor> {
+    let (_, c, h, w) = x.dims4()?;
+    let (c_out, c_in, k, k2) = weight.dims4()?;
+    if c_in != c || k != k2 || stride == 0 || h + pad_before + pad_after < k || w + pad_before + pad_after < k
+    {
+        candle_core::bail!(
+            "conv2d: input {:?} does not fit weight {:?} with stride {stride}",
+            x.dims(),
+            weight.dims()
+        )
+    }
+    if !on_cpu_in_f32(x) {
+        return if pad_before == pad_after {
+            x.conv2d(weight, pad_before, stride, 1, 1)
+        } else {
+            x.pad_with_zeros(2, pad_before, pad_after)?
+                .pad_with_zeros(3, pad_before, pad_after)?
+                .conv2d(weight, 0, stride, 1, 1)
+        };
+    }
+    let g = Geometry {
+        channels: c,
+        in_h: h,
+        in_w: w,
+        kernel: k,
+        stride,
+        pad_before,
+        out_h: (h + pad_before + pad_after - k) / stride + 1,
+        out_w: (w + pad_before + pad_after - k) / stride + 1,
+    };
+    x.contiguous()?
+        .apply_op2(&weight.contiguous()?, Conv2dOp(ConvShape { g, c_out }))
+}
+
+/// Transposed 2-D convolution of `x` (B, C_in, H, W) with `weight` (C_in, C_out, k, k),
+/// `stride` and `padding` as in PyTorch's `ConvTranspose2d` (no output padding): the output is
+/// (B, C_out, (H − 1)·stride − 2·padding + k, same for W).
+///
+/// A transposed convolution is the adjoint of the convolution with the same weight, so on the
+/// CPU in f32 it is `weightᵀ · x_b` followed by a col2im per image, and its gradients are that
+/// convolution and a weight gradient. Elsewhere it is candle's transposed convolution.
+pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let (_, c, h, w) = x.dims4()?;
+    let (c_in, c_out, k, k2) = weight.dims4()?;
+    if c_in != c || k != k2 || stride == 0 || h == 0 || w == 0 {
+        candle_core::bail!(
+            "conv_transpose2d: input {:?} does not fit weight {:?} with stride {stride}",
+            x.dims(),
+            weight.dims()
+        )
+    }
+    let out_h = ((h - 1) * stride + k).checked_sub(2 * padding).filter(|&s| s > 0);
+    let out_w = ((w - 1) * stride + k).checked_sub(2 * padding).filter(|&s| s > 0);
+    let (Some(out_h), Some(out_w)) = (out_h, out_w) else {
+        candle_core::bail!(
+            "conv_transpose2d: padding {padding} leaves no output for {:?}",
+            x.dims()
+        )
+    };
+    if !on_cpu_in_f32(x) {
+        return x.conv_transpose2d(weight, padding, 0, stride, 1);
+    }
+    // The convolution this is the adjoint of: (C_out, out_h, out_w) → (C_in, h, w).
+    let g = Geometry {
+        channels: c_out,
+        in_h: out_h,
+        in_w: out_w,
+        kernel: k,
+        stride,
+        pad_before: padding,
+        out_h: h,
+        out_w: w,
+    };
+    x.contiguous()?
+        .apply_op2(&weight.contiguous()?, TransposedOp(ConvShape { g, c_out: c_in }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    use crate::ops::max_abs_diff as max_diff;
+
+    /// The gradients of `Σ ours·probe` and `Σ reference·probe` with respect to the input and
+    /// the weight agree within `tolerance`.
+    fn assert_same_gradients(
+        ours: &Tensor,
+        reference: &Tensor,
+        probe: &Tensor,
+        [input, weight]: [&Var; 2],
+        tolerance: f32,
+        label: &str,
+    ) {
+        let g_ours = (ours * probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let g_ref = (reference * probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (name, v) in [("input", input), ("weight", weight)] {
+            let t = v.as_tensor();
+            let d = max_diff(g_ours.get(t).unwrap(), g_ref.get(t).unwrap());
+            assert!(d < tolerance, "{name} gradient {label}: {d}");
+        }
+    }
+
+    /// Forward and both gradients against candle's convolution, for strides 1 and 2 and even
+    /// and odd kernels, symmetric and uneven padding. (Square inputs: candle's own conv2d
+    /// backward assumes them.)
+    #[test]
+    fn matches_candle_convolution_forward_and_gradients() {
+        let dev = Device::Cpu;
+        // Batch 1 takes the one-image-at-a-time path with a parallel product.
+        for (k, stride, pb, pa, h, batch) in [
+            (3, 1, 1, 1, 8, 3),
+            (3, 2, 1, 1, 8, 1),
+            (4, 1, 1, 2, 7, 3),
+            (5, 1, 2, 2, 6, 1),
+            (1, 1, 0, 0, 5, 3),
+            (1, 1, 0, 0, 5, 1),
+            (3, 2, 1, 1, 7, 3),
+            (3, 1, 0, 0, 6, 3),
+        ] {
+            let x = Var::randn(0f32, 1.0, (batch, 4, h, h), &dev).unwrap();
+            let w = Var::randn(0f32, 1.0, (5, 4, k, k), &dev).unwrap();
+            let probe =
+                Tensor::randn(0f32, 1.0, conv2d(&x, &w, stride, pb, pa).unwrap().shape(), &dev).unwrap();
+
+            let ours = conv2d(&x, &w, stride, pb, pa).unwrap();
+            let reference = x
+                .pad_with_zeros(2, pb, pa)
+                .unwrap()
+                .pad_with_zeros(3, pb, pa)
+                .unwrap()
+                .conv2d(&w, 0, stride, 1, 1)
+                .unwrap();
+            assert_eq!(ours.dims(), reference.dims());
+            assert!(max_diff(&ours, &reference) < 1e-4, "forward k{k} s{stride}");
+
+            let label = format!("k{k} s{stride} pads ({pb},{pa})");
+            assert_same_gradients(&ours, &reference, &probe, [&x, &w], 1e-4, &label);
+        }
+    }
+
+    #[test]
+    fn transposed_convolution_matches_candle_forward_and_gradients() {
+        let dev = Device::Cpu;
+        for (k, stride, padding, h, batch) in [
+            (4, 2, 1, 4, 2),
+            (3, 1, 1, 5, 1),
+            (4, 2, 0, 3, 3),
+            (3, 2, 1, 4, 2),
+            (1, 1, 0, 3, 2),
+        ] {
+            let x = Var::randn(0f32, 1.0, (batch, 5, h, h), &dev).unwrap();
+            let w = Var::randn(0f32, 1.0, (5, 3, k, k), &dev).unwrap();
+            let ours = conv_transpose2d(&x, &w, stride, padding).unwrap();
+            let reference = x.conv_transpose2d(&w, padding, 0, stride, 1).unwrap();
+            assert_eq!(ours.dims(), reference.dims(), "k{k} s{stride} p{padding}");
+            assert!(
+                max_diff(&ours, &reference) < 1e-4,
+                "forward k{k} s{stride} p{padding}"
+            );
+            let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev).unwrap();
+            let label = format!("k{k} s{stride} p{padding}");
+            assert_same_gradients(&ours, &reference, &probe, [&x, &w], 1e-3, &label);
+        }
+    }
+
+    #[test]
+    fn non_square_inputs_match_candle_forward() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 6, 9), &dev).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (4, 3, 3, 3), &dev).unwrap();
+        for stride in [1, 2] {
+            let ours = conv2d(&x, &w, stride, 1, 1).unwrap();
+            let reference = x.conv2d(&w, 1, stride, 1, 1).unwrap();
+            assert!(max_diff(&ours, &reference) < 1e-4);
+        }
+    }
+}
