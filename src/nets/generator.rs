@@ -3,8 +3,9 @@
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use super::layers::{upsample_nearest_2x, BlockChain, Conv, ConvBlock, ConvTranspose2x, NormLayer};
+use super::layers::{BlockChain, Conv, ConvBlock, ConvTranspose2x, NormLayer};
 use crate::config::{AeganConfig, Upsample};
+use crate::ops::upsample_nearest_2x;
 use crate::progressive::{downsample_area, fade, Growth};
 
 /// One ×2 stage: nearest upsample + conv, or a transposed conv; then norm and leaky ReLU.
@@ -170,7 +171,7 @@ impl Generator {
 
     fn run_stage(&self, stage: &UpStage, x: &Tensor, train: bool) -> Result<Tensor> {
         match stage {
-            UpStage::NearestConv(block) => block.forward_t(&upsample_nearest_2x(x)?, train),
+            UpStage::NearestConv(block) => block.forward_upsampled_t(x, train),
             UpStage::Transposed { conv, norm } => norm.forward_leaky(&conv.forward(x)?, train, self.slope),
         }
     }

@@ -5,8 +5,9 @@
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::layers::{leaky_relu, upsample_nearest_2x, Conv, ConvBlock};
+use super::layers::{leaky_relu, Conv, ConvBlock};
 use crate::config::{AeganConfig, WidthSchedule};
+use crate::ops::upsample_nearest_2x;
 use crate::progressive::{downsample_area, fade, Growth};
 
 /// `from_rgb.{r}` (1×1 conv + leaky ReLU to `widths.at(r)` channels) for every r from 4 up to

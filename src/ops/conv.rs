@@ -15,12 +15,15 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat, Parallelism};
 use super::im2col::Geometry;
+use super::upsample::{sum_blocks, upsample_into, upsample_nearest_2x};
 
-/// A convolution: its geometry and its number of output channels.
+/// A convolution: its geometry, its number of output channels, and whether its input is
+/// upsampled ×2 (nearest) first, in which case `g` describes the upsampled image.
 #[derive(Debug, Clone, Copy)]
 struct ConvShape {
     g: Geometry,
     c_out: usize,
+    upsample: bool,
 }
 
 impl ConvShape {
@@ -28,77 +31,110 @@ impl ConvShape {
         [self.c_out, self.g.channels, self.g.kernel, self.g.kernel]
     }
 
+    /// The input as the operation receives it (before any upsampling).
     fn input(&self, batch: usize) -> [usize; 4] {
-        [batch, self.g.channels, self.g.in_h, self.g.in_w]
+        let factor = if self.upsample { 2 } else { 1 };
+        [batch, self.g.channels, self.g.in_h / factor, self.g.in_w / factor]
+    }
+
+    fn input_len(&self) -> usize {
+        self.input(1).iter().product()
     }
 
     fn output(&self, batch: usize) -> [usize; 4] {
         [batch, self.c_out, self.g.out_h, self.g.out_w]
     }
 
+    fn output_len(&self) -> usize {
+        self.c_out * self.g.cols()
+    }
+
     fn weight_mat<'a>(&self, w: &'a [f32]) -> Mat<'a> {
         Mat::new(w, self.c_out, self.g.rows())
     }
 
-    /// `y_b = W · im2col(x_b)` for every image.
-    fn forward(&self, x: &[f32], w: &[f32], batch: usize) -> Vec<f32> {
+    /// Scratch per thread: the upsampled image (if any), then the column matrix (unless the
+    /// image is its own column matrix).
+    fn scratch_len(&self) -> usize {
+        let up = if self.upsample { self.g.image_len() } else { 0 };
+        let cols = if self.g.is_identity() {
+            0
+        } else {
+            self.g.rows() * self.g.cols()
+        };
+        up + cols
+    }
+
+    fn split_scratch<'a>(&self, scratch: &'a mut [f32]) -> (&'a mut [f32], &'a mut [f32]) {
+        scratch.split_at_mut(if self.upsample { self.g.image_len() } else { 0 })
+    }
+
+    /// The column matrix (rows × cols) of one input image, built in `scratch`.
+    fn columns<'a>(&self, xb: &'a [f32], scratch: &'a mut [f32]) -> &'a [f32] {
         let g = self.g;
-        let (rows, cols) = (g.rows(), g.cols());
-        let scratch = if g.is_identity() { 0 } else { rows * cols };
-        let mut y = vec![0f32; batch * self.c_out * cols];
-        each_image(&mut y, batch, scratch, |b, yb, scratch, par| {
-            let xb = &x[b * g.image_len()..(b + 1) * g.image_len()];
-            let columns = if g.is_identity() {
-                xb
-            } else {
-                g.im2col(xb, scratch);
-                scratch
-            };
+        let (up, cols) = self.split_scratch(scratch);
+        let image: &[f32] = if self.upsample {
+            upsample_into(xb, (g.channels, g.in_h / 2, g.in_w / 2), up);
+            up
+        } else {
+            xb
+        };
+        if g.is_identity() {
+            image
+        } else {
+            g.im2col(image, cols);
+            cols
+        }
+    }
+
+    /// `y_b = W · columns(x_b)` for every image.
+    fn forward(&self, x: &[f32], w: &[f32], batch: usize) -> Vec<f32> {
+        let (rows, cols, in_len) = (self.g.rows(), self.g.cols(), self.input_len());
+        let mut y = vec![0f32; batch * self.output_len()];
+        each_image(&mut y, batch, self.scratch_len(), |b, yb, scratch, par| {
+            let columns = self.columns(&x[b * in_len..(b + 1) * in_len], scratch);
             matmul(yb, self.weight_mat(w), Mat::new(columns, rows, cols), false, par);
         });
         y
     }
 
-    /// `x_b = col2im(Wᵀ · y_b)` for every image: the transposed convolution.
+    /// `x_b = col2im(Wᵀ · y_b)` for every image (then summed over 2×2 blocks if the input was
+    /// upsampled): the transposed convolution, or the input gradient of the convolution.
     fn transposed(&self, y: &[f32], w: &[f32], batch: usize) -> Vec<f32> {
         let g = self.g;
-        let (rows, cols) = (g.rows(), g.cols());
-        let out_len = self.c_out * cols;
-        let scratch = if g.is_identity() { 0 } else { rows * cols };
-        let mut x = vec![0f32; batch * g.image_len()];
-        each_image(&mut x, batch, scratch, |b, xb, scratch, par| {
-            let yb = Mat::new(&y[b * out_len..(b + 1) * out_len], self.c_out, cols);
+        let out_len = self.output_len();
+        let mut x = vec![0f32; batch * self.input_len()];
+        each_image(&mut x, batch, self.scratch_len(), |b, xb, scratch, par| {
+            let yb = Mat::new(&y[b * out_len..(b + 1) * out_len], self.c_out, g.cols());
+            let (up, cols) = self.split_scratch(scratch);
+            let image: &mut [f32] = if self.upsample { up } else { xb };
             if g.is_identity() {
-                matmul(xb, self.weight_mat(w).t(), yb, false, par);
+                matmul(image, self.weight_mat(w).t(), yb, false, par);
             } else {
-                matmul(scratch, self.weight_mat(w).t(), yb, false, par);
-                g.col2im_add(scratch, xb);
+                matmul(cols, self.weight_mat(w).t(), yb, false, par);
+                image.fill(0.0);
+                g.col2im_add(cols, image);
+            }
+            if self.upsample {
+                sum_blocks(up, (g.channels, g.in_h / 2, g.in_w / 2), xb);
             }
         });
         x
     }
 
-    /// `∇W = Σ_b ∇y_b · im2col(x_b)ᵀ`.
+    /// `∇W = Σ_b ∇y_b · columns(x_b)ᵀ`.
     fn weight_gradient(&self, x: &[f32], grad_y: &[f32], batch: usize) -> Vec<f32> {
-        let g = self.g;
-        let (rows, cols) = (g.rows(), g.cols());
-        let out_len = self.c_out * cols;
+        let (rows, cols, in_len) = (self.g.rows(), self.g.cols(), self.input_len());
+        let out_len = self.output_len();
         let w_len = self.c_out * rows;
         let accumulate = |acc: &mut [f32], scratch: &mut [f32], b: usize, first: bool, par| {
-            let xb = &x[b * g.image_len()..(b + 1) * g.image_len()];
-            let columns = if g.is_identity() {
-                xb
-            } else {
-                g.im2col(xb, scratch);
-                scratch
-            };
+            let columns = self.columns(&x[b * in_len..(b + 1) * in_len], scratch);
             let gyb = Mat::new(&grad_y[b * out_len..(b + 1) * out_len], self.c_out, cols);
             matmul(acc, gyb, Mat::new(columns, rows, cols).t(), !first, par);
         };
-        let scratch_len = if g.is_identity() { 0 } else { rows * cols };
         let threads = rayon::current_num_threads();
         if batch < threads {
-            let (mut acc, mut scratch) = (vec![0f32; w_len], vec![0f32; scratch_len]);
+            let (mut acc, mut scratch) = (vec![0f32; w_len], vec![0f32; self.scratch_len()]);
             for b in 0..batch {
                 accumulate(&mut acc, &mut scratch, b, b == 0, Parallelism::Rayon(threads));
             }
@@ -110,7 +146,7 @@ impl ConvShape {
             .into_par_iter()
             .chunks(share)
             .map(|images| {
-                let (mut acc, mut scratch) = (vec![0f32; w_len], vec![0f32; scratch_len]);
+                let (mut acc, mut scratch) = (vec![0f32; w_len], vec![0f32; self.scratch_len()]);
                 for (i, b) in images.into_iter().enumerate() {
                     accumulate(&mut acc, &mut scratch, b, i == 0, Parallelism::None);
                 }
@@ -294,17 +330,47 @@ pub fn conv2d(
     pad_before: usize,
     pad_after: usize,
 ) -> Result<Tensor> {
+    convolve(x, weight, stride, (pad_before, pad_after), false)
+}
+
+/// [`conv2d`] of `x` upsampled ×2 (nearest neighbour) first, without ever storing the
+/// upsampled batch on the CPU: each image is upsampled in a per-thread scratch buffer, and the
+/// input gradient sums 2×2 blocks there.
+pub fn upsample2x_conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    stride: usize,
+    pad_before: usize,
+    pad_after: usize,
+) -> Result<Tensor> {
+    convolve(x, weight, stride, (pad_before, pad_after), true)
+}
+
+fn convolve(
+    x: &Tensor,
+    weight: &Tensor,
+    stride: usize,
+    (pad_before, pad_after): (usize, usize),
+    upsample: bool,
+) -> Result<Tensor> {
     let (_, c, h, w) = x.dims4()?;
+    let (h, w) = if upsample { (2 * h, 2 * w) } else { (h, w) };
     let (c_out, c_in, k, k2) = weight.dims4()?;
     if c_in != c || k != k2 || stride == 0 || h + pad_before + pad_after < k || w + pad_before + pad_after < k
     {
         candle_core::bail!(
-            "conv2d: input {:?} does not fit weight {:?} with stride {stride}",
+            "conv2d: input {:?}{} does not fit weight {:?} with stride {stride}",
             x.dims(),
+            if upsample { " upsampled ×2" } else { "" },
             weight.dims()
         )
     }
     if !on_cpu_in_f32(x) {
+        let x = if upsample {
+            upsample_nearest_2x(x)?
+        } else {
+            x.clone()
+        };
         return if pad_before == pad_after {
             x.conv2d(weight, pad_before, stride, 1, 1)
         } else {
@@ -323,8 +389,8 @@ pub fn conv2d(
         out_h: (h + pad_before + pad_after - k) / stride + 1,
         out_w: (w + pad_before + pad_after - k) / stride + 1,
     };
-    x.contiguous()?
-        .apply_op2(&weight.contiguous()?, Conv2dOp(ConvShape { g, c_out }))
+    let shape = ConvShape { g, c_out, upsample };
+    x.contiguous()?.apply_op2(&weight.contiguous()?, Conv2dOp(shape))
 }
 
 /// Transposed 2-D convolution of `x` (B, C_in, H, W) with `weight` (C_in, C_out, k, k),
@@ -366,8 +432,14 @@ pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usi
         out_h: h,
         out_w: w,
     };
-    x.contiguous()?
-        .apply_op2(&weight.contiguous()?, TransposedOp(ConvShape { g, c_out: c_in }))
+    x.contiguous()?.apply_op2(
+        &weight.contiguous()?,
+        TransposedOp(ConvShape {
+            g,
+            c_out: c_in,
+            upsample: false,
+        }),
+    )
 }
 
 #[cfg(test)]
@@ -461,6 +533,23 @@ mod tests {
             let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev).unwrap();
             let label = format!("k{k} s{stride} p{padding}");
             assert_same_gradients(&ours, &reference, &probe, [&x, &w], 1e-3, &label);
+        }
+    }
+
+    #[test]
+    fn fused_upsample_matches_upsampling_then_convolving() {
+        let dev = Device::Cpu;
+        for (k, stride, pb, pa, batch) in [(3, 1, 1, 1, 3), (4, 1, 1, 2, 1), (1, 1, 0, 0, 2), (3, 2, 1, 1, 2)]
+        {
+            let x = Var::randn(0f32, 1.0, (batch, 3, 4, 5), &dev).unwrap();
+            let w = Var::randn(0f32, 1.0, (2, 3, k, k), &dev).unwrap();
+            let ours = upsample2x_conv2d(&x, &w, stride, pb, pa).unwrap();
+            let reference = conv2d(&upsample_nearest_2x(&x).unwrap(), &w, stride, pb, pa).unwrap();
+            assert_eq!(ours.dims(), reference.dims());
+            let label = format!("k{k} s{stride} pads ({pb},{pa})");
+            assert!(max_diff(&ours, &reference) < 1e-4, "forward {label}");
+            let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev).unwrap();
+            assert_same_gradients(&ours, &reference, &probe, [&x, &w], 1e-4, &label);
         }
     }
 

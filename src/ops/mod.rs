@@ -14,9 +14,11 @@ mod batch_norm;
 mod conv;
 mod gemm;
 mod im2col;
+mod upsample;
 
 pub use batch_norm::{batch_norm_leaky_relu, composed as batch_norm_leaky_relu_composed};
-pub use conv::{conv2d, conv_transpose2d};
+pub use conv::{conv2d, conv_transpose2d, upsample2x_conv2d};
+pub use upsample::upsample_nearest_2x;
 
 /// Largest absolute difference between two tensors of one shape (for the kernels' tests).
 #[cfg(test)]

@@ -1,0 +1,100 @@
+//! ×2 nearest-neighbour upsampling: as a tensor operation with a correct gradient, and on one
+//! image in a slice (for the fused upsample + convolution).
+
+use candle_core::{Result, Tensor};
+
+/// Nearest-neighbour ×2 upsampling of (B, C, H, W) by broadcasting. Its gradient is the sum
+/// over each 2×2 block, which candle's `upsample_nearest2d` backward gets wrong when its input
+/// is used twice.
+pub fn upsample_nearest_2x(x: &Tensor) -> Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    x.reshape((b, c, h, 1, w, 1))?
+        .broadcast_as((b, c, h, 2, w, 2))?
+        .reshape((b, c, 2 * h, 2 * w))
+}
+
+/// Writes `image` (`planes` planes of `h`×`w`) upsampled ×2 into `out` (planes of 2h×2w).
+pub(crate) fn upsample_into(image: &[f32], (planes, h, w): (usize, usize, usize), out: &mut [f32]) {
+    assert_eq!(image.len(), planes * h * w, "upsample: image length");
+    assert_eq!(out.len(), 4 * image.len(), "upsample: output length");
+    for (src_row, dst_rows) in image.chunks_exact(w).zip(out.chunks_exact_mut(4 * w)) {
+        let (top, bottom) = dst_rows.split_at_mut(2 * w);
+        for (pair, &v) in top.chunks_exact_mut(2).zip(src_row) {
+            pair[0] = v;
+            pair[1] = v;
+        }
+        bottom.copy_from_slice(top);
+    }
+}
+
+/// The adjoint of [`upsample_into`]: `out` (planes of `h`×`w`) gets the sum of every 2×2 block
+/// of `up` (planes of 2h×2w).
+pub(crate) fn sum_blocks(up: &[f32], (planes, h, w): (usize, usize, usize), out: &mut [f32]) {
+    assert_eq!(out.len(), planes * h * w, "block sum: output length");
+    assert_eq!(up.len(), 4 * out.len(), "block sum: input length");
+    for (dst_row, src_rows) in out.chunks_exact_mut(w).zip(up.chunks_exact(4 * w)) {
+        let (top, bottom) = src_rows.split_at(2 * w);
+        for ((d, t), b) in dst_row
+            .iter_mut()
+            .zip(top.chunks_exact(2))
+            .zip(bottom.chunks_exact(2))
+        {
+            *d = t[0] + t[1] + b[0] + b[1];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn upsample_repeats_each_pixel_into_a_2x2_block() {
+        let x = Tensor::new(&[[[[1f32, 2.0], [3.0, 4.0]]]], &Device::Cpu).unwrap();
+        let y = upsample_nearest_2x(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let expected = [1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.];
+        assert_eq!(y, expected);
+        let mut out = [0f32; 16];
+        upsample_into(&[1., 2., 3., 4.], (1, 2, 2), &mut out);
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn block_sum_is_the_adjoint_of_upsampling() {
+        let (planes, h, w) = (2, 3, 2);
+        let x: Vec<f32> = (0..planes * h * w).map(|i| (i as f32 * 0.7).sin()).collect();
+        let g: Vec<f32> = (0..4 * x.len()).map(|i| (i as f32 * 1.3).cos()).collect();
+        let mut up = vec![0f32; g.len()];
+        upsample_into(&x, (planes, h, w), &mut up);
+        let mut summed = vec![0f32; x.len()];
+        sum_blocks(&g, (planes, h, w), &mut summed);
+        let lhs: f32 = up.iter().zip(&g).map(|(a, b)| a * b).sum();
+        let rhs: f32 = x.iter().zip(&summed).map(|(a, b)| a * b).sum();
+        assert!((lhs - rhs).abs() < 1e-4, "{lhs} vs {rhs}");
+    }
+
+    #[test]
+    fn upsample_gradient_accumulates_when_the_input_is_used_twice() {
+        let x = Var::new(&[[[[1f32, 2.0], [3.0, 4.0]]]], &Device::Cpu).unwrap();
+        // x feeds two upsamples; d/dx of sum(up(x)) + sum(up(x)) is 4 + 4 = 8 per pixel.
+        let loss = (upsample_nearest_2x(x.as_tensor()).unwrap().sum_all().unwrap()
+            + upsample_nearest_2x(x.as_tensor()).unwrap().sum_all().unwrap())
+        .unwrap();
+        let grad = loss
+            .backward()
+            .unwrap()
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(grad, [8.0; 4]);
+    }
+}
