@@ -50,20 +50,92 @@ impl Geometry {
     pub fn im2col(&self, image: &[f32], cols: &mut [f32]) {
         assert_eq!(image.len(), self.image_len(), "im2col: image length");
         assert_eq!(cols.len(), self.rows() * self.cols(), "im2col: column length");
-        if !self.is_identity() {
-            cols.fill(0.0);
+        if self.is_identity() {
+            cols.copy_from_slice(image);
+            return;
         }
-        let n = self.cols();
-        self.for_each_tap(|row, out_range, in_start| {
-            let dst = &mut cols[row * n + out_range.start..row * n + out_range.end];
-            if self.stride == 1 {
-                dst.copy_from_slice(&image[in_start..in_start + dst.len()]);
+        let (k, n, plane) = (self.kernel, self.cols(), self.in_h * self.in_w);
+        let same_size = self.stride == 1 && self.out_h == self.in_h && self.out_w == self.in_w;
+        for (row, dst) in cols.chunks_exact_mut(n).enumerate() {
+            let (c, ky, kx) = (row / (k * k), row / k % k, row % k);
+            let src = &image[c * plane..(c + 1) * plane];
+            if same_size {
+                self.shifted_plane(src, ky, kx, dst);
             } else {
-                for (i, d) in dst.iter_mut().enumerate() {
-                    *d = image[in_start + i * self.stride];
-                }
+                self.gather_row(src, ky, kx, dst);
             }
-        });
+        }
+    }
+
+    /// One row of the column matrix for a stride-1 convolution that keeps the size: the image
+    /// plane shifted by (ky − pad, kx − pad), as one contiguous copy whose wrapped-around edge
+    /// columns and out-of-range rows are then zeroed.
+    fn shifted_plane(&self, src: &[f32], ky: usize, kx: usize, dst: &mut [f32]) {
+        let (w, p) = (self.in_w, self.pad_before);
+        let offset = (ky as isize - p as isize) * w as isize + kx as isize - p as isize;
+        let (lo, hi) = self.valid_columns(kx);
+        let (oy_lo, oy_hi) = self.valid_rows(ky);
+        let (start, end) = (oy_lo * w, oy_hi.max(oy_lo) * w);
+        dst[..start].fill(0.0);
+        dst[end..].fill(0.0);
+        if start == end {
+            return;
+        }
+        // Destination indices whose source index (j + offset) lies inside the plane.
+        let copy_lo = (start as isize).max(-offset) as usize;
+        let copy_hi = (end as isize)
+            .min(src.len() as isize - offset)
+            .max(copy_lo as isize) as usize;
+        let src_lo = (copy_lo as isize + offset) as usize;
+        dst[copy_lo..copy_hi].copy_from_slice(&src[src_lo..src_lo + copy_hi - copy_lo]);
+        // Whatever the copy could not reach lies in the edge columns, zeroed below anyway.
+        dst[start..copy_lo].fill(0.0);
+        dst[copy_hi..end].fill(0.0);
+        for line in dst[start..end].chunks_exact_mut(w) {
+            line[..lo].fill(0.0);
+            line[hi.max(lo)..].fill(0.0);
+        }
+    }
+
+    /// One row of the column matrix for any geometry, one output row at a time.
+    fn gather_row(&self, src: &[f32], ky: usize, kx: usize, dst: &mut [f32]) {
+        let (s, w) = (self.stride, self.in_w);
+        let (lo, hi) = self.valid_columns(kx);
+        let (oy_lo, oy_hi) = self.valid_rows(ky);
+        for (oy, line) in dst.chunks_exact_mut(self.out_w).enumerate() {
+            if oy < oy_lo || oy >= oy_hi || lo >= hi {
+                line.fill(0.0);
+                continue;
+            }
+            let iy = oy * s + ky - self.pad_before;
+            let src_row = &src[iy * w..(iy + 1) * w];
+            line[..lo].fill(0.0);
+            line[hi..].fill(0.0);
+            let first = lo * s + kx - self.pad_before;
+            for (i, d) in line[lo..hi].iter_mut().enumerate() {
+                *d = src_row[first + i * s];
+            }
+        }
+    }
+
+    /// Output columns `lo..hi` whose input column ox·stride + kx − pad lies in [0, in_w).
+    fn valid_columns(&self, kx: usize) -> (usize, usize) {
+        Self::valid_range(kx, self.pad_before, self.stride, self.in_w, self.out_w)
+    }
+
+    /// Output rows `lo..hi` whose input row oy·stride + ky − pad lies in [0, in_h).
+    fn valid_rows(&self, ky: usize) -> (usize, usize) {
+        Self::valid_range(ky, self.pad_before, self.stride, self.in_h, self.out_h)
+    }
+
+    fn valid_range(tap: usize, pad: usize, stride: usize, input: usize, output: usize) -> (usize, usize) {
+        let lo = pad.saturating_sub(tap).div_ceil(stride);
+        let hi = if input + pad > tap {
+            ((input + pad - tap - 1) / stride + 1).min(output)
+        } else {
+            0
+        };
+        (lo.min(hi), hi)
     }
 
     /// Adds every entry of `cols` (rows × cols, row-major) into the pixel of `image` it was
@@ -97,22 +169,14 @@ impl Geometry {
             for ky in 0..k {
                 for kx in 0..k {
                     let row = (c * k + ky) * k + kx;
-                    // Output columns whose input column ox·s + kx − pad lies in [0, in_w).
-                    let lo = (self.pad_before.saturating_sub(kx)).div_ceil(self.stride);
-                    let hi_excl = if self.in_w + self.pad_before > kx {
-                        ((self.in_w + self.pad_before - kx - 1) / self.stride + 1).min(self.out_w)
-                    } else {
-                        0
-                    };
+                    let (lo, hi_excl) = self.valid_columns(kx);
                     if lo >= hi_excl {
                         continue;
                     }
-                    for oy in 0..self.out_h {
-                        let iy = (oy * self.stride + ky) as isize - self.pad_before as isize;
-                        if iy < 0 || iy as usize >= self.in_h {
-                            continue;
-                        }
-                        let in_base = c * self.in_h * self.in_w + iy as usize * self.in_w;
+                    let (oy_lo, oy_hi) = self.valid_rows(ky);
+                    for oy in oy_lo..oy_hi {
+                        let iy = oy * self.stride + ky - self.pad_before;
+                        let in_base = c * self.in_h * self.in_w + iy * self.in_w;
                         // Input column of output column `lo`.
                         let first_ix = lo * self.stride + kx - self.pad_before;
                         f(
