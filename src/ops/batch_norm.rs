@@ -79,6 +79,15 @@ pub fn composed(
     Ok((y, mean.flatten_all()?.detach(), var.flatten_all()?.detach()))
 }
 
+/// A pair of sums that adds up component-wise (for [`per_channel`]).
+struct Sum2(f64, f64);
+
+impl std::iter::Sum for Sum2 {
+    fn sum<I: Iterator<Item = Sum2>>(iter: I) -> Self {
+        iter.fold(Sum2(0.0, 0.0), |a, b| Sum2(a.0 + b.0, a.1 + b.1))
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Saved {
     mean: Vec<f32>,
@@ -122,22 +131,58 @@ fn with_cpu_data<T>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<T>) -> Result<T
     }
 }
 
-/// Sum of a slice with eight f32 lanes (vectorised by the compiler), returned as f64.
+/// Lanes of the partial sums below: wide enough for the compiler to keep them in vector
+/// registers (the sums are then exact enough in f32 within one plane, and f64 across planes).
+const LANES: usize = 16;
+
+/// `Σ f(xᵢ)` over a slice, in [`LANES`] f32 partial sums, returned as f64.
 #[inline]
-fn lane_sum(values: impl Iterator<Item = f32>) -> f64 {
-    let mut lanes = [0f32; 8];
-    for (i, v) in values.enumerate() {
-        lanes[i & 7] += v;
+fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    let mut lanes = [0f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for chunk in chunks {
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            *l += f(v);
+        }
     }
-    lanes.iter().map(|&l| l as f64).sum()
+    lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64
 }
 
-/// Per-channel sums of `f(index within the channel's planes)` over every (batch, channel)
-/// plane of `len` values, in parallel over channels.
-fn per_channel<F>(n: usize, c: usize, plane: usize, f: F) -> Vec<f64>
+/// `(Σ du, Σ du·(x − μ))` over one plane, with du = dy where y > 0 and slope·dy elsewhere.
+#[inline]
+fn gradient_sums(x: &[f32], y: &[f32], dy: &[f32], mu: f32, slope: f32) -> (f64, f64) {
+    let (mut sum_du, mut sum_du_x) = ([0f32; LANES], [0f32; LANES]);
+    let mut tail = (0f64, 0f64);
+    let mut chunks = x
+        .chunks_exact(LANES)
+        .zip(y.chunks_exact(LANES))
+        .zip(dy.chunks_exact(LANES));
+    for ((xc, yc), dc) in chunks.by_ref() {
+        for i in 0..LANES {
+            let du = if yc[i] > 0.0 { dc[i] } else { slope * dc[i] };
+            sum_du[i] += du;
+            sum_du_x[i] += du * (xc[i] - mu);
+        }
+    }
+    let done = x.len() / LANES * LANES;
+    for i in done..x.len() {
+        let du = if y[i] > 0.0 { dy[i] } else { slope * dy[i] };
+        tail.0 += du as f64;
+        tail.1 += (du * (x[i] - mu)) as f64;
+    }
+    let total = |lanes: [f32; LANES]| lanes.iter().map(|&l| l as f64).sum::<f64>();
+    (total(sum_du) + tail.0, total(sum_du_x) + tail.1)
+}
+
+/// Per-channel sums of `f(channel, plane)` over every (batch, channel) plane of `data`
+/// (`n` images of `c` planes), in parallel over channels.
+fn per_channel<T, F>(data: &[f32], n: usize, c: usize, f: F) -> Vec<T>
 where
-    F: Fn(usize, std::ops::Range<usize>) -> f64 + Sync,
+    T: std::iter::Sum<T> + Send,
+    F: Fn(usize, std::ops::Range<usize>) -> T + Sync,
 {
+    let plane = data.len() / (n * c).max(1);
     (0..c)
         .into_par_iter()
         .map(|ch| {
@@ -178,11 +223,11 @@ impl CustomOp3 for FusedBatchNormLeakyRelu {
         }
         let plane = h * w;
         let m = (n * plane) as f64;
-        let sums = per_channel(n, c, plane, |_, r| lane_sum(x[r].iter().copied()));
+        let sums: Vec<f64> = per_channel(x, n, c, |_, r| lane_sum(&x[r], |v| v));
         let mean: Vec<f64> = sums.iter().map(|s| s / m).collect();
-        let squares = per_channel(n, c, plane, |ch, r| {
+        let squares: Vec<f64> = per_channel(x, n, c, |ch, r| {
             let mu = mean[ch] as f32;
-            lane_sum(x[r].iter().map(|&v| (v - mu) * (v - mu)))
+            lane_sum(&x[r], |v| (v - mu) * (v - mu))
         });
         let var: Vec<f64> = squares.iter().map(|s| s / m).collect();
         let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
@@ -235,24 +280,31 @@ impl CustomOp3 for FusedBatchNormLeakyRelu {
         let (dx, d_gamma, d_beta) = with_cpu_data(&x, |x| {
             with_cpu_data(&y, |y| {
                 with_cpu_data(&dy, |dy| {
-                    let du = |i: usize| if y[i] > 0.0 { dy[i] } else { slope * dy[i] };
-                    let d_beta = per_channel(n, c, plane, |_, r| lane_sum(r.map(du)));
-                    let d_gamma = per_channel(n, c, plane, |ch, r| {
-                        let (mu, inv) = (saved.mean[ch], saved.inv_std[ch]);
-                        lane_sum(r.map(|i| du(i) * (x[i] - mu) * inv))
+                    let sums: Vec<Sum2> = per_channel(x, n, c, |ch, r| {
+                        let (sum_du, sum_du_x) =
+                            gradient_sums(&x[r.clone()], &y[r.clone()], &dy[r], saved.mean[ch], slope);
+                        Sum2(sum_du, sum_du_x)
                     });
+                    let d_beta: Vec<f64> = sums.iter().map(|s| s.0).collect();
+                    let d_gamma: Vec<f64> = sums
+                        .iter()
+                        .zip(&saved.inv_std)
+                        .map(|(s, &inv)| s.1 * inv as f64)
+                        .collect();
                     let mut dx = vec![0f32; x.len()];
                     dx.par_chunks_mut(plane).enumerate().for_each(|(p, out)| {
                         let ch = p % c;
                         let (mu, inv) = (saved.mean[ch], saved.inv_std[ch]);
                         let k = gamma[ch] * inv;
                         let mean_du = (d_beta[ch] / m) as f32;
-                        let mean_du_xhat = (d_gamma[ch] / m) as f32;
-                        let base = p * plane;
-                        for (j, o) in out.iter_mut().enumerate() {
-                            let i = base + j;
-                            let x_hat = (x[i] - mu) * inv;
-                            *o = k * (du(i) - mean_du - x_hat * mean_du_xhat);
+                        // x̂·dγ/m = (x − μ)·inv·dγ/m: fold inv into the constant.
+                        let per_x = (d_gamma[ch] / m) as f32 * inv;
+                        let r = p * plane..(p + 1) * plane;
+                        for (((o, &xv), &yv), &dyv) in
+                            out.iter_mut().zip(&x[r.clone()]).zip(&y[r.clone()]).zip(&dy[r])
+                        {
+                            let du = if yv > 0.0 { dyv } else { slope * dyv };
+                            *o = k * (du - mean_du - (xv - mu) * per_x);
                         }
                     });
                     Ok((dx, d_gamma, d_beta))
