@@ -4,7 +4,7 @@ use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::growing::GrowingInput;
-use super::layers::{leaky_relu, BlockChain, Conv, ConvBlock, Mlp};
+use super::layers::{BlockChain, Conv, ConvBlock, Mlp};
 use crate::config::AeganConfig;
 use crate::progressive::Growth;
 
@@ -62,7 +62,7 @@ impl ImageDiscriminator {
 
     /// Logits `(batch, 1)`: high means "real".
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let from_image = |x: &Tensor| leaky_relu(&self.from_image.forward(x)?, self.slope);
+        let from_image = |x: &Tensor| self.from_image.forward_leaky(x, self.slope);
         let x = self.input.forward_t(x, &self.down, from_image, train)?;
         self.out.forward(&x.flatten_from(1)?)
     }

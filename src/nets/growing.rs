@@ -2,10 +2,10 @@
 //! resolutions below the image size, and the fade between a new input block and the
 //! downsampled image feeding the previous one.
 
-use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_core::{ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::layers::{leaky_relu, Conv, ConvBlock};
+use super::layers::{Conv, ConvBlock};
 use crate::config::{AeganConfig, WidthSchedule};
 use crate::ops::upsample_nearest_2x;
 use crate::progressive::{downsample_area, fade, Growth};
@@ -86,7 +86,7 @@ impl GrowingInput {
                 return full_entry(x);
             }
             match self.from_rgb.iter().find(|(side, _)| *side == r) {
-                Some((_, conv)) => leaky_relu(&conv.forward(x)?, self.slope),
+                Some((_, conv)) => conv.forward_leaky(x, self.slope),
                 None => candle_core::bail!("this network has no from_rgb layer for {r}×{r}"),
             }
         };

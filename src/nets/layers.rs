@@ -61,6 +61,15 @@ impl Conv {
         self.add_bias(y)
     }
 
+    /// `leaky_relu(conv(x) + bias)`, the bias and activation fused on the CPU.
+    pub fn forward_leaky(&self, x: &Tensor, slope: f64) -> Result<Tensor> {
+        let y = crate::ops::conv2d(x, &self.weight, self.stride, self.pad_before, self.pad_after)?;
+        match &self.bias {
+            Some(b) => crate::ops::bias_leaky_relu(&y, b, slope),
+            None => leaky_relu(&y, slope),
+        }
+    }
+
     fn add_bias(&self, y: Tensor) -> Result<Tensor> {
         match &self.bias {
             Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
@@ -192,10 +201,7 @@ impl NormLayer {
     }
 }
 
-/// Leaky ReLU as `max(x, slope·x)`: two kernels instead of candle's four, valid for slope < 1.
-pub(crate) fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
-    x.maximum(&x.affine(slope, 0.0)?)
-}
+pub(crate) use crate::ops::leaky_relu;
 
 /// Convolution → normalisation → leaky ReLU.
 #[derive(Debug, Clone)]

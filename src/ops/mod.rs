@@ -8,14 +8,17 @@
 //! are the same kernels in the other order. Other devices use candle's own convolutions.
 //!
 //! Batch normalisation in training mode and the leaky ReLU after it run as one fused CPU
-//! kernel with a hand-written backward pass ([`batch_norm_leaky_relu`]).
+//! kernel with a hand-written backward pass ([`batch_norm_leaky_relu`]); so do a bias and the
+//! leaky ReLU after it ([`bias_leaky_relu`]), and the leaky ReLU alone ([`leaky_relu`]).
 
+mod activation;
 mod batch_norm;
 mod conv;
 mod gemm;
 mod im2col;
 mod upsample;
 
+pub use activation::{bias_leaky_relu, leaky_relu};
 pub use batch_norm::{batch_norm_leaky_relu, composed as batch_norm_leaky_relu_composed};
 pub use conv::{conv2d, conv_transpose2d, upsample2x_conv2d};
 pub use upsample::upsample_nearest_2x;

@@ -1,0 +1,231 @@
+//! Leaky ReLU, optionally after a per-channel bias, as one CPU kernel each way.
+//!
+//! Composed from candle operations, `leaky_relu(x + b)` is a broadcast add, a scale and a
+//! maximum forward, and a comparison, two selections, a strided reduction (for the bias) and a
+//! zero-filled buffer per node backward. Fused, the forward reads x once and the backward reads
+//! the output and its gradient once.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+/// `max(u, slope·u)` for slope in [0, 1).
+#[inline]
+fn leaky(u: f32, slope: f32) -> f32 {
+    if u > 0.0 {
+        u
+    } else {
+        slope * u
+    }
+}
+
+fn check_slope(slope: f64) -> Result<()> {
+    if !(0.0..1.0).contains(&slope) {
+        candle_core::bail!("leaky ReLU slope {slope} must be in [0, 1)")
+    }
+    Ok(())
+}
+
+fn fused(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == DType::F32
+}
+
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    let data = match storage {
+        CpuStorage::F32(d) => d.as_slice(),
+        _ => candle_core::bail!("{op}: only f32 is supported"),
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: input must be contiguous"),
+    }
+}
+
+/// Leaky ReLU `max(x, slope·x)` of any tensor, for `slope` in [0, 1).
+pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
+    check_slope(slope)?;
+    if !fused(x) {
+        return x.maximum(&x.affine(slope, 0.0)?);
+    }
+    x.contiguous()?.apply_op1(LeakyRelu(slope as f32))
+}
+
+/// `leaky_relu(x + bias)` for `x` of shape (B, C, …) and `bias` of shape (C,).
+pub fn bias_leaky_relu(x: &Tensor, bias: &Tensor, slope: f64) -> Result<Tensor> {
+    check_slope(slope)?;
+    let dims = x.dims();
+    if dims.len() < 2 || bias.dims() != [dims[1]] {
+        candle_core::bail!(
+            "bias_leaky_relu: bias {:?} does not match input {:?}",
+            bias.dims(),
+            dims
+        )
+    }
+    if !fused(x) || bias.dtype() != DType::F32 {
+        let mut shape = vec![1; dims.len()];
+        shape[1] = dims[1];
+        return leaky_relu(&x.broadcast_add(&bias.reshape(shape)?)?, slope);
+    }
+    x.contiguous()?
+        .apply_op2(&bias.contiguous()?, BiasLeakyRelu(slope as f32))
+}
+
+/// The input gradient `dy · (1 where y > 0, slope elsewhere)`.
+fn input_gradient(y: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
+    let mut dx = vec![0f32; y.len()];
+    dx.par_chunks_mut(1 << 14)
+        .zip(y.par_chunks(1 << 14).zip(dy.par_chunks(1 << 14)))
+        .for_each(|(dx, (y, dy))| {
+            for ((d, &yv), &g) in dx.iter_mut().zip(y).zip(dy) {
+                *d = if yv > 0.0 { g } else { slope * g };
+            }
+        });
+    dx
+}
+
+/// Element-wise leaky ReLU; its backward pass is [`LeakyReluGradient`].
+struct LeakyRelu(f32);
+
+impl CustomOp1 for LeakyRelu {
+    fn name(&self) -> &'static str {
+        "aegan-leaky-relu"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(storage, layout, self.name())?;
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(1 << 14)
+            .zip(x.par_chunks(1 << 14))
+            .for_each(|(y, x)| {
+                for (o, &v) in y.iter_mut().zip(x) {
+                    *o = leaky(v, self.0);
+                }
+            });
+        Ok((CpuStorage::F32(y), layout.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        let dy = dy.contiguous()?;
+        Ok(Some(y.apply_op2_no_bwd(&dy, &LeakyReluGradient(self.0))?))
+    }
+}
+
+/// (y, dy) → dx for a leaky ReLU whose output was y.
+struct LeakyReluGradient(f32);
+
+impl CustomOp2 for LeakyReluGradient {
+    fn name(&self) -> &'static str {
+        "aegan-leaky-relu-gradient"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let y = contiguous_f32(s1, l1, self.name())?;
+        let dy = contiguous_f32(s2, l2, self.name())?;
+        if l1.shape() != l2.shape() {
+            candle_core::bail!("{}: shapes {:?} and {:?}", self.name(), l1.dims(), l2.dims())
+        }
+        Ok((CpuStorage::F32(input_gradient(y, dy, self.0)), l1.shape().clone()))
+    }
+}
+
+/// `leaky_relu(x + bias)` with a per-channel bias (dimension 1 of x).
+struct BiasLeakyRelu(f32);
+
+impl CustomOp2 for BiasLeakyRelu {
+    fn name(&self) -> &'static str {
+        "aegan-bias-leaky-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s1, l1, self.name())?;
+        let bias = contiguous_f32(s2, l2, self.name())?;
+        let c = bias.len();
+        let plane = l1.dims()[2..].iter().product::<usize>();
+        let mut y = vec![0f32; x.len()];
+        if plane > 0 {
+            y.par_chunks_mut(plane)
+                .zip(x.par_chunks(plane))
+                .enumerate()
+                .for_each(|(i, (y, x))| {
+                    let b = bias[i % c];
+                    for (o, &v) in y.iter_mut().zip(x) {
+                        *o = leaky(v + b, self.0);
+                    }
+                });
+        }
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        _bias: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dy = dy.contiguous()?;
+        let dx = y.apply_op2_no_bwd(&dy, &LeakyReluGradient(self.0))?;
+        // Σ over every dimension but the channel one.
+        let c = x.dim(1)?;
+        let d_bias = dx.reshape((x.dim(0)?, c, ()))?.sum(2)?.sum(0)?;
+        Ok((Some(dx), Some(d_bias)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    use crate::ops::max_abs_diff as max_diff;
+
+    #[test]
+    fn fused_bias_and_leaky_relu_match_candle_forward_and_gradients() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, 4, 5, 2), &dev)?)?;
+        let bias = Var::from_tensor(&Tensor::new(&[0.3f32, -0.2, 0.0, 1.1], &dev)?)?;
+        let probe = Tensor::randn(0f32, 1.0, (3, 4, 5, 2), &dev)?;
+        let slope = 0.2;
+        let reference = {
+            let u = x.broadcast_add(&bias.reshape((1, 4, 1, 1))?)?;
+            u.maximum(&u.affine(slope, 0.0)?)?
+        };
+        for (fused, label) in [
+            (bias_leaky_relu(&x, &bias, slope)?, "with bias"),
+            (
+                leaky_relu(&x.broadcast_add(&bias.reshape((1, 4, 1, 1))?)?, slope)?,
+                "leaky only",
+            ),
+        ] {
+            assert!(max_diff(&fused, &reference) < 1e-6, "forward {label}");
+            let ours = (&fused * &probe)?.sum_all()?.backward()?;
+            let theirs = (&reference * &probe)?.sum_all()?.backward()?;
+            for v in [&x, &bias] {
+                let d = max_diff(
+                    ours.get(v.as_tensor()).unwrap(),
+                    theirs.get(v.as_tensor()).unwrap(),
+                );
+                assert!(d < 1e-5, "gradient {label}: {d}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn slopes_outside_zero_to_one_are_refused() {
+        let x = Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap();
+        assert!(leaky_relu(&x, 1.0).is_err());
+        assert!(leaky_relu(&x, -0.1).is_err());
+    }
+}
