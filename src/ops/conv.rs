@@ -122,44 +122,56 @@ impl ConvShape {
         x
     }
 
-    /// `∇W = Σ_b ∇y_b · columns(x_b)ᵀ`.
+    /// `∇W = Σ_b ∇y_b · columns(x_b)ᵀ`, summed as its transpose `Σ_b columns(x_b) · ∇y_bᵀ`
+    /// (measured twice as fast with gemm for these shapes: the long column matrix is the
+    /// left operand), then transposed once.
     fn weight_gradient(&self, x: &[f32], grad_y: &[f32], batch: usize) -> Vec<f32> {
         let (rows, cols, in_len) = (self.g.rows(), self.g.cols(), self.input_len());
         let out_len = self.output_len();
         let w_len = self.c_out * rows;
-        let accumulate = |acc: &mut [f32], scratch: &mut [f32], b: usize, first: bool, par| {
+        let accumulate = |acc_t: &mut [f32], scratch: &mut [f32], b: usize, first: bool, par| {
             let columns = self.columns(&x[b * in_len..(b + 1) * in_len], scratch);
             let gyb = Mat::new(&grad_y[b * out_len..(b + 1) * out_len], self.c_out, cols);
-            matmul(acc, gyb, Mat::new(columns, rows, cols).t(), !first, par);
+            matmul(acc_t, Mat::new(columns, rows, cols), gyb.t(), !first, par);
         };
         let threads = rayon::current_num_threads();
-        if batch < threads {
-            let (mut acc, mut scratch) = (vec![0f32; w_len], vec![0f32; self.scratch_len()]);
+        let sum_t = if batch < threads {
+            let (mut acc_t, mut scratch) = (vec![0f32; w_len], vec![0f32; self.scratch_len()]);
             for b in 0..batch {
-                accumulate(&mut acc, &mut scratch, b, b == 0, Parallelism::Rayon(threads));
+                accumulate(&mut acc_t, &mut scratch, b, b == 0, Parallelism::Rayon(threads));
             }
-            return acc;
-        }
-        // One contiguous share of the batch per thread, each with its own sum.
-        let share = batch.div_ceil(threads);
-        let partial: Vec<Vec<f32>> = (0..batch)
-            .into_par_iter()
-            .chunks(share)
-            .map(|images| {
-                let (mut acc, mut scratch) = (vec![0f32; w_len], vec![0f32; self.scratch_len()]);
-                for (i, b) in images.into_iter().enumerate() {
-                    accumulate(&mut acc, &mut scratch, b, i == 0, Parallelism::None);
+            acc_t
+        } else {
+            // One contiguous share of the batch per thread, each with its own sum.
+            let share = batch.div_ceil(threads);
+            let partial: Vec<Vec<f32>> = (0..batch)
+                .into_par_iter()
+                .chunks(share)
+                .map(|images| {
+                    let mut acc_t = vec![0f32; w_len];
+                    let mut scratch = vec![0f32; self.scratch_len()];
+                    for (i, b) in images.into_iter().enumerate() {
+                        accumulate(&mut acc_t, &mut scratch, b, i == 0, Parallelism::None);
+                    }
+                    acc_t
+                })
+                .collect();
+            let mut sum_t = vec![0f32; w_len];
+            for p in partial {
+                for (t, v) in sum_t.iter_mut().zip(p) {
+                    *t += v;
                 }
-                acc
-            })
-            .collect();
-        let mut total = vec![0f32; w_len];
-        for p in partial {
-            for (t, v) in total.iter_mut().zip(p) {
-                *t += v;
+            }
+            sum_t
+        };
+        // (rows × C_out) → (C_out × rows).
+        let mut grad_w = vec![0f32; w_len];
+        for (r, line) in sum_t.chunks_exact(self.c_out).enumerate() {
+            for (o, &v) in line.iter().enumerate() {
+                grad_w[o * rows + r] = v;
             }
         }
-        total
+        grad_w
     }
 }
 
