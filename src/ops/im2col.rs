@@ -45,6 +45,37 @@ impl Geometry {
             && self.out_w == self.in_w
     }
 
+    /// How rows of the column matrix are read off the image: for a stride-1 convolution that
+    /// keeps the size, each row is the image plane shifted; for a stride-2 convolution that
+    /// halves an even size, each row is one of the plane's four phases (even/odd rows ×
+    /// even/odd columns) shifted; anything else is gathered pixel by pixel.
+    fn access(&self) -> Access {
+        if self.stride == 1 && self.out_h == self.in_h && self.out_w == self.in_w {
+            Access::Shifted
+        } else if self.stride == 2
+            && self.in_h % 2 == 0
+            && self.in_w % 2 == 0
+            && self.out_h * 2 == self.in_h
+            && self.out_w * 2 == self.in_w
+        {
+            Access::Phases
+        } else {
+            Access::Gathered
+        }
+    }
+
+    /// For a tap (ky or kx) of a stride-2 convolution: the phase it reads (0 even, 1 odd)
+    /// and its shift in phase pixels.
+    fn phase_and_shift(&self, tap: usize) -> (usize, isize) {
+        let t = tap as isize - self.pad_before as isize;
+        (t.rem_euclid(2) as usize, t.div_euclid(2))
+    }
+
+    /// The shift of a tap of a stride-1 convolution.
+    fn shift(&self, tap: usize) -> isize {
+        tap as isize - self.pad_before as isize
+    }
+
     /// Fills `cols` (rows × cols, row-major) with the receptive fields of `image`
     /// (channels × in_h × in_w); entries that fall on padding become zero.
     pub fn im2col(&self, image: &[f32], cols: &mut [f32]) {
@@ -55,45 +86,30 @@ impl Geometry {
             return;
         }
         let (k, n, plane) = (self.kernel, self.cols(), self.in_h * self.in_w);
-        let same_size = self.stride == 1 && self.out_h == self.in_h && self.out_w == self.in_w;
-        for (row, dst) in cols.chunks_exact_mut(n).enumerate() {
-            let (c, ky, kx) = (row / (k * k), row / k % k, row % k);
+        let out = (self.out_h, self.out_w);
+        let access = self.access();
+        let mut phases = match access {
+            Access::Phases => vec![0f32; plane],
+            _ => Vec::new(),
+        };
+        for (c, channel_rows) in cols.chunks_exact_mut(n * k * k).enumerate() {
             let src = &image[c * plane..(c + 1) * plane];
-            if same_size {
-                self.shifted_plane(src, ky, kx, dst);
-            } else {
-                self.gather_row(src, ky, kx, dst);
+            if access == Access::Phases {
+                split_phases(src, self.in_w, &mut phases);
             }
-        }
-    }
-
-    /// One row of the column matrix for a stride-1 convolution that keeps the size: the image
-    /// plane shifted by (ky − pad, kx − pad), as one contiguous copy whose wrapped-around edge
-    /// columns and out-of-range rows are then zeroed.
-    fn shifted_plane(&self, src: &[f32], ky: usize, kx: usize, dst: &mut [f32]) {
-        let (w, p) = (self.in_w, self.pad_before);
-        let offset = (ky as isize - p as isize) * w as isize + kx as isize - p as isize;
-        let (lo, hi) = self.valid_columns(kx);
-        let (oy_lo, oy_hi) = self.valid_rows(ky);
-        let (start, end) = (oy_lo * w, oy_hi.max(oy_lo) * w);
-        dst[..start].fill(0.0);
-        dst[end..].fill(0.0);
-        if start == end {
-            return;
-        }
-        // Destination indices whose source index (j + offset) lies inside the plane.
-        let copy_lo = (start as isize).max(-offset) as usize;
-        let copy_hi = (end as isize)
-            .min(src.len() as isize - offset)
-            .max(copy_lo as isize) as usize;
-        let src_lo = (copy_lo as isize + offset) as usize;
-        dst[copy_lo..copy_hi].copy_from_slice(&src[src_lo..src_lo + copy_hi - copy_lo]);
-        // Whatever the copy could not reach lies in the edge columns, zeroed below anyway.
-        dst[start..copy_lo].fill(0.0);
-        dst[copy_hi..end].fill(0.0);
-        for line in dst[start..end].chunks_exact_mut(w) {
-            line[..lo].fill(0.0);
-            line[hi.max(lo)..].fill(0.0);
+            for (tap, dst) in channel_rows.chunks_exact_mut(n).enumerate() {
+                let (ky, kx) = (tap / k, tap % k);
+                match access {
+                    Access::Shifted => shifted_copy(src, out, (self.shift(ky), self.shift(kx)), dst),
+                    Access::Phases => {
+                        let (a, dy) = self.phase_and_shift(ky);
+                        let (b, dx) = self.phase_and_shift(kx);
+                        let phase = &phases[(2 * a + b) * n..(2 * a + b + 1) * n];
+                        shifted_copy(phase, out, (dy, dx), dst);
+                    }
+                    Access::Gathered => self.gather_row(src, ky, kx, dst),
+                }
+            }
         }
     }
 
@@ -143,19 +159,44 @@ impl Geometry {
     pub fn col2im_add(&self, cols: &[f32], image: &mut [f32]) {
         assert_eq!(image.len(), self.image_len(), "col2im: image length");
         assert_eq!(cols.len(), self.rows() * self.cols(), "col2im: column length");
-        let n = self.cols();
-        self.for_each_tap(|row, out_range, in_start| {
-            let src = &cols[row * n + out_range.start..row * n + out_range.end];
-            if self.stride == 1 {
-                for (d, s) in image[in_start..in_start + src.len()].iter_mut().zip(src) {
-                    *d += s;
-                }
-            } else {
-                for (i, s) in src.iter().enumerate() {
-                    image[in_start + i * self.stride] += s;
+        let (k, n, plane) = (self.kernel, self.cols(), self.in_h * self.in_w);
+        let out = (self.out_h, self.out_w);
+        match self.access() {
+            Access::Shifted => {
+                for (c, channel_rows) in cols.chunks_exact(n * k * k).enumerate() {
+                    let dst = &mut image[c * plane..(c + 1) * plane];
+                    for (tap, src) in channel_rows.chunks_exact(n).enumerate() {
+                        let shift = (self.shift(tap / k), self.shift(tap % k));
+                        shifted_add(src, out, shift, dst);
+                    }
                 }
             }
-        });
+            Access::Phases => {
+                let mut phases = vec![0f32; plane];
+                for (c, channel_rows) in cols.chunks_exact(n * k * k).enumerate() {
+                    phases.fill(0.0);
+                    for (tap, src) in channel_rows.chunks_exact(n).enumerate() {
+                        let (a, dy) = self.phase_and_shift(tap / k);
+                        let (b, dx) = self.phase_and_shift(tap % k);
+                        let phase = &mut phases[(2 * a + b) * n..(2 * a + b + 1) * n];
+                        shifted_add(src, out, (dy, dx), phase);
+                    }
+                    add_phases(&phases, self.in_w, &mut image[c * plane..(c + 1) * plane]);
+                }
+            }
+            Access::Gathered => self.for_each_tap(|row, out_range, in_start| {
+                let src = &cols[row * n + out_range.start..row * n + out_range.end];
+                if self.stride == 1 {
+                    for (d, s) in image[in_start..in_start + src.len()].iter_mut().zip(src) {
+                        *d += s;
+                    }
+                } else {
+                    for (i, s) in src.iter().enumerate() {
+                        image[in_start + i * self.stride] += s;
+                    }
+                }
+            }),
+        }
     }
 
     /// Calls `f(row, out_range, in_start)` for every run of column entries that read real
@@ -186,6 +227,101 @@ impl Geometry {
                         );
                     }
                 }
+            }
+        }
+    }
+}
+
+/// How [`Geometry::im2col`] reads the image (see [`Geometry::access`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Shifted,
+    Phases,
+    Gathered,
+}
+
+/// The range `lo..hi` of positions `o` in `0..len` whose source `o + shift` lies in `0..len`.
+fn overlap(len: usize, shift: isize) -> (usize, usize) {
+    let lo = (-shift).clamp(0, len as isize) as usize;
+    let hi = (len as isize - shift).clamp(lo as isize, len as isize) as usize;
+    (lo, hi)
+}
+
+/// `dst[y][x] = src[y + dy][x + dx]`, zero where that falls outside; both planes `h`×`w`.
+/// One contiguous copy, then the wrapped-around columns and the missing rows are zeroed.
+fn shifted_copy(src: &[f32], (h, w): (usize, usize), (dy, dx): (isize, isize), dst: &mut [f32]) {
+    let (y_lo, y_hi) = overlap(h, dy);
+    let (x_lo, x_hi) = overlap(w, dx);
+    let (start, end) = (y_lo * w, y_hi * w);
+    dst[..start].fill(0.0);
+    dst[end..].fill(0.0);
+    if start == end {
+        return;
+    }
+    let offset = dy * w as isize + dx;
+    // Destination indices whose source index (j + offset) lies inside the plane; whatever
+    // this misses lies in the edge columns, zeroed below.
+    let copy_lo = (start as isize).max(-offset) as usize;
+    let copy_hi = (end as isize)
+        .min(src.len() as isize - offset)
+        .max(copy_lo as isize) as usize;
+    let src_lo = (copy_lo as isize + offset) as usize;
+    dst[copy_lo..copy_hi].copy_from_slice(&src[src_lo..src_lo + copy_hi - copy_lo]);
+    dst[start..copy_lo].fill(0.0);
+    dst[copy_hi..end].fill(0.0);
+    for line in dst[start..end].chunks_exact_mut(w) {
+        line[..x_lo].fill(0.0);
+        line[x_hi..].fill(0.0);
+    }
+}
+
+/// `dst[y + dy][x + dx] += src[y][x]` wherever that lies inside; both planes `h`×`w`. The
+/// adjoint of [`shifted_copy`].
+fn shifted_add(src: &[f32], (h, w): (usize, usize), (dy, dx): (isize, isize), dst: &mut [f32]) {
+    let (y_lo, y_hi) = overlap(h, dy);
+    let (x_lo, x_hi) = overlap(w, dx);
+    for y in y_lo..y_hi {
+        let line = &src[y * w + x_lo..y * w + x_hi];
+        let start = ((y as isize + dy) * w as isize + x_lo as isize + dx) as usize;
+        for (o, &v) in dst[start..start + line.len()].iter_mut().zip(line) {
+            *o += v;
+        }
+    }
+}
+
+/// Splits a plane `width` wide (even height and width) into its four phases, stored one after
+/// another: (even rows, even columns), (even, odd), (odd, even), (odd, odd).
+fn split_phases(plane: &[f32], width: usize, phases: &mut [f32]) {
+    let quarter = plane.len() / 4;
+    let half = width / 2;
+    for (i, pair) in plane.chunks_exact(2 * width).enumerate() {
+        let (even_row, odd_row) = pair.split_at(width);
+        for (a, row) in [even_row, odd_row].into_iter().enumerate() {
+            let (even, odd) = phases[2 * a * quarter..(2 * a + 2) * quarter].split_at_mut(quarter);
+            let (even, odd) = (
+                &mut even[i * half..(i + 1) * half],
+                &mut odd[i * half..(i + 1) * half],
+            );
+            for ((e, o), px) in even.iter_mut().zip(odd.iter_mut()).zip(row.chunks_exact(2)) {
+                *e = px[0];
+                *o = px[1];
+            }
+        }
+    }
+}
+
+/// The adjoint of [`split_phases`]: adds each phase back into its pixels of `plane`.
+fn add_phases(phases: &[f32], width: usize, plane: &mut [f32]) {
+    let quarter = plane.len() / 4;
+    let half = width / 2;
+    for (i, pair) in plane.chunks_exact_mut(2 * width).enumerate() {
+        let (even_row, odd_row) = pair.split_at_mut(width);
+        for (a, row) in [even_row, odd_row].into_iter().enumerate() {
+            let even = &phases[2 * a * quarter + i * half..2 * a * quarter + (i + 1) * half];
+            let odd = &phases[(2 * a + 1) * quarter + i * half..(2 * a + 1) * quarter + (i + 1) * half];
+            for ((px, &e), &o) in row.chunks_exact_mut(2).zip(even).zip(odd) {
+                px[0] += e;
+                px[1] += o;
             }
         }
     }
