@@ -150,7 +150,7 @@ impl BatchNorm {
     /// `leaky_relu(batch_norm(x))`: batch statistics (and a running-average update) in
     /// training mode, running statistics otherwise.
     fn forward_leaky(&self, x: &Tensor, train: bool, slope: f64) -> Result<Tensor> {
-        let (n, c, h, w) = x.dims4()?;
+        let (n, _, h, w) = x.dims4()?;
         if train {
             let (y, mean, var) =
                 crate::ops::batch_norm_leaky_relu(x, &self.weight, &self.bias, Self::EPS, slope)?;
@@ -165,10 +165,7 @@ impl BatchNorm {
         }
         let scale = (&self.weight / (self.running_var.as_tensor() + Self::EPS)?.sqrt()?)?;
         let shift = (&self.bias - (self.running_mean.as_tensor() * &scale)?)?;
-        let u = x
-            .broadcast_mul(&scale.reshape((1, c, 1, 1))?)?
-            .broadcast_add(&shift.reshape((1, c, 1, 1))?)?;
-        leaky_relu(&u, slope)
+        crate::ops::scale_shift_leaky_relu(x, &scale, &shift, slope)
     }
 }
 

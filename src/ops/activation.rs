@@ -5,7 +5,7 @@
 //! zero-filled buffer per node backward. Fused, the forward reads x once and the backward reads
 //! the output and its gradient once.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// `max(u, slope·u)` for slope in [0, 1).
@@ -67,6 +67,35 @@ pub fn bias_leaky_relu(x: &Tensor, bias: &Tensor, slope: f64) -> Result<Tensor> 
     }
     x.contiguous()?
         .apply_op2(&bias.contiguous()?, BiasLeakyRelu(slope as f32))
+}
+
+/// `leaky_relu(scale·x + shift)` with per-channel `scale` and `shift` of shape (C,), for `x` of
+/// shape (B, C, …): batch normalisation with fixed statistics (evaluation mode) followed by the
+/// activation, in one pass on the CPU.
+pub fn scale_shift_leaky_relu(x: &Tensor, scale: &Tensor, shift: &Tensor, slope: f64) -> Result<Tensor> {
+    check_slope(slope)?;
+    let dims = x.dims();
+    if dims.len() < 2 || scale.dims() != [dims[1]] || shift.dims() != [dims[1]] {
+        candle_core::bail!(
+            "scale_shift_leaky_relu: scale {:?} and shift {:?} do not match input {:?}",
+            scale.dims(),
+            shift.dims(),
+            dims
+        )
+    }
+    let mut channel_shape = vec![1; dims.len()];
+    channel_shape[1] = dims[1];
+    if !fused(x) || scale.dtype() != DType::F32 || shift.dtype() != DType::F32 {
+        let u = x
+            .broadcast_mul(&scale.reshape(channel_shape.clone())?)?
+            .broadcast_add(&shift.reshape(channel_shape)?)?;
+        return leaky_relu(&u, slope);
+    }
+    x.contiguous()?.apply_op3(
+        &scale.contiguous()?,
+        &shift.contiguous()?,
+        ScaleShiftLeakyRelu(slope as f32),
+    )
 }
 
 /// The input gradient `dy · (1 where y > 0, slope elsewhere)`.
@@ -183,6 +212,65 @@ impl CustomOp2 for BiasLeakyRelu {
     }
 }
 
+/// `leaky_relu(scale·x + shift)` with per-channel scale and shift (dimension 1 of x).
+struct ScaleShiftLeakyRelu(f32);
+
+impl CustomOp3 for ScaleShiftLeakyRelu {
+    fn name(&self) -> &'static str {
+        "aegan-scale-shift-leaky-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s1, l1, self.name())?;
+        let scale = contiguous_f32(s2, l2, self.name())?;
+        let shift = contiguous_f32(s3, l3, self.name())?;
+        let c = scale.len();
+        let plane = l1.dims()[2..].iter().product::<usize>();
+        let mut y = vec![0f32; x.len()];
+        if plane > 0 {
+            y.par_chunks_mut(plane)
+                .zip(x.par_chunks(plane))
+                .enumerate()
+                .for_each(|(i, (y, x))| {
+                    let (a, b) = (scale[i % c], shift[i % c]);
+                    for (o, &v) in y.iter_mut().zip(x) {
+                        *o = leaky(a * v + b, self.0);
+                    }
+                });
+        }
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    /// Rarely needed (evaluation mode), so composed from candle operations after the fused
+    /// activation gradient.
+    fn bwd(
+        &self,
+        x: &Tensor,
+        scale: &Tensor,
+        _shift: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let du = y.apply_op2_no_bwd(&dy.contiguous()?, &LeakyReluGradient(self.0))?;
+        let mut channel_shape = vec![1; x.rank()];
+        channel_shape[1] = x.dim(1)?;
+        let per_channel =
+            |t: &Tensor| -> Result<Tensor> { t.reshape((x.dim(0)?, x.dim(1)?, ()))?.sum(2)?.sum(0) };
+        let dx = du.broadcast_mul(&scale.reshape(channel_shape)?)?;
+        let d_scale = per_channel(&(&du * x)?)?;
+        let d_shift = per_channel(&du)?;
+        Ok((Some(dx), Some(d_scale), Some(d_shift)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +306,33 @@ mod tests {
                 );
                 assert!(d < 1e-5, "gradient {label}: {d}");
             }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fused_scale_shift_leaky_relu_matches_candle_forward_and_gradients() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, 4, 3), &dev)?)?;
+        let scale = Var::from_tensor(&Tensor::new(&[0.5f32, -1.2, 2.0], &dev)?)?;
+        let shift = Var::from_tensor(&Tensor::new(&[0.1f32, 0.4, -0.3], &dev)?)?;
+        let probe = Tensor::randn(0f32, 1.0, (2, 3, 4, 3), &dev)?;
+        let ours = scale_shift_leaky_relu(&x, &scale, &shift, 0.2)?;
+        let reference = {
+            let u = x
+                .broadcast_mul(&scale.reshape((1, 3, 1, 1))?)?
+                .broadcast_add(&shift.reshape((1, 3, 1, 1))?)?;
+            u.maximum(&u.affine(0.2, 0.0)?)?
+        };
+        assert!(max_diff(&ours, &reference) < 1e-6, "forward");
+        let g_ours = (&ours * &probe)?.sum_all()?.backward()?;
+        let g_ref = (&reference * &probe)?.sum_all()?.backward()?;
+        for v in [&x, &scale, &shift] {
+            let d = max_diff(
+                g_ours.get(v.as_tensor()).unwrap(),
+                g_ref.get(v.as_tensor()).unwrap(),
+            );
+            assert!(d < 1e-5, "gradient: {d}");
         }
         Ok(())
     }
