@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat, Parallelism};
 use super::im2col::Geometry;
+use super::subpixel::SubPixel;
 use super::upsample::{sum_blocks, upsample_into, upsample_nearest_2x};
 
 /// A convolution: its geometry, its number of output channels, and whether its input is
@@ -87,8 +88,27 @@ impl ConvShape {
         }
     }
 
+    /// The sub-pixel form of an upsampled 'same' convolution with an odd kernel.
+    fn subpixel(&self) -> Option<SubPixel> {
+        let g = self.g;
+        let same = g.stride == 1 && g.out_h == g.in_h && g.out_w == g.in_w && g.pad_top == g.pad_left;
+        if !self.upsample || !same {
+            return None;
+        }
+        SubPixel::new(
+            g.channels,
+            self.c_out,
+            (g.in_h / 2, g.in_w / 2),
+            g.kernel,
+            g.pad_top,
+        )
+    }
+
     /// `y_b = W · columns(x_b)` for every image.
     fn forward(&self, x: &[f32], w: &[f32], batch: usize) -> Vec<f32> {
+        if let Some(sub) = self.subpixel() {
+            return sub.forward(x, w, batch);
+        }
         let (rows, cols, in_len) = (self.g.rows(), self.g.cols(), self.input_len());
         let mut y = vec![0f32; batch * self.output_len()];
         each_image(&mut y, batch, self.scratch_len(), |b, yb, scratch, par| {
@@ -101,6 +121,9 @@ impl ConvShape {
     /// `x_b = col2im(Wᵀ · y_b)` for every image (then summed over 2×2 blocks if the input was
     /// upsampled): the transposed convolution, or the input gradient of the convolution.
     fn transposed(&self, y: &[f32], w: &[f32], batch: usize) -> Vec<f32> {
+        if let Some(sub) = self.subpixel() {
+            return sub.input_gradient(y, w, batch);
+        }
         let g = self.g;
         let out_len = self.output_len();
         let mut x = vec![0f32; batch * self.input_len()];
@@ -126,44 +149,18 @@ impl ConvShape {
     /// (measured twice as fast with gemm for these shapes: the long column matrix is the
     /// left operand), then transposed once.
     fn weight_gradient(&self, x: &[f32], grad_y: &[f32], batch: usize) -> Vec<f32> {
+        if let Some(sub) = self.subpixel() {
+            return sub.weight_gradient(x, grad_y, batch);
+        }
         let (rows, cols, in_len) = (self.g.rows(), self.g.cols(), self.input_len());
         let out_len = self.output_len();
         let w_len = self.c_out * rows;
-        let accumulate = |acc_t: &mut [f32], scratch: &mut [f32], b: usize, first: bool, par| {
+        let accumulate = |b: usize, acc_t: &mut [f32], scratch: &mut [f32], first: bool, par| {
             let columns = self.columns(&x[b * in_len..(b + 1) * in_len], scratch);
             let gyb = Mat::new(&grad_y[b * out_len..(b + 1) * out_len], self.c_out, cols);
             matmul(acc_t, Mat::new(columns, rows, cols), gyb.t(), !first, par);
         };
-        let threads = rayon::current_num_threads();
-        let sum_t = if batch < threads {
-            let (mut acc_t, mut scratch) = (vec![0f32; w_len], vec![0f32; self.scratch_len()]);
-            for b in 0..batch {
-                accumulate(&mut acc_t, &mut scratch, b, b == 0, Parallelism::Rayon(threads));
-            }
-            acc_t
-        } else {
-            // One contiguous share of the batch per thread, each with its own sum.
-            let share = batch.div_ceil(threads);
-            let partial: Vec<Vec<f32>> = (0..batch)
-                .into_par_iter()
-                .chunks(share)
-                .map(|images| {
-                    let mut acc_t = vec![0f32; w_len];
-                    let mut scratch = vec![0f32; self.scratch_len()];
-                    for (i, b) in images.into_iter().enumerate() {
-                        accumulate(&mut acc_t, &mut scratch, b, i == 0, Parallelism::None);
-                    }
-                    acc_t
-                })
-                .collect();
-            let mut sum_t = vec![0f32; w_len];
-            for p in partial {
-                for (t, v) in sum_t.iter_mut().zip(p) {
-                    *t += v;
-                }
-            }
-            sum_t
-        };
+        let sum_t = sum_over_images(batch, w_len, self.scratch_len(), accumulate);
         // (rows × C_out) → (C_out × rows).
         let mut grad_w = vec![0f32; w_len];
         for (r, line) in sum_t.chunks_exact(self.c_out).enumerate() {
@@ -175,10 +172,49 @@ impl ConvShape {
     }
 }
 
+/// `Σ_b` of what `f(b, acc, scratch, first, parallelism)` accumulates into a buffer of
+/// `acc_len` (overwriting it when `first`): one contiguous share of the batch per thread, each
+/// with its own buffer and a scratch buffer of `scratch_len`, added up at the end; with fewer
+/// images than threads, one after another with a parallel product.
+pub(super) fn sum_over_images(
+    batch: usize,
+    acc_len: usize,
+    scratch_len: usize,
+    f: impl Fn(usize, &mut [f32], &mut [f32], bool, Parallelism) + Sync,
+) -> Vec<f32> {
+    let threads = rayon::current_num_threads();
+    if batch < threads {
+        let (mut acc, mut scratch) = (vec![0f32; acc_len], vec![0f32; scratch_len]);
+        for b in 0..batch {
+            f(b, &mut acc, &mut scratch, b == 0, Parallelism::Rayon(threads));
+        }
+        return acc;
+    }
+    let share = batch.div_ceil(threads);
+    let partial: Vec<Vec<f32>> = (0..batch)
+        .into_par_iter()
+        .chunks(share)
+        .map(|images| {
+            let (mut acc, mut scratch) = (vec![0f32; acc_len], vec![0f32; scratch_len]);
+            for (i, b) in images.into_iter().enumerate() {
+                f(b, &mut acc, &mut scratch, i == 0, Parallelism::None);
+            }
+            acc
+        })
+        .collect();
+    let mut sum = vec![0f32; acc_len];
+    for p in partial {
+        for (t, v) in sum.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    sum
+}
+
 /// Calls `f(b, out_b, scratch, parallelism)` for every image `b` of `batch` laid out in
 /// `out`, with a scratch buffer of `scratch_len` per thread: images in parallel when there
 /// are at least as many as threads, otherwise one after another with a parallel product.
-fn each_image(
+pub(super) fn each_image(
     out: &mut [f32],
     batch: usize,
     scratch_len: usize,
@@ -397,7 +433,8 @@ fn convolve(
         in_w: w,
         kernel: k,
         stride,
-        pad_before,
+        pad_top: pad_before,
+        pad_left: pad_before,
         out_h: (h + pad_before + pad_after - k) / stride + 1,
         out_w: (w + pad_before + pad_after - k) / stride + 1,
     };
@@ -440,7 +477,8 @@ pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usi
         in_w: out_w,
         kernel: k,
         stride,
-        pad_before: padding,
+        pad_top: padding,
+        pad_left: padding,
         out_h: h,
         out_w: w,
     };

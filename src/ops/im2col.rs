@@ -5,8 +5,9 @@
 //! it the adjoint of im2col (and so the input gradient of a convolution, or the forward pass
 //! of a transposed one).
 
-/// The shape of one 2-D convolution: square kernel, equal stride on both axes, `pad_before`
-/// zeros above/left (the rows/columns below/right follow from the output size).
+/// The shape of one 2-D convolution: square kernel, equal stride on both axes, `pad_top` zero
+/// rows above and `pad_left` zero columns left of the image (the rows/columns below/right
+/// follow from the output size).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Geometry {
     pub channels: usize,
@@ -14,7 +15,8 @@ pub(crate) struct Geometry {
     pub in_w: usize,
     pub kernel: usize,
     pub stride: usize,
-    pub pad_before: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
     pub out_h: usize,
     pub out_w: usize,
 }
@@ -40,7 +42,8 @@ impl Geometry {
     pub fn is_identity(&self) -> bool {
         self.kernel == 1
             && self.stride == 1
-            && self.pad_before == 0
+            && self.pad_top == 0
+            && self.pad_left == 0
             && self.out_h == self.in_h
             && self.out_w == self.in_w
     }
@@ -66,14 +69,14 @@ impl Geometry {
 
     /// For a tap (ky or kx) of a stride-2 convolution: the phase it reads (0 even, 1 odd)
     /// and its shift in phase pixels.
-    fn phase_and_shift(&self, tap: usize) -> (usize, isize) {
-        let t = tap as isize - self.pad_before as isize;
+    fn phase_and_shift(tap: usize, pad: usize) -> (usize, isize) {
+        let t = tap as isize - pad as isize;
         (t.rem_euclid(2) as usize, t.div_euclid(2))
     }
 
     /// The shift of a tap of a stride-1 convolution.
-    fn shift(&self, tap: usize) -> isize {
-        tap as isize - self.pad_before as isize
+    fn shift(tap: usize, pad: usize) -> isize {
+        tap as isize - pad as isize
     }
 
     /// Fills `cols` (rows × cols, row-major) with the receptive fields of `image`
@@ -100,10 +103,15 @@ impl Geometry {
             for (tap, dst) in channel_rows.chunks_exact_mut(n).enumerate() {
                 let (ky, kx) = (tap / k, tap % k);
                 match access {
-                    Access::Shifted => shifted_copy(src, out, (self.shift(ky), self.shift(kx)), dst),
+                    Access::Shifted => shifted_copy(
+                        src,
+                        out,
+                        (Self::shift(ky, self.pad_top), Self::shift(kx, self.pad_left)),
+                        dst,
+                    ),
                     Access::Phases => {
-                        let (a, dy) = self.phase_and_shift(ky);
-                        let (b, dx) = self.phase_and_shift(kx);
+                        let (a, dy) = Self::phase_and_shift(ky, self.pad_top);
+                        let (b, dx) = Self::phase_and_shift(kx, self.pad_left);
                         let phase = &phases[(2 * a + b) * n..(2 * a + b + 1) * n];
                         shifted_copy(phase, out, (dy, dx), dst);
                     }
@@ -123,11 +131,11 @@ impl Geometry {
                 line.fill(0.0);
                 continue;
             }
-            let iy = oy * s + ky - self.pad_before;
+            let iy = oy * s + ky - self.pad_top;
             let src_row = &src[iy * w..(iy + 1) * w];
             line[..lo].fill(0.0);
             line[hi..].fill(0.0);
-            let first = lo * s + kx - self.pad_before;
+            let first = lo * s + kx - self.pad_left;
             for (i, d) in line[lo..hi].iter_mut().enumerate() {
                 *d = src_row[first + i * s];
             }
@@ -136,12 +144,12 @@ impl Geometry {
 
     /// Output columns `lo..hi` whose input column ox·stride + kx − pad lies in [0, in_w).
     fn valid_columns(&self, kx: usize) -> (usize, usize) {
-        Self::valid_range(kx, self.pad_before, self.stride, self.in_w, self.out_w)
+        Self::valid_range(kx, self.pad_left, self.stride, self.in_w, self.out_w)
     }
 
     /// Output rows `lo..hi` whose input row oy·stride + ky − pad lies in [0, in_h).
     fn valid_rows(&self, ky: usize) -> (usize, usize) {
-        Self::valid_range(ky, self.pad_before, self.stride, self.in_h, self.out_h)
+        Self::valid_range(ky, self.pad_top, self.stride, self.in_h, self.out_h)
     }
 
     fn valid_range(tap: usize, pad: usize, stride: usize, input: usize, output: usize) -> (usize, usize) {
@@ -166,7 +174,10 @@ impl Geometry {
                 for (c, channel_rows) in cols.chunks_exact(n * k * k).enumerate() {
                     let dst = &mut image[c * plane..(c + 1) * plane];
                     for (tap, src) in channel_rows.chunks_exact(n).enumerate() {
-                        let shift = (self.shift(tap / k), self.shift(tap % k));
+                        let shift = (
+                            Self::shift(tap / k, self.pad_top),
+                            Self::shift(tap % k, self.pad_left),
+                        );
                         shifted_add(src, out, shift, dst);
                     }
                 }
@@ -176,8 +187,8 @@ impl Geometry {
                 for (c, channel_rows) in cols.chunks_exact(n * k * k).enumerate() {
                     phases.fill(0.0);
                     for (tap, src) in channel_rows.chunks_exact(n).enumerate() {
-                        let (a, dy) = self.phase_and_shift(tap / k);
-                        let (b, dx) = self.phase_and_shift(tap % k);
+                        let (a, dy) = Self::phase_and_shift(tap / k, self.pad_top);
+                        let (b, dx) = Self::phase_and_shift(tap % k, self.pad_left);
                         let phase = &mut phases[(2 * a + b) * n..(2 * a + b + 1) * n];
                         shifted_add(src, out, (dy, dx), phase);
                     }
@@ -216,10 +227,10 @@ impl Geometry {
                     }
                     let (oy_lo, oy_hi) = self.valid_rows(ky);
                     for oy in oy_lo..oy_hi {
-                        let iy = oy * self.stride + ky - self.pad_before;
+                        let iy = oy * self.stride + ky - self.pad_top;
                         let in_base = c * self.in_h * self.in_w + iy * self.in_w;
                         // Input column of output column `lo`.
-                        let first_ix = lo * self.stride + kx - self.pad_before;
+                        let first_ix = lo * self.stride + kx - self.pad_left;
                         f(
                             row,
                             oy * self.out_w + lo..oy * self.out_w + hi_excl,
@@ -348,7 +359,8 @@ mod tests {
                 in_w: w,
                 kernel,
                 stride,
-                pad_before,
+                pad_top: pad_before,
+                pad_left: pad_before,
                 out_h: (h + pad_before + pad_after - kernel) / stride + 1,
                 out_w: (w + pad_before + pad_after - kernel) / stride + 1,
             };

@@ -16,6 +16,7 @@ mod batch_norm;
 mod conv;
 mod gemm;
 mod im2col;
+mod subpixel;
 mod upsample;
 
 pub use activation::{bias_leaky_relu, leaky_relu, scale_shift_leaky_relu};
