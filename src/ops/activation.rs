@@ -8,14 +8,19 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-/// `max(u, slope·u)` for slope in [0, 1).
+/// `max(u, slope·u)` for slope in [0, 1): the leaky ReLU, branch-free so that loops over it
+/// vectorise (a branch on the sign mispredicts on every other activation).
 #[inline]
-fn leaky(u: f32, slope: f32) -> f32 {
-    if u > 0.0 {
-        u
-    } else {
-        slope * u
-    }
+pub(super) fn leaky(u: f32, slope: f32) -> f32 {
+    u.max(slope * u)
+}
+
+/// The leaky ReLU's derivative given its output `y`: 1 where y > 0, `slope` elsewhere
+/// (branch-free, as [`leaky`]).
+#[inline]
+pub(super) fn leaky_gain(y: f32, slope: f32) -> f32 {
+    let positive = (y > 0.0) as u32 as f32;
+    slope + (1.0 - slope) * positive
 }
 
 fn check_slope(slope: f64) -> Result<()> {
@@ -105,7 +110,7 @@ fn input_gradient(y: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
         .zip(y.par_chunks(1 << 14).zip(dy.par_chunks(1 << 14)))
         .for_each(|(dx, (y, dy))| {
             for ((d, &yv), &g) in dx.iter_mut().zip(y).zip(dy) {
-                *d = if yv > 0.0 { g } else { slope * g };
+                *d = g * leaky_gain(yv, slope);
             }
         });
     dx

@@ -21,6 +21,8 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
+use super::activation::{leaky, leaky_gain};
+
 /// Batch norm over (batch, height, width) in training mode, then leaky ReLU with `slope`.
 /// Returns the output and the batch statistics per channel (mean, biased variance), detached,
 /// for the running averages. `x` is `(batch, channels, h, w)`; `weight` and `bias` are
@@ -160,14 +162,14 @@ fn gradient_sums(x: &[f32], y: &[f32], dy: &[f32], mu: f32, slope: f32) -> (f64,
         .zip(dy.chunks_exact(LANES));
     for ((xc, yc), dc) in chunks.by_ref() {
         for i in 0..LANES {
-            let du = if yc[i] > 0.0 { dc[i] } else { slope * dc[i] };
+            let du = dc[i] * leaky_gain(yc[i], slope);
             sum_du[i] += du;
             sum_du_x[i] += du * (xc[i] - mu);
         }
     }
     let done = x.len() / LANES * LANES;
     for i in done..x.len() {
-        let du = if y[i] > 0.0 { dy[i] } else { slope * dy[i] };
+        let du = dy[i] * leaky_gain(y[i], slope);
         tail.0 += du as f64;
         tail.1 += (du * (x[i] - mu)) as f64;
     }
@@ -245,7 +247,7 @@ impl CustomOp3 for FusedBatchNormLeakyRelu {
                 let (a, b) = (scale[i % c], shift[i % c]);
                 for (o, &v) in yo.iter_mut().zip(xi) {
                     let u = a * v + b;
-                    *o = if u > 0.0 { u } else { slope * u };
+                    *o = leaky(u, slope);
                 }
             });
         let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
@@ -303,7 +305,7 @@ impl CustomOp3 for FusedBatchNormLeakyRelu {
                         for (((o, &xv), &yv), &dyv) in
                             out.iter_mut().zip(&x[r.clone()]).zip(&y[r.clone()]).zip(&dy[r])
                         {
-                            let du = if yv > 0.0 { dyv } else { slope * dyv };
+                            let du = dyv * leaky_gain(yv, slope);
                             *o = k * (du - mean_du - (xv - mu) * per_x);
                         }
                     });
