@@ -260,6 +260,13 @@ fn expect_dims(layout: &Layout, dims: [usize; 4], what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether backpropagation needs the gradient of `t`: it is a variable or computed from one.
+/// (candle asks every operation for the gradients of all its arguments; real images and
+/// detached samples need none, and the first convolution's input gradient is a large one.)
+fn needs_gradient(t: &Tensor) -> bool {
+    t.track_op()
+}
+
 /// Convolution: (x, W) → y.
 struct Conv2dOp(ConvShape);
 
@@ -292,9 +299,17 @@ impl CustomOp2 for Conv2dOp {
         grad_y: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad_y = grad_y.contiguous()?;
-        let grad_x = grad_y.apply_op2_no_bwd(w, &TransposedOp(self.0))?;
-        let grad_w = x.apply_op2_no_bwd(&grad_y, &WeightGradientOp(self.0))?;
-        Ok((Some(grad_x), Some(grad_w)))
+        let grad_x = if needs_gradient(x) {
+            Some(grad_y.apply_op2_no_bwd(w, &TransposedOp(self.0))?)
+        } else {
+            None
+        };
+        let grad_w = if needs_gradient(w) {
+            Some(x.apply_op2_no_bwd(&grad_y, &WeightGradientOp(self.0))?)
+        } else {
+            None
+        };
+        Ok((grad_x, grad_w))
     }
 }
 
@@ -330,9 +345,17 @@ impl CustomOp2 for TransposedOp {
         grad_x: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad_x = grad_x.contiguous()?;
-        let grad_y = grad_x.apply_op2_no_bwd(w, &Conv2dOp(self.0))?;
-        let grad_w = grad_x.apply_op2_no_bwd(y, &WeightGradientOp(self.0))?;
-        Ok((Some(grad_y), Some(grad_w)))
+        let grad_y = if needs_gradient(y) {
+            Some(grad_x.apply_op2_no_bwd(w, &Conv2dOp(self.0))?)
+        } else {
+            None
+        };
+        let grad_w = if needs_gradient(w) {
+            Some(grad_x.apply_op2_no_bwd(y, &WeightGradientOp(self.0))?)
+        } else {
+            None
+        };
+        Ok((grad_y, grad_w))
     }
 }
 
@@ -601,6 +624,18 @@ mod tests {
             let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev).unwrap();
             assert_same_gradients(&ours, &reference, &probe, [&x, &w], 1e-4, &label);
         }
+    }
+
+    #[test]
+    fn constant_inputs_get_no_gradient_and_the_weight_gradient_is_unchanged() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 6, 6), &dev).unwrap();
+        let w = Var::randn(0f32, 1.0, (4, 3, 3, 3), &dev).unwrap();
+        let ours = conv2d(&x, &w, 1, 1, 1).unwrap().sum_all().unwrap().backward().unwrap();
+        let reference = x.conv2d(&w, 1, 1, 1, 1).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(ours.get(&x).is_none(), "a constant input got a gradient");
+        let d = max_diff(ours.get(w.as_tensor()).unwrap(), reference.get(w.as_tensor()).unwrap());
+        assert!(d < 1e-4, "weight gradient differs by {d}");
     }
 
     #[test]
