@@ -48,6 +48,21 @@ impl Geometry {
             && self.out_w == self.in_w
     }
 
+    /// For a stride-1 convolution that keeps the size, with `c_out` output channels: the
+    /// convolution of the output gradient that yields the input gradient (kernel flipped,
+    /// padding mirrored; weights from [`flip_weight`]). Its column matrix has C_out·k² rows
+    /// instead of the C·k² that a col2im of `Wᵀ·∇y` would write and then scatter.
+    pub fn flipped(&self, c_out: usize) -> Option<Geometry> {
+        let k = self.kernel;
+        let same = self.stride == 1 && self.out_h == self.in_h && self.out_w == self.in_w;
+        (same && self.pad_top < k && self.pad_left < k).then_some(Geometry {
+            channels: c_out,
+            pad_top: k - 1 - self.pad_top,
+            pad_left: k - 1 - self.pad_left,
+            ..*self
+        })
+    }
+
     /// How rows of the column matrix are read off the image: for a stride-1 convolution that
     /// keeps the size, each row is the image plane shifted; for a stride-2 convolution that
     /// halves an even size, each row is one of the plane's four phases (even/odd rows ×
@@ -241,6 +256,22 @@ impl Geometry {
             }
         }
     }
+}
+
+/// The weights (C × C_out·k²) of the flipped convolution of [`Geometry::flipped`], from a
+/// convolution's weights `weight` (C_out × C·k²): `W'[c][o][t] = W[o][c][k² − 1 − t]`.
+pub(crate) fn flip_weight(weight: &[f32], c_out: usize, k: usize) -> Vec<f32> {
+    let k2 = k * k;
+    let c_in = weight.len() / (c_out * k2).max(1);
+    let mut flipped = vec![0f32; weight.len()];
+    for (oc, taps) in weight.chunks_exact(k2).enumerate() {
+        let (o, c) = (oc / c_in, oc % c_in);
+        let dst = &mut flipped[(c * c_out + o) * k2..(c * c_out + o + 1) * k2];
+        for (d, &v) in dst.iter_mut().zip(taps.iter().rev()) {
+            *d = v;
+        }
+    }
+    flipped
 }
 
 /// How [`Geometry::im2col`] reads the image (see [`Geometry::access`]).

@@ -13,7 +13,7 @@ use super::conv::{each_image, sum_over_images};
 use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat, Parallelism};
-use super::im2col::Geometry;
+use super::im2col::{flip_weight, Geometry};
 
 /// An upsample-×2 + k×k convolution (odd k, stride 1, padding (k − 1)/2 on every side) of
 /// `c_in`-channel `h`×`w` images to `c_out` channels at 2h×2w.
@@ -187,19 +187,37 @@ impl SubPixel {
 
     /// The input gradient for output gradients `grad_y` (B × C_out × 2h × 2w).
     pub fn input_gradient(&self, grad_y: &[f32], weight: &[f32], batch: usize) -> Vec<f32> {
-        let phase_w = self.phase_weights(weight);
+        let kp = self.k_phase();
+        // Per phase, the flipped convolution of that phase of ∇y (see Geometry::flipped).
+        let flipped: Vec<(Geometry, Vec<f32>)> = Self::PHASES
+            .iter()
+            .zip(self.phase_weights(weight))
+            .map(|(&(a, b), wp)| {
+                let g = self
+                    .geometry(a, b)
+                    .flipped(self.c_out)
+                    .expect("stride 1, same size");
+                (g, flip_weight(&wp, self.c_out, kp))
+            })
+            .collect();
         let (n, out_len) = (self.plane(), self.c_out * 4 * self.plane());
+        let flipped_rows = self.c_out * kp * kp;
         let mut gx = vec![0f32; batch * self.c_in * n];
-        each_image(&mut gx, batch, self.scratch_len(), |img, gxb, scratch, par| {
-            let (cols, gy_phase) = scratch.split_at_mut(self.rows() * n);
-            let gyb = &grad_y[img * out_len..(img + 1) * out_len];
-            for (&(a, b), wp) in Self::PHASES.iter().zip(&phase_w) {
-                self.gather_phase(gyb, (a, b), gy_phase);
-                let wp = Mat::new(wp, self.c_out, self.rows()).t();
-                matmul(cols, wp, Mat::new(gy_phase, self.c_out, n), false, par);
-                self.geometry(a, b).col2im_add(cols, gxb);
-            }
-        });
+        each_image(
+            &mut gx,
+            batch,
+            (flipped_rows + self.c_out) * n,
+            |img, gxb, scratch, par| {
+                let (cols, gy_phase) = scratch.split_at_mut(flipped_rows * n);
+                let gyb = &grad_y[img * out_len..(img + 1) * out_len];
+                for (i, (&phase, (g, wf))) in Self::PHASES.iter().zip(&flipped).enumerate() {
+                    self.gather_phase(gyb, phase, gy_phase);
+                    g.im2col(gy_phase, cols);
+                    let wf = Mat::new(wf, self.c_in, flipped_rows);
+                    matmul(gxb, wf, Mat::new(cols, flipped_rows, n), i > 0, par);
+                }
+            },
+        );
         gx
     }
 
