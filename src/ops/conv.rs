@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat, Parallelism};
 use super::im2col::{flip_weight, Geometry};
+use super::scratch::with_scratch;
 use super::subpixel::SubPixel;
 use super::upsample::{sum_blocks, upsample_into, upsample_nearest_2x};
 
@@ -203,10 +204,12 @@ pub(super) fn sum_over_images(
 ) -> Vec<f32> {
     let threads = rayon::current_num_threads();
     if batch < threads {
-        let (mut acc, mut scratch) = (vec![0f32; acc_len], vec![0f32; scratch_len]);
-        for b in 0..batch {
-            f(b, &mut acc, &mut scratch, b == 0, Parallelism::Rayon(threads));
-        }
+        let mut acc = vec![0f32; acc_len];
+        with_scratch(scratch_len, |scratch| {
+            for b in 0..batch {
+                f(b, &mut acc, scratch, b == 0, Parallelism::Rayon(threads));
+            }
+        });
         return acc;
     }
     let share = batch.div_ceil(threads);
@@ -214,10 +217,12 @@ pub(super) fn sum_over_images(
         .into_par_iter()
         .chunks(share)
         .map(|images| {
-            let (mut acc, mut scratch) = (vec![0f32; acc_len], vec![0f32; scratch_len]);
-            for (i, b) in images.into_iter().enumerate() {
-                f(b, &mut acc, &mut scratch, i == 0, Parallelism::None);
-            }
+            let mut acc = vec![0f32; acc_len];
+            with_scratch(scratch_len, |scratch| {
+                for (i, b) in images.into_iter().enumerate() {
+                    f(b, &mut acc, scratch, i == 0, Parallelism::None);
+                }
+            });
             acc
         })
         .collect();
@@ -231,7 +236,7 @@ pub(super) fn sum_over_images(
 }
 
 /// Calls `f(b, out_b, scratch, parallelism)` for every image `b` of `batch` laid out in
-/// `out`, with a scratch buffer of `scratch_len` per thread: images in parallel when there
+/// `out`, with the thread's scratch buffer of `scratch_len` (contents unspecified): images in parallel when there
 /// are at least as many as threads, otherwise one after another with a parallel product.
 pub(super) fn each_image(
     out: &mut [f32],
@@ -245,19 +250,16 @@ pub(super) fn each_image(
     let per_image = out.len() / batch;
     let threads = rayon::current_num_threads();
     if batch < threads {
-        let mut scratch = vec![0f32; scratch_len];
-        for (b, out_b) in out.chunks_mut(per_image).enumerate() {
-            f(b, out_b, &mut scratch, Parallelism::Rayon(threads));
-        }
+        with_scratch(scratch_len, |scratch| {
+            for (b, out_b) in out.chunks_mut(per_image).enumerate() {
+                f(b, out_b, scratch, Parallelism::Rayon(threads));
+            }
+        });
         return;
     }
     out.par_chunks_mut(per_image)
         .enumerate()
-        .with_min_len(batch.div_ceil(threads))
-        .for_each_init(
-            || vec![0f32; scratch_len],
-            |scratch, (b, out_b)| f(b, out_b, scratch, Parallelism::None),
-        );
+        .for_each(|(b, out_b)| with_scratch(scratch_len, |scratch| f(b, out_b, scratch, Parallelism::None)));
 }
 
 fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {

@@ -1,21 +1,31 @@
 //! Fast kernels as candle custom ops.
 //!
 //! candle 0.11 computes every convolution's input gradient with its CPU conv-transpose, which
-//! runs about ten times slower than a matrix product of the same size. On the CPU aegan
-//! therefore convolves through [`conv2d`]: an im2col followed by a matrix product per image,
-//! so that the backward pass is matrix products (the `gemm` crate candle itself uses) plus a
-//! col2im scatter-add, the adjoint of im2col. Transposed convolutions ([`conv_transpose2d`])
-//! are the same kernels in the other order. Other devices use candle's own convolutions.
+//! runs about ten times slower than a matrix product of the same size, and every composed
+//! operation costs a pass over memory plus a zero-filled gradient buffer. On the CPU in f32
+//! aegan therefore runs its own kernels (other devices use candle's operations):
 //!
-//! Batch normalisation in training mode and the leaky ReLU after it run as one fused CPU
-//! kernel with a hand-written backward pass ([`batch_norm_leaky_relu`]); so do a bias and the
-//! leaky ReLU after it ([`bias_leaky_relu`]), and the leaky ReLU alone ([`leaky_relu`]).
+//! - [`conv2d`]: im2col into a per-thread scratch buffer and one matrix product per image (the
+//!   `gemm` crate candle itself uses, with its AVX-512 kernels where the CPU has them). The
+//!   weight gradient is a matrix product per image summed per thread; the input gradient of
+//!   a stride-1 convolution that keeps the size is the flipped convolution of the output
+//!   gradient, other input gradients a matrix product and col2im. im2col reads shifted
+//!   copies of the image plane (stride 1) or of its four even/odd phases (stride 2).
+//! - [`upsample2x_conv2d`]: ×2 nearest upsampling fused into the convolution; with an odd
+//!   kernel it runs as four smaller convolutions of the small image, one per output phase
+//!   (sub-pixel form: 16 instead of 36 multiply-adds per pixel and channel pair at 3×3).
+//! - [`conv_transpose2d`]: the same kernels in the other order.
+//! - [`batch_norm_leaky_relu`] (training), [`scale_shift_leaky_relu`] (evaluation),
+//!   [`bias_leaky_relu`] and [`leaky_relu`]: one vectorised pass forward and one backward.
+//!
+//! Every kernel is tested against candle's own operations (forward and gradients, ≤ 1e-4).
 
 mod activation;
 mod batch_norm;
 mod conv;
 mod gemm;
 mod im2col;
+mod scratch;
 mod subpixel;
 mod upsample;
 

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat, Parallelism};
 use super::im2col::{flip_weight, Geometry};
+use super::scratch::with_scratch;
 
 /// An upsample-×2 + k×k convolution (odd k, stride 1, padding (k − 1)/2 on every side) of
 /// `c_in`-channel `h`×`w` images to `c_out` channels at 2h×2w.
@@ -150,14 +151,18 @@ impl SubPixel {
                     .par_iter()
                     .zip(&phase_w)
                     .map(|(&(a, b), wp)| {
-                        let mut cols = vec![0f32; self.rows() * n];
                         let mut out = vec![0f32; self.c_out * n];
-                        self.geometry(a, b).im2col(xb, &mut cols);
-                        let (wp, cols) = (
-                            Mat::new(wp, self.c_out, self.rows()),
-                            Mat::new(&cols, self.rows(), n),
-                        );
-                        matmul(&mut out, wp, cols, false, Parallelism::None);
+                        with_scratch(self.rows() * n, |cols| {
+                            self.geometry(a, b).im2col(xb, cols);
+                            let wp = Mat::new(wp, self.c_out, self.rows());
+                            matmul(
+                                &mut out,
+                                wp,
+                                Mat::new(cols, self.rows(), n),
+                                false,
+                                Parallelism::None,
+                            );
+                        });
                         out
                     })
                     .collect();
