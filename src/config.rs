@@ -556,7 +556,7 @@ fn check_widths(field: &'static str, w: &WidthSchedule) -> Result<()> {
 }
 
 fn check_kernel(field: &'static str, kernel: usize, must_be_odd: bool) -> Result<()> {
-    if kernel == 0 || kernel > 9 || (must_be_odd && kernel % 2 == 0) {
+    if kernel == 0 || kernel > 9 || (must_be_odd && kernel.is_multiple_of(2)) {
         let rule = if must_be_odd {
             "must be odd, from 1 to 9"
         } else {

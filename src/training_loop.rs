@@ -209,13 +209,13 @@ impl TrainingLoop {
                 losses.generator.image_reconstruction,
                 losses.generator.latent_reconstruction
             ));
-            if bar.is_hidden() && (done % o.log_every == 0 || done == o.total_steps) {
+            if bar.is_hidden() && (done.is_multiple_of(o.log_every) || done == o.total_steps) {
                 println!("step {done}/{} {}", o.total_steps, bar.message());
             }
             if let Some((evaluator, every)) = &self.evaluator {
                 // A progressive run is measured once it works at the full image size.
                 let full_size = trainer.resolution() == config.image_size;
-                if full_size && (done % every == 0 || done == o.total_steps) {
+                if full_size && (done.is_multiple_of(*every) || done == o.total_steps) {
                     let point = evaluate_and_log(evaluator, trainer, &metrics_path)?;
                     say(
                         &bar,
@@ -228,7 +228,7 @@ impl TrainingLoop {
                     quality.push(point);
                 }
             }
-            if done % o.save_every == 0 || done == o.total_steps {
+            if done.is_multiple_of(o.save_every) || done == o.total_steps {
                 summary.checkpoint = Some(self.save(trainer, &fixed_z, &fixed_real, &history, &quality)?);
             }
         }

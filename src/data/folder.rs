@@ -258,7 +258,7 @@ pub fn resize_square(image: &RgbImage, size: usize, resample: Resample) -> RgbIm
     if side == size {
         return image.clone();
     }
-    let integer_factor = side % size == 0 || size % side == 0;
+    let integer_factor = side.is_multiple_of(size) || size.is_multiple_of(side);
     let filter = match resample {
         Resample::PixelArt if integer_factor => FilterType::Nearest,
         _ => FilterType::Lanczos3,

@@ -382,7 +382,7 @@ impl Module for Mlp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
+    use candle_core::Device;
 
     #[test]
     fn batch_norm_agrees_with_candles_in_training_and_evaluation() {

@@ -71,8 +71,8 @@ impl Geometry {
         if self.stride == 1 && self.out_h == self.in_h && self.out_w == self.in_w {
             Access::Shifted
         } else if self.stride == 2
-            && self.in_h % 2 == 0
-            && self.in_w % 2 == 0
+            && self.in_h.is_multiple_of(2)
+            && self.in_w.is_multiple_of(2)
             && self.out_h * 2 == self.in_h
             && self.out_w * 2 == self.in_w
         {
