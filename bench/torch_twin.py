@@ -684,6 +684,12 @@ def parse_args(argv=None):
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object on stdout (text goes to stderr)")
     out.add_argument("--print-config", action="store_true", help="print the config JSON and exit")
+    p.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="only time one f32 matrix product of 1024² and 2048² (median of 10) and print its FLOP rate, "
+        "the counterpart of `cargo bench --bench ceiling`",
+    )
     mem = p.add_argument_group("peak memory")
     mem.add_argument(
         "--peak-memory",
@@ -755,6 +761,21 @@ def main(argv=None) -> int:
 
         def sync():
             pass
+
+    if args.ceiling:
+        for n in (1024, 2048):
+            a = torch.randn(n, n, device=device)
+            b = torch.randn(n, n, device=device)
+            times = []
+            for i in range(13):
+                t0 = time.perf_counter()
+                a @ b
+                sync()
+                if i >= 3:
+                    times.append(time.perf_counter() - t0)
+            median = sorted(times)[len(times) // 2]
+            log(f"ceiling/matmul_flops/{n:<5} {2 * n**3 / median / 1e9:10.1f} GFLOP/s  (median {median * 1e3:.3f} ms)")
+        return 0
 
     train_batches = args.batch or [64]
     forward_batches = args.forward_batch or [1, 64, 256]
