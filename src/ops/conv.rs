@@ -89,7 +89,7 @@ impl ConvShape {
         }
     }
 
-    /// The sub-pixel form of an upsampled 'same' convolution with an odd kernel.
+    /// The sub-pixel form of an upsampled 'same' convolution.
     fn subpixel(&self) -> Option<SubPixel> {
         let g = self.g;
         let same = g.stride == 1 && g.out_h == g.in_h && g.out_w == g.in_w && g.pad_top == g.pad_left;
@@ -633,8 +633,19 @@ mod tests {
     #[test]
     fn fused_upsample_matches_upsampling_then_convolving() {
         let dev = Device::Cpu;
-        for (k, stride, pb, pa, batch) in [(3, 1, 1, 1, 3), (4, 1, 1, 2, 1), (1, 1, 0, 0, 2), (3, 2, 1, 1, 2)]
-        {
+        // 'Same' stride-1 convolutions take the sub-pixel form (odd and even kernels, batch 1
+        // with phases in parallel); other paddings and strides the upsampled scratch.
+        for (k, stride, pb, pa, batch) in [
+            (3, 1, 1, 1, 3),
+            (3, 1, 1, 1, 1),
+            (5, 1, 2, 2, 2),
+            (4, 1, 1, 2, 1),
+            (4, 1, 1, 2, 3),
+            (2, 1, 0, 1, 2),
+            (1, 1, 0, 0, 2),
+            (3, 1, 0, 0, 2),
+            (3, 2, 1, 1, 2),
+        ] {
             let x = Var::randn(0f32, 1.0, (batch, 3, 4, 5), &dev).unwrap();
             let w = Var::randn(0f32, 1.0, (2, 3, k, k), &dev).unwrap();
             let ours = upsample2x_conv2d(&x, &w, stride, pb, pa).unwrap();

@@ -1,13 +1,15 @@
-//! Nearest ×2 upsampling followed by an odd k×k 'same' convolution, computed as four
-//! convolutions of the small image, one per output phase (sub-pixel convolution).
+//! Nearest ×2 upsampling followed by a k×k 'same' convolution, computed as four convolutions
+//! of the small image, one per output phase (sub-pixel convolution).
 //!
 //! Output pixel (2i + a, 2j + b) of the convolution on the upsampled image reads upsampled
-//! rows 2i + a + t − p for taps t < k (p = (k − 1)/2), which are small-image rows
-//! i + ⌊(a + t − p)/2⌋: only (k + 1)/2 distinct rows per phase a, and likewise for columns.
-//! So each phase (a, b) is a ((k + 1)/2)² convolution of the small image whose weights are
-//! sums of the original taps. For k = 3 that is 4·4 = 16 multiply-adds per small pixel and
-//! channel pair instead of 4·9 = 36, and the column matrices are a quarter the size. The
-//! result is the same function (up to the order of floating-point sums).
+//! rows 2i + a + t − p for taps t < k (p = ⌊(k − 1)/2⌋ zero rows above, as PyTorch's 'same'),
+//! which are small-image rows i + ⌊(a + t − p)/2⌋: only about k/2 distinct rows per phase a,
+//! and likewise for columns. So each phase (a, b) is a small convolution of the small image
+//! whose weights are sums of the original taps. For k = 3 every phase is 2×2: 4·4 = 16
+//! multiply-adds per small pixel and channel pair instead of 4·9 = 36. For k = 4 the phases
+//! need 3 and 2 rows; all run as 3×3 with zero weights where a phase has fewer taps: 4·9 = 36
+//! instead of 4·16 = 64. The column matrices shrink likewise. The result is the same function
+//! (up to the order of floating-point sums).
 
 use super::conv::{each_image, sum_over_images};
 use rayon::prelude::*;
@@ -16,7 +18,8 @@ use super::gemm::{matmul, Mat, Parallelism};
 use super::im2col::{flip_weight, Geometry};
 use super::scratch::with_scratch;
 
-/// An upsample-×2 + k×k convolution (odd k, stride 1, padding (k − 1)/2 on every side) of
+/// An upsample-×2 + k×k convolution (stride 1, ⌊(k − 1)/2⌋ zeros above and left, the rest
+/// below and right, so the size is kept) of
 /// `c_in`-channel `h`×`w` images to `c_out` channels at 2h×2w.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SubPixel {
@@ -28,15 +31,15 @@ pub(super) struct SubPixel {
 }
 
 impl SubPixel {
-    /// The decomposition of the convolution with kernel `k` and padding `pad` on every side
-    /// of the upsampled image, if it applies (odd kernel, 'same' padding).
+    /// The decomposition of the convolution with kernel `k` and `pad` zeros above and left
+    /// of the upsampled image, if it applies ('same' padding with `pad` = ⌊(k − 1)/2⌋).
     pub fn new(c_in: usize, c_out: usize, (h, w): (usize, usize), k: usize, pad: usize) -> Option<Self> {
-        (k % 2 == 1 && pad == (k - 1) / 2 && h > 0 && w > 0).then_some(SubPixel { c_in, c_out, h, w, k })
+        (k > 0 && pad == (k - 1) / 2 && h > 0 && w > 0).then_some(SubPixel { c_in, c_out, h, w, k })
     }
 
-    /// Kernel side of each phase's convolution.
+    /// Kernel side of each phase's convolution: the most small-image rows any phase reads.
     fn k_phase(&self) -> usize {
-        self.k.div_ceil(2)
+        (0..2).map(|a| self.tap(a, self.k - 1) + 1).max().unwrap_or(1)
     }
 
     /// Small-image offset of tap `t` in phase `a`, relative to the phase's first tap.
