@@ -30,7 +30,7 @@ struct ConvShape {
 
 impl ConvShape {
     fn weight(&self) -> [usize; 4] {
-        [self.c_out, self.g.channels, self.g.kernel, self.g.kernel]
+        [self.c_out, self.g.channels, self.g.kernel_h, self.g.kernel_w]
     }
 
     /// The input as the operation receives it (before any upsampling).
@@ -93,14 +93,15 @@ impl ConvShape {
     fn subpixel(&self) -> Option<SubPixel> {
         let g = self.g;
         let same = g.stride == 1 && g.out_h == g.in_h && g.out_w == g.in_w && g.pad_top == g.pad_left;
-        if !self.upsample || !same {
+        let square = g.kernel_h == g.kernel_w;
+        if !self.upsample || !same || !square {
             return None;
         }
         SubPixel::new(
             g.channels,
             self.c_out,
             (g.in_h / 2, g.in_w / 2),
-            g.kernel,
+            g.kernel_h,
             g.pad_top,
         )
     }
@@ -133,7 +134,7 @@ impl ConvShape {
             .filter(|_| !self.upsample && !g.is_identity())
         {
             // The flipped convolution of ∇y: a smaller column matrix and no scatter.
-            let w_flipped = flip_weight(w, self.c_out, g.kernel);
+            let w_flipped = flip_weight(w, self.c_out, g.kernel_h * g.kernel_w);
             let w_flipped = Mat::new(&w_flipped, g.channels, flipped.rows());
             each_image(&mut x, batch, flipped.rows() * g.cols(), |b, xb, cols, par| {
                 flipped.im2col(&y[b * out_len..(b + 1) * out_len], cols);
@@ -475,7 +476,8 @@ fn convolve(
         channels: c,
         in_h: h,
         in_w: w,
-        kernel: k,
+        kernel_h: k,
+        kernel_w: k,
         stride,
         pad_top: pad_before,
         pad_left: pad_before,
@@ -519,7 +521,8 @@ pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usi
         channels: c_out,
         in_h: out_h,
         in_w: out_w,
-        kernel: k,
+        kernel_h: k,
+        kernel_w: k,
         stride,
         pad_top: padding,
         pad_left: padding,

@@ -5,7 +5,7 @@
 //! it the adjoint of im2col (and so the input gradient of a convolution, or the forward pass
 //! of a transposed one).
 
-/// The shape of one 2-D convolution: square kernel, equal stride on both axes, `pad_top` zero
+/// The shape of one 2-D convolution: `kernel_h`×`kernel_w` kernel, equal stride on both axes, `pad_top` zero
 /// rows above and `pad_left` zero columns left of the image (the rows/columns below/right
 /// follow from the output size).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,7 +13,8 @@ pub(crate) struct Geometry {
     pub channels: usize,
     pub in_h: usize,
     pub in_w: usize,
-    pub kernel: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
     pub stride: usize,
     pub pad_top: usize,
     pub pad_left: usize,
@@ -24,7 +25,7 @@ pub(crate) struct Geometry {
 impl Geometry {
     /// Rows of the column matrix: one per (channel, ky, kx).
     pub fn rows(&self) -> usize {
-        self.channels * self.kernel * self.kernel
+        self.channels * self.kernel_h * self.kernel_w
     }
 
     /// Columns of the column matrix: one per output pixel.
@@ -40,7 +41,8 @@ impl Geometry {
     /// Whether the column matrix is the image itself (1×1 kernel, stride 1, no padding), so
     /// that im2col can be skipped.
     pub fn is_identity(&self) -> bool {
-        self.kernel == 1
+        self.kernel_h == 1
+            && self.kernel_w == 1
             && self.stride == 1
             && self.pad_top == 0
             && self.pad_left == 0
@@ -50,15 +52,15 @@ impl Geometry {
 
     /// For a stride-1 convolution that keeps the size, with `c_out` output channels: the
     /// convolution of the output gradient that yields the input gradient (kernel flipped,
-    /// padding mirrored; weights from [`flip_weight`]). Its column matrix has C_out·k² rows
-    /// instead of the C·k² that a col2im of `Wᵀ·∇y` would write and then scatter.
+    /// padding mirrored; weights from [`flip_weight`]). Its column matrix has C_out·kh·kw rows
+    /// instead of the C·kh·kw that a col2im of `Wᵀ·∇y` would write and then scatter.
     pub fn flipped(&self, c_out: usize) -> Option<Geometry> {
-        let k = self.kernel;
+        let (kh, kw) = (self.kernel_h, self.kernel_w);
         let same = self.stride == 1 && self.out_h == self.in_h && self.out_w == self.in_w;
-        (same && self.pad_top < k && self.pad_left < k).then_some(Geometry {
+        (same && self.pad_top < kh && self.pad_left < kw).then_some(Geometry {
             channels: c_out,
-            pad_top: k - 1 - self.pad_top,
-            pad_left: k - 1 - self.pad_left,
+            pad_top: kh - 1 - self.pad_top,
+            pad_left: kw - 1 - self.pad_left,
             ..*self
         })
     }
@@ -103,20 +105,20 @@ impl Geometry {
             cols.copy_from_slice(image);
             return;
         }
-        let (k, n, plane) = (self.kernel, self.cols(), self.in_h * self.in_w);
+        let (kh, kw, n, plane) = (self.kernel_h, self.kernel_w, self.cols(), self.in_h * self.in_w);
         let out = (self.out_h, self.out_w);
         let access = self.access();
         let mut phases = match access {
             Access::Phases => vec![0f32; plane],
             _ => Vec::new(),
         };
-        for (c, channel_rows) in cols.chunks_exact_mut(n * k * k).enumerate() {
+        for (c, channel_rows) in cols.chunks_exact_mut(n * kh * kw).enumerate() {
             let src = &image[c * plane..(c + 1) * plane];
             if access == Access::Phases {
                 split_phases(src, self.in_w, &mut phases);
             }
             for (tap, dst) in channel_rows.chunks_exact_mut(n).enumerate() {
-                let (ky, kx) = (tap / k, tap % k);
+                let (ky, kx) = (tap / kw, tap % kw);
                 match access {
                     Access::Shifted => shifted_copy(
                         src,
@@ -182,16 +184,16 @@ impl Geometry {
     pub fn col2im_add(&self, cols: &[f32], image: &mut [f32]) {
         assert_eq!(image.len(), self.image_len(), "col2im: image length");
         assert_eq!(cols.len(), self.rows() * self.cols(), "col2im: column length");
-        let (k, n, plane) = (self.kernel, self.cols(), self.in_h * self.in_w);
+        let (kh, kw, n, plane) = (self.kernel_h, self.kernel_w, self.cols(), self.in_h * self.in_w);
         let out = (self.out_h, self.out_w);
         match self.access() {
             Access::Shifted => {
-                for (c, channel_rows) in cols.chunks_exact(n * k * k).enumerate() {
+                for (c, channel_rows) in cols.chunks_exact(n * kh * kw).enumerate() {
                     let dst = &mut image[c * plane..(c + 1) * plane];
                     for (tap, src) in channel_rows.chunks_exact(n).enumerate() {
                         let shift = (
-                            Self::shift(tap / k, self.pad_top),
-                            Self::shift(tap % k, self.pad_left),
+                            Self::shift(tap / kw, self.pad_top),
+                            Self::shift(tap % kw, self.pad_left),
                         );
                         shifted_add(src, out, shift, dst);
                     }
@@ -199,11 +201,11 @@ impl Geometry {
             }
             Access::Phases => {
                 let mut phases = vec![0f32; plane];
-                for (c, channel_rows) in cols.chunks_exact(n * k * k).enumerate() {
+                for (c, channel_rows) in cols.chunks_exact(n * kh * kw).enumerate() {
                     phases.fill(0.0);
                     for (tap, src) in channel_rows.chunks_exact(n).enumerate() {
-                        let (a, dy) = Self::phase_and_shift(tap / k, self.pad_top);
-                        let (b, dx) = Self::phase_and_shift(tap % k, self.pad_left);
+                        let (a, dy) = Self::phase_and_shift(tap / kw, self.pad_top);
+                        let (b, dx) = Self::phase_and_shift(tap % kw, self.pad_left);
                         let phase = &mut phases[(2 * a + b) * n..(2 * a + b + 1) * n];
                         shifted_add(src, out, (dy, dx), phase);
                     }
@@ -231,11 +233,11 @@ impl Geometry {
     /// (the next ones follow `stride` apart).
     #[inline]
     fn for_each_tap(&self, mut f: impl FnMut(usize, std::ops::Range<usize>, usize)) {
-        let k = self.kernel;
+        let (kh, kw) = (self.kernel_h, self.kernel_w);
         for c in 0..self.channels {
-            for ky in 0..k {
-                for kx in 0..k {
-                    let row = (c * k + ky) * k + kx;
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let row = (c * kh + ky) * kw + kx;
                     let (lo, hi_excl) = self.valid_columns(kx);
                     if lo >= hi_excl {
                         continue;
@@ -258,10 +260,11 @@ impl Geometry {
     }
 }
 
-/// The weights (C × C_out·k²) of the flipped convolution of [`Geometry::flipped`], from a
-/// convolution's weights `weight` (C_out × C·k²): `W'[c][o][t] = W[o][c][k² − 1 − t]`.
-pub(crate) fn flip_weight(weight: &[f32], c_out: usize, k: usize) -> Vec<f32> {
-    let k2 = k * k;
+/// The weights (C × C_out·T) of the flipped convolution of [`Geometry::flipped`], from a
+/// convolution's weights `weight` (C_out × C·T) with T = kh·kw taps per kernel:
+/// `W'[c][o][t] = W[o][c][T − 1 − t]` (both axes reversed).
+pub(crate) fn flip_weight(weight: &[f32], c_out: usize, taps: usize) -> Vec<f32> {
+    let k2 = taps;
     let c_in = weight.len() / (c_out * k2).max(1);
     let mut flipped = vec![0f32; weight.len()];
     for (oc, taps) in weight.chunks_exact(k2).enumerate() {
@@ -388,7 +391,8 @@ mod tests {
                 channels: 2,
                 in_h: h,
                 in_w: w,
-                kernel,
+                kernel_h: kernel,
+                kernel_w: kernel,
                 stride,
                 pad_top: pad_before,
                 pad_left: pad_before,

@@ -7,9 +7,9 @@
 //! and likewise for columns. So each phase (a, b) is a small convolution of the small image
 //! whose weights are sums of the original taps. For k = 3 every phase is 2×2: 4·4 = 16
 //! multiply-adds per small pixel and channel pair instead of 4·9 = 36. For k = 4 the phases
-//! need 3 and 2 rows; all run as 3×3 with zero weights where a phase has fewer taps: 4·9 = 36
-//! instead of 4·16 = 64. The column matrices shrink likewise. The result is the same function
-//! (up to the order of floating-point sums).
+//! read 3 and 2 rows and columns: kernels of 3×3, 3×2, 2×3 and 2×2, 25 multiply-adds instead
+//! of 4·16 = 64. The column matrices shrink likewise. The result is the same function (up to
+//! the order of floating-point sums).
 
 use super::conv::{each_image, sum_over_images};
 use rayon::prelude::*;
@@ -37,10 +37,7 @@ impl SubPixel {
         (k > 0 && pad == (k - 1) / 2 && h > 0 && w > 0).then_some(SubPixel { c_in, c_out, h, w, k })
     }
 
-    /// Kernel side of each phase's convolution: the most small-image rows any phase reads.
-    fn k_phase(&self) -> usize {
-        (0..2).map(|a| self.tap(a, self.k - 1) + 1).max().unwrap_or(1)
-    }
+    const PHASES: [(usize, usize); 4] = [(0, 0), (0, 1), (1, 0), (1, 1)];
 
     /// Small-image offset of tap `t` in phase `a`, relative to the phase's first tap.
     fn tap(&self, a: usize, t: usize) -> usize {
@@ -49,29 +46,21 @@ impl SubPixel {
         (offset(t) - offset(0)) as usize
     }
 
-    /// For each phase (a, b), the phase-weight index (u·k' + v) of every original tap
-    /// (ky·k + kx).
-    fn tap_tables(&self) -> Vec<Vec<usize>> {
-        let (k, kp) = (self.k, self.k_phase());
-        Self::PHASES
-            .iter()
-            .map(|&(a, b)| {
-                (0..k * k)
-                    .map(|t| self.tap(a, t / k) * kp + self.tap(b, t % k))
-                    .collect()
-            })
-            .collect()
+    /// How many small-image rows (or columns) phase `a` reads: its kernel side.
+    fn side(&self, a: usize) -> usize {
+        self.tap(a, self.k - 1) + 1
     }
 
     /// The convolution of the small image that computes phase (a, b).
-    fn geometry(&self, a: usize, b: usize) -> Geometry {
+    fn geometry(&self, (a, b): (usize, usize)) -> Geometry {
         let p = (self.k - 1) / 2;
         let pad = |phase: usize| (-(phase as isize - p as isize).div_euclid(2)) as usize;
         Geometry {
             channels: self.c_in,
             in_h: self.h,
             in_w: self.w,
-            kernel: self.k_phase(),
+            kernel_h: self.side(a),
+            kernel_w: self.side(b),
             stride: 1,
             pad_top: pad(a),
             pad_left: pad(b),
@@ -80,39 +69,56 @@ impl SubPixel {
         }
     }
 
-    const PHASES: [(usize, usize); 4] = [(0, 0), (0, 1), (1, 0), (1, 1)];
+    /// Taps of phase (a, b)'s kernel.
+    fn taps(&self, (a, b): (usize, usize)) -> usize {
+        self.side(a) * self.side(b)
+    }
 
-    fn rows(&self) -> usize {
-        self.c_in * self.k_phase() * self.k_phase()
+    /// The most column-matrix rows per input channel of any phase.
+    fn max_taps(&self) -> usize {
+        Self::PHASES
+            .iter()
+            .map(|&phase| self.taps(phase))
+            .max()
+            .unwrap_or(1)
     }
 
     fn plane(&self) -> usize {
         self.h * self.w
     }
 
-    /// Each phase's weights (C_out × C·k'²), summed from `weight` (C_out × C·k·k).
-    fn phase_weights(&self, weight: &[f32]) -> Vec<Vec<f32>> {
-        let kp2 = self.k_phase() * self.k_phase();
-        self.tap_tables()
+    /// For each phase, the index in its kernel (u·side_b + v) of every original tap (ky·k + kx).
+    fn tap_tables(&self) -> Vec<Vec<usize>> {
+        let k = self.k;
+        Self::PHASES
             .iter()
-            .map(|table| {
-                let mut phase = vec![0f32; self.c_out * self.rows()];
-                for (taps, dst) in weight
-                    .chunks_exact(self.k * self.k)
-                    .zip(phase.chunks_exact_mut(kp2))
-                {
-                    for (&v, &u) in taps.iter().zip(table) {
-                        dst[u] += v;
-                    }
-                }
-                phase
+            .map(|&(a, b)| {
+                (0..k * k)
+                    .map(|t| self.tap(a, t / k) * self.side(b) + self.tap(b, t % k))
+                    .collect()
             })
             .collect()
     }
 
-    /// Scratch per thread: a phase's column matrix and one output phase.
-    fn scratch_len(&self) -> usize {
-        self.rows() * self.plane() + self.c_out * self.plane()
+    /// Each phase's weights (C_out × C·taps), summed from `weight` (C_out × C·k·k).
+    fn phase_weights(&self, weight: &[f32]) -> Vec<Vec<f32>> {
+        Self::PHASES
+            .iter()
+            .zip(self.tap_tables())
+            .map(|(&phase, table)| {
+                let taps = self.taps(phase);
+                let mut summed = vec![0f32; self.c_out * self.c_in * taps];
+                for (src, dst) in weight
+                    .chunks_exact(self.k * self.k)
+                    .zip(summed.chunks_exact_mut(taps))
+                {
+                    for (&v, &u) in src.iter().zip(&table) {
+                        dst[u] += v;
+                    }
+                }
+                summed
+            })
+            .collect()
     }
 
     /// Output phase (a, b) of `image` (C_out × 2h × 2w) copied into `phase` (C_out × h × w).
@@ -141,10 +147,29 @@ impl SubPixel {
         }
     }
 
+    /// One phase of one image: `out` (C_out × h × w) = W_phase · columns(x_b), with `cols` a
+    /// scratch buffer at least as large as the phase's column matrix.
+    fn phase_forward(
+        &self,
+        phase: (usize, usize),
+        phase_weight: &[f32],
+        xb: &[f32],
+        cols: &mut [f32],
+        out: &mut [f32],
+        par: Parallelism,
+    ) {
+        let (rows, n) = (self.c_in * self.taps(phase), self.plane());
+        let cols = &mut cols[..rows * n];
+        self.geometry(phase).im2col(xb, cols);
+        let w = Mat::new(phase_weight, self.c_out, rows);
+        matmul(out, w, Mat::new(cols, rows, n), false, par);
+    }
+
     /// The convolution of every image of `x` (B × C × h × w) with `weight`.
     pub fn forward(&self, x: &[f32], weight: &[f32], batch: usize) -> Vec<f32> {
         let phase_w = self.phase_weights(weight);
         let (n, in_len) = (self.plane(), self.c_in * self.plane());
+        let cols_len = self.c_in * self.max_taps() * n;
         let mut y = vec![0f32; batch * self.c_out * 4 * n];
         if batch < rayon::current_num_threads() {
             // Too few images to share out: the four phases of each image in parallel instead.
@@ -153,18 +178,10 @@ impl SubPixel {
                 let phases: Vec<Vec<f32>> = Self::PHASES
                     .par_iter()
                     .zip(&phase_w)
-                    .map(|(&(a, b), wp)| {
+                    .map(|(&phase, wp)| {
                         let mut out = vec![0f32; self.c_out * n];
-                        with_scratch(self.rows() * n, |cols| {
-                            self.geometry(a, b).im2col(xb, cols);
-                            let wp = Mat::new(wp, self.c_out, self.rows());
-                            matmul(
-                                &mut out,
-                                wp,
-                                Mat::new(cols, self.rows(), n),
-                                false,
-                                Parallelism::None,
-                            );
+                        with_scratch(cols_len, |cols| {
+                            self.phase_forward(phase, wp, xb, cols, &mut out, Parallelism::None)
                         });
                         out
                     })
@@ -175,54 +192,52 @@ impl SubPixel {
             }
             return y;
         }
-        each_image(&mut y, batch, self.scratch_len(), |img, yb, scratch, par| {
-            let (cols, out) = scratch.split_at_mut(self.rows() * n);
-            let xb = &x[img * in_len..(img + 1) * in_len];
-            for (&(a, b), wp) in Self::PHASES.iter().zip(&phase_w) {
-                self.geometry(a, b).im2col(xb, cols);
-                matmul(
-                    out,
-                    Mat::new(wp, self.c_out, self.rows()),
-                    Mat::new(cols, self.rows(), n),
-                    false,
-                    par,
-                );
-                self.scatter_phase(out, (a, b), yb);
-            }
-        });
+        each_image(
+            &mut y,
+            batch,
+            cols_len + self.c_out * n,
+            |img, yb, scratch, par| {
+                let (cols, out) = scratch.split_at_mut(cols_len);
+                let xb = &x[img * in_len..(img + 1) * in_len];
+                for (&phase, wp) in Self::PHASES.iter().zip(&phase_w) {
+                    self.phase_forward(phase, wp, xb, cols, out, par);
+                    self.scatter_phase(out, phase, yb);
+                }
+            },
+        );
         y
     }
 
-    /// The input gradient for output gradients `grad_y` (B × C_out × 2h × 2w).
+    /// The input gradient for output gradients `grad_y` (B × C_out × 2h × 2w): per phase,
+    /// the flipped convolution of that phase of ∇y (see `Geometry::flipped`), summed.
     pub fn input_gradient(&self, grad_y: &[f32], weight: &[f32], batch: usize) -> Vec<f32> {
-        let kp = self.k_phase();
-        // Per phase, the flipped convolution of that phase of ∇y (see Geometry::flipped).
         let flipped: Vec<(Geometry, Vec<f32>)> = Self::PHASES
             .iter()
             .zip(self.phase_weights(weight))
-            .map(|(&(a, b), wp)| {
+            .map(|(&phase, wp)| {
                 let g = self
-                    .geometry(a, b)
+                    .geometry(phase)
                     .flipped(self.c_out)
                     .expect("stride 1, same size");
-                (g, flip_weight(&wp, self.c_out, kp))
+                (g, flip_weight(&wp, self.c_out, self.taps(phase)))
             })
             .collect();
         let (n, out_len) = (self.plane(), self.c_out * 4 * self.plane());
-        let flipped_rows = self.c_out * kp * kp;
+        let cols_len = self.c_out * self.max_taps() * n;
         let mut gx = vec![0f32; batch * self.c_in * n];
         each_image(
             &mut gx,
             batch,
-            (flipped_rows + self.c_out) * n,
+            cols_len + self.c_out * n,
             |img, gxb, scratch, par| {
-                let (cols, gy_phase) = scratch.split_at_mut(flipped_rows * n);
+                let (cols, gy_phase) = scratch.split_at_mut(cols_len);
                 let gyb = &grad_y[img * out_len..(img + 1) * out_len];
                 for (i, (&phase, (g, wf))) in Self::PHASES.iter().zip(&flipped).enumerate() {
+                    let rows = g.rows();
                     self.gather_phase(gyb, phase, gy_phase);
-                    g.im2col(gy_phase, cols);
-                    let wf = Mat::new(wf, self.c_in, flipped_rows);
-                    matmul(gxb, wf, Mat::new(cols, flipped_rows, n), i > 0, par);
+                    g.im2col(gy_phase, &mut cols[..rows * n]);
+                    let wf = Mat::new(wf, self.c_in, rows);
+                    matmul(gxb, wf, Mat::new(&cols[..rows * n], rows, n), i > 0, par);
                 }
             },
         );
@@ -231,42 +246,55 @@ impl SubPixel {
 
     /// The weight gradient (C_out × C·k·k) for inputs `x` and output gradients `grad_y`.
     pub fn weight_gradient(&self, x: &[f32], grad_y: &[f32], batch: usize) -> Vec<f32> {
-        let (n, rows) = (self.plane(), self.rows());
+        let n = self.plane();
         let (in_len, out_len) = (self.c_in * n, self.c_out * 4 * n);
-        let block = rows * self.c_out;
-        // Per phase, the transposed gradient Σ_b columns · ∇y_phaseᵀ (rows × C_out).
+        // Per phase, the transposed gradient Σ_b columns · ∇y_phaseᵀ (C·taps × C_out), one
+        // block after another.
+        let blocks: Vec<usize> = Self::PHASES
+            .iter()
+            .map(|&phase| self.c_in * self.taps(phase) * self.c_out)
+            .collect();
+        let starts: Vec<usize> = blocks
+            .iter()
+            .scan(0, |at, len| {
+                let start = *at;
+                *at += len;
+                Some(start)
+            })
+            .collect();
+        let total: usize = blocks.iter().sum();
+        let cols_len = self.c_in * self.max_taps() * n;
         let sums = sum_over_images(
             batch,
-            4 * block,
-            self.scratch_len(),
+            total,
+            cols_len + self.c_out * n,
             |img, acc, scratch, first, par| {
-                let (cols, gy_phase) = scratch.split_at_mut(rows * n);
+                let (cols, gy_phase) = scratch.split_at_mut(cols_len);
                 let (xb, gyb) = (
                     &x[img * in_len..(img + 1) * in_len],
                     &grad_y[img * out_len..(img + 1) * out_len],
                 );
-                for (i, &(a, b)) in Self::PHASES.iter().enumerate() {
-                    self.geometry(a, b).im2col(xb, cols);
-                    self.gather_phase(gyb, (a, b), gy_phase);
+                for (i, &phase) in Self::PHASES.iter().enumerate() {
+                    let rows = self.c_in * self.taps(phase);
+                    let cols = &mut cols[..rows * n];
+                    self.geometry(phase).im2col(xb, cols);
+                    self.gather_phase(gyb, phase, gy_phase);
                     let gy = Mat::new(gy_phase, self.c_out, n).t();
-                    matmul(
-                        &mut acc[i * block..(i + 1) * block],
-                        Mat::new(cols, rows, n),
-                        gy,
-                        !first,
-                        par,
-                    );
+                    let block = &mut acc[starts[i]..starts[i] + blocks[i]];
+                    matmul(block, Mat::new(cols, rows, n), gy, !first, par);
                 }
             },
         );
         // Every original tap gets the gradient of the phase weight it was summed into.
-        let (k2, kp2) = (self.k * self.k, self.k_phase() * self.k_phase());
+        let k2 = self.k * self.k;
         let mut grad_w = vec![0f32; self.c_out * self.c_in * k2];
-        for (phase, table) in sums.chunks_exact(block).zip(self.tap_tables()) {
-            for (oc, taps) in grad_w.chunks_exact_mut(k2).enumerate() {
+        for (i, (&phase, table)) in Self::PHASES.iter().zip(self.tap_tables()).enumerate() {
+            let taps = self.taps(phase);
+            let block = &sums[starts[i]..starts[i] + blocks[i]];
+            for (oc, grads) in grad_w.chunks_exact_mut(k2).enumerate() {
                 let (o, c) = (oc / self.c_in, oc % self.c_in);
-                for (g, &u) in taps.iter_mut().zip(&table) {
-                    *g += phase[(c * kp2 + u) * self.c_out + o];
+                for (g, &u) in grads.iter_mut().zip(&table) {
+                    *g += block[(c * taps + u) * self.c_out + o];
                 }
             }
         }
