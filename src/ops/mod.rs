@@ -11,9 +11,10 @@
 //!   a stride-1 convolution that keeps the size is the flipped convolution of the output
 //!   gradient, other input gradients a matrix product and col2im. im2col reads shifted
 //!   copies of the image plane (stride 1) or of its four even/odd phases (stride 2).
-//! - [`upsample2x_conv2d`]: ×2 nearest upsampling fused into the convolution; with an odd
-//!   kernel it runs as four smaller convolutions of the small image, one per output phase
-//!   (sub-pixel form: 16 instead of 36 multiply-adds per pixel and channel pair at 3×3).
+//! - [`upsample2x_conv2d`]: ×2 nearest upsampling fused into the convolution; with 'same'
+//!   padding it runs as four smaller convolutions of the small image, one per output phase
+//!   (sub-pixel form: 16 instead of 36 multiply-adds per pixel and channel pair at 3×3, 25
+//!   instead of 64 at 4×4).
 //! - [`conv_transpose2d`]: the same kernels in the other order.
 //! - [`batch_norm_leaky_relu`] (training), [`scale_shift_leaky_relu`] (evaluation),
 //!   [`bias_leaky_relu`] and [`leaky_relu`]: one vectorised pass forward and one backward.
