@@ -8,6 +8,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::contiguous_f32;
+
 /// `max(u, slope·u)` for slope in [0, 1): the leaky ReLU, branch-free so that loops over it
 /// vectorise (a branch on the sign mispredicts on every other activation).
 #[inline]
@@ -23,6 +25,29 @@ pub(super) fn leaky_gain(y: f32, slope: f32) -> f32 {
     slope + (1.0 - slope) * positive
 }
 
+/// `leaky(scale_c·x + shift_c)` over x laid out as planes of `plane` values, plane i in
+/// channel i mod C, with `(scale_c, shift_c) = coefficients[c]`: one vectorised pass.
+pub(super) fn per_channel_leaky(
+    x: &[f32],
+    plane: usize,
+    coefficients: &[(f32, f32)],
+    slope: f32,
+) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    if plane > 0 && !coefficients.is_empty() {
+        y.par_chunks_mut(plane)
+            .zip(x.par_chunks(plane))
+            .enumerate()
+            .for_each(|(i, (y, x))| {
+                let (a, b) = coefficients[i % coefficients.len()];
+                for (o, &v) in y.iter_mut().zip(x) {
+                    *o = leaky(a * v + b, slope);
+                }
+            });
+    }
+    y
+}
+
 fn check_slope(slope: f64) -> Result<()> {
     if !(0.0..1.0).contains(&slope) {
         candle_core::bail!("leaky ReLU slope {slope} must be in [0, 1)")
@@ -32,17 +57,6 @@ fn check_slope(slope: f64) -> Result<()> {
 
 fn fused(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32
-}
-
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
-    let data = match storage {
-        CpuStorage::F32(d) => d.as_slice(),
-        _ => candle_core::bail!("{op}: only f32 is supported"),
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("{op}: input must be contiguous"),
-    }
 }
 
 /// Leaky ReLU `max(x, slope·x)` of any tensor, for `slope` in [0, 1).
@@ -184,20 +198,9 @@ impl CustomOp2 for BiasLeakyRelu {
     ) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(s1, l1, self.name())?;
         let bias = contiguous_f32(s2, l2, self.name())?;
-        let c = bias.len();
         let plane = l1.dims()[2..].iter().product::<usize>();
-        let mut y = vec![0f32; x.len()];
-        if plane > 0 {
-            y.par_chunks_mut(plane)
-                .zip(x.par_chunks(plane))
-                .enumerate()
-                .for_each(|(i, (y, x))| {
-                    let b = bias[i % c];
-                    for (o, &v) in y.iter_mut().zip(x) {
-                        *o = leaky(v + b, self.0);
-                    }
-                });
-        }
+        let coefficients: Vec<(f32, f32)> = bias.iter().map(|&b| (1.0, b)).collect();
+        let y = per_channel_leaky(x, plane, &coefficients, self.0);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -237,20 +240,9 @@ impl CustomOp3 for ScaleShiftLeakyRelu {
         let x = contiguous_f32(s1, l1, self.name())?;
         let scale = contiguous_f32(s2, l2, self.name())?;
         let shift = contiguous_f32(s3, l3, self.name())?;
-        let c = scale.len();
         let plane = l1.dims()[2..].iter().product::<usize>();
-        let mut y = vec![0f32; x.len()];
-        if plane > 0 {
-            y.par_chunks_mut(plane)
-                .zip(x.par_chunks(plane))
-                .enumerate()
-                .for_each(|(i, (y, x))| {
-                    let (a, b) = (scale[i % c], shift[i % c]);
-                    for (o, &v) in y.iter_mut().zip(x) {
-                        *o = leaky(a * v + b, self.0);
-                    }
-                });
-        }
+        let coefficients: Vec<(f32, f32)> = scale.iter().copied().zip(shift.iter().copied()).collect();
+        let y = per_channel_leaky(x, plane, &coefficients, self.0);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -281,7 +273,7 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
-    use crate::ops::max_abs_diff as max_diff;
+    use crate::ops::{assert_same_gradients, max_abs_diff as max_diff};
 
     #[test]
     fn fused_bias_and_leaky_relu_match_candle_forward_and_gradients() -> Result<()> {
@@ -302,15 +294,7 @@ mod tests {
             ),
         ] {
             assert!(max_diff(&fused, &reference) < 1e-6, "forward {label}");
-            let ours = (&fused * &probe)?.sum_all()?.backward()?;
-            let theirs = (&reference * &probe)?.sum_all()?.backward()?;
-            for v in [&x, &bias] {
-                let d = max_diff(
-                    ours.get(v.as_tensor()).unwrap(),
-                    theirs.get(v.as_tensor()).unwrap(),
-                );
-                assert!(d < 1e-5, "gradient {label}: {d}");
-            }
+            assert_same_gradients(&fused, &reference, &probe, &[&x, &bias], 1e-5, label);
         }
         Ok(())
     }
@@ -330,15 +314,7 @@ mod tests {
             u.maximum(&u.affine(0.2, 0.0)?)?
         };
         assert!(max_diff(&ours, &reference) < 1e-6, "forward");
-        let g_ours = (&ours * &probe)?.sum_all()?.backward()?;
-        let g_ref = (&reference * &probe)?.sum_all()?.backward()?;
-        for v in [&x, &scale, &shift] {
-            let d = max_diff(
-                g_ours.get(v.as_tensor()).unwrap(),
-                g_ref.get(v.as_tensor()).unwrap(),
-            );
-            assert!(d < 1e-5, "gradient: {d}");
-        }
+        assert_same_gradients(&ours, &reference, &probe, &[&x, &scale, &shift], 1e-5, "");
         Ok(())
     }
 

@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
-use super::activation::{leaky, leaky_gain};
+use super::activation::{leaky_gain, per_channel_leaky};
+use super::contiguous_f32;
 
 /// Batch norm over (batch, height, width) in training mode, then leaky ReLU with `slope`.
 /// Returns the output and the batch statistics per channel (mean, biased variance), detached,
@@ -113,22 +114,11 @@ fn read_saved(saved: &Mutex<Option<Saved>>) -> Result<Saved> {
     }
 }
 
-fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
-    let data = match storage {
-        CpuStorage::F32(d) => d.as_slice(),
-        _ => candle_core::bail!("fused batch norm: only f32 is supported"),
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("fused batch norm: inputs must be contiguous"),
-    }
-}
-
 /// Runs `f` on the f32 data of a contiguous CPU tensor.
 fn with_cpu_data<T>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<T>) -> Result<T> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
-        Storage::Cpu(cpu) => f(f32_slice(cpu, layout)?),
+        Storage::Cpu(cpu) => f(contiguous_f32(cpu, layout, "fused batch norm")?),
         _ => candle_core::bail!("fused batch norm: expected a CPU tensor"),
     }
 }
@@ -212,9 +202,9 @@ impl CustomOp3 for FusedBatchNormLeakyRelu {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = f32_slice(s1, l1)?;
-        let gamma = f32_slice(s2, l2)?;
-        let beta = f32_slice(s3, l3)?;
+        let x = contiguous_f32(s1, l1, self.name())?;
+        let gamma = contiguous_f32(s2, l2, self.name())?;
+        let beta = contiguous_f32(s3, l3, self.name())?;
         let (n, c, h, w) = l1.shape().dims4()?;
         if gamma.len() != c || beta.len() != c {
             candle_core::bail!(
@@ -238,18 +228,8 @@ impl CustomOp3 for FusedBatchNormLeakyRelu {
         let shift: Vec<f32> = (0..c)
             .map(|ch| (beta[ch] as f64 - mean[ch] * gamma[ch] as f64 * inv_std[ch]) as f32)
             .collect();
-        let slope = self.slope;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(plane)
-            .zip(x.par_chunks(plane))
-            .enumerate()
-            .for_each(|(i, (yo, xi))| {
-                let (a, b) = (scale[i % c], shift[i % c]);
-                for (o, &v) in yo.iter_mut().zip(xi) {
-                    let u = a * v + b;
-                    *o = leaky(u, slope);
-                }
-            });
+        let coefficients: Vec<(f32, f32)> = scale.iter().copied().zip(shift.iter().copied()).collect();
+        let y = per_channel_leaky(x, plane, &coefficients, self.slope);
         let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
         *saved = Some(Saved {
             mean: mean.iter().map(|&v| v as f32).collect(),

@@ -13,6 +13,8 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::contiguous_f32;
+
 use super::gemm::{matmul, Mat, Parallelism};
 use super::im2col::{flip_weight, Geometry};
 use super::scratch::with_scratch;
@@ -267,23 +269,35 @@ pub(super) fn each_image(
         .for_each(|(b, out_b)| with_scratch(scratch_len, |scratch| f(b, out_b, scratch, Parallelism::None)));
 }
 
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
-    let data = match storage {
-        CpuStorage::F32(d) => d.as_slice(),
-        _ => candle_core::bail!("{op}: only f32 is supported"),
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("{op}: input must be contiguous"),
-    }
-}
-
 /// Fails unless `layout` has exactly `dims`.
 fn expect_dims(layout: &Layout, dims: [usize; 4], what: &str) -> Result<()> {
     if layout.dims() != dims {
         candle_core::bail!("{what}: expected shape {dims:?}, got {:?}", layout.dims())
     }
     Ok(())
+}
+
+/// The CPU forward pass shared by the three operations: checks that the arguments have the
+/// `expected` shapes (dimension 0 of the first is the batch), runs `kernel` on their data and
+/// shapes its result as `result_dims`.
+fn run_kernel(
+    op: &str,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    expected: impl Fn(usize) -> ([usize; 4], [usize; 4], [usize; 4]),
+    kernel: impl FnOnce(&[f32], &[f32], usize) -> Vec<f32>,
+) -> Result<(CpuStorage, Shape)> {
+    let batch = l1.dims().first().copied().unwrap_or(0);
+    let (first, second, result_dims) = expected(batch);
+    expect_dims(l1, first, op)?;
+    expect_dims(l2, second, op)?;
+    let result = kernel(contiguous_f32(s1, l1, op)?, contiguous_f32(s2, l2, op)?, batch);
+    Ok((CpuStorage::F32(result), Shape::from(result_dims.to_vec())))
+}
+
+/// `gradient()` if backpropagation needs the gradient of `t`, else `None`.
+fn gradient_of(t: &Tensor, gradient: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+    needs_gradient(t).then(gradient).transpose()
 }
 
 /// Whether backpropagation needs the gradient of `t`: it is a variable or computed from one.
@@ -308,13 +322,14 @@ impl CustomOp2 for Conv2dOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let batch = l1.dims()[0];
-        expect_dims(l1, self.0.input(batch), self.name())?;
-        expect_dims(l2, self.0.weight(), self.name())?;
-        let x = contiguous_f32(s1, l1, self.name())?;
-        let w = contiguous_f32(s2, l2, self.name())?;
-        let y = self.0.forward(x, w, batch);
-        Ok((CpuStorage::F32(y), Shape::from(self.0.output(batch).to_vec())))
+        let shape = self.0;
+        run_kernel(
+            self.name(),
+            (s1, l1),
+            (s2, l2),
+            |b| (shape.input(b), shape.weight(), shape.output(b)),
+            |x, w, b| shape.forward(x, w, b),
+        )
     }
 
     fn bwd(
@@ -325,16 +340,8 @@ impl CustomOp2 for Conv2dOp {
         grad_y: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad_y = grad_y.contiguous()?;
-        let grad_x = if needs_gradient(x) {
-            Some(grad_y.apply_op2_no_bwd(w, &TransposedOp(self.0))?)
-        } else {
-            None
-        };
-        let grad_w = if needs_gradient(w) {
-            Some(x.apply_op2_no_bwd(&grad_y, &WeightGradientOp(self.0))?)
-        } else {
-            None
-        };
+        let grad_x = gradient_of(x, || grad_y.apply_op2_no_bwd(w, &TransposedOp(self.0)))?;
+        let grad_w = gradient_of(w, || x.apply_op2_no_bwd(&grad_y, &WeightGradientOp(self.0)))?;
         Ok((grad_x, grad_w))
     }
 }
@@ -354,13 +361,14 @@ impl CustomOp2 for TransposedOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let batch = l1.dims()[0];
-        expect_dims(l1, self.0.output(batch), self.name())?;
-        expect_dims(l2, self.0.weight(), self.name())?;
-        let y = contiguous_f32(s1, l1, self.name())?;
-        let w = contiguous_f32(s2, l2, self.name())?;
-        let x = self.0.transposed(y, w, batch);
-        Ok((CpuStorage::F32(x), Shape::from(self.0.input(batch).to_vec())))
+        let shape = self.0;
+        run_kernel(
+            self.name(),
+            (s1, l1),
+            (s2, l2),
+            |b| (shape.output(b), shape.weight(), shape.input(b)),
+            |y, w, b| shape.transposed(y, w, b),
+        )
     }
 
     fn bwd(
@@ -371,16 +379,8 @@ impl CustomOp2 for TransposedOp {
         grad_x: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad_x = grad_x.contiguous()?;
-        let grad_y = if needs_gradient(y) {
-            Some(grad_x.apply_op2_no_bwd(w, &Conv2dOp(self.0))?)
-        } else {
-            None
-        };
-        let grad_w = if needs_gradient(w) {
-            Some(grad_x.apply_op2_no_bwd(y, &WeightGradientOp(self.0))?)
-        } else {
-            None
-        };
+        let grad_y = gradient_of(y, || grad_x.apply_op2_no_bwd(w, &Conv2dOp(self.0)))?;
+        let grad_w = gradient_of(w, || grad_x.apply_op2_no_bwd(y, &WeightGradientOp(self.0)))?;
         Ok((grad_y, grad_w))
     }
 }
@@ -400,13 +400,14 @@ impl CustomOp2 for WeightGradientOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let batch = l1.dims()[0];
-        expect_dims(l1, self.0.input(batch), self.name())?;
-        expect_dims(l2, self.0.output(batch), self.name())?;
-        let x = contiguous_f32(s1, l1, self.name())?;
-        let grad_y = contiguous_f32(s2, l2, self.name())?;
-        let grad_w = self.0.weight_gradient(x, grad_y, batch);
-        Ok((CpuStorage::F32(grad_w), Shape::from(self.0.weight().to_vec())))
+        let shape = self.0;
+        run_kernel(
+            self.name(),
+            (s1, l1),
+            (s2, l2),
+            |b| (shape.input(b), shape.output(b), shape.weight()),
+            |x, grad_y, b| shape.weight_gradient(x, grad_y, b),
+        )
     }
 }
 
@@ -548,31 +549,7 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
-    use crate::ops::max_abs_diff as max_diff;
-
-    /// The gradients of `Σ ours·probe` and `Σ reference·probe` with respect to the input and
-    /// the weight agree within `tolerance`.
-    fn assert_same_gradients(
-        ours: &Tensor,
-        reference: &Tensor,
-        probe: &Tensor,
-        [input, weight]: [&Var; 2],
-        tolerance: f32,
-        label: &str,
-    ) {
-        let g_ours = (ours * probe).unwrap().sum_all().unwrap().backward().unwrap();
-        let g_ref = (reference * probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for (name, v) in [("input", input), ("weight", weight)] {
-            let t = v.as_tensor();
-            let d = max_diff(g_ours.get(t).unwrap(), g_ref.get(t).unwrap());
-            assert!(d < tolerance, "{name} gradient {label}: {d}");
-        }
-    }
+    use crate::ops::{assert_same_gradients, max_abs_diff as max_diff};
 
     /// Forward and both gradients against candle's convolution, for strides 1 and 2 and even
     /// and odd kernels, symmetric and uneven padding. (Square inputs: candle's own conv2d
@@ -608,7 +585,7 @@ mod tests {
             assert!(max_diff(&ours, &reference) < 1e-4, "forward k{k} s{stride}");
 
             let label = format!("k{k} s{stride} pads ({pb},{pa})");
-            assert_same_gradients(&ours, &reference, &probe, [&x, &w], 1e-4, &label);
+            assert_same_gradients(&ours, &reference, &probe, &[&x, &w], 1e-4, &label);
         }
     }
 
@@ -633,7 +610,7 @@ mod tests {
             );
             let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev).unwrap();
             let label = format!("k{k} s{stride} p{padding}");
-            assert_same_gradients(&ours, &reference, &probe, [&x, &w], 1e-3, &label);
+            assert_same_gradients(&ours, &reference, &probe, &[&x, &w], 1e-3, &label);
         }
     }
 
@@ -661,7 +638,7 @@ mod tests {
             let label = format!("k{k} s{stride} pads ({pb},{pa})");
             assert!(max_diff(&ours, &reference) < 1e-4, "forward {label}");
             let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev).unwrap();
-            assert_same_gradients(&ours, &reference, &probe, [&x, &w], 1e-4, &label);
+            assert_same_gradients(&ours, &reference, &probe, &[&x, &w], 1e-4, &label);
         }
     }
 
@@ -677,7 +654,7 @@ mod tests {
             let reference = conv2d(&upsample_nearest_2x(&x).unwrap(), &w, 1, pb, pa).unwrap();
             assert!(max_diff(&ours, &reference) < 1e-4, "forward k{k}");
             let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev).unwrap();
-            assert_same_gradients(&ours, &reference, &probe, [&x, &w], 1e-3, &format!("k{k}"));
+            assert_same_gradients(&ours, &reference, &probe, &[&x, &w], 1e-3, &format!("k{k}"));
         }
     }
 

@@ -35,6 +35,22 @@ pub use batch_norm::{batch_norm_leaky_relu, composed as batch_norm_leaky_relu_co
 pub use conv::{conv2d, conv_transpose2d, upsample2x_conv2d};
 pub use upsample::upsample_nearest_2x;
 
+/// The f32 values of a contiguous CPU tensor's storage, or an error naming `op`.
+pub(crate) fn contiguous_f32<'a>(
+    storage: &'a candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+    op: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let data = match storage {
+        candle_core::CpuStorage::F32(d) => d.as_slice(),
+        _ => candle_core::bail!("{op}: only f32 is supported"),
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: inputs must be contiguous"),
+    }
+}
+
 /// Largest absolute difference between two tensors of one shape (for the kernels' tests).
 #[cfg(test)]
 pub(crate) fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
@@ -44,4 +60,29 @@ pub(crate) fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> 
         .and_then(|d| d.max(0));
     diff.and_then(|d| d.to_scalar::<f32>())
         .expect("tensors of one shape")
+}
+
+/// The gradients of `Σ ours·probe` and `Σ reference·probe` with respect to every variable
+/// agree within `tolerance` (for the kernels' tests).
+#[cfg(test)]
+pub(crate) fn assert_same_gradients(
+    ours: &candle_core::Tensor,
+    reference: &candle_core::Tensor,
+    probe: &candle_core::Tensor,
+    variables: &[&candle_core::Var],
+    tolerance: f32,
+    label: &str,
+) {
+    let gradients = |t: &candle_core::Tensor| {
+        (t * probe)
+            .and_then(|p| p.sum_all())
+            .and_then(|s| s.backward())
+            .expect("backward pass")
+    };
+    let (g_ours, g_ref) = (gradients(ours), gradients(reference));
+    for (i, v) in variables.iter().enumerate() {
+        let t = v.as_tensor();
+        let d = max_abs_diff(g_ours.get(t).expect("gradient"), g_ref.get(t).expect("gradient"));
+        assert!(d < tolerance, "gradient of variable {i} {label}: {d}");
+    }
 }
