@@ -5,10 +5,10 @@
 //! zero-filled buffer per node backward. Fused, the forward reads x once and the backward reads
 //! the output and its gradient once.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::contiguous_f32;
+use super::{contiguous_f32, on_cpu_in_f32};
 
 /// `max(u, slope·u)` for slope in [0, 1): the leaky ReLU, branch-free so that loops over it
 /// vectorise (a branch on the sign mispredicts on every other activation).
@@ -48,21 +48,18 @@ pub(super) fn per_channel_leaky(
     y
 }
 
-fn check_slope(slope: f64) -> Result<()> {
+/// Fails unless the leaky ReLU `slope` is in [0, 1), where `max(u, slope·u)` is the leaky ReLU.
+pub(super) fn check_slope(slope: f64) -> Result<()> {
     if !(0.0..1.0).contains(&slope) {
         candle_core::bail!("leaky ReLU slope {slope} must be in [0, 1)")
     }
     Ok(())
 }
 
-fn fused(x: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == DType::F32
-}
-
 /// Leaky ReLU `max(x, slope·x)` of any tensor, for `slope` in [0, 1).
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     check_slope(slope)?;
-    if !fused(x) {
+    if !on_cpu_in_f32(&[x]) {
         return x.maximum(&x.affine(slope, 0.0)?);
     }
     x.contiguous()?.apply_op1(LeakyRelu(slope as f32))
@@ -79,7 +76,7 @@ pub fn bias_leaky_relu(x: &Tensor, bias: &Tensor, slope: f64) -> Result<Tensor> 
             dims
         )
     }
-    if !fused(x) || bias.dtype() != DType::F32 {
+    if !on_cpu_in_f32(&[x, bias]) {
         let mut shape = vec![1; dims.len()];
         shape[1] = dims[1];
         return leaky_relu(&x.broadcast_add(&bias.reshape(shape)?)?, slope);
@@ -104,7 +101,7 @@ pub fn scale_shift_leaky_relu(x: &Tensor, scale: &Tensor, shift: &Tensor, slope:
     }
     let mut channel_shape = vec![1; dims.len()];
     channel_shape[1] = dims[1];
-    if !fused(x) || scale.dtype() != DType::F32 || shift.dtype() != DType::F32 {
+    if !on_cpu_in_f32(&[x, scale, shift]) {
         let u = x
             .broadcast_mul(&scale.reshape(channel_shape.clone())?)?
             .broadcast_add(&shift.reshape(channel_shape)?)?;
@@ -271,7 +268,7 @@ impl CustomOp3 for ScaleShiftLeakyRelu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
+    use candle_core::{DType, Device, Var};
 
     use crate::ops::{assert_same_gradients, max_abs_diff as max_diff};
 

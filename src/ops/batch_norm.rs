@@ -18,11 +18,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
-use super::activation::{leaky_gain, per_channel_leaky};
-use super::contiguous_f32;
+use super::activation::{check_slope, leaky_gain, per_channel_leaky};
+use super::{contiguous_f32, on_cpu_in_f32};
 
 /// Batch norm over (batch, height, width) in training mode, then leaky ReLU with `slope`.
 /// Returns the output and the batch statistics per channel (mean, biased variance), detached,
@@ -35,14 +35,8 @@ pub fn batch_norm_leaky_relu(
     eps: f64,
     slope: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
-    if !(0.0..1.0).contains(&slope) {
-        candle_core::bail!("leaky ReLU slope {slope} must be in [0, 1)")
-    }
-    let fused = x.device().is_cpu()
-        && x.dtype() == DType::F32
-        && weight.dtype() == DType::F32
-        && bias.dtype() == DType::F32;
-    if !fused {
+    check_slope(slope)?;
+    if !on_cpu_in_f32(&[x, weight, bias]) {
         return composed(x, weight, bias, eps, slope);
     }
     let (_, c, _, _) = x.dims4()?;
@@ -224,11 +218,12 @@ impl CustomOp3 for FusedBatchNormLeakyRelu {
         let var: Vec<f64> = squares.iter().map(|s| s / m).collect();
         let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
         // y = lrelu(a·x + b) with a = γ/σ and b = β − μ·a.
-        let scale: Vec<f32> = (0..c).map(|ch| (gamma[ch] as f64 * inv_std[ch]) as f32).collect();
-        let shift: Vec<f32> = (0..c)
-            .map(|ch| (beta[ch] as f64 - mean[ch] * gamma[ch] as f64 * inv_std[ch]) as f32)
+        let coefficients: Vec<(f32, f32)> = (0..c)
+            .map(|ch| {
+                let a = gamma[ch] as f64 * inv_std[ch];
+                (a as f32, (beta[ch] as f64 - mean[ch] * a) as f32)
+            })
             .collect();
-        let coefficients: Vec<(f32, f32)> = scale.iter().copied().zip(shift.iter().copied()).collect();
         let y = per_channel_leaky(x, plane, &coefficients, self.slope);
         let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
         *saved = Some(Saved {

@@ -13,7 +13,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::contiguous_f32;
+use super::{contiguous_f32, on_cpu_in_f32};
 
 use super::gemm::{matmul, Mat, Parallelism};
 use super::im2col::{flip_weight, Geometry};
@@ -411,10 +411,6 @@ impl CustomOp2 for WeightGradientOp {
     }
 }
 
-fn on_cpu_in_f32(x: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == candle_core::DType::F32
-}
-
 /// 2-D convolution of `x` (B, C, H, W) with `weight` (C_out, C, k, k): `pad_before` zero
 /// rows/columns above/left, `pad_after` below/right, equal `stride` on both axes.
 ///
@@ -463,7 +459,7 @@ fn convolve(
             weight.dims()
         )
     }
-    if !on_cpu_in_f32(x) {
+    if !on_cpu_in_f32(&[x]) {
         let x = if upsample {
             upsample_nearest_2x(x)?
         } else {
@@ -518,7 +514,7 @@ pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usi
             x.dims()
         )
     };
-    if !on_cpu_in_f32(x) {
+    if !on_cpu_in_f32(&[x]) {
         return x.conv_transpose2d(weight, padding, 0, stride, 1);
     }
     // The convolution this is the adjoint of: (C_out, out_h, out_w) → (C_in, h, w).

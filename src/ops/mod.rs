@@ -35,6 +35,14 @@ pub use batch_norm::{batch_norm_leaky_relu, composed as batch_norm_leaky_relu_co
 pub use conv::{conv2d, conv_transpose2d, upsample2x_conv2d};
 pub use upsample::upsample_nearest_2x;
 
+/// Whether every tensor is on the CPU in f32, where aegan's own kernels run (elsewhere the
+/// operations fall back to candle's).
+pub(crate) fn on_cpu_in_f32(tensors: &[&candle_core::Tensor]) -> bool {
+    tensors
+        .iter()
+        .all(|t| t.device().is_cpu() && t.dtype() == candle_core::DType::F32)
+}
+
 /// The f32 values of a contiguous CPU tensor's storage, or an error naming `op`.
 pub(crate) fn contiguous_f32<'a>(
     storage: &'a candle_core::CpuStorage,
