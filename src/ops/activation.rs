@@ -56,6 +56,31 @@ pub(super) fn check_slope(slope: f64) -> Result<()> {
     Ok(())
 }
 
+/// Values per parallel task in the element-wise kernels.
+const CHUNK: usize = 1 << 14;
+
+/// Fails unless every one of `vectors` has shape (C,) for an input `x` of shape (B, C, …).
+fn expect_per_channel(op: &str, x: &Tensor, vectors: &[&Tensor]) -> Result<()> {
+    let dims = x.dims();
+    if dims.len() < 2 || vectors.iter().any(|v| v.dims() != [dims[1]]) {
+        let shapes: Vec<&[usize]> = vectors.iter().map(|v| v.dims()).collect();
+        candle_core::bail!("{op}: per-channel {shapes:?} do not match input {dims:?}")
+    }
+    Ok(())
+}
+
+/// A per-channel vector (C,) reshaped to broadcast over `x` of shape (B, C, …).
+fn per_channel_view(v: &Tensor, x: &Tensor) -> Result<Tensor> {
+    let mut shape = vec![1; x.rank()];
+    shape[1] = v.elem_count();
+    v.reshape(shape)
+}
+
+/// Σ of `t` (B, C, …) over every dimension but the channel one.
+fn channel_sums(t: &Tensor) -> Result<Tensor> {
+    t.reshape((t.dim(0)?, t.dim(1)?, ()))?.sum(2)?.sum(0)
+}
+
 /// Leaky ReLU `max(x, slope·x)` of any tensor, for `slope` in [0, 1).
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     check_slope(slope)?;
@@ -68,18 +93,9 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
 /// `leaky_relu(x + bias)` for `x` of shape (B, C, …) and `bias` of shape (C,).
 pub fn bias_leaky_relu(x: &Tensor, bias: &Tensor, slope: f64) -> Result<Tensor> {
     check_slope(slope)?;
-    let dims = x.dims();
-    if dims.len() < 2 || bias.dims() != [dims[1]] {
-        candle_core::bail!(
-            "bias_leaky_relu: bias {:?} does not match input {:?}",
-            bias.dims(),
-            dims
-        )
-    }
+    expect_per_channel("bias_leaky_relu", x, &[bias])?;
     if !on_cpu_in_f32(&[x, bias]) {
-        let mut shape = vec![1; dims.len()];
-        shape[1] = dims[1];
-        return leaky_relu(&x.broadcast_add(&bias.reshape(shape)?)?, slope);
+        return leaky_relu(&x.broadcast_add(&per_channel_view(bias, x)?)?, slope);
     }
     x.contiguous()?
         .apply_op2(&bias.contiguous()?, BiasLeakyRelu(slope as f32))
@@ -90,21 +106,11 @@ pub fn bias_leaky_relu(x: &Tensor, bias: &Tensor, slope: f64) -> Result<Tensor> 
 /// activation, in one pass on the CPU.
 pub fn scale_shift_leaky_relu(x: &Tensor, scale: &Tensor, shift: &Tensor, slope: f64) -> Result<Tensor> {
     check_slope(slope)?;
-    let dims = x.dims();
-    if dims.len() < 2 || scale.dims() != [dims[1]] || shift.dims() != [dims[1]] {
-        candle_core::bail!(
-            "scale_shift_leaky_relu: scale {:?} and shift {:?} do not match input {:?}",
-            scale.dims(),
-            shift.dims(),
-            dims
-        )
-    }
-    let mut channel_shape = vec![1; dims.len()];
-    channel_shape[1] = dims[1];
+    expect_per_channel("scale_shift_leaky_relu", x, &[scale, shift])?;
     if !on_cpu_in_f32(&[x, scale, shift]) {
         let u = x
-            .broadcast_mul(&scale.reshape(channel_shape.clone())?)?
-            .broadcast_add(&shift.reshape(channel_shape)?)?;
+            .broadcast_mul(&per_channel_view(scale, x)?)?
+            .broadcast_add(&per_channel_view(shift, x)?)?;
         return leaky_relu(&u, slope);
     }
     x.contiguous()?.apply_op3(
@@ -117,8 +123,8 @@ pub fn scale_shift_leaky_relu(x: &Tensor, scale: &Tensor, shift: &Tensor, slope:
 /// The input gradient `dy · (1 where y > 0, slope elsewhere)`.
 fn input_gradient(y: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
     let mut dx = vec![0f32; y.len()];
-    dx.par_chunks_mut(1 << 14)
-        .zip(y.par_chunks(1 << 14).zip(dy.par_chunks(1 << 14)))
+    dx.par_chunks_mut(CHUNK)
+        .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
         .for_each(|(dx, (y, dy))| {
             for ((d, &yv), &g) in dx.iter_mut().zip(y).zip(dy) {
                 *d = g * leaky_gain(yv, slope);
@@ -138,8 +144,8 @@ impl CustomOp1 for LeakyRelu {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(storage, layout, self.name())?;
         let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(1 << 14)
-            .zip(x.par_chunks(1 << 14))
+        y.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
             .for_each(|(y, x)| {
                 for (o, &v) in y.iter_mut().zip(x) {
                     *o = leaky(v, self.0);
@@ -203,16 +209,14 @@ impl CustomOp2 for BiasLeakyRelu {
 
     fn bwd(
         &self,
-        x: &Tensor,
+        _x: &Tensor,
         _bias: &Tensor,
         y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
         let dx = y.apply_op2_no_bwd(&dy, &LeakyReluGradient(self.0))?;
-        // Σ over every dimension but the channel one.
-        let c = x.dim(1)?;
-        let d_bias = dx.reshape((x.dim(0)?, c, ()))?.sum(2)?.sum(0)?;
+        let d_bias = channel_sums(&dx)?;
         Ok((Some(dx), Some(d_bias)))
     }
 }
@@ -254,13 +258,9 @@ impl CustomOp3 for ScaleShiftLeakyRelu {
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let du = y.apply_op2_no_bwd(&dy.contiguous()?, &LeakyReluGradient(self.0))?;
-        let mut channel_shape = vec![1; x.rank()];
-        channel_shape[1] = x.dim(1)?;
-        let per_channel =
-            |t: &Tensor| -> Result<Tensor> { t.reshape((x.dim(0)?, x.dim(1)?, ()))?.sum(2)?.sum(0) };
-        let dx = du.broadcast_mul(&scale.reshape(channel_shape)?)?;
-        let d_scale = per_channel(&(&du * x)?)?;
-        let d_shift = per_channel(&du)?;
+        let dx = du.broadcast_mul(&per_channel_view(scale, x)?)?;
+        let d_scale = channel_sums(&(&du * x)?)?;
+        let d_shift = channel_sums(&du)?;
         Ok((Some(dx), Some(d_scale), Some(d_shift)))
     }
 }
