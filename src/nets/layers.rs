@@ -63,11 +63,16 @@ impl Conv {
 
     /// `leaky_relu(conv(x) + bias)`, the bias and activation fused on the CPU.
     pub fn forward_leaky(&self, x: &Tensor, slope: f64) -> Result<Tensor> {
-        let y = crate::ops::conv2d(x, &self.weight, self.stride, self.pad_before, self.pad_after)?;
+        let y = self.convolve(x)?;
         match &self.bias {
             Some(b) => crate::ops::bias_leaky_relu(&y, b, slope),
             None => leaky_relu(&y, slope),
         }
+    }
+
+    /// The convolution alone, without the bias.
+    fn convolve(&self, x: &Tensor) -> Result<Tensor> {
+        crate::ops::conv2d(x, &self.weight, self.stride, self.pad_before, self.pad_after)
     }
 
     fn add_bias(&self, y: Tensor) -> Result<Tensor> {
@@ -85,8 +90,7 @@ impl Conv {
 
 impl Module for Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = crate::ops::conv2d(x, &self.weight, self.stride, self.pad_before, self.pad_after)?;
-        self.add_bias(y)
+        self.add_bias(self.convolve(x)?)
     }
 }
 
