@@ -3,8 +3,12 @@
 //!
 //! Three kernels cover both operations and all their gradients (`W` is (C_out, C·k·k)):
 //! - forward: `y_b = W · im2col(x_b)`;
-//! - transposed: `x_b = col2im(Wᵀ · y_b)`, which is the convolution's input gradient;
+//! - transposed: `x_b = col2im(Wᵀ · y_b)`, which is the convolution's input gradient; for a
+//!   stride-1 convolution that keeps the size, the flipped convolution of `y_b` instead;
 //! - weight gradient: `∇W = Σ_b ∇y_b · im2col(x_b)ᵀ`.
+//!
+//! An upsampled input is upsampled per image in the scratch buffer, or, with 'same' padding,
+//! the whole operation runs in sub-pixel form (`super::subpixel`).
 //!
 //! Working one image at a time keeps each column matrix in cache (a few MB) instead of
 //! materialising the batch's columns (hundreds of MB at 32×32, batch 64) and keeping them
@@ -243,8 +247,9 @@ pub(super) fn sum_over_images(
 }
 
 /// Calls `f(b, out_b, scratch, parallelism)` for every image `b` of `batch` laid out in
-/// `out`, with the thread's scratch buffer of `scratch_len` (contents unspecified): images in parallel when there
-/// are at least as many as threads, otherwise one after another with a parallel product.
+/// `out`, with the thread's scratch buffer of `scratch_len` (contents unspecified): images in
+/// parallel when there are at least as many as threads, otherwise one after another with a
+/// parallel product.
 pub(super) fn each_image(
     out: &mut [f32],
     batch: usize,
@@ -428,8 +433,9 @@ pub fn conv2d(
 }
 
 /// [`conv2d`] of `x` upsampled ×2 (nearest neighbour) first, without ever storing the
-/// upsampled batch on the CPU: each image is upsampled in a per-thread scratch buffer, and the
-/// input gradient sums 2×2 blocks there.
+/// upsampled batch on the CPU: with 'same' padding as four convolutions of the small image,
+/// one per output phase (sub-pixel form); otherwise each image is upsampled in a per-thread
+/// scratch buffer and the input gradient sums 2×2 blocks there.
 pub fn upsample2x_conv2d(
     x: &Tensor,
     weight: &Tensor,
