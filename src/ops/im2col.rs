@@ -285,11 +285,11 @@ enum Access {
     Gathered,
 }
 
-/// The range `lo..hi` of positions `o` in `0..len` whose source `o + shift` lies in `0..len`.
+/// The range `lo..hi` of positions `o` in `0..len` whose source `o + shift` lies in `0..len`:
+/// [`Geometry::valid_range`] at stride 1 with equal sizes, a shift being tap − padding.
 fn overlap(len: usize, shift: isize) -> (usize, usize) {
-    let lo = (-shift).clamp(0, len as isize) as usize;
-    let hi = (len as isize - shift).clamp(lo as isize, len as isize) as usize;
-    (lo, hi)
+    let (tap, pad) = (shift.max(0) as usize, (-shift).max(0) as usize);
+    Geometry::valid_range(tap, pad, 1, len, len)
 }
 
 /// `dst[y][x] = src[y + dy][x + dx]`, zero where that falls outside; both planes `h`×`w`.
