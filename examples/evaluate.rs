@@ -79,11 +79,33 @@ fn main() {
     }
 }
 
+/// Below this many images per set, FID and KID mostly measure the sample size.
+const FID_MIN_IMAGES: usize = 500;
+/// Below this many images per set, no metric here means much.
+const MIN_IMAGES: usize = 50;
+
 fn run(args: Args) -> aegan::Result<()> {
+    if args.n == 0 {
+        return Err(AeganError::option("--n", 0, "at least 1"));
+    }
+    if args.max_real == Some(0) {
+        return Err(AeganError::option("--max-real", 0, "at least 1"));
+    }
+    if let Some(size) = args.size.filter(|&s| s < 16) {
+        return Err(AeganError::option("--size", size, "at least 16 pixels"));
+    }
+    if let Some(f) = args.ham_holdout.filter(|f| !(0.0..1.0).contains(f)) {
+        return Err(AeganError::option(
+            "--ham-holdout",
+            f,
+            "a fraction from 0 (inclusive) to 1 (exclusive)",
+        ));
+    }
     let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
     let networks = match &args.checkpoint {
         Some(dir) => {
-            let (config, mut nets) = checkpoint::load_networks(dir, &device)?;
+            let (config, mut nets) = checkpoint::load_networks(dir, &device)
+                .map_err(|e| e.context(format!("--checkpoint {}", dir.display())))?;
             if args.no_ema {
                 nets.generator_ema = None;
             }
@@ -104,8 +126,19 @@ fn run(args: Args) -> aegan::Result<()> {
     };
     let (real, held_out) = match args.ham_holdout {
         Some(fraction) => {
-            let set = Ham10000::load(&args.real, None, None, &LoadOptions::new(size))?;
+            let set = Ham10000::load(&args.real, None, None, &LoadOptions::new(size))
+                .map_err(|e| e.context(format!("--real {}", args.real.display())))?;
             let (train, held) = set.split_by_lesion(fraction, ham10000::SPLIT_SEED);
+            if train.is_empty() {
+                return Err(AeganError::option(
+                    "--ham-holdout",
+                    fraction,
+                    format!(
+                        "a smaller fraction: it holds out all {} images",
+                        set.records.len()
+                    ),
+                ));
+            }
             let train = set.subset(&train)?.images;
             let held = set.subset(&held)?.images;
             eprintln!(
@@ -117,12 +150,12 @@ fn run(args: Args) -> aegan::Result<()> {
             (real, held)
         }
         None => (
-            load_images(&args.real, size, args.pixel_art, args.max_real)?,
+            load_images("--real", &args.real, size, args.pixel_art, args.max_real)?,
             None,
         ),
     };
     let fake = match (&args.fake, &networks) {
-        (Some(dir), _) => load_images(dir, size, args.pixel_art, None)?,
+        (Some(dir), _) => load_images("--fake", dir, size, args.pixel_art, None)?,
         (None, Some((config, nets))) => {
             let z = TrainRng::new(args.seed).normal((args.n, config.latent_dim), &device)?;
             aegan::metrics::generate(nets, &z)?
@@ -140,6 +173,17 @@ fn run(args: Args) -> aegan::Result<()> {
         Some(path) => Some(FidInception::load(path, &device)?),
         None => None,
     };
+    let (n_real, n_fake) = (real.dim(0)?, fake.dim(0)?);
+    if n_real.min(n_fake) < MIN_IMAGES {
+        eprintln!(
+            "warning: {n_real} real and {n_fake} generated images: under {MIN_IMAGES} per set the metrics below are mostly noise"
+        );
+    }
+    if inception.is_some() && n_real.min(n_fake) < FID_MIN_IMAGES {
+        eprintln!(
+            "warning: FID and KID of {n_real} real and {n_fake} generated images: under {FID_MIN_IMAGES} per set they mostly measure the sample size (FID is biased upward); use 2,000 or more to compare models"
+        );
+    }
     let mut report = metrics::evaluate(&real, &fake, None, args.seed)?;
     if let Some(net) = &inception {
         let cache = if args.no_cache {
@@ -175,15 +219,46 @@ fn run(args: Args) -> aegan::Result<()> {
 }
 
 /// Every image of a folder at `size`, as one `(N, 3, size, size)` tensor on the CPU.
-/// At most `max` of them (evenly spaced) when `max` is given.
-fn load_images(dir: &Path, size: usize, pixel_art: bool, max: Option<usize>) -> aegan::Result<Tensor> {
+/// At most `max` of them (evenly spaced) when `max` is given. Errors name `option` and the
+/// folder; images of another size than `size` are resized, with a warning saying so.
+fn load_images(
+    option: &str,
+    dir: &Path,
+    size: usize,
+    pixel_art: bool,
+    max: Option<usize>,
+) -> aegan::Result<Tensor> {
+    let about = |e: AeganError| e.context(format!("{option} {}", dir.display()));
     let mut options = LoadOptions::new(size);
     if pixel_art {
         options.resample = Resample::PixelArt;
     }
-    let set = load_folder(dir, &options)?.to_image_set(format!("images from {}", dir.display()))?;
+    let loaded = load_folder(dir, &options).map_err(about)?;
+    warn_if_resized(option, dir, &loaded.paths, size);
+    let set = loaded
+        .to_image_set(format!("images from {}", dir.display()))
+        .map_err(about)?;
     match max {
         Some(n) => aegan::metrics::evenly_spaced(&set, n),
         None => set.to_tensor(&Device::Cpu),
+    }
+    .map_err(about)
+}
+
+/// Warns when files are not `size`×`size`: resized images are not what the model was
+/// compared on in training, and the metrics change with the resize.
+fn warn_if_resized(option: &str, dir: &Path, paths: &[PathBuf], size: usize) {
+    let other: Vec<(u32, u32)> = paths
+        .iter()
+        .filter_map(|p| image::image_dimensions(p).ok())
+        .filter(|&(w, h)| (w as usize, h as usize) != (size, size))
+        .collect();
+    if let Some((w, h)) = other.first() {
+        eprintln!(
+            "warning: {option} {}: {} of {} images are not {size}×{size} (e.g. {w}×{h}); they were cropped and resized to {size}×{size}, which changes the metrics",
+            dir.display(),
+            other.len(),
+            paths.len()
+        );
     }
 }

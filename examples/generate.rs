@@ -14,6 +14,7 @@ use aegan::data::{load_folder, synthetic, LoadOptions};
 use aegan::rng::TrainRng;
 use aegan::{checkpoint, viz, AeganError, DeviceChoice};
 use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser, Debug)]
 #[command(about = "Generate, reconstruct and interpolate images with a trained AEGAN checkpoint")]
@@ -49,19 +50,55 @@ fn main() {
     }
 }
 
+/// Images generated and written per batch: memory stays bounded whatever --n is.
+const CHUNK: usize = 64;
+
 fn run(args: Args) -> aegan::Result<()> {
+    if args.n == 0 {
+        return Err(AeganError::option("--n", 0, "at least 1"));
+    }
+    if args.interpolation_steps < 2 {
+        return Err(AeganError::option(
+            "--interpolation-steps",
+            args.interpolation_steps,
+            "at least 2",
+        ));
+    }
     let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
     let (config, nets) = checkpoint::load_networks(&args.checkpoint, &device)?;
     let images_dir = args.out.join("images");
     std::fs::create_dir_all(&images_dir).map_err(|e| AeganError::io(&images_dir, e))?;
 
-    let z = TrainRng::new(args.seed).normal((args.n, config.latent_dim), &device)?;
-    let generated = aegan::metrics::generate(&nets, &z)?;
-    for (i, image) in viz::to_rgb_images(&generated)?.iter().enumerate() {
-        viz::save_png(image, images_dir.join(format!("{i:05}.png")))?;
+    // Latents are drawn in order from one stream, so image i is the same whatever --n is.
+    let mut latents = TrainRng::new(args.seed);
+    let bar = ProgressBar::new(args.n as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {pos}/{len} images [{elapsed_precise}<{eta_precise}] {wide_bar}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let digits = args.n.saturating_sub(1).to_string().len().max(5);
+    for first in (0..args.n).step_by(CHUNK) {
+        let count = CHUNK.min(args.n - first);
+        let z = latents.normal((count, config.latent_dim), &device)?;
+        let generated = aegan::metrics::generate(&nets, &z)?;
+        for (i, image) in viz::to_rgb_images(&generated)?.iter().enumerate() {
+            let name = format!("{:0digits$}.png", first + i);
+            viz::save_png(image, images_dir.join(name))?;
+        }
+        if first == 0 {
+            viz::save_grid(&generated, 8, 2, args.out.join("grid.png"))?;
+        }
+        bar.inc(count as u64);
     }
-    viz::save_grid(&generated, 8, 2, args.out.join("grid.png"))?;
-    println!("wrote {} images to {} and grid.png", args.n, images_dir.display());
+    bar.finish_and_clear();
+    println!(
+        "wrote {} images to {} and grid.png (the first {})",
+        args.n,
+        images_dir.display(),
+        args.n.min(CHUNK)
+    );
 
     let real = match &args.real {
         Some(dir) => {
@@ -100,7 +137,7 @@ fn run(args: Args) -> aegan::Result<()> {
     if real.dim(0)? >= 2 {
         let ends = nets.encoder.forward_t(&real.narrow(0, 0, 2)?, false)?;
         let (z0, z1) = (ends.get(0)?, ends.get(1)?);
-        let steps = args.interpolation_steps.max(2);
+        let steps = args.interpolation_steps;
         let path: Vec<Tensor> = (0..steps)
             .map(|i| {
                 let t = i as f64 / (steps - 1) as f64;

@@ -49,16 +49,26 @@ fn main() {
 }
 
 fn run(args: Args) -> aegan::Result<()> {
-    let size = common::model_size(&args.train, "runs/ham10000")?;
+    if !(0.0..1.0).contains(&args.holdout) {
+        return Err(aegan::AeganError::option(
+            "--holdout",
+            args.holdout,
+            "a fraction from 0 (inclusive) to 1 (exclusive)",
+        ));
+    }
+    let (start, device) = common::start(&args.train, "runs/ham10000")?;
+    let size = start.image_size();
     let Some(dir) = &args.data else {
         println!("no --data given: training on built-in SYNTHETIC lesions (procedurally drawn, not real dermoscopy).");
         println!("For the real images, download HAM10000 (Tschandl et al. 2018, CC BY-NC 4.0; e.g. from the");
         println!(
             "ISIC archive or Harvard Dataverse, doi:10.7910/DVN/DBW86T), unpack it and pass --data <folder>."
         );
-        let data = synthetic::lesions(2048, size, args.train.seed);
+        let data = synthetic::lesions(2048, size, args.train.seed.unwrap_or(0));
         return common::train(
             &args.train,
+            start,
+            &device,
             &data,
             None,
             Augment::Dihedral,
@@ -83,6 +93,16 @@ fn run(args: Args) -> aegan::Result<()> {
             println!("  {dx:>6}: {count:>5}  {meaning}");
         }
         let (train, held) = set.split_by_lesion(args.holdout, ham10000::SPLIT_SEED);
+        if train.is_empty() {
+            return Err(aegan::AeganError::option(
+                "--holdout",
+                args.holdout,
+                format!(
+                    "a smaller fraction: it holds out all {} images and leaves none to train on",
+                    set.records.len()
+                ),
+            ));
+        }
         println!(
             "lesion-level split: {} training images, {} held out (no lesion on both sides)",
             train.len(),
@@ -106,6 +126,8 @@ fn run(args: Args) -> aegan::Result<()> {
     };
     common::train(
         &args.train,
+        start,
+        &device,
         &data,
         held_out.as_ref(),
         Augment::Dihedral,

@@ -38,12 +38,15 @@ fn main() {
 }
 
 fn run(args: Args) -> aegan::Result<()> {
-    let size = common::model_size(&args.train, "runs/sprites")?;
+    let (start, device) = common::start(&args.train, "runs/sprites")?;
+    let size = start.image_size();
     let Some(dir) = &args.data else {
         println!("no --data given: training on built-in SYNTHETIC sprites (procedurally drawn, not real game art).");
-        let data = synthetic::sprites(2048, size, args.train.seed);
+        let data = synthetic::sprites(2048, size, args.train.seed.unwrap_or(0));
         return common::train(
             &args.train,
+            start,
+            &device,
             &data,
             None,
             Augment::HorizontalFlip,
@@ -67,6 +70,8 @@ fn run(args: Args) -> aegan::Result<()> {
     let data = load_folder(dir, &options)?.to_image_set(format!("sprites from {}", dir.display()))?;
     common::train(
         &args.train,
+        start,
+        &device,
         &data,
         None,
         Augment::HorizontalFlip,

@@ -8,7 +8,11 @@
 //! Crash safety: a snapshot is written under a temporary name, every file and the directory are
 //! fsynced, the directory is renamed into place, and only then is `latest` replaced (by a
 //! fsynced temporary file and a rename). A kill at any moment leaves `latest` naming a complete
-//! snapshot. The two newest snapshots are kept.
+//! snapshot. The two newest snapshots of the run being saved are kept; snapshots of other runs
+//! (another `run_id` in `state.json`) are never touched.
+//!
+//! Resuming falls back: when `latest` is missing, dangling or names a damaged snapshot, the
+//! newest `step-*` snapshot that loads is used ([`snapshots_newest_first`]).
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -56,6 +60,11 @@ pub struct TrainingState {
     /// config's schedule and refuses a checkpoint where the two disagree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growth: Option<crate::progressive::Growth>,
+    /// Identifies the training run that wrote the snapshot (kept across resumes), so that
+    /// pruning removes only that run's older snapshots. Absent in checkpoints written before
+    /// it existed, which count as one run, [`LEGACY_RUN_ID`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// The safetensors file of one network inside a snapshot.
@@ -105,7 +114,7 @@ pub(crate) fn save(root: &Path, snapshot: Snapshot) -> Result<PathBuf> {
     fs::rename(&tmp, &dest).map_err(|e| AeganError::io(&dest, e))?;
     sync_dir(root)?;
     write_atomic(&root.join(LATEST_FILE), name.as_bytes())?;
-    prune(root, &name);
+    prune(root, &name, snapshot.state.run_id.as_deref());
     Ok(dest)
 }
 
@@ -128,6 +137,92 @@ pub fn resolve(dir: &Path) -> Result<PathBuf> {
         });
     }
     Ok(snapshot)
+}
+
+/// The snapshots `dir` may be resumed from, best first: `dir` itself if it is a snapshot;
+/// otherwise the one `latest` names (when it exists), then every `step-*` snapshot by
+/// descending step. Nothing is read beyond directory names, so a damaged snapshot is listed
+/// too: the caller tries each in turn.
+pub fn snapshots_newest_first(dir: &Path) -> Vec<PathBuf> {
+    if dir.join(STATE_FILE).is_file() {
+        return vec![dir.to_path_buf()];
+    }
+    let mut found: Vec<((u64, u64), PathBuf)> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    snapshot_order(&name).map(|order| (order, e.path()))
+                })
+                .filter(|(_, path)| path.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    let mut ordered: Vec<PathBuf> = Vec::with_capacity(found.len() + 1);
+    if let Ok(name) = fs::read_to_string(dir.join(LATEST_FILE)) {
+        let named = dir.join(name.trim());
+        if !name.trim().is_empty() && named.is_dir() {
+            ordered.push(named);
+        }
+    }
+    for (_, path) in found {
+        if !ordered.contains(&path) {
+            ordered.push(path);
+        }
+    }
+    ordered
+}
+
+/// `(step, suffix)` of a snapshot name `step-00000100` or `step-00000100.2`.
+fn snapshot_order(name: &str) -> Option<(u64, u64)> {
+    let rest = name.strip_prefix("step-")?;
+    let (step, suffix) = match rest.split_once('.') {
+        Some((step, suffix)) => (step, suffix.parse().ok()?),
+        None => (rest, 0),
+    };
+    Some((step.parse().ok()?, suffix))
+}
+
+/// Tries `load` on each snapshot of [`snapshots_newest_first`] in turn and returns the first
+/// success, with the snapshot it came from and the failures before it (each snapshot with its
+/// error). When none loads, the error is the one of the first candidate (or
+/// [`AeganError::NoCheckpoint`] when there is none).
+pub fn load_with_fallback<T>(dir: &Path, mut load: impl FnMut(&Path) -> Result<T>) -> Result<Fallback<T>> {
+    let candidates = snapshots_newest_first(dir);
+    let mut skipped: Vec<(PathBuf, AeganError)> = Vec::new();
+    for snapshot in candidates {
+        match load(&snapshot) {
+            Ok(value) => {
+                return Ok(Fallback {
+                    value,
+                    snapshot,
+                    skipped,
+                })
+            }
+            Err(e) => skipped.push((snapshot, e)),
+        }
+    }
+    match skipped.into_iter().next() {
+        Some((_, first)) => Err(first),
+        None => Err(resolve(dir).err().unwrap_or_else(|| AeganError::NoCheckpoint {
+            path: dir.to_path_buf(),
+            reason: "it holds no step-* snapshot".into(),
+        })),
+    }
+}
+
+/// What [`load_with_fallback`] found.
+#[derive(Debug)]
+pub struct Fallback<T> {
+    /// The loaded value.
+    pub value: T,
+    /// The snapshot it was loaded from.
+    pub snapshot: PathBuf,
+    /// Newer snapshots that failed to load, each with its error (empty when the best
+    /// candidate loaded).
+    pub skipped: Vec<(PathBuf, AeganError)>,
 }
 
 /// Reads `config.json` of the snapshot `dir` designates.
@@ -328,6 +423,23 @@ fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The run id of snapshots written before run ids existed: all such snapshots count as one run.
+pub const LEGACY_RUN_ID: &str = "legacy";
+
+/// The run id recorded in a snapshot's `state.json` ([`LEGACY_RUN_ID`] when it has none);
+/// `None` when `state.json` cannot be read.
+pub fn snapshot_run_id(snapshot: &Path) -> Option<String> {
+    let text = fs::read_to_string(snapshot.join(STATE_FILE)).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(
+        value
+            .get("run_id")
+            .and_then(|id| id.as_str())
+            .unwrap_or(LEGACY_RUN_ID)
+            .to_string(),
+    )
+}
+
 fn unused_snapshot_name(root: &Path, step: u64) -> String {
     let base = format!("step-{step:08}");
     if !root.join(&base).exists() {
@@ -339,16 +451,22 @@ fn unused_snapshot_name(root: &Path, step: u64) -> String {
         .unwrap_or(base)
 }
 
-/// Removes all but the newest snapshots and any leftover temporary directories. Failures are
-/// ignored: an old snapshot left behind is harmless.
-fn prune(root: &Path, newest: &str) {
+/// Removes all but the newest snapshots of the run `run_id`, and any leftover temporary
+/// directories. Snapshots of other runs are left alone: a new run started in the same folder
+/// must never delete an older run's work. Failures are ignored: an old snapshot left behind is
+/// harmless.
+fn prune(root: &Path, newest: &str, run_id: Option<&str>) {
+    let run_id = run_id.unwrap_or(LEGACY_RUN_ID);
     let Ok(entries) = fs::read_dir(root) else { return };
     let mut snapshots = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(".tmp-step-") {
             let _ = fs::remove_dir_all(entry.path());
-        } else if name.starts_with("step-") && name != newest {
+        } else if name.starts_with("step-")
+            && name != newest
+            && snapshot_run_id(&entry.path()).as_deref() == Some(run_id)
+        {
             if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
                 snapshots.push((modified, name));
             }

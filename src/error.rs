@@ -157,6 +157,38 @@ pub enum AeganError {
         folder: PathBuf,
     },
 
+    /// The output folder already holds another training run (a checkpoint or a loss log that
+    /// the trainer did not write); starting over would overwrite it.
+    #[error(
+        "{path} already holds another training run ({what}); continue it with --resume, choose another --out, or pass --overwrite to delete it"
+    )]
+    RunExists {
+        /// The output folder.
+        path: PathBuf,
+        /// What is there, e.g. "checkpoint at step 1200, 1200 logged steps".
+        what: String,
+    },
+
+    /// A program option (command-line flag or the equivalent setting) is outside its range.
+    #[error("invalid option {option} = {value}: {expected}")]
+    InvalidOption {
+        /// The option as the user spells it, e.g. `--steps`.
+        option: String,
+        /// The value given.
+        value: String,
+        /// The allowed range, in words.
+        expected: String,
+    },
+
+    /// An error about one of several inputs, said with which one (e.g. `--real <folder>`).
+    #[error("{context}: {source}")]
+    Context {
+        /// Which input the error concerns.
+        context: String,
+        /// The error itself.
+        source: Box<AeganError>,
+    },
+
     /// A chart could not be drawn.
     #[error("{path}: drawing the chart failed: {reason}")]
     Plot {
@@ -180,6 +212,27 @@ impl AeganError {
         AeganError::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// Builds an [`AeganError::InvalidOption`] for `option` = `value`, allowed: `expected`.
+    pub fn option(
+        option: impl Into<String>,
+        value: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> Self {
+        AeganError::InvalidOption {
+            option: option.into(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+
+    /// This error, said to concern `context` (e.g. which folder of several).
+    pub fn context(self, context: impl Into<String>) -> Self {
+        AeganError::Context {
+            context: context.into(),
+            source: Box::new(self),
         }
     }
 

@@ -19,6 +19,7 @@
 //! | [`checkpoint`] | atomic save, validated load, exact resume |
 //! | [`progressive`] | progressive growing from 4×4 with fade-in |
 //! | [`training_loop`] | progress bar, pictures, logs, checkpoints, Ctrl-C |
+//! | [`run_folder`] | what an output folder already holds; no run overwrites another |
 //! | [`data`] | image folders, HAM10000, augmentation, synthetic sets |
 //! | [`metrics`] | FID/KID, SWD, checkerboard, mode collapse, reconstruction |
 //! | [`ops`] | fast CPU convolution kernels |
@@ -57,6 +58,7 @@ pub mod optim;
 pub mod params;
 pub mod progressive;
 pub mod rng;
+pub mod run_folder;
 mod trainer;
 pub mod training_loop;
 pub mod viz;

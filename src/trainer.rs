@@ -66,6 +66,7 @@ pub struct AeganTrainer {
     optimizers: [Adam; 4],
     rng: TrainRng,
     step: u64,
+    run_id: String,
 }
 
 impl AeganTrainer {
@@ -99,6 +100,7 @@ impl AeganTrainer {
             optimizers,
             config,
             step: 0,
+            run_id: new_run_id(),
         };
         trainer.sync_growth()?;
         Ok(trainer)
@@ -284,6 +286,7 @@ impl AeganTrainer {
             rng: self.rng.state(),
             optimizer_steps,
             growth: self.growth(),
+            run_id: Some(self.run_id.clone()),
         };
         checkpoint::save(
             root.as_ref(),
@@ -298,11 +301,30 @@ impl AeganTrainer {
 
     /// A trainer continuing from the checkpoint `dir` designates (a root or a snapshot
     /// directory), with the checkpoint's config.
+    ///
+    /// When `dir` is a checkpoint root whose `latest` is missing, dangling or names a damaged
+    /// snapshot, the newest `step-*` snapshot that loads is used; [`AeganTrainer::resume_reporting`]
+    /// says which one and why the newer ones were skipped.
     pub fn resume(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
-        let config = checkpoint::read_config(dir.as_ref())?;
-        let mut trainer = AeganTrainer::new(config, device)?;
-        trainer.load_checkpoint(dir)?;
-        Ok(trainer)
+        Ok(Self::resume_reporting(dir, device)?.value)
+    }
+
+    /// [`AeganTrainer::resume`], also returning the snapshot used and the newer snapshots that
+    /// failed to load (with their errors).
+    pub fn resume_reporting(dir: impl AsRef<Path>, device: &Device) -> Result<checkpoint::Fallback<Self>> {
+        checkpoint::load_with_fallback(dir.as_ref(), |snapshot| {
+            let config = checkpoint::read_config(snapshot)?;
+            let mut trainer = AeganTrainer::new(config, device)?;
+            trainer.load_checkpoint(snapshot)?;
+            Ok(trainer)
+        })
+    }
+
+    /// Identifies this training run in its checkpoints: new for a new trainer, kept across
+    /// resumes. Checkpoint pruning and [`crate::TrainingLoop`]'s guard against overwriting
+    /// another run use it.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
     }
 
     /// Loads weights, optimiser state, step and random stream from the checkpoint `dir`
@@ -371,6 +393,9 @@ impl AeganTrainer {
             .unwrap_or_else(|_| unreachable!("four networks"));
         self.rng = rng;
         self.step = state.step;
+        self.run_id = state
+            .run_id
+            .unwrap_or_else(|| checkpoint::LEGACY_RUN_ID.to_string());
         self.sync_growth()
     }
 
@@ -420,4 +445,16 @@ impl AeganTrainer {
             None => Ok(()),
         }
     }
+}
+
+/// A run id that does not repeat: wall-clock nanoseconds, the process id and a per-process
+/// counter. It never feeds any computation, so it does not affect reproducibility.
+fn new_run_id() -> String {
+    static CREATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{nanos:x}-{:x}-{n}", std::process::id())
 }

@@ -22,6 +22,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::data::{Augment, BatchSampler, ImageSet};
 use crate::error::{AeganError, Result};
 use crate::metrics::Evaluator;
+use crate::run_folder::ExistingRun;
 use crate::trainer::{AeganTrainer, StepLosses};
 use crate::viz::{self, Panel, Series};
 
@@ -45,10 +46,14 @@ pub struct LoopOptions {
     /// Stop (after saving) once this much wall time has passed in [`TrainingLoop::run`]:
     /// "train for an hour" rather than for a number of steps.
     pub time_limit: Option<std::time::Duration>,
+    /// When `out_dir` holds another run (see [`ExistingRun`]): delete it (`true`) instead of
+    /// refusing to start with [`AeganError::RunExists`] (`false`, the default).
+    pub overwrite: bool,
 }
 
 impl LoopOptions {
-    /// Defaults: save every 500 steps, log every 50, no augmentation, progress bar on.
+    /// Defaults: save every 500 steps, log every 50, no augmentation, progress bar on, never
+    /// overwrite another run.
     pub fn new(out_dir: impl Into<PathBuf>, total_steps: u64) -> Self {
         LoopOptions {
             out_dir: out_dir.into(),
@@ -59,6 +64,7 @@ impl LoopOptions {
             progress: true,
             sample_seed: 0x5eed,
             time_limit: None,
+            overwrite: false,
         }
     }
 }
@@ -121,9 +127,19 @@ impl TrainingLoop {
 
     /// Trains until `total_steps`, or until stopped. Batches depend only on the config seed and
     /// the step, so a resumed trainer continues the same schedule.
+    ///
+    /// An output folder that holds another run (a checkpoint or loss log this trainer's run
+    /// did not write) is refused with [`AeganError::RunExists`] before anything is written,
+    /// unless [`LoopOptions::overwrite`] is set.
     pub fn run(&self, trainer: &mut AeganTrainer, data: &ImageSet) -> Result<LoopSummary> {
         let o = &self.options;
         let out = &o.out_dir;
+        if let Some(existing) = ExistingRun::find(out).filter(|e| !e.is_run(trainer.run_id())) {
+            if !o.overwrite {
+                return Err(existing.refusal());
+            }
+            existing.delete()?;
+        }
         std::fs::create_dir_all(out.join("history")).map_err(|e| AeganError::io(out, e))?;
         let config = trainer.config().clone();
         let device = trainer.device().clone();

@@ -211,3 +211,61 @@ fn missing_checkpoint_is_a_typed_error() {
     let err = AeganTrainer::resume(dir.path(), &Device::Cpu).err().unwrap();
     assert!(matches!(err, AeganError::NoCheckpoint { .. }), "{err}");
 }
+
+#[test]
+fn pruning_never_touches_another_runs_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    let mut older = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    train(&mut older, &data, 2);
+    let older_snapshot = older.save_checkpoint(dir.path()).unwrap();
+
+    // A second run saving three times into the same folder keeps its own newest two and
+    // leaves the first run's snapshot alone.
+    let mut newer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    assert_ne!(newer.run_id(), older.run_id());
+    let mut saved = Vec::new();
+    for _ in 0..3 {
+        train(&mut newer, &data, 1);
+        saved.push(newer.save_checkpoint(dir.path()).unwrap());
+    }
+    assert!(
+        older_snapshot.join("state.json").is_file(),
+        "the older run's snapshot was pruned"
+    );
+    assert!(!saved[0].exists());
+    assert!(saved[1].is_dir() && saved[2].is_dir());
+    assert_eq!(
+        checkpoint::snapshot_run_id(&older_snapshot).as_deref(),
+        Some(older.run_id())
+    );
+
+    // A resumed run keeps its id, so it goes on pruning its own snapshots.
+    let resumed = AeganTrainer::resume(dir.path(), &Device::Cpu).unwrap();
+    assert_eq!(resumed.run_id(), newer.run_id());
+}
+
+#[test]
+fn snapshots_are_tried_newest_first_when_latest_is_unusable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    let mut trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    train(&mut trainer, &data, 1);
+    let first = trainer.save_checkpoint(dir.path()).unwrap();
+    train(&mut trainer, &data, 1);
+    let second = trainer.save_checkpoint(dir.path()).unwrap();
+    fs::write(second.join("optimizer.safetensors"), b"\x00").unwrap();
+
+    let resumed = AeganTrainer::resume_reporting(dir.path(), &Device::Cpu).unwrap();
+    assert_eq!(resumed.snapshot, first);
+    assert_eq!(resumed.value.step_count(), 1);
+    assert_eq!(resumed.skipped.len(), 1);
+    assert_eq!(resumed.skipped[0].0, second);
+    assert!(matches!(
+        resumed.skipped[0].1,
+        AeganError::CorruptCheckpoint { .. }
+    ));
+
+    fs::remove_file(dir.path().join(LATEST_FILE)).unwrap();
+    assert_eq!(checkpoint::snapshots_newest_first(dir.path()), [second, first]);
+}

@@ -85,3 +85,50 @@ fn a_time_limit_ends_the_run_early_and_saves() {
     let saved = summary.checkpoint.expect("a checkpoint at the stop");
     assert!(saved.ends_with(format!("step-{:08}", summary.final_step)));
 }
+
+#[test]
+fn a_new_trainer_is_refused_a_folder_that_holds_another_run_unless_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synthetic::sprites(16, 16, 0);
+    let options = |overwrite: bool| {
+        let mut o = LoopOptions::new(dir.path(), 2);
+        o.progress = false;
+        o.overwrite = overwrite;
+        o
+    };
+    let stop = || Arc::new(AtomicBool::new(false));
+    let mut first = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    TrainingLoop::new(options(false), stop())
+        .run(&mut first, &data)
+        .unwrap();
+    let log = std::fs::read_to_string(dir.path().join("losses.jsonl")).unwrap();
+
+    let mut second = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    let err = TrainingLoop::new(options(false), stop())
+        .run(&mut second, &data)
+        .unwrap_err();
+    assert!(matches!(err, AeganError::RunExists { .. }), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("losses.jsonl")).unwrap(),
+        log
+    );
+    assert_eq!(second.step_count(), 0);
+
+    // The same run may continue in its folder.
+    let mut options_more = options(false);
+    options_more.total_steps = 3;
+    TrainingLoop::new(options_more, stop())
+        .run(&mut first, &data)
+        .unwrap();
+
+    let summary = TrainingLoop::new(options(true), stop())
+        .run(&mut second, &data)
+        .unwrap();
+    assert_eq!(summary.final_step, 2);
+    let snapshots: Vec<String> = std::fs::read_dir(dir.path().join("checkpoint"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("step-"))
+        .collect();
+    assert_eq!(snapshots, ["step-00000002"], "overwrite deleted the first run");
+}

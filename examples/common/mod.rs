@@ -1,26 +1,29 @@
-//! What the training examples share: command-line options and the run itself.
+//! What the training examples share: command-line options, their checks, and the run itself.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use aegan::candle_core::Device;
 use aegan::config::ProgressiveConfig;
 use aegan::data::{Augment, ImageSet};
 use aegan::metrics::{self, Evaluator, FidInception};
-use aegan::{AeganConfig, AeganTrainer, DeviceChoice, LoopOptions, TrainingLoop};
+use aegan::run_folder::ExistingRun;
+use aegan::{AeganConfig, AeganError, AeganTrainer, DeviceChoice, LoopOptions, TrainingLoop};
 
 /// Options common to the training examples.
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// Model preset: `lean` (CPU-friendly default) or `author` (the AEGAN author's layout; GPU work).
-    #[arg(long, default_value = "lean")]
-    pub preset: String,
+    /// Model preset: `lean` (CPU-friendly; the default) or `author` (the AEGAN author's
+    /// layout; GPU work).
+    #[arg(long)]
+    pub preset: Option<String>,
     /// A JSON config (as written in every checkpoint) to use instead of --preset/--size.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Image side in pixels (a power of two from 16 to 256).
-    #[arg(long, default_value_t = 32)]
-    pub size: usize,
+    /// Image side in pixels, a power of two from 16 to 256 (default 32).
+    #[arg(long)]
+    pub size: Option<usize>,
     /// Train until this many steps in total (counting those of a resumed run).
     #[arg(long, conflicts_with = "epochs")]
     pub steps: Option<u64>,
@@ -43,18 +46,21 @@ pub struct TrainArgs {
     /// Images per step (default: the preset's, 32 for lean, 64 for author).
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Seed of the model, the trainer, the batches and the synthetic data.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed of the model, the trainer, the batches and the synthetic data (default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Compute device: auto, cpu, cuda[:N] or metal[:N].
     #[arg(long, default_value = "auto")]
     pub device: String,
     /// Output folder for pictures, the loss log and checkpoints.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue from <out>/checkpoint with its config and schedule.
+    /// Continue the run in --out from its checkpoint, with its config and schedule.
     #[arg(long)]
     pub resume: bool,
+    /// Start a new run even though --out holds one, deleting its checkpoint, history and logs.
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
     /// Write pictures and a checkpoint every this many steps (default: once per epoch).
     #[arg(long)]
     pub save_every: Option<u64>,
@@ -80,17 +86,226 @@ pub struct TrainArgs {
     pub no_progress: bool,
 }
 
-/// The image size the run will use: from --config, from the checkpoint when resuming, else
-/// --size. Data must be loaded at this size before training.
-pub fn model_size(args: &TrainArgs, default_out: &str) -> aegan::Result<usize> {
-    Ok(match &args.config {
-        Some(path) => AeganConfig::from_json_file(path)?.image_size,
-        None if args.resume => {
-            let out = args.out.clone().unwrap_or_else(|| PathBuf::from(default_out));
-            aegan::checkpoint::read_config(&TrainingLoop::checkpoint_dir(&out))?.image_size
+impl TrainArgs {
+    /// The output folder: --out, else the example's default.
+    pub fn out_dir(&self, default_out: &str) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| PathBuf::from(default_out))
+    }
+
+    /// Fails on the first option outside its range, naming it; run before any work.
+    pub fn validate(&self) -> aegan::Result<()> {
+        at_least_one("--steps", self.steps)?;
+        at_least_one("--save-every", self.save_every)?;
+        at_least_one("--eval-every", self.eval_every)?;
+        at_least_one("--batch", self.batch.map(|b| b as u64))?;
+        at_least_one("--phase-images", self.phase_images)?;
+        positive("--epochs", self.epochs)?;
+        positive("--minutes", self.minutes)?;
+        if let Some(size) = self.size {
+            if !size.is_power_of_two() || !(16..=256).contains(&size) {
+                return Err(AeganError::option(
+                    "--size",
+                    size,
+                    "a power of two from 16 to 256",
+                ));
+            }
         }
-        None => args.size,
-    })
+        if !self.no_eval && self.eval_images < 2 {
+            return Err(AeganError::option(
+                "--eval-images",
+                self.eval_images,
+                "at least 2 (or --no-eval)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `Some(0)` is an error naming `option`.
+pub fn at_least_one(option: &str, value: Option<u64>) -> aegan::Result<()> {
+    match value {
+        Some(0) => Err(AeganError::option(option, 0, "at least 1")),
+        _ => Ok(()),
+    }
+}
+
+/// A value that is NaN, infinite, zero or negative is an error naming `option`.
+pub fn positive(option: &str, value: Option<f64>) -> aegan::Result<()> {
+    match value {
+        Some(v) if !(v.is_finite() && v > 0.0) => {
+            Err(AeganError::option(option, v, "a number greater than 0"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// How a run begins: the run in --out resumed, or the config of a new one.
+pub enum Start {
+    /// `--resume`: the trainer from the newest snapshot that loads.
+    Resume(Box<AeganTrainer>),
+    /// A new run; its progressive schedule, which may depend on the data, is added later.
+    New(Box<AeganConfig>),
+}
+
+impl Start {
+    /// The image side the data must be loaded at.
+    pub fn image_size(&self) -> usize {
+        match self {
+            Start::Resume(t) => t.config().image_size,
+            Start::New(c) => c.image_size,
+        }
+    }
+}
+
+/// Checks the options and the output folder, then resumes the run in --out or builds a new
+/// run's config: everything that can fail on the user's input fails here, before any data
+/// is loaded. A new run into a folder that holds another one is refused unless --overwrite.
+pub fn start(args: &TrainArgs, default_out: &str) -> aegan::Result<(Start, Device)> {
+    args.validate()?;
+    let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
+    let out = args.out_dir(default_out);
+    if args.resume {
+        let checkpoint_dir = TrainingLoop::checkpoint_dir(&out);
+        let resumed = AeganTrainer::resume_reporting(&checkpoint_dir, &device)?;
+        for (snapshot, error) in &resumed.skipped {
+            eprintln!("warning: skipped snapshot {}: {error}", snapshot.display());
+        }
+        println!(
+            "resumed from {} at step {}",
+            resumed.snapshot.display(),
+            resumed.value.step_count()
+        );
+        check_resume_options(args, resumed.value.config())?;
+        return Ok((Start::Resume(Box::new(resumed.value)), device));
+    }
+    if let Some(existing) = ExistingRun::find(&out) {
+        if !args.overwrite {
+            return Err(existing.refusal());
+        }
+        let paths: Vec<String> = existing
+            .deleted_paths()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        println!(
+            "--overwrite: deleting the run in {} ({}): {}",
+            out.display(),
+            existing.describe(),
+            paths.join(", ")
+        );
+    }
+    let mut config = match &args.config {
+        Some(path) => AeganConfig::from_json_file(path)?,
+        None => {
+            let preset = args.preset.as_deref().unwrap_or("lean");
+            let mut c = AeganConfig::preset(preset, args.size.unwrap_or(32))?;
+            if let Some(batch) = args.batch {
+                c.batch_size = batch;
+            }
+            c.seed = args.seed.unwrap_or(0);
+            c
+        }
+    };
+    config.progressive = None;
+    config.validate()?;
+    Ok((Start::New(Box::new(config)), device))
+}
+
+/// A resumed run keeps its checkpoint's config: an option that asks for something else is an
+/// error saying the checkpoint's value, not silently ignored.
+fn check_resume_options(args: &TrainArgs, config: &AeganConfig) -> aegan::Result<()> {
+    let keeps =
+        "a resumed run keeps its checkpoint's config: drop the option, or start a new run with another --out";
+    let differs = |option: &str, given: String, has: String| {
+        AeganError::option(option, given, format!("the checkpoint has {has}; {keeps}"))
+    };
+    if let Some(size) = args.size.filter(|&s| s != config.image_size) {
+        return Err(differs("--size", size.to_string(), config.image_size.to_string()));
+    }
+    if let Some(batch) = args.batch.filter(|&b| b != config.batch_size) {
+        return Err(differs(
+            "--batch",
+            batch.to_string(),
+            config.batch_size.to_string(),
+        ));
+    }
+    if let Some(seed) = args.seed.filter(|&s| s != config.seed) {
+        return Err(differs("--seed", seed.to_string(), config.seed.to_string()));
+    }
+    let progressive = config.progressive.as_ref();
+    if args.progressive && progressive.is_none() {
+        return Err(differs(
+            "--progressive",
+            "on".into(),
+            "no progressive schedule".into(),
+        ));
+    }
+    if let Some(images) = args.phase_images {
+        let has = progressive.map(|p| p.images_per_phase).unwrap_or(0);
+        if images != has {
+            return Err(differs("--phase-images", images.to_string(), has.to_string()));
+        }
+    }
+    if args.start_at_2 && progressive.is_some_and(|p| p.start_size != 2) {
+        return Err(differs("--start-at-2", "on".into(), "start size 4".into()));
+    }
+    let saved = json(config);
+    if let Some(name) = &args.preset {
+        // The preset's layout at the checkpoint's size; batch, seed and schedule come from
+        // their own options, compared above.
+        let mut preset = AeganConfig::preset(name, config.image_size)?;
+        preset.batch_size = config.batch_size;
+        preset.seed = config.seed;
+        preset.progressive = config.progressive;
+        if let Some((field, has, given)) = first_difference(&saved, &json(&preset), "") {
+            return Err(differs(
+                "--preset",
+                format!("{name} (whose `{field}` is {given})"),
+                format!("`{field}` = {has}"),
+            ));
+        }
+    }
+    if let Some(path) = &args.config {
+        let given = AeganConfig::from_json_file(path)?;
+        if let Some((field, has, given)) = first_difference(&saved, &json(&given), "") {
+            return Err(differs(
+                "--config",
+                format!("{} (whose `{field}` is {given})", path.display()),
+                format!("`{field}` = {has}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn json(config: &AeganConfig) -> serde_json::Value {
+    serde_json::to_value(config).unwrap_or_default()
+}
+
+/// The first field (dotted path) where two JSON values differ, with both values.
+fn first_difference(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    prefix: &str,
+) -> Option<(String, serde_json::Value, serde_json::Value)> {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().find_map(|k| {
+                let null = serde_json::Value::Null;
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                first_difference(x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null), &path)
+            })
+        }
+        _ if a == b => None,
+        _ => Some((prefix.to_string(), a.clone(), b.clone())),
+    }
 }
 
 /// Steps to train when neither --steps nor --epochs is given.
@@ -99,10 +314,14 @@ pub enum DefaultLength {
     Epochs(f64),
 }
 
-/// Builds or resumes the trainer, then trains on `data` with pictures, logs, checkpoints and a
-/// progress bar; Ctrl-C saves a checkpoint and exits cleanly.
+/// Builds the new run's trainer (or takes the resumed one), then trains on `data` with
+/// pictures, logs, checkpoints and a progress bar; Ctrl-C, SIGTERM and SIGHUP save a
+/// checkpoint and end the program normally.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     args: &TrainArgs,
+    start: Start,
+    device: &Device,
     data: &ImageSet,
     held_out: Option<&ImageSet>,
     augment: Augment,
@@ -110,38 +329,20 @@ pub fn train(
     default_length: DefaultLength,
 ) -> aegan::Result<()> {
     aegan::keep_freed_memory();
-    let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(default_out));
-    let checkpoint_dir = TrainingLoop::checkpoint_dir(&out);
-    let mut trainer = if args.resume {
-        let t = AeganTrainer::resume(&checkpoint_dir, &device)?;
-        println!(
-            "resumed from {} at step {}",
-            checkpoint_dir.display(),
-            t.step_count()
-        );
-        t
-    } else {
-        let config = match &args.config {
-            Some(path) => AeganConfig::from_json_file(path)?,
-            None => {
-                let mut c = AeganConfig::preset(&args.preset, args.size)?;
-                if let Some(batch) = args.batch {
-                    c.batch_size = batch;
+    let out = args.out_dir(default_out);
+    let mut trainer = match start {
+        Start::Resume(trainer) => *trainer,
+        Start::New(mut config) => {
+            if args.progressive {
+                let images = args.phase_images.unwrap_or(data.len() as u64).max(1);
+                let mut schedule = ProgressiveConfig::new(images);
+                if args.start_at_2 {
+                    schedule.start_size = 2;
                 }
-                if args.progressive {
-                    let mut schedule =
-                        ProgressiveConfig::new(args.phase_images.unwrap_or(data.len() as u64).max(1));
-                    if args.start_at_2 {
-                        schedule.start_size = 2;
-                    }
-                    c.progressive = Some(schedule);
-                }
-                c.seed = args.seed;
-                c
+                config.progressive = Some(schedule);
             }
-        };
-        AeganTrainer::new(config, &device)?
+            AeganTrainer::new(*config, device)?
+        }
     };
     let config = trainer.config().clone();
     if data.image_size() != config.image_size {
@@ -157,6 +358,21 @@ pub fn train(
         (None, Some(e), _) | (None, None, DefaultLength::Epochs(e)) => (e * per_epoch as f64).round() as u64,
         (None, None, DefaultLength::Steps(s)) => s,
     };
+    if total_steps <= trainer.step_count() {
+        let (option, value) = match (args.steps, args.epochs) {
+            (Some(s), _) => ("--steps", s.to_string()),
+            (None, Some(e)) => ("--epochs", e.to_string()),
+            (None, None) => ("--steps", format!("{total_steps} (the default)")),
+        };
+        return Err(AeganError::option(
+            option,
+            value,
+            format!(
+                "more than the {} steps already trained ({per_epoch} steps per epoch): nothing to train",
+                trainer.step_count()
+            ),
+        ));
+    }
     println!(
         "data: {} images of {}×{}: {}",
         data.len(),
@@ -176,20 +392,23 @@ pub fn train(
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    // With ctrlc's `termination` feature the handler also runs on SIGTERM (kill, docker stop,
+    // Slurm, Kubernetes, systemd) and SIGHUP (a closed terminal): all of them save first.
     if let Err(e) = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nstopping: saving a checkpoint (Ctrl-C again to quit at once)");
+        eprintln!("\nstopping: saving a checkpoint (signal again to quit at once)");
     }) {
         eprintln!(
-            "warning: no Ctrl-C handler ({e}); an interrupt will lose the steps since the last checkpoint"
+            "warning: no signal handler ({e}); an interrupt will lose the steps since the last checkpoint"
         );
     }
     let mut options = LoopOptions::new(&out, total_steps);
     options.save_every = args.save_every.unwrap_or(per_epoch).max(1);
     options.augment = if args.no_augment { Augment::None } else { augment };
     options.progress = !args.no_progress;
+    options.overwrite = args.overwrite;
     options.time_limit = args
         .minutes
         .map(|m| std::time::Duration::from_secs_f64((m * 60.0).max(0.0)));
@@ -216,7 +435,7 @@ pub fn train(
                 "computing (or reading cached) Inception features of {} real images...",
                 args.eval_images.min(data.len())
             );
-            let net = FidInception::load(path, &device)?;
+            let net = FidInception::load(path, device)?;
             evaluator = evaluator.with_inception(net, aegan::data::folder::default_cache_dir().as_deref())?;
         }
         training = training.with_evaluator(evaluator, eval_every);

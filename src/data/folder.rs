@@ -212,8 +212,14 @@ pub fn load_image(path: &Path, options: &LoadOptions) -> Result<RgbImage> {
         path: path.to_path_buf(),
         source,
     };
-    let decoded = ImageReader::open(path)
-        .map_err(|e| AeganError::io(path, e))?
+    let bytes = std::fs::read(path).map_err(|e| AeganError::io(path, e))?;
+    if let Some(reason) = truncation(&bytes) {
+        return Err(AeganError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, reason),
+        ));
+    }
+    let decoded = ImageReader::new(std::io::Cursor::new(&bytes))
         .with_guessed_format()
         .map_err(|e| AeganError::io(path, e))?
         .decode()
@@ -227,6 +233,27 @@ pub fn load_image(path: &Path, options: &LoadOptions) -> Result<RgbImage> {
     }
     let rgb = composite(&decoded, options.background);
     Ok(resize_square(&centre_crop(&rgb), options.size, options.resample))
+}
+
+/// Why a JPEG or PNG file is cut short, when it is: decoders fill the missing part of a
+/// truncated JPEG with grey and return it without an error, so the end marker is checked
+/// here. A JPEG must hold an end-of-image marker (FF D9) after its last start-of-scan (FF DA);
+/// entropy-coded data can hold neither, as every FF byte in it is followed by 00 or a restart
+/// code. A PNG must hold its IEND chunk. Other formats are left to their decoders.
+pub fn truncation(bytes: &[u8]) -> Option<&'static str> {
+    let last = |marker: &[u8]| bytes.windows(marker.len()).rposition(|w| w == marker);
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        let scan = last(&[0xFF, 0xDA]);
+        let end = last(&[0xFF, 0xD9]);
+        return match (scan, end) {
+            (Some(s), Some(e)) if e > s => None,
+            _ => Some("truncated JPEG: no end-of-image marker after the image data"),
+        };
+    }
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") && last(b"IEND").is_none() {
+        return Some("truncated PNG: no IEND chunk");
+    }
+    None
 }
 
 /// Any colour type (grey, 16-bit, palette, alpha) to 8-bit RGB, alpha blended over `background`.

@@ -89,6 +89,60 @@ pub fn read_metadata(path: &Path) -> Result<Vec<LesionRecord>> {
     Ok(records)
 }
 
+/// Checks metadata rows for anomalies and returns the rows to use with one warning per
+/// anomaly that is safe to pass:
+/// - a diagnosis code outside [`DIAGNOSES`] warns (once per code, naming its first line and
+///   count): a typo would otherwise become a class of its own;
+/// - an `image_id` listed twice with the same lesion and diagnosis warns and is used once;
+/// - an `image_id` listed twice with another lesion or diagnosis is an error naming both
+///   lines: the image could land on both sides of the lesion-level split, or under two labels.
+pub fn check_metadata(path: &Path, records: Vec<LesionRecord>) -> Result<(Vec<LesionRecord>, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let mut first_row: HashMap<String, usize> = HashMap::new();
+    let mut kept: Vec<LesionRecord> = Vec::with_capacity(records.len());
+    for record in records {
+        if let Some(&i) = first_row.get(&record.image_id) {
+            let earlier = &kept[i];
+            if earlier.lesion_id != record.lesion_id || earlier.dx != record.dx {
+                return Err(AeganError::Csv {
+                    path: path.to_path_buf(),
+                    line: Some(record.line),
+                    reason: format!(
+                        "image_id `{}` is listed again with lesion `{}` and dx `{}`, but line {} gives lesion `{}` and dx `{}`; fix the CSV so each image has one row",
+                        record.image_id, record.lesion_id, record.dx, earlier.line, earlier.lesion_id, earlier.dx
+                    ),
+                });
+            }
+            warnings.push(format!(
+                "{}, line {}: repeats the row of line {} (image_id `{}`); using the image once",
+                path.display(),
+                record.line,
+                earlier.line,
+                record.image_id
+            ));
+            continue;
+        }
+        first_row.insert(record.image_id.clone(), kept.len());
+        kept.push(record);
+    }
+    let mut unknown: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
+    for r in kept
+        .iter()
+        .filter(|r| !DIAGNOSES.iter().any(|(code, _)| *code == r.dx))
+    {
+        unknown.entry(r.dx.as_str()).or_insert((r.line, 0)).1 += 1;
+    }
+    let known: Vec<&str> = DIAGNOSES.iter().map(|(code, _)| *code).collect();
+    for (dx, (line, count)) in unknown {
+        warnings.push(format!(
+            "{}, line {line}: diagnosis `{dx}` is not a HAM10000 code ({}); {count} row(s) have it and form a class of their own",
+            path.display(),
+            known.join(", ")
+        ));
+    }
+    Ok((kept, warnings))
+}
+
 fn has_metadata_columns(path: &Path) -> bool {
     csv::Reader::from_path(path)
         .and_then(|mut r| r.headers().cloned())
@@ -152,7 +206,12 @@ impl Ham10000 {
             Some(m) => m.to_path_buf(),
             None => find_metadata(data_dir)?,
         };
-        let mut records = read_metadata(&metadata)?;
+        let (mut records, warnings) = check_metadata(&metadata, read_metadata(&metadata)?)?;
+        if options.verbose {
+            for warning in &warnings {
+                eprintln!("warning: {warning}");
+            }
+        }
         if let Some(wanted) = dx {
             let known: Vec<&str> = {
                 let mut k: Vec<&str> = records.iter().map(|r| r.dx.as_str()).collect();
