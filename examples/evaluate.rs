@@ -86,26 +86,30 @@ const MIN_IMAGES: usize = 50;
 
 fn run(args: Args) -> aegan::Result<()> {
     if args.n == 0 {
-        return Err(AeganError::option("--n", 0, "at least 1"));
+        return Err(AeganError::option("--n", 0, "must be at least 1"));
     }
     if args.max_real == Some(0) {
-        return Err(AeganError::option("--max-real", 0, "at least 1"));
+        return Err(AeganError::option("--max-real", 0, "must be at least 1"));
     }
     if let Some(size) = args.size.filter(|&s| s < 16) {
-        return Err(AeganError::option("--size", size, "at least 16 pixels"));
+        return Err(AeganError::option("--size", size, "must be at least 16 pixels"));
     }
     if let Some(f) = args.ham_holdout.filter(|f| !(0.0..1.0).contains(f)) {
         return Err(AeganError::option(
             "--ham-holdout",
             f,
-            "a fraction from 0 (inclusive) to 1 (exclusive)",
+            "must be a fraction from 0 (inclusive) to 1 (exclusive)",
         ));
     }
     let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
     let networks = match &args.checkpoint {
         Some(dir) => {
-            let (config, mut nets) = checkpoint::load_networks(dir, &device)
+            let loaded = checkpoint::load_networks_reporting(dir, &device)
                 .map_err(|e| e.context(format!("--checkpoint {}", dir.display())))?;
+            for (snapshot, error) in &loaded.skipped {
+                eprintln!("warning: skipped snapshot {}: {error}", snapshot.display());
+            }
+            let (config, mut nets) = loaded.value;
             if args.no_ema {
                 nets.generator_ema = None;
             }
@@ -134,7 +138,7 @@ fn run(args: Args) -> aegan::Result<()> {
                     "--ham-holdout",
                     fraction,
                     format!(
-                        "a smaller fraction: it holds out all {} images",
+                        "holds out all {} images; use a smaller fraction",
                         set.records.len()
                     ),
                 ));

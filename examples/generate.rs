@@ -55,17 +55,21 @@ const CHUNK: usize = 64;
 
 fn run(args: Args) -> aegan::Result<()> {
     if args.n == 0 {
-        return Err(AeganError::option("--n", 0, "at least 1"));
+        return Err(AeganError::option("--n", 0, "must be at least 1"));
     }
     if args.interpolation_steps < 2 {
         return Err(AeganError::option(
             "--interpolation-steps",
             args.interpolation_steps,
-            "at least 2",
+            "must be at least 2",
         ));
     }
     let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
-    let (config, nets) = checkpoint::load_networks(&args.checkpoint, &device)?;
+    let loaded = checkpoint::load_networks_reporting(&args.checkpoint, &device)?;
+    for (snapshot, error) in &loaded.skipped {
+        eprintln!("warning: skipped snapshot {}: {error}", snapshot.display());
+    }
+    let (config, nets) = loaded.value;
     let images_dir = args.out.join("images");
     std::fs::create_dir_all(&images_dir).map_err(|e| AeganError::io(&images_dir, e))?;
 

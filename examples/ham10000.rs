@@ -53,7 +53,7 @@ fn run(args: Args) -> aegan::Result<()> {
         return Err(aegan::AeganError::option(
             "--holdout",
             args.holdout,
-            "a fraction from 0 (inclusive) to 1 (exclusive)",
+            "must be a fraction from 0 (inclusive) to 1 (exclusive)",
         ));
     }
     let (start, device) = common::start(&args.train, "runs/ham10000")?;
@@ -98,7 +98,7 @@ fn run(args: Args) -> aegan::Result<()> {
                 "--holdout",
                 args.holdout,
                 format!(
-                    "a smaller fraction: it holds out all {} images and leaves none to train on",
+                    "holds out all {} images and leaves none to train on; use a smaller fraction",
                     set.records.len()
                 ),
             ));

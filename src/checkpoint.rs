@@ -252,9 +252,21 @@ pub(crate) fn read_state(snapshot: &Path) -> Result<TrainingState> {
 
 /// Builds the four networks from the snapshot `dir` designates, with its config: the way to
 /// load a trained model for inference. A progressive run's networks are put at the resolution
-/// and fade-in stage the snapshot was taken at ([`Networks::resolution`]).
+/// and fade-in stage the snapshot was taken at ([`Networks::resolution`]). Like resuming, a
+/// checkpoint root whose `latest` is unusable falls back to the newest snapshot that loads;
+/// [`load_networks_reporting`] says which.
 pub fn load_networks(dir: &Path, device: &Device) -> Result<(AeganConfig, Networks)> {
-    let snapshot = resolve(dir)?;
+    Ok(load_networks_reporting(dir, device)?.value)
+}
+
+/// [`load_networks`], also returning the snapshot used and the newer ones that failed to load.
+pub fn load_networks_reporting(dir: &Path, device: &Device) -> Result<Fallback<(AeganConfig, Networks)>> {
+    load_with_fallback(dir, |snapshot| load_snapshot_networks(snapshot, device))
+}
+
+/// The networks of one snapshot directory.
+fn load_snapshot_networks(snapshot: &Path, device: &Device) -> Result<(AeganConfig, Networks)> {
+    let snapshot = resolve(snapshot)?;
     let config = AeganConfig::from_json_file(snapshot.join(CONFIG_FILE))?;
     let mut networks = Networks::new(&config, device)?;
     read_network_weights(&snapshot, &networks)?.apply(&networks)?;

@@ -170,14 +170,14 @@ pub enum AeganError {
     },
 
     /// A program option (command-line flag or the equivalent setting) is outside its range.
-    #[error("invalid option {option} = {value}: {expected}")]
+    #[error("invalid {option} {value}: {reason}")]
     InvalidOption {
         /// The option as the user spells it, e.g. `--steps`.
         option: String,
         /// The value given.
         value: String,
-        /// The allowed range, in words.
-        expected: String,
+        /// What is wrong, or the allowed range, e.g. "must be at least 1".
+        reason: String,
     },
 
     /// An error about one of several inputs, said with which one (e.g. `--real <folder>`).
@@ -215,16 +215,17 @@ impl AeganError {
         }
     }
 
-    /// Builds an [`AeganError::InvalidOption`] for `option` = `value`, allowed: `expected`.
+    /// Builds an [`AeganError::InvalidOption`]: `option` has `value`, which is wrong because
+    /// of `reason` (e.g. "must be at least 1").
     pub fn option(
         option: impl Into<String>,
         value: impl std::fmt::Display,
-        expected: impl Into<String>,
+        reason: impl Into<String>,
     ) -> Self {
         AeganError::InvalidOption {
             option: option.into(),
             value: value.to_string(),
-            expected: expected.into(),
+            reason: reason.into(),
         }
     }
 

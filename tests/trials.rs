@@ -607,3 +607,134 @@ fn evaluation_warns_about_small_and_resized_sets_and_names_the_folder_at_fault()
         &[&format!("--fake {}", empty.display())],
     );
 }
+
+#[test]
+fn a_folder_of_mixed_odd_and_broken_files_trains_on_the_usable_images_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("mixed");
+    write_images(&images.join("nested/deeper"), 4, 40);
+    let odd = [
+        ("notes.txt", b"not an image".to_vec()),
+        ("empty.png", Vec::new()),
+        ("text.jpg", b"plain text named like a JPEG".to_vec()),
+    ];
+    for (name, bytes) in &odd {
+        fs::write(images.join(name), bytes).unwrap();
+    }
+    image::GrayImage::from_pixel(20, 30, image::Luma([90]))
+        .save(images.join("grey.png"))
+        .unwrap();
+    image::RgbaImage::from_pixel(30, 20, image::Rgba([200, 30, 30, 0]))
+        .save(images.join("clear.png"))
+        .unwrap();
+    image::ImageBuffer::<image::Rgb<u16>, _>::from_pixel(16, 16, image::Rgb([60000u16, 100, 100]))
+        .save(images.join("deep.png"))
+        .unwrap();
+
+    let out = dir.path().join("run");
+    let result = run_ok(
+        "ham10000",
+        &with(
+            &tiny_run(images.to_str().unwrap(), out.to_str().unwrap()),
+            &["--steps", "1"],
+        ),
+    );
+    let stderr = text(&result.stderr);
+    for (name, _) in &odd {
+        assert!(
+            stderr.contains(&format!("skipped {}", images.join(name).display())),
+            "{name}:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("skipped 3 unreadable file(s); loaded 7 image(s)"),
+        "{stderr}"
+    );
+    assert!(
+        text(&result.stdout).contains("data: 7 images"),
+        "{}",
+        text(&result.stdout)
+    );
+}
+
+#[test]
+fn a_broken_csv_row_is_an_error_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 6);
+    let csv = dir.path().join("HAM10000_metadata.csv");
+    let mut rows = fs::read_to_string(&csv).unwrap();
+    rows.push_str("HAM_9,ISIC_0000009\n");
+    fs::write(&csv, rows).unwrap();
+    let out = dir.path().join("run");
+    run_fails(
+        "ham10000",
+        &with(
+            &tiny_run(dir.path().to_str().unwrap(), out.to_str().unwrap()),
+            &["--steps", "1"],
+        ),
+        &["HAM10000_metadata.csv, line 8"],
+    );
+}
+
+#[test]
+fn generate_and_evaluate_fall_back_from_a_damaged_snapshot_and_name_a_missing_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 8);
+    let out = dir.path().join("run");
+    let (data, out_s) = (dir.path().to_str().unwrap(), out.to_str().unwrap());
+    run_ok(
+        "ham10000",
+        &with(&tiny_run(data, out_s), &["--steps", "2", "--save-every", "1"]),
+    );
+    let checkpoint = out.join("checkpoint");
+    let damaged = checkpoint.join("step-00000002/encoder.safetensors");
+    let bytes = fs::read(&damaged).unwrap();
+    fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
+
+    let generated = dir.path().join("generated");
+    let result = run_ok(
+        "generate",
+        &[
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--n",
+            "3",
+            "--out",
+            generated.to_str().unwrap(),
+        ],
+    );
+    let stderr = text(&result.stderr);
+    assert!(
+        stderr.contains("skipped snapshot") && stderr.contains(&damaged.display().to_string()),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_dir(generated.join("images")).unwrap().count(), 3);
+
+    // Pointed at the damaged snapshot itself, there is nothing to fall back to.
+    run_fails(
+        "generate",
+        &[
+            "--checkpoint",
+            checkpoint.join("step-00000002").to_str().unwrap(),
+            "--out",
+            generated.to_str().unwrap(),
+        ],
+        &["encoder.safetensors", "corrupt checkpoint"],
+    );
+    let nowhere = dir.path().join("nowhere");
+    run_fails(
+        "evaluate",
+        &[
+            "--real",
+            data,
+            "--checkpoint",
+            nowhere.to_str().unwrap(),
+            "--n",
+            "4",
+        ],
+        &[
+            &format!("--checkpoint {}", nowhere.display()),
+            "no checkpoint found",
+        ],
+    );
+}

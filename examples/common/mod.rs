@@ -106,7 +106,7 @@ impl TrainArgs {
                 return Err(AeganError::option(
                     "--size",
                     size,
-                    "a power of two from 16 to 256",
+                    "must be a power of two from 16 to 256",
                 ));
             }
         }
@@ -114,7 +114,7 @@ impl TrainArgs {
             return Err(AeganError::option(
                 "--eval-images",
                 self.eval_images,
-                "at least 2 (or --no-eval)",
+                "must be at least 2 (or --no-eval)",
             ));
         }
         Ok(())
@@ -124,7 +124,7 @@ impl TrainArgs {
 /// `Some(0)` is an error naming `option`.
 pub fn at_least_one(option: &str, value: Option<u64>) -> aegan::Result<()> {
     match value {
-        Some(0) => Err(AeganError::option(option, 0, "at least 1")),
+        Some(0) => Err(AeganError::option(option, 0, "must be at least 1")),
         _ => Ok(()),
     }
 }
@@ -133,7 +133,7 @@ pub fn at_least_one(option: &str, value: Option<u64>) -> aegan::Result<()> {
 pub fn positive(option: &str, value: Option<f64>) -> aegan::Result<()> {
     match value {
         Some(v) if !(v.is_finite() && v > 0.0) => {
-            Err(AeganError::option(option, v, "a number greater than 0"))
+            Err(AeganError::option(option, v, "must be a number greater than 0"))
         }
         _ => Ok(()),
     }
@@ -368,7 +368,7 @@ pub fn train(
             option,
             value,
             format!(
-                "more than the {} steps already trained ({per_epoch} steps per epoch): nothing to train",
+                "must be more than the {} steps already trained ({per_epoch} steps per epoch), or there is nothing to train",
                 trainer.step_count()
             ),
         ));
