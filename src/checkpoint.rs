@@ -55,6 +55,14 @@ pub struct TrainingState {
     pub rng: RngState,
     /// Adam step count per network (by [`NetworkKind::name`]).
     pub optimizer_steps: HashMap<String, u64>,
+    /// Adam step count per parameter, per network (see [`crate::optim`]); absent in older
+    /// checkpoints, whose parameters then all take their network's count.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub optimizer_param_steps: HashMap<String, HashMap<String, u64>>,
+    /// The trainer's adaptive state (augmentation probability, LeCam anchors); absent when
+    /// the config uses neither, and in older checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<crate::objective::AdaptiveState>,
     /// Where progressive growing stood after `step` (resolution and fade-in α); absent
     /// without a progressive config. Informative: resuming recomputes it from the step and the
     /// config's schedule and refuses a checkpoint where the two disagree.

@@ -109,6 +109,139 @@ pub struct LatentDiscriminatorConfig {
     pub hidden: Vec<usize>,
 }
 
+/// A moving average of G whose memory is counted in real images shown, as in StyleGAN2-ADA
+/// (Karras et al. 2020): after each G update `avg ← β·avg + (1 − β)·G` with
+/// `β = 0.5^(batch / h)`, where the half-life `h = min(half_life_images, ramp_up · images
+/// shown)` grows with training (when `ramp_up > 0`), so the average forgets the random
+/// initial weights quickly early on. See [`GeneratorAverage::decay`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorAverage {
+    /// Images after which a past G's weight in the average has halved.
+    pub half_life_images: f64,
+    /// The half-life is at most this fraction of the images shown so far (0: no ramp-up).
+    pub ramp_up: f64,
+}
+
+impl GeneratorAverage {
+    /// StyleGAN2-ADA's setting for small batches: half-life 10,000 images, ramp-up 0.05.
+    pub fn new() -> Self {
+        GeneratorAverage {
+            half_life_images: 10_000.0,
+            ramp_up: 0.05,
+        }
+    }
+
+    /// β for the update made after `images_shown` real images (this step's included) at
+    /// batch size `batch`.
+    pub fn decay(&self, images_shown: u64, batch: usize) -> f64 {
+        let mut half_life = self.half_life_images;
+        if self.ramp_up > 0.0 {
+            half_life = half_life.min(self.ramp_up * images_shown as f64);
+        }
+        0.5f64.powf(batch as f64 / half_life.max(1e-8))
+    }
+}
+
+impl Default for GeneratorAverage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The adversarial loss of the image discriminator Dx (Dz always uses the binary
+/// cross-entropy). See [`crate::objective`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageLoss {
+    /// Binary cross-entropy with soft targets for Dx, non-saturating for G and E (the AEGAN
+    /// paper's loss; the default).
+    #[default]
+    NonSaturating,
+    /// Hinge loss (Lim & Ye 2017; Miyato et al. 2018): Dx minimises
+    /// `relu(1 − Dx(x)) + relu(1 + Dx(fake))`, G and E minimise `−Dx(fake)`. Targets and
+    /// output zeroing do not apply to it.
+    Hinge,
+}
+
+/// LeCam regularisation of Dx (Tseng et al. 2021): adds
+/// `weight · [mean (Dx(x) − a_fake)² + mean (Dx(fake) − a_real)²]` to Dx's loss, where the
+/// anchors `a_real`, `a_fake` are moving averages (factor `decay`) of Dx's mean logit on real
+/// and on generated/reconstructed images. It keeps Dx's outputs from drifting apart, which
+/// helps on small datasets, and needs no second-order gradients.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeCamConfig {
+    /// λ, the regulariser's weight (the paper uses 0.3 with hinge/BCE losses).
+    pub weight: f64,
+    /// Moving-average factor of the anchors (0.99 in the paper).
+    pub decay: f64,
+}
+
+impl Default for LeCamConfig {
+    fn default() -> Self {
+        LeCamConfig {
+            weight: 0.3,
+            decay: 0.99,
+        }
+    }
+}
+
+/// Differentiable augmentation of every image Dx sees — real, generated and reconstructed, in
+/// both phases (DiffAugment, Zhao et al. 2020), so that Dx cannot memorise a small training
+/// set. Each transform is applied to each image with probability `probability` (1 is the
+/// original DiffAugment; 0 is the identity); with `adaptive` the probability is tuned during
+/// training as in ADA (Karras et al. 2020). See [`crate::diffaug`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffAugmentConfig {
+    /// Random brightness, saturation and contrast.
+    pub color: bool,
+    /// Random integer shifts of up to 1/8 of the image side, zero (mid-grey) filled.
+    pub translation: bool,
+    /// A zeroed square of half the image side at a random place.
+    pub cutout: bool,
+    /// Probability of each transform per image (the starting value when `adaptive`).
+    pub probability: f64,
+    /// Raise or lower `probability` from Dx's overfitting on real images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<AdaptiveAugment>,
+}
+
+impl DiffAugmentConfig {
+    /// DiffAugment's `color,translation,cutout` policy at probability 1.
+    pub fn all() -> Self {
+        DiffAugmentConfig {
+            color: true,
+            translation: true,
+            cutout: true,
+            probability: 1.0,
+            adaptive: None,
+        }
+    }
+}
+
+/// ADA's controller (Karras et al. 2020): after every discriminator step,
+/// `p ← clamp(p + sign(r − target) · batch / images_to_full, 0, 1)`, where r is the mean sign
+/// of Dx's logits on real images (near 1 when Dx overfits).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveAugment {
+    /// The value of r that the controller holds (ADA: 0.6).
+    pub target: f64,
+    /// Real images over which p can move from 0 to 1.
+    pub images_to_full: f64,
+}
+
+impl Default for AdaptiveAugment {
+    fn default() -> Self {
+        AdaptiveAugment {
+            target: 0.6,
+            images_to_full: 100_000.0,
+        }
+    }
+}
+
 /// The four weights of the AEGAN objective (see [`crate::objective`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,6 +320,19 @@ pub struct AeganConfig {
     /// of HAM10000) a decay of 0.999 lagged G and measured worse (FID 154.8 against 143.0).
     #[serde(default)]
     pub generator_ema: f64,
+    /// A moving average of G with a half-life in images and a ramp-up (StyleGAN2-ADA), kept
+    /// and used like `generator_ema`; set at most one of the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_average: Option<GeneratorAverage>,
+    /// Dx's adversarial loss.
+    #[serde(default)]
+    pub image_loss: ImageLoss,
+    /// LeCam regularisation of Dx; `None` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lecam: Option<LeCamConfig>,
+    /// Differentiable augmentation of Dx's inputs; `None` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff_augment: Option<DiffAugmentConfig>,
     /// Progressive growing: when set, training starts at a small resolution and doubles it
     /// on this schedule up to `image_size` (see [`crate::progressive`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -269,6 +415,10 @@ impl AeganConfig {
             // Off: on HAM10000 32×32, an average with decay 0.999 scored FID 154.8 against G's
             // own 143.0 after 7.5 epochs (it lags a generator that is still improving fast).
             generator_ema: 0.0,
+            generator_average: None,
+            image_loss: ImageLoss::NonSaturating,
+            lecam: None,
+            diff_augment: None,
             progressive: None,
             batch_size: 32,
             seed: 0,
@@ -353,6 +503,10 @@ impl AeganConfig {
             adam_betas: (0.5, 0.999),
             adam_eps: 1e-8,
             generator_ema: 0.0,
+            generator_average: None,
+            image_loss: ImageLoss::NonSaturating,
+            lecam: None,
+            diff_augment: None,
             progressive: None,
             batch_size: 64,
             seed: 0,
@@ -492,6 +646,66 @@ impl AeganConfig {
                 "must be in [0, 1) (0 keeps no average)",
             ));
         }
+        if let Some(a) = &self.generator_average {
+            if self.generator_ema > 0.0 {
+                return Err(AeganError::config(
+                    "generator_average",
+                    a,
+                    "set either generator_ema or generator_average, not both",
+                ));
+            }
+            if !a.half_life_images.is_finite() || a.half_life_images <= 0.0 {
+                return Err(AeganError::config(
+                    "generator_average.half_life_images",
+                    a.half_life_images,
+                    "must be finite and > 0",
+                ));
+            }
+            if !a.ramp_up.is_finite() || a.ramp_up < 0.0 {
+                return Err(AeganError::config(
+                    "generator_average.ramp_up",
+                    a.ramp_up,
+                    "must be finite and >= 0",
+                ));
+            }
+        }
+        if let Some(l) = &self.lecam {
+            if !l.weight.is_finite() || l.weight < 0.0 {
+                return Err(AeganError::config(
+                    "lecam.weight",
+                    l.weight,
+                    "must be finite and >= 0",
+                ));
+            }
+            if !(0.0..1.0).contains(&l.decay) {
+                return Err(AeganError::config("lecam.decay", l.decay, "must be in [0, 1)"));
+            }
+        }
+        if let Some(d) = &self.diff_augment {
+            if !(0.0..=1.0).contains(&d.probability) {
+                return Err(AeganError::config(
+                    "diff_augment.probability",
+                    d.probability,
+                    "must be in [0, 1]",
+                ));
+            }
+            if let Some(a) = &d.adaptive {
+                if !(0.0..=1.0).contains(&a.target) {
+                    return Err(AeganError::config(
+                        "diff_augment.adaptive.target",
+                        a.target,
+                        "must be in [0, 1]",
+                    ));
+                }
+                if !a.images_to_full.is_finite() || a.images_to_full <= 0.0 {
+                    return Err(AeganError::config(
+                        "diff_augment.adaptive.images_to_full",
+                        a.images_to_full,
+                        "must be finite and > 0",
+                    ));
+                }
+            }
+        }
         if let Some(p) = &self.progressive {
             if p.start_size != 2 && p.start_size != 4 {
                 return Err(AeganError::config(
@@ -523,6 +737,11 @@ impl AeganConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Whether a moving average of G is kept (`generator_ema` or `generator_average`).
+    pub fn keeps_generator_average(&self) -> bool {
+        self.generator_ema > 0.0 || self.generator_average.is_some()
     }
 
     /// Reads and validates a config from a JSON file.

@@ -14,6 +14,7 @@
 //! | [`config`] | [`AeganConfig`], presets, validation |
 //! | [`nets`] | the four networks ([`Generator`], [`Encoder`], [`ImageDiscriminator`], [`LatentDiscriminator`]) |
 //! | [`objective`] | the AEGAN losses, written once |
+//! | [`diffaug`] | differentiable augmentation of the discriminator's inputs |
 //! | [`AeganTrainer`] | the two training phases, optimisers, step counter |
 //! | [`optim`] | Adam with state that can be saved |
 //! | [`checkpoint`] | atomic save, validated load, exact resume |
@@ -49,6 +50,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 mod device;
+pub mod diffaug;
 mod error;
 pub mod metrics;
 pub mod nets;

@@ -27,6 +27,19 @@
 //! ```
 //! G and E are updated on ∇L_GE, each with its own Adam; the discriminators are not updated.
 //!
+//! **Options** (each off by default, see [`crate::config`]):
+//! - *Hinge loss* for Dx ([`ImageLoss::Hinge`]): `L_Dx = mean relu(1 − Dx(x)) +
+//!   ½·[mean relu(1 + Dx(x̂)) + mean relu(1 + Dx(x̃))]` and the image term of L_GE becomes
+//!   `½·[−mean Dx(x̂) − mean Dx(x̃)]`; targets and output zeroing do not apply to it.
+//! - *LeCam* ([`LeCamConfig`]): with anchors a_r ← d·a_r + (1 − d)·mean Dx(x) and
+//!   a_f ← d·a_f + (1 − d)·½[mean Dx(x̂) + mean Dx(x̃)] updated first, L_Dx gains
+//!   `λ·(mean (Dx(x) − a_f)² + ½·[mean (Dx(x̂) − a_r)² + mean (Dx(x̃) − a_r)²])`.
+//! - *DiffAugment* ([`DiffAugmentConfig`]): every Dx(·) above, in both steps, is Dx(T(·))
+//!   with T a random differentiable augmentation drawn afresh for each batch
+//!   ([`crate::diffaug`]), applied per image with probability p. With ADA's controller, after
+//!   each discriminator step `p ← clamp(p + sign(mean sign Dx(T(x)) − target)·batch /
+//!   images_to_full, 0, 1)`.
+//!
 //! The binary cross-entropy is evaluated in the stable form
 //! `max(l, 0) − l·t + log(1 + e^(−|l|))`: candle's `binary_cross_entropy_with_logit` returns
 //! NaN for large logits.
@@ -34,7 +47,8 @@
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AeganConfig, LossWeights};
+use crate::config::{AeganConfig, DiffAugmentConfig, ImageLoss, LeCamConfig, LossWeights};
+use crate::diffaug;
 use crate::error::Result;
 use crate::nets::Networks;
 use crate::rng::TrainRng;
@@ -44,6 +58,34 @@ pub fn bce_with_logits(logits: &Tensor, target: f64) -> Result<Tensor> {
     let softplus_neg_abs = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
     let loss = ((logits.relu()? - logits.affine(target, 0.0)?)? + softplus_neg_abs)?;
     Ok(loss.mean_all()?)
+}
+
+/// Mean hinge loss `relu(1 − sign·l)` of `logits`: `sign` 1 for real, −1 for fake.
+pub fn hinge(logits: &Tensor, sign: f64) -> Result<Tensor> {
+    Ok(logits.affine(-sign, 1.0)?.relu()?.mean_all()?)
+}
+
+/// The state that the objective's adaptive parts carry from step to step, saved in
+/// checkpoints: the augmentation probability (ADA) and the LeCam anchors.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdaptiveState {
+    /// Probability of each DiffAugment transform per image.
+    pub augment_probability: f64,
+    /// LeCam anchor a_r: moving average of Dx's mean logit on real images.
+    pub lecam_real: f64,
+    /// LeCam anchor a_f: moving average of Dx's mean logit on generated and reconstructed images.
+    pub lecam_fake: f64,
+}
+
+impl AdaptiveState {
+    /// The state before the first step: the configured probability, anchors at 0.
+    pub fn new(config: &AeganConfig) -> Self {
+        AdaptiveState {
+            augment_probability: config.diff_augment.map(|d| d.probability).unwrap_or(0.0),
+            lecam_real: 0.0,
+            lecam_fake: 0.0,
+        }
+    }
 }
 
 /// The discriminator step's loss values.
@@ -76,15 +118,20 @@ pub(crate) struct Evaluated<L> {
     pub loss: Tensor,
     /// Its terms, as numbers.
     pub values: L,
+    /// The adaptive state after this step, to keep only if the step is applied.
+    pub next_state: AdaptiveState,
 }
 
-/// The AEGAN objective with its weights and targets from an [`AeganConfig`].
+/// The AEGAN objective with its weights, targets and options from an [`AeganConfig`].
 #[derive(Debug, Clone)]
 pub struct AeganObjective {
     weights: LossWeights,
     real_target: f64,
     fake_target: f64,
     output_zeroing: f64,
+    image_loss: ImageLoss,
+    lecam: Option<LeCamConfig>,
+    diff_augment: Option<DiffAugmentConfig>,
 }
 
 impl AeganObjective {
@@ -95,15 +142,35 @@ impl AeganObjective {
             real_target: config.real_target,
             fake_target: config.fake_target,
             output_zeroing: config.output_zeroing,
+            image_loss: config.image_loss,
+            lecam: config.lecam,
+            diff_augment: config.diff_augment,
         }
     }
 
-    /// L_Dx + L_Dz on real images `x` and prior samples `z`; `rng` draws the zeroing masks.
+    /// Dx's logits on `images`, augmented first when DiffAugment is on.
+    fn image_logits(
+        &self,
+        nets: &Networks,
+        images: &Tensor,
+        state: &AdaptiveState,
+        rng: &mut TrainRng,
+    ) -> Result<Tensor> {
+        let seen = match &self.diff_augment {
+            Some(policy) => diffaug::augment(images, policy, state.augment_probability, rng)?,
+            None => images.clone(),
+        };
+        Ok(nets.image_discriminator.forward_t(&seen, true)?)
+    }
+
+    /// L_Dx + L_Dz on real images `x` and prior samples `z`; `rng` draws the zeroing masks and
+    /// augmentations; `state` is the adaptive state before this step.
     pub(crate) fn discriminator_loss(
         &self,
         nets: &Networks,
         x: &Tensor,
         z: &Tensor,
+        state: &AdaptiveState,
         rng: &mut TrainRng,
     ) -> Result<Evaluated<DiscriminatorLosses>> {
         let x_hat = nets.generator.forward_t(z, true)?.detach();
@@ -111,26 +178,65 @@ impl AeganObjective {
         let x_tilde = nets.generator.forward_t(&z_hat, true)?.detach();
         let z_tilde = nets.encoder.forward_t(&x_hat, true)?.detach();
 
+        let real_logits = self.image_logits(nets, x, state, rng)?;
+        let generated_logits = self.image_logits(nets, &x_hat, state, rng)?;
+        let reconstructed_logits = self.image_logits(nets, &x_tilde, state, rng)?;
+
+        let zeroing = self.output_zeroing;
         let mut zeroed = |logits: Tensor| -> Result<Tensor> {
-            if self.output_zeroing > 0.0 {
-                let mask = rng.keep_mask(logits.dim(0)?, self.output_zeroing, logits.device())?;
+            if zeroing > 0.0 {
+                let mask = rng.keep_mask(logits.dim(0)?, zeroing, logits.device())?;
                 Ok(logits.mul(&mask)?)
             } else {
                 Ok(logits)
             }
         };
-        let dx = &nets.image_discriminator;
-        let dz = &nets.latent_discriminator;
         let (tr, tf) = (self.real_target, self.fake_target);
-
-        let image = (bce_with_logits(&zeroed(dx.forward_t(x, true)?)?, tr)?
-            + ((bce_with_logits(&zeroed(dx.forward_t(&x_hat, true)?)?, tf)?
-                + bce_with_logits(&zeroed(dx.forward_t(&x_tilde, true)?)?, tf)?)?
-                * 0.5)?)?;
+        let mut image = match self.image_loss {
+            ImageLoss::NonSaturating => {
+                (bce_with_logits(&zeroed(real_logits.clone())?, tr)?
+                    + ((bce_with_logits(&zeroed(generated_logits.clone())?, tf)?
+                        + bce_with_logits(&zeroed(reconstructed_logits.clone())?, tf)?)?
+                        * 0.5)?)?
+            }
+            ImageLoss::Hinge => {
+                (hinge(&real_logits, 1.0)?
+                    + ((hinge(&generated_logits, -1.0)? + hinge(&reconstructed_logits, -1.0)?)? * 0.5)?)?
+            }
+        };
+        let dz = &nets.latent_discriminator;
         let latent = (bce_with_logits(&zeroed(dz.forward_t(z, true)?)?, tr)?
             + ((bce_with_logits(&zeroed(dz.forward_t(&z_hat, true)?)?, tf)?
                 + bce_with_logits(&zeroed(dz.forward_t(&z_tilde, true)?)?, tf)?)?
                 * 0.5)?)?;
+
+        let mut next_state = *state;
+        let mean = |t: &Tensor| -> Result<f64> {
+            Ok(t.mean_all()?
+                .to_dtype(candle_core::DType::F64)?
+                .to_scalar::<f64>()?)
+        };
+        if let Some(lecam) = &self.lecam {
+            let d = lecam.decay;
+            let real_mean = mean(&real_logits)?;
+            let fake_mean = 0.5 * (mean(&generated_logits)? + mean(&reconstructed_logits)?);
+            next_state.lecam_real = d * state.lecam_real + (1.0 - d) * real_mean;
+            next_state.lecam_fake = d * state.lecam_fake + (1.0 - d) * fake_mean;
+            let term = lecam_term(
+                &real_logits,
+                &[&generated_logits, &reconstructed_logits],
+                next_state.lecam_real,
+                next_state.lecam_fake,
+            )?;
+            image = (image + (term * lecam.weight)?)?;
+        }
+        if let Some(adaptive) = self.diff_augment.and_then(|d| d.adaptive) {
+            let overfitting = mean(&real_logits.sign()?)?;
+            let batch = x.dim(0)? as f64;
+            let step = batch / adaptive.images_to_full;
+            let moved = state.augment_probability + (overfitting - adaptive.target).signum() * step;
+            next_state.augment_probability = moved.clamp(0.0, 1.0);
+        }
         let values = DiscriminatorLosses {
             image: image.to_scalar()?,
             latent: latent.to_scalar()?,
@@ -138,26 +244,34 @@ impl AeganObjective {
         Ok(Evaluated {
             loss: (image + latent)?,
             values,
+            next_state,
         })
     }
 
-    /// L_GE on real images `x` and prior samples `z`.
+    /// L_GE on real images `x` and prior samples `z`; `rng` draws the augmentations.
     pub(crate) fn generator_loss(
         &self,
         nets: &Networks,
         x: &Tensor,
         z: &Tensor,
+        state: &AdaptiveState,
+        rng: &mut TrainRng,
     ) -> Result<Evaluated<GeneratorLosses>> {
         let x_hat = nets.generator.forward_t(z, true)?;
         let z_hat = nets.encoder.forward_t(x, true)?;
         let x_tilde = nets.generator.forward_t(&z_hat, true)?;
         let z_tilde = nets.encoder.forward_t(&x_hat, true)?;
 
-        let dx = &nets.image_discriminator;
+        let generated_logits = self.image_logits(nets, &x_hat, state, rng)?;
+        let reconstructed_logits = self.image_logits(nets, &x_tilde, state, rng)?;
+        let image_adversarial = match self.image_loss {
+            ImageLoss::NonSaturating => {
+                ((bce_with_logits(&generated_logits, 1.0)? + bce_with_logits(&reconstructed_logits, 1.0)?)?
+                    * 0.5)?
+            }
+            ImageLoss::Hinge => ((generated_logits.mean_all()? + reconstructed_logits.mean_all()?)? * -0.5)?,
+        };
         let dz = &nets.latent_discriminator;
-        let image_adversarial = ((bce_with_logits(&dx.forward_t(&x_hat, true)?, 1.0)?
-            + bce_with_logits(&dx.forward_t(&x_tilde, true)?, 1.0)?)?
-            * 0.5)?;
         let latent_adversarial = ((bce_with_logits(&dz.forward_t(&z_hat, true)?, 1.0)?
             + bce_with_logits(&dz.forward_t(&z_tilde, true)?, 1.0)?)?
             * 0.5)?;
@@ -176,6 +290,20 @@ impl AeganObjective {
             latent_reconstruction: latent_reconstruction.to_scalar()?,
             total: total.to_scalar()?,
         };
-        Ok(Evaluated { loss: total, values })
+        Ok(Evaluated {
+            loss: total,
+            values,
+            next_state: *state,
+        })
     }
+}
+
+/// LeCam's regulariser: `mean (real − a_fake)² + mean over fakes of mean (fake − a_real)²`.
+pub fn lecam_term(real: &Tensor, fakes: &[&Tensor], anchor_real: f64, anchor_fake: f64) -> Result<Tensor> {
+    let real_part = real.affine(1.0, -anchor_fake)?.sqr()?.mean_all()?;
+    let mut fake_part = real_part.zeros_like()?;
+    for fake in fakes {
+        fake_part = (fake_part + fake.affine(1.0, -anchor_real)?.sqr()?.mean_all()?)?;
+    }
+    Ok((real_part + (fake_part / fakes.len().max(1) as f64)?)?)
 }

@@ -2,6 +2,11 @@
 //!
 //! candle's `AdamW` keeps its moments private (so a resumed run cannot continue exactly) and
 //! defaults to weight decay 0.01; this is plain Adam (Kingma & Ba 2015) without weight decay.
+//!
+//! Each parameter keeps its own step count, as PyTorch's Adam does, and its bias correction
+//! uses that count: a parameter that gets its first gradient late (a progressive block that
+//! joins at step 1000) moves by about the learning rate on its first update, not by the ~16×
+//! that a shared count of 1000 would give (bias correction of m gone, that of v not).
 
 use std::collections::HashMap;
 
@@ -19,11 +24,13 @@ pub struct Adam {
     betas: (f64, f64),
     eps: f64,
     steps: u64,
+    param_steps: Vec<u64>,
 }
 
 impl Adam {
     /// An optimiser for `params` with zeroed moments.
     pub fn new(params: Vec<(String, Var)>, learning_rate: f64, betas: (f64, f64), eps: f64) -> Result<Self> {
+        let params_len = params.len();
         let zeros = |p: &Var| p.as_tensor().zeros_like();
         let first_moments = params
             .iter()
@@ -41,6 +48,7 @@ impl Adam {
             betas,
             eps,
             steps: 0,
+            param_steps: vec![0; params_len],
         })
     }
 
@@ -49,13 +57,14 @@ impl Adam {
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.steps += 1;
         let (b1, b2) = self.betas;
-        let t = self.steps as i32;
-        let bias1 = 1.0 - b1.powi(t);
-        let bias2 = 1.0 - b2.powi(t);
         for (i, (_, param)) in self.params.iter().enumerate() {
             let Some(grad) = grads.get(param.as_tensor()) else {
                 continue;
             };
+            self.param_steps[i] += 1;
+            let t = self.param_steps[i].min(i32::MAX as u64) as i32;
+            let bias1 = 1.0 - b1.powi(t);
+            let bias2 = 1.0 - b2.powi(t);
             // Gradients carry the graph that produced them; detach so the moments do not keep
             // every past step's graph alive.
             let grad = grad.detach();
@@ -74,6 +83,16 @@ impl Adam {
     /// Updates applied so far.
     pub fn steps(&self) -> u64 {
         self.steps
+    }
+
+    /// Updates each parameter has received (a parameter without a gradient in a step is not
+    /// counted), by name.
+    pub fn param_steps(&self) -> Vec<(String, u64)> {
+        self.params
+            .iter()
+            .zip(&self.param_steps)
+            .map(|((name, _), &n)| (name.clone(), n))
+            .collect()
     }
 
     /// The current learning rate.
@@ -96,12 +115,15 @@ impl Adam {
         out
     }
 
-    /// Restores moments saved by [`Adam::state_tensors`] and the step count. `source` names
-    /// the file they came from, for errors.
+    /// Restores moments saved by [`Adam::state_tensors`], the step count and the per-parameter
+    /// counts ([`Adam::param_steps`]; a parameter missing from `param_steps`, as in checkpoints
+    /// written before they were kept, gets `steps`). `source` names the file they came from,
+    /// for errors.
     pub fn load_state(
         &mut self,
         tensors: &HashMap<String, Tensor>,
         steps: u64,
+        param_steps: Option<&HashMap<String, u64>>,
         source: &std::path::Path,
     ) -> Result<()> {
         for (i, (name, param)) in self.params.iter().enumerate() {
@@ -127,6 +149,9 @@ impl Adam {
             }
         }
         self.steps = steps;
+        for ((name, _), count) in self.params.iter().zip(&mut self.param_steps) {
+            *count = param_steps.and_then(|p| p.get(name)).copied().unwrap_or(steps);
+        }
         Ok(())
     }
 }

@@ -58,6 +58,11 @@ impl TrainRng {
         Ok(Tensor::from_vec(values, shape, device)?)
     }
 
+    /// A uniform sample in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        self.rng.random::<f64>()
+    }
+
     /// A `(n, 1)` mask of ones, each zero with probability `p`.
     pub fn keep_mask(&mut self, n: usize, p: f64, device: &Device) -> Result<Tensor> {
         let values: Vec<f32> = (0..n)

@@ -11,7 +11,7 @@ use crate::checkpoint::{self, Snapshot, TrainingState};
 use crate::config::AeganConfig;
 use crate::error::{AeganError, Result};
 use crate::nets::{NetworkKind, Networks};
-use crate::objective::{AeganObjective, DiscriminatorLosses, GeneratorLosses};
+use crate::objective::{AdaptiveState, AeganObjective, DiscriminatorLosses, GeneratorLosses};
 use crate::optim::Adam;
 use crate::progressive::{downsample_area, fade, upsample_nearest, Growth};
 use crate::rng::TrainRng;
@@ -67,6 +67,7 @@ pub struct AeganTrainer {
     rng: TrainRng,
     step: u64,
     run_id: String,
+    adaptive: AdaptiveState,
 }
 
 impl AeganTrainer {
@@ -94,6 +95,7 @@ impl AeganTrainer {
             .unwrap_or_else(|_| unreachable!("four networks"));
         let mut trainer = AeganTrainer {
             objective: AeganObjective::new(&config),
+            adaptive: AdaptiveState::new(&config),
             rng: TrainRng::new(config.seed),
             device: device.clone(),
             networks,
@@ -195,13 +197,14 @@ impl AeganTrainer {
         let z = self
             .rng
             .normal((x.dim(0)?, self.config.latent_dim), &self.device)?;
-        let eval = self
-            .objective
-            .discriminator_loss(&self.networks, &x, &z, &mut self.rng)?;
+        let eval =
+            self.objective
+                .discriminator_loss(&self.networks, &x, &z, &self.adaptive, &mut self.rng)?;
         self.check_finite(&[("d_image", eval.values.image), ("d_latent", eval.values.latent)])?;
         let grads = eval.loss.backward()?;
         self.optimizers[NetworkKind::ImageDiscriminator as usize].step(&grads)?;
         self.optimizers[NetworkKind::LatentDiscriminator as usize].step(&grads)?;
+        self.adaptive = eval.next_state;
         Ok(eval.values)
     }
 
@@ -212,7 +215,9 @@ impl AeganTrainer {
         let z = self
             .rng
             .normal((x.dim(0)?, self.config.latent_dim), &self.device)?;
-        let eval = self.objective.generator_loss(&self.networks, &x, &z)?;
+        let eval = self
+            .objective
+            .generator_loss(&self.networks, &x, &z, &self.adaptive, &mut self.rng)?;
         let v = &eval.values;
         self.check_finite(&[
             ("g_image_adversarial", v.image_adversarial),
@@ -223,13 +228,32 @@ impl AeganTrainer {
         let grads = eval.loss.backward()?;
         self.optimizers[NetworkKind::Generator as usize].step(&grads)?;
         self.optimizers[NetworkKind::Encoder as usize].step(&grads)?;
-        // t counts the G updates before this one, so the first average uses decay 0.1.
-        let t = self.optimizers[NetworkKind::Generator as usize]
-            .steps()
-            .saturating_sub(1) as f64;
-        let decay = self.config.generator_ema.min((1.0 + t) / (10.0 + t));
-        self.networks.update_generator_ema(decay)?;
+        self.networks
+            .update_generator_ema(self.generator_average_decay())?;
         Ok(eval.values)
+    }
+
+    /// Whether the config has parts that carry state between steps (ADA, LeCam).
+    fn uses_adaptive_state(&self) -> bool {
+        self.config.lecam.is_some() || self.config.diff_augment.is_some_and(|d| d.adaptive.is_some())
+    }
+
+    /// The objective's adaptive state: augmentation probability and LeCam anchors.
+    pub fn adaptive_state(&self) -> AdaptiveState {
+        self.adaptive
+    }
+
+    /// β of the moving average of G for the update after the current G step.
+    fn generator_average_decay(&self) -> f64 {
+        let updates = self.optimizers[NetworkKind::Generator as usize].steps();
+        match &self.config.generator_average {
+            Some(average) => average.decay(updates * self.config.batch_size as u64, self.config.batch_size),
+            None => {
+                // t counts the G updates before this one, so the first average uses decay 0.1.
+                let t = updates.saturating_sub(1) as f64;
+                self.config.generator_ema.min((1.0 + t) / (10.0 + t))
+            }
+        }
     }
 
     /// `n` latents drawn from N(0, I) by a stream seeded with `seed` (not the training stream,
@@ -272,9 +296,11 @@ impl AeganTrainer {
     pub fn save_checkpoint(&self, root: impl AsRef<Path>) -> Result<PathBuf> {
         let mut optimizer_tensors = Vec::new();
         let mut optimizer_steps = HashMap::new();
+        let mut optimizer_param_steps = HashMap::new();
         for kind in NetworkKind::ALL {
             let opt = &self.optimizers[kind as usize];
             optimizer_steps.insert(kind.name().to_string(), opt.steps());
+            optimizer_param_steps.insert(kind.name().to_string(), opt.param_steps().into_iter().collect());
             for (name, t) in opt.state_tensors() {
                 optimizer_tensors.push((format!("{}.{name}", kind.name()), t));
             }
@@ -285,6 +311,8 @@ impl AeganTrainer {
             step: self.step,
             rng: self.rng.state(),
             optimizer_steps,
+            optimizer_param_steps,
+            adaptive: self.uses_adaptive_state().then_some(self.adaptive),
             growth: self.growth(),
             run_id: Some(self.run_id.clone()),
         };
@@ -374,7 +402,8 @@ impl AeganTrainer {
                 self.config.adam_betas,
                 self.config.adam_eps,
             )?;
-            opt.load_state(&per_network[kind as usize], steps, &opt_path)?;
+            let param_steps = state.optimizer_param_steps.get(kind.name());
+            opt.load_state(&per_network[kind as usize], steps, param_steps, &opt_path)?;
             optimizers.push(opt);
         }
         let expected_growth = self.growth_after(state.step);
@@ -393,6 +422,7 @@ impl AeganTrainer {
             .unwrap_or_else(|_| unreachable!("four networks"));
         self.rng = rng;
         self.step = state.step;
+        self.adaptive = state.adaptive.unwrap_or_else(|| AdaptiveState::new(&self.config));
         self.run_id = state
             .run_id
             .unwrap_or_else(|| checkpoint::LEGACY_RUN_ID.to_string());

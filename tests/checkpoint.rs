@@ -269,3 +269,47 @@ fn snapshots_are_tried_newest_first_when_latest_is_unusable() {
     fs::remove_file(dir.path().join(LATEST_FILE)).unwrap();
     assert_eq!(checkpoint::snapshots_newest_first(dir.path()), [second, first]);
 }
+
+#[test]
+fn resume_is_exact_with_every_adaptive_option_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    let mut config = common::tiny(16);
+    config.generator_average = Some(aegan::config::GeneratorAverage {
+        half_life_images: 20.0,
+        ramp_up: 0.5,
+    });
+    config.lecam = Some(aegan::config::LeCamConfig::default());
+    let mut augment = aegan::config::DiffAugmentConfig::all();
+    augment.probability = 0.5;
+    augment.adaptive = Some(aegan::config::AdaptiveAugment {
+        target: 0.6,
+        images_to_full: 40.0,
+    });
+    config.diff_augment = Some(augment);
+
+    let mut straight = AeganTrainer::new(config.clone(), &Device::Cpu).unwrap();
+    train(&mut straight, &data, 6);
+    let mut first = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    train(&mut first, &data, 3);
+    first.save_checkpoint(dir.path()).unwrap();
+    let mut resumed = AeganTrainer::resume(dir.path(), &Device::Cpu).unwrap();
+    assert_eq!(resumed.adaptive_state(), first.adaptive_state());
+    train(&mut resumed, &data, 3);
+
+    let state = straight.adaptive_state();
+    assert_ne!(state.augment_probability, 0.5, "the controller moved p");
+    assert_ne!(state.lecam_real, 0.0, "the anchors moved");
+    assert_eq!(resumed.adaptive_state(), state);
+    let worst = common::max_weight_diff(
+        &common::snapshot(straight.networks()),
+        &common::snapshot(resumed.networks()),
+    );
+    assert!(worst <= 1e-6, "resumed weights differ by {worst}");
+    let z = straight.sample_latents(4, 1).unwrap();
+    assert_eq!(
+        common::max_abs_diff(&straight.generate(&z).unwrap(), &resumed.generate(&z).unwrap()),
+        0.0,
+        "the moving average of G continues exactly"
+    );
+}

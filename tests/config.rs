@@ -48,6 +48,50 @@ fn each_bad_field_is_named_with_its_value() {
         ("adam_betas", Box::new(|c| c.adam_betas = (0.5, 1.0))),
         ("batch_size", Box::new(|c| c.batch_size = 1)),
         ("leaky_slope", Box::new(|c| c.leaky_slope = 1.0)),
+        (
+            "generator_average",
+            Box::new(|c| {
+                c.generator_ema = 0.99;
+                c.generator_average = Some(Default::default());
+            }),
+        ),
+        (
+            "generator_average.half_life_images",
+            Box::new(|c| {
+                c.generator_average = Some(aegan::config::GeneratorAverage {
+                    half_life_images: 0.0,
+                    ramp_up: 0.05,
+                })
+            }),
+        ),
+        (
+            "lecam.decay",
+            Box::new(|c| {
+                c.lecam = Some(aegan::config::LeCamConfig {
+                    weight: 0.3,
+                    decay: 1.0,
+                })
+            }),
+        ),
+        (
+            "diff_augment.probability",
+            Box::new(|c| {
+                let mut d = aegan::config::DiffAugmentConfig::all();
+                d.probability = 1.5;
+                c.diff_augment = Some(d);
+            }),
+        ),
+        (
+            "diff_augment.adaptive.images_to_full",
+            Box::new(|c| {
+                let mut d = aegan::config::DiffAugmentConfig::all();
+                d.adaptive = Some(aegan::config::AdaptiveAugment {
+                    target: 0.6,
+                    images_to_full: 0.0,
+                });
+                c.diff_augment = Some(d);
+            }),
+        ),
     ];
     for (field, break_it) in cases {
         let mut c = AeganConfig::default();

@@ -68,8 +68,9 @@ pub struct Networks {
     pub image_discriminator: ImageDiscriminator,
     /// Latent discriminator Dz.
     pub latent_discriminator: LatentDiscriminator,
-    /// The moving average of G's weights when `config.generator_ema > 0` (see
-    /// [`AeganConfig::generator_ema`]); [`Networks::sampler`] picks it over G.
+    /// The moving average of G's weights when the config keeps one
+    /// ([`AeganConfig::generator_ema`], [`AeganConfig::generator_average`]);
+    /// [`Networks::sampler`] picks it over G.
     pub generator_ema: Option<Generator>,
     stores: [ParamStore; 4],
     ema_store: Option<ParamStore>,
@@ -86,8 +87,9 @@ impl Networks {
         let stores = NetworkKind::ALL.map(|kind| ParamStore::new(seed_of(kind)));
         let vb = |kind: NetworkKind| stores[kind.index()].var_builder(device);
         // Same seed as G: the average starts from G's initial weights.
-        let ema_store =
-            (config.generator_ema > 0.0).then(|| ParamStore::new(seed_of(NetworkKind::Generator)));
+        let ema_store = config
+            .keeps_generator_average()
+            .then(|| ParamStore::new(seed_of(NetworkKind::Generator)));
         let generator_ema = match &ema_store {
             Some(store) => Some(Generator::new(config, store.var_builder(device))?),
             None => None,

@@ -1,0 +1,227 @@
+//! The training options from the low-data GAN literature, each against values worked out by
+//! hand: hinge loss, LeCam's term, the moving average's half-life, DiffAugment, ADA's
+//! controller and Adam's per-parameter step counts.
+
+mod common;
+
+use std::collections::HashMap;
+
+use aegan::candle_core::{Device, Tensor, Var};
+use aegan::config::{DiffAugmentConfig, GeneratorAverage};
+use aegan::diffaug;
+use aegan::objective::{hinge, lecam_term};
+use aegan::optim::Adam;
+use aegan::rng::TrainRng;
+
+fn scalar(t: &Tensor) -> f64 {
+    t.to_scalar::<f32>().unwrap() as f64
+}
+
+#[test]
+fn hinge_loss_on_known_logits() {
+    let logits = Tensor::new(&[-2f32, -0.5, 0.0, 0.5, 3.0], &Device::Cpu).unwrap();
+    // Real: relu(1 - l) = 3, 1.5, 1, 0.5, 0 → mean 1.2.
+    assert!((scalar(&hinge(&logits, 1.0).unwrap()) - 1.2).abs() < 1e-6);
+    // Fake: relu(1 + l) = 0, 0.5, 1, 1.5, 4 → mean 1.4.
+    assert!((scalar(&hinge(&logits, -1.0).unwrap()) - 1.4).abs() < 1e-6);
+}
+
+#[test]
+fn lecam_term_on_known_logits() {
+    let real = Tensor::new(&[1f32, 3.0], &Device::Cpu).unwrap();
+    let fake_a = Tensor::new(&[-1f32, -3.0], &Device::Cpu).unwrap();
+    let fake_b = Tensor::new(&[0f32, 0.0], &Device::Cpu).unwrap();
+    // Anchors a_r = 2, a_f = -2: real part mean((3, 5)²) = 17; fakes mean((-3, -5)²) = 17 and
+    // mean((-2, -2)²) = 4, averaged 10.5; total 27.5.
+    let term = lecam_term(&real, &[&fake_a, &fake_b], 2.0, -2.0).unwrap();
+    assert!((scalar(&term) - 27.5).abs() < 1e-5, "{}", scalar(&term));
+}
+
+#[test]
+fn the_average_half_life_counts_images_and_ramps_up() {
+    let average = GeneratorAverage {
+        half_life_images: 10_000.0,
+        ramp_up: 0.05,
+    };
+    // After 1,000,000 images the ramp (50,000) no longer binds: β = 0.5^(32 / 10,000).
+    let late = average.decay(1_000_000, 32);
+    assert!((late - 0.5f64.powf(32.0 / 10_000.0)).abs() < 1e-12);
+    // After 32,000 images the half-life is 0.05 · 32,000 = 1,600 images.
+    let early = average.decay(32_000, 32);
+    assert!((early - 0.5f64.powf(32.0 / 1_600.0)).abs() < 1e-12);
+    // A half-life of h images halves a past weight after h / batch updates.
+    let updates: i32 = 10_000 / 32;
+    assert!((late.powi(updates) - 0.5).abs() < 0.01);
+    // Without ramp-up the half-life is fixed.
+    let fixed = GeneratorAverage {
+        half_life_images: 1_600.0,
+        ramp_up: 0.0,
+    };
+    assert_eq!(fixed.decay(32, 32), early);
+}
+
+fn batch() -> Tensor {
+    Tensor::randn(0f32, 0.5, (3, 3, 16, 16), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn diffaugment_is_the_identity_at_probability_zero() {
+    let x = batch();
+    let mut rng = TrainRng::new(3);
+    let same = diffaug::augment(&x, &DiffAugmentConfig::all(), 0.0, &mut rng).unwrap();
+    assert_eq!(common::max_abs_diff(&x, &same), 0.0);
+}
+
+#[test]
+fn diffaugment_changes_images_and_is_differentiable() {
+    let x = Var::from_tensor(&batch()).unwrap();
+    let weights = Tensor::randn(0f32, 1.0, (3, 3, 16, 16), &Device::Cpu).unwrap();
+    for (name, policy) in [
+        (
+            "color",
+            DiffAugmentConfig {
+                color: true,
+                translation: false,
+                cutout: false,
+                ..DiffAugmentConfig::all()
+            },
+        ),
+        (
+            "translation",
+            DiffAugmentConfig {
+                color: false,
+                translation: true,
+                cutout: false,
+                ..DiffAugmentConfig::all()
+            },
+        ),
+        (
+            "cutout",
+            DiffAugmentConfig {
+                color: false,
+                translation: false,
+                cutout: true,
+                ..DiffAugmentConfig::all()
+            },
+        ),
+        ("all", DiffAugmentConfig::all()),
+    ] {
+        // With its random draws fixed, each transform is affine in x, so a linear functional
+        // of its output changes by exactly <gradient, δ> when x moves by δ.
+        let f = |x: &Tensor| {
+            let y = diffaug::augment(x, &policy, 1.0, &mut TrainRng::new(11)).unwrap();
+            (y * &weights).unwrap().sum_all().unwrap()
+        };
+        let y = diffaug::augment(x.as_tensor(), &policy, 1.0, &mut TrainRng::new(11)).unwrap();
+        assert!(
+            common::max_abs_diff(x.as_tensor(), &y) > 0.01,
+            "{name} changed nothing"
+        );
+        let grad = f(x.as_tensor())
+            .backward()
+            .unwrap()
+            .get(x.as_tensor())
+            .unwrap()
+            .clone();
+        let delta = Tensor::randn(0f32, 0.01, (3, 3, 16, 16), &Device::Cpu).unwrap();
+        let moved = (x.as_tensor() + &delta).unwrap();
+        let change = scalar(&f(&moved)) - scalar(&f(x.as_tensor()));
+        let predicted = scalar(&(grad * &delta).unwrap().sum_all().unwrap());
+        assert!(
+            (change - predicted).abs() <= 1e-3 * (1.0 + predicted.abs()),
+            "{name}: change {change} vs gradient prediction {predicted}"
+        );
+    }
+}
+
+#[test]
+fn diffaugment_draws_depend_only_on_the_stream() {
+    let x = batch();
+    let a = diffaug::augment(&x, &DiffAugmentConfig::all(), 0.7, &mut TrainRng::new(5)).unwrap();
+    let b = diffaug::augment(&x, &DiffAugmentConfig::all(), 0.7, &mut TrainRng::new(5)).unwrap();
+    let c = diffaug::augment(&x, &DiffAugmentConfig::all(), 0.7, &mut TrainRng::new(6)).unwrap();
+    assert_eq!(common::max_abs_diff(&a, &b), 0.0);
+    assert!(common::max_abs_diff(&a, &c) > 0.0);
+}
+
+#[test]
+fn translation_moves_whole_images_by_whole_pixels() {
+    // A single bright pixel must land on exactly one pixel (or leave the image).
+    let mut values = vec![0f32; 16 * 16];
+    values[8 * 16 + 8] = 1.0;
+    let x = Tensor::from_vec(values, (1, 1, 16, 16), &Device::Cpu).unwrap();
+    for seed in 0..20 {
+        let y = diffaug::translation(&x, 1.0, &mut TrainRng::new(seed)).unwrap();
+        let v = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let lit: Vec<usize> = (0..v.len()).filter(|&i| v[i] != 0.0).collect();
+        assert_eq!(lit.len(), 1, "seed {seed}");
+        let (row, col) = (lit[0] / 16, lit[0] % 16);
+        assert!(
+            row.abs_diff(8) <= 2 && col.abs_diff(8) <= 2,
+            "seed {seed}: moved to {row},{col}"
+        );
+    }
+}
+
+#[test]
+fn the_ada_controller_moves_p_by_batch_over_images_to_full_each_step() {
+    let mut config = common::tiny(16);
+    let mut augment = DiffAugmentConfig::all();
+    augment.probability = 0.5;
+    augment.adaptive = Some(aegan::config::AdaptiveAugment {
+        target: 0.6,
+        images_to_full: 400.0,
+    });
+    config.diff_augment = Some(augment);
+    let mut trainer = aegan::AeganTrainer::new(config, &Device::Cpu).unwrap();
+    let data = aegan::data::synthetic::lesions(4, 16, 0)
+        .to_tensor(&Device::Cpu)
+        .unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        trainer.step(&data).unwrap();
+        seen.push(trainer.adaptive_state().augment_probability);
+    }
+    // Each discriminator step moves p by exactly batch / images_to_full = 0.01 either way.
+    let mut before = 0.5;
+    for p in seen {
+        assert!(((p - before).abs() - 0.01).abs() < 1e-12, "{before} -> {p}");
+        before = p;
+    }
+}
+
+#[test]
+fn a_parameter_that_joins_late_moves_by_about_the_learning_rate() {
+    let early = Var::new(&[1f32], &Device::Cpu).unwrap();
+    let late = Var::new(&[1f32], &Device::Cpu).unwrap();
+    let lr = 1e-3;
+    let mut adam = Adam::new(
+        vec![("early".into(), early.clone()), ("late".into(), late.clone())],
+        lr,
+        (0.5, 0.999),
+        1e-8,
+    )
+    .unwrap();
+    for _ in 0..999 {
+        let grads = (early.as_tensor() * 3.0)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        adam.step(&grads).unwrap();
+    }
+    let before = late.as_tensor().to_vec1::<f32>().unwrap()[0];
+    let loss = ((early.as_tensor() * 3.0).unwrap() + (late.as_tensor() * 5.0).unwrap()).unwrap();
+    adam.step(&loss.sum_all().unwrap().backward().unwrap()).unwrap();
+    let moved = (before - late.as_tensor().to_vec1::<f32>().unwrap()[0]) as f64;
+    // Bias-corrected by its own first step, Adam's first update is lr · g/|g| = lr.
+    assert!(
+        (moved - lr).abs() < 0.01 * lr,
+        "moved {moved}, learning rate {lr}"
+    );
+    let counts: HashMap<String, u64> = adam.param_steps().into_iter().collect();
+    assert_eq!(counts["early"], 1000);
+    assert_eq!(counts["late"], 1);
+    assert_eq!(adam.steps(), 1000);
+}
