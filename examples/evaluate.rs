@@ -36,6 +36,13 @@ struct Args {
     /// held-out lesions.
     #[arg(long)]
     ham_holdout: Option<f64>,
+    /// Real images the model never saw (e.g. held-out lesions): adds the memorisation check,
+    /// generated images' distance to their nearest --real image against these images'.
+    #[arg(long, conflicts_with = "ham_holdout")]
+    held_out: Option<PathBuf>,
+    /// Write the closest (generated | nearest real) pairs of the memorisation check here (PNG).
+    #[arg(long)]
+    closest_pairs: Option<PathBuf>,
     /// Folder of generated images.
     #[arg(long, conflicts_with = "checkpoint", required_unless_present = "checkpoint")]
     fake: Option<PathBuf>,
@@ -150,12 +157,17 @@ fn run(args: Args) -> aegan::Result<()> {
                 held.len()
             );
             let real = metrics::evenly_spaced(&train, args.max_real.unwrap_or(train.len()))?;
-            let held = (!held.is_empty()).then(|| held.to_tensor(&device)).transpose()?;
+            let held = (!held.is_empty())
+                .then(|| held.to_tensor(&Device::Cpu))
+                .transpose()?;
             (real, held)
         }
         None => (
             load_images("--real", &args.real, size, args.pixel_art, args.max_real)?,
-            None,
+            match &args.held_out {
+                Some(dir) => Some(load_images("--held-out", dir, size, args.pixel_art, None)?),
+                None => None,
+            },
         ),
     };
     let fake = match (&args.fake, &networks) {
@@ -189,12 +201,13 @@ fn run(args: Args) -> aegan::Result<()> {
         );
     }
     let mut report = metrics::evaluate(&real, &fake, None, args.seed)?;
+    let cache = if args.no_cache {
+        None
+    } else {
+        aegan::data::folder::default_cache_dir()
+    };
+    let mut features = None;
     if let Some(net) = &inception {
-        let cache = if args.no_cache {
-            None
-        } else {
-            aegan::data::folder::default_cache_dir()
-        };
         let real_features = metrics::cached_features(net, &real, cache.as_deref())?;
         let fake_features = net.features(&fake)?;
         report.fid = Some(metrics::fid(
@@ -208,9 +221,32 @@ fn run(args: Args) -> aegan::Result<()> {
             metrics::fid::KID_SUBSETS,
             args.seed,
         )?);
+        features = Some((net, real_features, fake_features));
+    }
+    if let Some(held) = &held_out {
+        let pixels = metrics::memorisation(&real, &fake, held)?;
+        if let Some(path) = &args.closest_pairs {
+            save_closest_pairs(&pixels, &real, &fake, path)?;
+            eprintln!(
+                "wrote {} (generated | nearest real image, closest first)",
+                path.display()
+            );
+        }
+        report.memorisation_pixels = Some(pixels);
+        if let Some((net, real_features, fake_features)) = &features {
+            let held_features = metrics::cached_features(net, held, cache.as_deref())?;
+            report.memorisation_features = Some(metrics::memorisation(
+                real_features,
+                fake_features,
+                &held_features,
+            )?);
+        }
+    } else if args.closest_pairs.is_some() {
+        eprintln!("warning: --closest-pairs needs held-out images (--held-out or --ham-holdout); no picture written");
     }
     if let Some((_, nets)) = &networks {
-        let target = held_out.as_ref().unwrap_or(&real);
+        let target = held_out.as_ref().unwrap_or(&real).to_device(&device)?;
+        let target = &target;
         report.reconstruction = Some(metrics::reconstruction_error(nets, target)?);
     }
 
@@ -247,6 +283,22 @@ fn load_images(
         None => set.to_tensor(&Device::Cpu),
     }
     .map_err(about)
+}
+
+/// The closest pairs of a memorisation check as one grid: each row a generated image beside
+/// its nearest real image.
+fn save_closest_pairs(
+    check: &metrics::Memorisation,
+    real: &Tensor,
+    fake: &Tensor,
+    path: &Path,
+) -> aegan::Result<()> {
+    let mut tiles = Vec::with_capacity(2 * check.closest.len());
+    for &(generated, nearest, _) in &check.closest {
+        tiles.push(fake.get(generated)?);
+        tiles.push(real.get(nearest)?);
+    }
+    aegan::viz::save_grid(&Tensor::stack(&tiles, 0)?, 2, 3, path)
 }
 
 /// Warns when files are not `size`×`size`: resized images are not what the model was

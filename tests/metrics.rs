@@ -443,3 +443,34 @@ fn evenly_spaced_takes_n_images_spread_over_the_set() {
     }
     assert_eq!(metrics::evenly_spaced(&set, 50).unwrap().dims()[0], 10);
 }
+
+#[test]
+fn memorisation_flags_planted_copies_and_passes_fresh_samples() {
+    use aegan::metrics::memorisation;
+    let lesions = |n, seed| synthetic::lesions(n, 32, seed).to_tensor(&Device::Cpu).unwrap();
+    let train = lesions(96, 1);
+    let held_out = lesions(64, 2);
+    let fresh = lesions(64, 3);
+    let honest = memorisation(&train, &fresh, &held_out).unwrap();
+    assert!(
+        (0.8..1.25).contains(&honest.ratio),
+        "new samples of the same distribution: ratio {}",
+        honest.ratio
+    );
+
+    // Half the generated set are copies of training images 10..42.
+    let copies = train.narrow(0, 10, 32).unwrap();
+    let planted = Tensor::cat(&[&copies, &fresh.narrow(0, 0, 32).unwrap()], 0).unwrap();
+    let check = memorisation(&train, &planted, &held_out).unwrap();
+    assert!(
+        check.ratio < 0.5 * honest.ratio,
+        "copies went unnoticed: {}",
+        check.ratio
+    );
+    assert!(check.closer_than_held_out_1st_percentile >= 0.5, "{check:?}");
+    let (generated, nearest, distance) = check.closest[0];
+    assert!(
+        generated < 32 && nearest == generated + 10 && distance < 1e-3,
+        "{check:?}"
+    );
+}

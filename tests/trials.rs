@@ -594,6 +594,30 @@ fn evaluation_warns_about_small_and_resized_sets_and_names_the_folder_at_fault()
         "the fake images are 32×32 already:\n{stderr}"
     );
 
+    // Held-out images add the memorisation check and its picture of the closest pairs.
+    let held = dir.path().join("held");
+    write_images(&held, 12, 32);
+    let pairs = dir.path().join("pairs.png");
+    let result = run_ok(
+        "evaluate",
+        &[
+            "--real",
+            fake.to_str().unwrap(),
+            "--fake",
+            real.to_str().unwrap(),
+            "--held-out",
+            held.to_str().unwrap(),
+            "--closest-pairs",
+            pairs.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        text(&result.stdout).contains("memorisation ratio (pixels)"),
+        "{}",
+        text(&result.stdout)
+    );
+    assert_eq!(image::open(&pairs).unwrap().width(), 2 + 2 * (96 + 2));
+
     let empty = dir.path().join("empty");
     fs::create_dir(&empty).unwrap();
     run_fails(

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 
-use super::{evaluate, fid, kid, reconstruction_error, FeatureStats, FidInception, Report};
+use super::{evaluate, fid, kid, memorisation, reconstruction_error, FeatureStats, FidInception, Report};
 use crate::checkpoint::{read_tensors, save_tensors};
 use crate::data::ImageSet;
 use crate::error::Result;
@@ -43,7 +43,9 @@ impl Evaluator {
         Ok(self)
     }
 
-    /// Measures reconstruction on these images (e.g. a held-out split) instead of the real sample.
+    /// Measures reconstruction on these images (e.g. a held-out split) instead of the real
+    /// sample, and the memorisation check (pixels) of generated images against the real
+    /// sample, with these as the held-out reference.
     pub fn with_held_out(mut self, images: Tensor) -> Self {
         self.held_out = Some(images);
         self
@@ -78,6 +80,9 @@ impl Evaluator {
                 super::fid::KID_SUBSETS,
                 self.seed,
             )?);
+        }
+        if let Some(held_out) = &self.held_out {
+            report.memorisation_pixels = Some(memorisation(&self.real, &fake, held_out)?);
         }
         let held_out = self.held_out.as_ref().unwrap_or(&self.real).to_device(device)?;
         report.reconstruction = Some(reconstruction_error(networks, &held_out)?);

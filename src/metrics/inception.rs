@@ -241,20 +241,11 @@ struct Conv {
 }
 
 impl Conv {
+    /// On the CPU in f32: the crate's im2col + gemm convolution (rectangular kernels too) and
+    /// one fused bias + ReLU pass; elsewhere candle's operations.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (ph, pw) = self.padding;
-        let y = if ph == pw {
-            x.conv2d(&self.weight, ph, self.stride, 1, 1)?
-        } else {
-            x.pad_with_zeros(2, ph, ph)?.pad_with_zeros(3, pw, pw)?.conv2d(
-                &self.weight,
-                0,
-                self.stride,
-                1,
-                1,
-            )?
-        };
-        Ok(y.broadcast_add(&self.bias)?.relu()?)
+        let y = crate::ops::conv2d_rect(x, &self.weight, self.stride, self.padding)?;
+        Ok(crate::ops::bias_leaky_relu(&y, &self.bias, 0.0)?)
     }
 }
 
@@ -417,7 +408,7 @@ impl Weights {
         let var = self.take(layer, "var", &[output])?;
         let scale = (var + BN_EPS)?.sqrt()?.recip()?;
         let weight = weight.broadcast_mul(&scale.reshape((output, 1, 1, 1))?)?;
-        let bias = (beta - (mean * &scale)?)?.reshape((1, output, 1, 1))?;
+        let bias = (beta - (mean * &scale)?)?;
         Ok(Conv {
             weight: weight.to_device(device)?,
             bias: bias.to_device(device)?,

@@ -9,6 +9,7 @@
 //! | near-duplicate fraction | [`diversity`] | generated images with a near copy among the others (mode collapse) | 0: none |
 //! | pairwise distance ratio | [`diversity`] | spread of the generated set against the real one | 1: as varied as real data |
 //! | reconstruction | [`reconstruction_error`] | L1 and PSNR of x → E → G on held-out real images | 0 / high |
+//! | memorisation ratio | [`memorisation`](mod@memorisation) | nearest-training distance of generated images over that of held-out real ones | ≥ 1: no copying |
 //!
 //! Images are tensors `(N, 3, H, W)`, f32, in [−1, 1], as [`crate::data::ImageSet::to_tensor`]
 //! makes them; every function checks its input's shape and returns
@@ -35,6 +36,7 @@ pub mod diversity;
 mod evaluator;
 pub mod fid;
 pub mod inception;
+pub mod memorisation;
 pub mod swd;
 
 mod reconstruction;
@@ -44,6 +46,7 @@ pub use diversity::{near_duplicate_fraction, pairwise_distance_ratio};
 pub use evaluator::{cached_features, evenly_spaced, generate, Evaluator};
 pub use fid::{fid, kid, FeatureStats, KidScore};
 pub use inception::FidInception;
+pub use memorisation::{memorisation, Memorisation};
 pub use reconstruction::{reconstruction_error, Reconstruction};
 pub use swd::{swd, SwdScore};
 
@@ -76,6 +79,12 @@ pub struct Report {
     pub pairwise_distance_ratio: f64,
     /// Reconstruction error of real images through x → E → G.
     pub reconstruction: Option<Reconstruction>,
+    /// Memorisation check in pixel space, when held-out real images were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memorisation_pixels: Option<Memorisation>,
+    /// Memorisation check on Inception features, when held-out images and Inception were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memorisation_features: Option<Memorisation>,
 }
 
 impl Report {
@@ -134,6 +143,14 @@ impl fmt::Display for Report {
             format!("{:.3}", self.pairwise_distance_ratio),
             "1 = as varied as real",
         )?;
+        for (name, m) in [
+            ("memorisation ratio (pixels)", &self.memorisation_pixels),
+            ("memorisation ratio (Incep.)", &self.memorisation_features),
+        ] {
+            if let Some(m) = m {
+                row(f, name, format!("{:.3}", m.ratio), "≥ 1 = no copying")?;
+            }
+        }
         if let Some(r) = &self.reconstruction {
             row(
                 f,
@@ -189,6 +206,8 @@ pub fn evaluate(real: &Tensor, fake: &Tensor, inception: Option<&FidInception>, 
         near_duplicate_fraction: near_duplicate_fraction(fake, real)?,
         pairwise_distance_ratio: pairwise_distance_ratio(fake, real)?,
         reconstruction: None,
+        memorisation_pixels: None,
+        memorisation_features: None,
     })
 }
 

@@ -446,6 +446,34 @@ pub fn upsample2x_conv2d(
     convolve(x, weight, stride, (pad_before, pad_after), true)
 }
 
+/// 2-D convolution of `x` (B, C, H, W) with a possibly rectangular `weight`
+/// (C_out, C, k_h, k_w): `pad_h` zero rows above and below, `pad_w` zero columns left and
+/// right, equal `stride` on both axes (Inception-v3's 1×7 and 7×1 convolutions, for example).
+/// The same kernels as [`conv2d`] on the CPU in f32; candle's convolution elsewhere.
+pub fn conv2d_rect(
+    x: &Tensor,
+    weight: &Tensor,
+    stride: usize,
+    (pad_h, pad_w): (usize, usize),
+) -> Result<Tensor> {
+    let pads = Pads {
+        top: pad_h,
+        bottom: pad_h,
+        left: pad_w,
+        right: pad_w,
+    };
+    convolve_padded(x, weight, stride, pads, false)
+}
+
+/// Zero padding on each side of a plane.
+#[derive(Debug, Clone, Copy)]
+struct Pads {
+    top: usize,
+    bottom: usize,
+    left: usize,
+    right: usize,
+}
+
 fn convolve(
     x: &Tensor,
     weight: &Tensor,
@@ -453,11 +481,27 @@ fn convolve(
     (pad_before, pad_after): (usize, usize),
     upsample: bool,
 ) -> Result<Tensor> {
+    if weight.dim(2)? != weight.dim(3)? {
+        candle_core::bail!(
+            "conv2d: kernel {:?} is not square (use conv2d_rect)",
+            weight.dims()
+        )
+    }
+    let pads = Pads {
+        top: pad_before,
+        bottom: pad_after,
+        left: pad_before,
+        right: pad_after,
+    };
+    convolve_padded(x, weight, stride, pads, upsample)
+}
+
+fn convolve_padded(x: &Tensor, weight: &Tensor, stride: usize, pads: Pads, upsample: bool) -> Result<Tensor> {
     let (_, c, h, w) = x.dims4()?;
     let (h, w) = if upsample { (2 * h, 2 * w) } else { (h, w) };
-    let (c_out, c_in, k, k2) = weight.dims4()?;
-    if c_in != c || k != k2 || stride == 0 || h + pad_before + pad_after < k || w + pad_before + pad_after < k
-    {
+    let (c_out, c_in, kh, kw) = weight.dims4()?;
+    let (padded_h, padded_w) = (h + pads.top + pads.bottom, w + pads.left + pads.right);
+    if c_in != c || stride == 0 || padded_h < kh || padded_w < kw || kh == 0 || kw == 0 {
         candle_core::bail!(
             "conv2d: input {:?}{} does not fit weight {:?} with stride {stride}",
             x.dims(),
@@ -471,11 +515,12 @@ fn convolve(
         } else {
             x.clone()
         };
-        return if pad_before == pad_after {
-            x.conv2d(weight, pad_before, stride, 1, 1)
+        let even = pads.top == pads.bottom && pads.left == pads.right && pads.top == pads.left;
+        return if even {
+            x.conv2d(weight, pads.top, stride, 1, 1)
         } else {
-            x.pad_with_zeros(2, pad_before, pad_after)?
-                .pad_with_zeros(3, pad_before, pad_after)?
+            x.pad_with_zeros(2, pads.top, pads.bottom)?
+                .pad_with_zeros(3, pads.left, pads.right)?
                 .conv2d(weight, 0, stride, 1, 1)
         };
     }
@@ -483,13 +528,13 @@ fn convolve(
         channels: c,
         in_h: h,
         in_w: w,
-        kernel_h: k,
-        kernel_w: k,
+        kernel_h: kh,
+        kernel_w: kw,
         stride,
-        pad_top: pad_before,
-        pad_left: pad_before,
-        out_h: (h + pad_before + pad_after - k) / stride + 1,
-        out_w: (w + pad_before + pad_after - k) / stride + 1,
+        pad_top: pads.top,
+        pad_left: pads.left,
+        out_h: (padded_h - kh) / stride + 1,
+        out_w: (padded_w - kw) / stride + 1,
     };
     let shape = ConvShape { g, c_out, upsample };
     x.contiguous()?.apply_op2(&weight.contiguous()?, Conv2dOp(shape))
