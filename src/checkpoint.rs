@@ -14,7 +14,7 @@
 //! Resuming falls back: when `latest` is missing, dangling or names a damaged snapshot, the
 //! newest `step-*` snapshot that loads is used ([`snapshots_newest_first`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -54,11 +54,11 @@ pub struct TrainingState {
     /// Position of the trainer's random stream.
     pub rng: RngState,
     /// Adam step count per network (by [`NetworkKind::name`]).
-    pub optimizer_steps: HashMap<String, u64>,
+    pub optimizer_steps: BTreeMap<String, u64>,
     /// Adam step count per parameter, per network (see [`crate::optim`]); absent in older
     /// checkpoints, whose parameters then all take their network's count.
-    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
-    pub optimizer_param_steps: HashMap<String, HashMap<String, u64>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub optimizer_param_steps: BTreeMap<String, BTreeMap<String, u64>>,
     /// The trainer's adaptive state (augmentation probability, LeCam anchors); absent when
     /// the config uses neither, and in older checkpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,7 +15,10 @@ use candle_core::{Tensor, Var};
 
 use crate::error::{AeganError, Result};
 
-/// Adam over a fixed, named set of parameters.
+/// Adam over a fixed, named set of parameters. A clone shares the parameters and holds the
+/// moments and counts as they are now (moments are replaced, never changed in place, by
+/// [`Adam::step`]), so it can serve as a saved state.
+#[derive(Clone)]
 pub struct Adam {
     params: Vec<(String, Var)>,
     first_moments: Vec<Tensor>,
@@ -123,7 +126,7 @@ impl Adam {
         &mut self,
         tensors: &HashMap<String, Tensor>,
         steps: u64,
-        param_steps: Option<&HashMap<String, u64>>,
+        param_steps: Option<&std::collections::BTreeMap<String, u64>>,
         source: &std::path::Path,
     ) -> Result<()> {
         for (i, (name, param)) in self.params.iter().enumerate() {

@@ -1,10 +1,10 @@
 //! [`AeganTrainer`]: runs the two phases of the AEGAN objective with four Adam optimisers, and
 //! saves and resumes exactly.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, Snapshot, TrainingState};
@@ -177,8 +177,16 @@ impl AeganTrainer {
     /// the same α as the networks (Karras et al. 2018), so that real and generated images
     /// carry the same detail.
     pub fn step(&mut self, real: &Tensor) -> Result<StepLosses> {
+        // Both phases or neither: a failure in the second puts back what the first changed.
+        let before = self.save_state(&NetworkKind::ALL)?;
         let discriminator = self.discriminator_step(real)?;
-        let generator = self.generator_step(real)?;
+        let generator = match self.generator_step(real) {
+            Ok(g) => g,
+            Err(e) => {
+                self.restore_state(before)?;
+                return Err(e);
+            }
+        };
         self.step += 1;
         // Keep the networks at the stage of the next step, which is what `growth()` reports
         // and what pictures and checkpoints taken now should show.
@@ -190,8 +198,50 @@ impl AeganTrainer {
         })
     }
 
-    /// The discriminator phase alone: updates Dx and Dz, nothing else.
+    /// The discriminator phase alone: updates Dx and Dz (weights, batch-norm statistics,
+    /// optimiser state) and nothing else. G and E run in training mode to make the fakes,
+    /// with batch statistics, but their running statistics are left as they were. On any
+    /// error (a non-finite loss included) every change is undone.
     pub fn discriminator_step(&mut self, real: &Tensor) -> Result<DiscriminatorLosses> {
+        let mine = [NetworkKind::ImageDiscriminator, NetworkKind::LatentDiscriminator];
+        let others = [NetworkKind::Generator, NetworkKind::Encoder];
+        self.in_phase(&mine, &others, |t| t.discriminator_phase(real))
+    }
+
+    /// The generator/encoder phase alone: updates G and E (weights, batch-norm statistics,
+    /// optimiser state, the moving average of G) and nothing else; Dx's running statistics
+    /// are left as they were. On any error every change is undone.
+    pub fn generator_step(&mut self, real: &Tensor) -> Result<GeneratorLosses> {
+        let mine = [NetworkKind::Generator, NetworkKind::Encoder];
+        let others = [NetworkKind::ImageDiscriminator, NetworkKind::LatentDiscriminator];
+        self.in_phase(&mine, &others, |t| t.generator_phase(real))
+    }
+
+    /// Runs `phase`, which updates the networks `mine`: on success puts back the batch-norm
+    /// statistics of `others` (forward passes in training mode moved them), on failure
+    /// everything `phase` may have changed.
+    fn in_phase<T>(
+        &mut self,
+        mine: &[NetworkKind],
+        others: &[NetworkKind],
+        phase: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let before = self.save_state(mine)?;
+        let others_buffers = self.save_buffers(others)?;
+        match phase(self) {
+            Ok(value) => {
+                restore_values(others_buffers)?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.restore_state(before)?;
+                restore_values(others_buffers)?;
+                Err(e)
+            }
+        }
+    }
+
+    fn discriminator_phase(&mut self, real: &Tensor) -> Result<DiscriminatorLosses> {
         self.sync_growth()?;
         let x = self.training_batch(real)?;
         let z = self
@@ -208,8 +258,7 @@ impl AeganTrainer {
         Ok(eval.values)
     }
 
-    /// The generator/encoder phase alone: updates G and E, nothing else.
-    pub fn generator_step(&mut self, real: &Tensor) -> Result<GeneratorLosses> {
+    fn generator_phase(&mut self, real: &Tensor) -> Result<GeneratorLosses> {
         self.sync_growth()?;
         let x = self.training_batch(real)?;
         let z = self
@@ -224,6 +273,7 @@ impl AeganTrainer {
             ("g_latent_adversarial", v.latent_adversarial),
             ("g_image_reconstruction", v.image_reconstruction),
             ("g_latent_reconstruction", v.latent_reconstruction),
+            ("g_total", v.total),
         ])?;
         let grads = eval.loss.backward()?;
         self.optimizers[NetworkKind::Generator as usize].step(&grads)?;
@@ -231,6 +281,57 @@ impl AeganTrainer {
         self.networks
             .update_generator_ema(self.generator_average_decay())?;
         Ok(eval.values)
+    }
+
+    /// Copies of everything a phase updating `kinds` may change: their tensors (weights and
+    /// statistics; with G, its moving average), their optimisers, the random stream and the
+    /// adaptive state.
+    fn save_state(&self, kinds: &[NetworkKind]) -> Result<SavedState> {
+        let mut vars: Vec<Var> = Vec::new();
+        for &kind in kinds {
+            vars.extend(self.networks.store(kind).all().into_iter().map(|(_, v)| v));
+            if kind == NetworkKind::Generator {
+                if let Some(ema) = self.networks.ema_store() {
+                    vars.extend(ema.all().into_iter().map(|(_, v)| v));
+                }
+            }
+        }
+        Ok(SavedState {
+            values: copy_values(vars)?,
+            optimizers: kinds
+                .iter()
+                .map(|&k| (k, self.optimizers[k as usize].clone()))
+                .collect(),
+            rng: self.rng.clone(),
+            adaptive: self.adaptive,
+        })
+    }
+
+    fn restore_state(&mut self, saved: SavedState) -> Result<()> {
+        restore_values(saved.values)?;
+        for (kind, optimizer) in saved.optimizers {
+            self.optimizers[kind as usize] = optimizer;
+        }
+        self.rng = saved.rng;
+        self.adaptive = saved.adaptive;
+        Ok(())
+    }
+
+    /// Copies of the batch-norm statistics of `kinds`.
+    fn save_buffers(&self, kinds: &[NetworkKind]) -> Result<Vec<(Var, Tensor)>> {
+        let mut vars = Vec::new();
+        for &kind in kinds {
+            let store = self.networks.store(kind);
+            let trainable: Vec<String> = store.trainable().into_iter().map(|(n, _)| n).collect();
+            vars.extend(
+                store
+                    .all()
+                    .into_iter()
+                    .filter(|(name, _)| !trainable.contains(name))
+                    .map(|(_, v)| v),
+            );
+        }
+        copy_values(vars)
     }
 
     /// Whether the config has parts that carry state between steps (ADA, LeCam).
@@ -295,8 +396,8 @@ impl AeganTrainer {
     /// Saves a checkpoint snapshot under `root` (see [`crate::checkpoint`]); returns its directory.
     pub fn save_checkpoint(&self, root: impl AsRef<Path>) -> Result<PathBuf> {
         let mut optimizer_tensors = Vec::new();
-        let mut optimizer_steps = HashMap::new();
-        let mut optimizer_param_steps = HashMap::new();
+        let mut optimizer_steps = BTreeMap::new();
+        let mut optimizer_param_steps = BTreeMap::new();
         for kind in NetworkKind::ALL {
             let opt = &self.optimizers[kind as usize];
             optimizer_steps.insert(kind.name().to_string(), opt.steps());
@@ -475,6 +576,32 @@ impl AeganTrainer {
             None => Ok(()),
         }
     }
+}
+
+/// What [`AeganTrainer::save_state`] copies.
+struct SavedState {
+    values: Vec<(Var, Tensor)>,
+    optimizers: Vec<(NetworkKind, Adam)>,
+    rng: TrainRng,
+    adaptive: AdaptiveState,
+}
+
+/// Each variable with a copy of its current value (not sharing its storage).
+fn copy_values(vars: Vec<Var>) -> Result<Vec<(Var, Tensor)>> {
+    vars.into_iter()
+        .map(|v| {
+            let value = v.as_tensor().copy()?;
+            Ok((v, value))
+        })
+        .collect()
+}
+
+/// Puts copied values back into their variables.
+fn restore_values(values: Vec<(Var, Tensor)>) -> Result<()> {
+    for (var, value) in values {
+        var.set(&value)?;
+    }
+    Ok(())
 }
 
 /// A run id that does not repeat: wall-clock nanoseconds, the process id and a per-process

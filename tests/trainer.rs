@@ -215,3 +215,112 @@ fn generator_average_follows_g_with_the_ramped_decay_and_is_what_samples_come_fr
     assert!(plain.networks().ema_store().is_none());
     assert_eq!(plain.networks().saved_stores().len(), 4);
 }
+
+/// Every tensor of every network (weights and batch-norm statistics), flattened.
+fn all_state(trainer: &AeganTrainer, kinds: &[NetworkKind]) -> Vec<(String, Vec<f32>)> {
+    let mut out = Vec::new();
+    for &kind in kinds {
+        for (name, var) in trainer.networks().store(kind).all() {
+            out.push((
+                format!("{}/{name}", kind.name()),
+                var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+fn changed(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> Vec<String> {
+    a.iter()
+        .zip(b)
+        .filter(|((_, x), (_, y))| x != y)
+        .map(|((name, _), _)| name.clone())
+        .collect()
+}
+
+#[test]
+fn each_phase_changes_only_its_own_networks_statistics_included() {
+    let mut trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    let batch = synthetic::lesions(4, 16, 0).to_tensor(&Device::Cpu).unwrap();
+    let d = [NetworkKind::ImageDiscriminator, NetworkKind::LatentDiscriminator];
+    let ge = [NetworkKind::Generator, NetworkKind::Encoder];
+
+    let (d0, ge0) = (all_state(&trainer, &d), all_state(&trainer, &ge));
+    trainer.discriminator_step(&batch).unwrap();
+    let (d1, ge1) = (all_state(&trainer, &d), all_state(&trainer, &ge));
+    assert_eq!(
+        changed(&ge0, &ge1),
+        Vec::<String>::new(),
+        "the discriminator phase changed G or E"
+    );
+    let moved = changed(&d0, &d1);
+    assert!(
+        moved.iter().any(|n| n.contains("running_mean")),
+        "Dx's statistics: {moved:?}"
+    );
+    assert!(
+        moved.iter().any(|n| n.starts_with("latent_discriminator/")),
+        "{moved:?}"
+    );
+
+    trainer.generator_step(&batch).unwrap();
+    let (d2, ge2) = (all_state(&trainer, &d), all_state(&trainer, &ge));
+    assert_eq!(
+        changed(&d1, &d2),
+        Vec::<String>::new(),
+        "the generator phase changed Dx or Dz"
+    );
+    let moved = changed(&ge1, &ge2);
+    assert!(
+        moved
+            .iter()
+            .any(|n| n.starts_with("generator/") && n.contains("running_var")),
+        "{moved:?}"
+    );
+    assert!(moved.iter().any(|n| n.starts_with("encoder/")), "{moved:?}");
+}
+
+#[test]
+fn a_non_finite_loss_in_the_second_phase_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::tiny(16);
+    // Finite as a weight, infinite once the total is formed in f32: only the generator
+    // phase, which runs after the discriminator has been updated, fails.
+    config.loss_weights.image_reconstruction = 1e300;
+    config.lecam = Some(aegan::config::LeCamConfig::default());
+    let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    let batch = synthetic::lesions(4, 16, 0).to_tensor(&Device::Cpu).unwrap();
+    let before = all_state(&trainer, &NetworkKind::ALL);
+    let adaptive = trainer.adaptive_state();
+    let saved = trainer.save_checkpoint(dir.path().join("before")).unwrap();
+
+    let err = trainer.step(&batch).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AeganError::NonFiniteLoss {
+                name: "g_total",
+                step: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        changed(&before, &all_state(&trainer, &NetworkKind::ALL)),
+        Vec::<String>::new()
+    );
+    assert_eq!(trainer.adaptive_state(), adaptive, "LeCam anchors put back");
+    assert_eq!(trainer.step_count(), 0);
+    // Optimiser moments and counts, the random stream: a checkpoint now is the one before.
+    let after = trainer.save_checkpoint(dir.path().join("after")).unwrap();
+    let state = |dir: &std::path::Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("run_id");
+        v
+    };
+    assert_eq!(state(&saved), state(&after));
+    let moments = |dir: &std::path::Path| std::fs::read(dir.join("optimizer.safetensors")).unwrap();
+    assert!(moments(&saved) == moments(&after), "Adam's moments differ");
+}
