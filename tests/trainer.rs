@@ -324,3 +324,37 @@ fn a_non_finite_loss_in_the_second_phase_changes_nothing() {
     let moments = |dir: &std::path::Path| std::fs::read(dir.join("optimizer.safetensors")).unwrap();
     assert!(moments(&saved) == moments(&after), "Adam's moments differ");
 }
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    // The lean preset at 32×32 takes every kernel path: sub-pixel and upsampled convolutions,
+    // stride-2 phases, weight gradients summed over images, batches smaller and larger than
+    // the pool.
+    let train = |threads: usize, batch: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut config = aegan::AeganConfig::lean(32);
+            config.batch_size = batch;
+            let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
+            let data = synthetic::lesions(batch, 32, 3).to_tensor(&Device::Cpu).unwrap();
+            for _ in 0..2 {
+                trainer.step(&data).unwrap();
+            }
+            all_state(&trainer, &NetworkKind::ALL)
+        })
+    };
+    for batch in [2, 12] {
+        let one = train(1, batch);
+        for threads in [2, 3, 8] {
+            let other = train(threads, batch);
+            assert_eq!(
+                changed(&one, &other),
+                Vec::<String>::new(),
+                "batch {batch}: 1 thread and {threads} threads disagree"
+            );
+        }
+    }
+}

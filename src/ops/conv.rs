@@ -95,15 +95,17 @@ impl ConvShape {
         }
     }
 
-    /// The sub-pixel form of an upsampled 'same' convolution, where it pays: always with at
-    /// least one image per thread; with fewer, only on planes of 16×16 or more, since smaller
-    /// phase products split badly over threads (measured: author32's G at batch 1 ran at half
-    /// the speed of the upsampled form).
+    /// The sub-pixel form of an upsampled 'same' convolution, where it pays: from
+    /// [`SUBPIXEL_MIN_BATCH`] images on; for a single image only on planes of 16×16 or more,
+    /// since smaller phase products split badly over threads (measured: author32's G at batch
+    /// 1 ran at half the speed of the upsampled form).
     fn subpixel(&self, batch: usize) -> Option<SubPixel> {
         let g = self.g;
         let same = g.stride == 1 && g.out_h == g.in_h && g.out_w == g.in_w && g.pad_top == g.pad_left;
         let square = g.kernel_h == g.kernel_w;
-        let pays = batch >= rayon::current_num_threads() || (g.in_h / 2) * (g.in_w / 2) >= 256;
+        // Never a function of the thread count: the two forms round differently, and results
+        // must not depend on the machine's core count.
+        let pays = batch >= SUBPIXEL_MIN_BATCH || (g.in_h / 2) * (g.in_w / 2) >= 256;
         if !self.upsample || !same || !square || !pays {
             return None;
         }
@@ -203,41 +205,48 @@ impl ConvShape {
     }
 }
 
+/// Smallest batch that takes the sub-pixel form for planes under 16×16 (a single small image
+/// runs faster upsampled, measured on author32's G at batch 1).
+const SUBPIXEL_MIN_BATCH: usize = 2;
+
+/// Partial sums that a sum over a batch (a weight gradient) is split into, whatever the
+/// thread count: images are added in a fixed order, within each partial sum and then the
+/// partial sums one after another, so the result never depends on how many threads ran it.
+const PARTIAL_SUMS: usize = 8;
+
 /// `Σ_b` of what `f(b, acc, scratch, first, parallelism)` accumulates into a buffer of
-/// `acc_len` (overwriting it when `first`): one contiguous share of the batch per thread, each
-/// with its own buffer and a scratch buffer of `scratch_len`, added up at the end; with fewer
-/// images than threads, one after another with a parallel product.
+/// `acc_len` (overwriting it when `first`): the batch is cut into at most [`PARTIAL_SUMS`]
+/// contiguous shares that depend only on its size, each summed into its own buffer (shares in
+/// parallel, each with a scratch buffer of `scratch_len`; threads beyond the number of shares
+/// go to the matrix products), then the shares are added in order.
 pub(super) fn sum_over_images(
     batch: usize,
     acc_len: usize,
     scratch_len: usize,
     f: impl Fn(usize, &mut [f32], &mut [f32], bool, Parallelism) + Sync,
 ) -> Vec<f32> {
+    let share = batch.div_ceil(PARTIAL_SUMS).max(1);
+    let shares = batch.div_ceil(share);
     let threads = rayon::current_num_threads();
-    if batch < threads {
-        let mut acc = vec![0f32; acc_len];
-        with_scratch(scratch_len, |scratch| {
-            for b in 0..batch {
-                f(b, &mut acc, scratch, b == 0, Parallelism::Rayon(threads));
-            }
-        });
-        return acc;
-    }
-    let share = batch.div_ceil(threads);
-    let partial: Vec<Vec<f32>> = (0..batch)
+    let inner = if shares >= threads {
+        Parallelism::None
+    } else {
+        Parallelism::Rayon(threads.div_ceil(shares.max(1)))
+    };
+    let partial: Vec<Vec<f32>> = (0..shares)
         .into_par_iter()
-        .chunks(share)
-        .map(|images| {
+        .map(|s| {
             let mut acc = vec![0f32; acc_len];
             with_scratch(scratch_len, |scratch| {
-                for (i, b) in images.into_iter().enumerate() {
-                    f(b, &mut acc, scratch, i == 0, Parallelism::None);
+                for (i, b) in (s * share..((s + 1) * share).min(batch)).enumerate() {
+                    f(b, &mut acc, scratch, i == 0, inner);
                 }
             });
             acc
         })
         .collect();
-    let mut sum = vec![0f32; acc_len];
+    let mut partial = partial.into_iter();
+    let mut sum = partial.next().unwrap_or_else(|| vec![0f32; acc_len]);
     for p in partial {
         for (t, v) in sum.iter_mut().zip(p) {
             *t += v;
