@@ -367,7 +367,7 @@ impl AeganTrainer {
     /// graph, from the moving average of G when the config keeps one
     /// ([`AeganConfig::generator_ema`]).
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.networks.sampler().forward_t(z, false)?.detach())
+        Ok(self.networks.sampler()?.forward_t(z, false)?.detach())
     }
 
     /// E(x) in evaluation mode, detached from the graph.
@@ -395,6 +395,8 @@ impl AeganTrainer {
 
     /// Saves a checkpoint snapshot under `root` (see [`crate::checkpoint`]); returns its directory.
     pub fn save_checkpoint(&self, root: impl AsRef<Path>) -> Result<PathBuf> {
+        // The average of G is saved with statistics measured for its current weights.
+        self.networks.sampler()?;
         let mut optimizer_tensors = Vec::new();
         let mut optimizer_steps = BTreeMap::new();
         let mut optimizer_param_steps = BTreeMap::new();

@@ -48,7 +48,7 @@ fn every_phase_has_the_right_shapes_from_2x2_to_32x32() {
             assert_eq!(nets.resolution(), r);
             let x = nets.generator.forward_t(&z, true).unwrap();
             assert_eq!(x.dims(), &[3, 3, r, r], "G at {r} α {alpha}");
-            let ema = nets.sampler().forward_t(&z, false).unwrap();
+            let ema = nets.sampler().unwrap().forward_t(&z, false).unwrap();
             assert_eq!(ema.dims(), &[3, 3, r, r], "average of G at {r}");
             let e = nets.encoder.forward_t(&x, true).unwrap();
             assert_eq!(e.dims(), &[3, config.latent_dim], "E at {r} α {alpha}");
@@ -145,8 +145,8 @@ fn grown_networks_compute_what_networks_built_at_that_size_compute() {
             direct.generator.forward_t(&z, false).unwrap(),
         ),
         (
-            grown.sampler().forward_t(&z, false).unwrap(),
-            direct.sampler().forward_t(&z, false).unwrap(),
+            grown.sampler().unwrap().forward_t(&z, false).unwrap(),
+            direct.sampler().unwrap().forward_t(&z, false).unwrap(),
         ),
         (
             grown.encoder.forward_t(&x, false).unwrap(),

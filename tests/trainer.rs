@@ -4,6 +4,7 @@ mod common;
 
 use aegan::candle_core::{Device, Tensor};
 use aegan::data::{synthetic, BatchSampler};
+use aegan::rng::TrainRng;
 use aegan::{AeganError, AeganTrainer, NetworkKind};
 
 fn changed_networks(before: &[(String, Vec<f32>)], after: &[(String, Vec<f32>)]) -> Vec<&'static str> {
@@ -171,9 +172,10 @@ fn generator_average_follows_g_with_the_ramped_decay_and_is_what_samples_come_fr
     let mut config = common::tiny(16);
     config.generator_ema = 0.999;
     let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    // The parameters follow G; the batch-norm statistics are measured for the average itself.
     let values = |store: &aegan::params::ParamStore| -> Vec<Vec<f32>> {
         store
-            .all()
+            .trainable()
             .iter()
             .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
             .collect()
@@ -201,7 +203,12 @@ fn generator_average_follows_g_with_the_ramped_decay_and_is_what_samples_come_fr
     assert_ne!(avg, g, "the average is not G");
 
     let z = trainer.sample_latents(3, 1).unwrap();
-    let from_average = trainer.networks().sampler().forward_t(&z, false).unwrap();
+    let from_average = trainer
+        .networks()
+        .sampler()
+        .unwrap()
+        .forward_t(&z, false)
+        .unwrap();
     let from_g = trainer.networks().generator.forward_t(&z, false).unwrap();
     assert_eq!(
         common::max_abs_diff(&trainer.generate(&z).unwrap(), &from_average),
@@ -357,4 +364,35 @@ fn results_do_not_depend_on_the_thread_count() {
             );
         }
     }
+}
+
+#[test]
+fn the_average_of_g_gets_statistics_measured_on_its_own_activations() {
+    let mut config = common::tiny(16);
+    config.generator_average = Some(aegan::config::GeneratorAverage {
+        half_life_images: 16.0,
+        ramp_up: 0.0,
+    });
+    let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    for _ in 0..3 {
+        trainer.step(&batch(4, 16)).unwrap();
+    }
+    let nets = trainer.networks();
+    let average = nets.generator_ema.as_ref().unwrap();
+    // Measured statistics make evaluation mode behave like training mode on a large batch.
+    let z = TrainRng::new(9).normal((512, 8), &Device::Cpu).unwrap();
+    let mean_abs = |t: Tensor| t.abs().unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap();
+    let stale =
+        mean_abs((average.forward_t(&z, false).unwrap() - average.forward_t(&z, true).unwrap()).unwrap());
+    let sampler = nets.sampler().unwrap();
+    let fresh =
+        mean_abs((sampler.forward_t(&z, false).unwrap() - sampler.forward_t(&z, true).unwrap()).unwrap());
+    assert!(
+        fresh < 0.02,
+        "evaluation and batch statistics disagree by {fresh}"
+    );
+    assert!(
+        fresh < stale / 2.0,
+        "measuring changed little: {stale} -> {fresh}"
+    );
 }

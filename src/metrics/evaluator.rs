@@ -108,7 +108,7 @@ pub fn generate(networks: &Networks, z: &Tensor) -> Result<Tensor> {
         let len = 256.min(n - start);
         parts.push(
             networks
-                .sampler()
+                .sampler()?
                 .forward_t(&z.narrow(0, start, len)?, false)?
                 .detach()
                 .to_device(&Device::Cpu)?,

@@ -121,6 +121,9 @@ impl Module for ConvTranspose2x {
     }
 }
 
+/// Weight of the newest batch in batch norm's running statistics.
+pub(crate) const BN_MOMENTUM: f64 = 0.1;
+
 /// Batch normalisation with running statistics, stored under candle's names (`weight`,
 /// `bias`, `running_mean`, `running_var`; momentum 0.1, ε 1e-5, unbiased running variance),
 /// always followed by a leaky ReLU so that training mode can use the fused CPU kernel
@@ -135,7 +138,6 @@ pub(crate) struct BatchNorm {
 
 impl BatchNorm {
     const EPS: f64 = 1e-5;
-    const MOMENTUM: f64 = 0.1;
 
     fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
         use candle_nn::Init;
@@ -159,10 +161,10 @@ impl BatchNorm {
             let (y, mean, var) =
                 crate::ops::batch_norm_leaky_relu(x, &self.weight, &self.bias, Self::EPS, slope)?;
             let m = (n * h * w) as f64;
-            let keep = 1.0 - Self::MOMENTUM;
-            let rm = ((self.running_mean.as_tensor() * keep)? + (mean * Self::MOMENTUM)?)?;
-            let rv = ((self.running_var.as_tensor() * keep)?
-                + (var * (Self::MOMENTUM * m / (m - 1.0).max(1.0)))?)?;
+            let keep = 1.0 - BN_MOMENTUM;
+            let rm = ((self.running_mean.as_tensor() * keep)? + (mean * BN_MOMENTUM)?)?;
+            let rv =
+                ((self.running_var.as_tensor() * keep)? + (var * (BN_MOMENTUM * m / (m - 1.0).max(1.0)))?)?;
             self.running_mean.set(&rm)?;
             self.running_var.set(&rv)?;
             return Ok(y);

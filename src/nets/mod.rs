@@ -10,12 +10,23 @@ pub use discriminator::{ImageDiscriminator, LatentDiscriminator};
 pub use encoder::Encoder;
 pub use generator::Generator;
 
-use candle_core::Device;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor, Var};
 
 use crate::config::AeganConfig;
 use crate::error::Result;
 use crate::params::{fnv1a, ParamStore};
 use crate::progressive::Growth;
+use crate::rng::TrainRng;
+
+/// Batches of latents over which the average of G's batch-norm statistics are measured.
+pub const STANDING_STATISTICS_BATCHES: usize = 16;
+/// Latents per batch of that measurement.
+pub const STANDING_STATISTICS_BATCH: usize = 128;
+/// Seed of the latents of that measurement (its own stream: training is not affected).
+const STANDING_STATISTICS_SEED: u64 = 0x57a7;
 
 /// File stem of the moving average of G in a checkpoint.
 pub const EMA_FILE_STEM: &str = "generator_ema";
@@ -74,6 +85,8 @@ pub struct Networks {
     pub generator_ema: Option<Generator>,
     stores: [ParamStore; 4],
     ema_store: Option<ParamStore>,
+    /// Whether the average's weights moved since its batch-norm statistics were measured.
+    average_statistics_stale: Arc<AtomicBool>,
     latent_dim: usize,
     device: Device,
 }
@@ -102,6 +115,7 @@ impl Networks {
             image_discriminator: ImageDiscriminator::new(config, vb(NetworkKind::ImageDiscriminator))?,
             latent_discriminator: LatentDiscriminator::new(config, vb(NetworkKind::LatentDiscriminator))?,
             stores,
+            average_statistics_stale: Arc::new(AtomicBool::new(true)),
             latent_dim: config.latent_dim,
             device: device.clone(),
         })
@@ -125,6 +139,9 @@ impl Networks {
     /// Makes G (and its average), E and Dx work at `growth` (progressive networks only;
     /// `None` returns to the full image size). Dz never changes.
     pub fn set_growth(&mut self, growth: Option<Growth>) -> Result<()> {
+        if growth != self.growth() {
+            self.average_statistics_stale.store(true, Ordering::Release);
+        }
         self.generator.set_growth(growth)?;
         if let Some(ema) = &mut self.generator_ema {
             ema.set_growth(growth)?;
@@ -150,8 +167,63 @@ impl Networks {
     }
 
     /// The generator to draw samples from: the moving average of G when one is kept, else G.
-    pub fn sampler(&self) -> &Generator {
-        self.generator_ema.as_ref().unwrap_or(&self.generator)
+    /// The average's batch-norm statistics are measured afresh first when its weights moved
+    /// since they last were ([`Networks::refresh_average_statistics`]).
+    pub fn sampler(&self) -> Result<&Generator> {
+        match &self.generator_ema {
+            Some(average) => {
+                if self.average_statistics_stale.load(Ordering::Acquire) {
+                    self.refresh_average_statistics()?;
+                }
+                Ok(average)
+            }
+            None => Ok(&self.generator),
+        }
+    }
+
+    /// Measures the batch-norm statistics of the moving average of G on its own activations
+    /// ("standing statistics", Brock et al. 2019): its weights are an average of G's, so
+    /// neither G's statistics nor their average describe what its layers see. Runs
+    /// [`STANDING_STATISTICS_BATCHES`] batches of latents from a fixed stream in training mode
+    /// and keeps the mean of their batch statistics. Training never reads these statistics,
+    /// so measuring them does not change how training continues. Does nothing without an
+    /// average.
+    pub fn refresh_average_statistics(&self) -> Result<()> {
+        let (Some(average), Some(store)) = (&self.generator_ema, &self.ema_store) else {
+            return Ok(());
+        };
+        let trainable: Vec<String> = store.trainable().into_iter().map(|(n, _)| n).collect();
+        let buffers: Vec<Var> = store
+            .all()
+            .into_iter()
+            .filter(|(name, _)| !trainable.contains(name))
+            .map(|(_, v)| v)
+            .collect();
+        let mut latents = TrainRng::new(STANDING_STATISTICS_SEED);
+        let mut sums: Vec<Option<Tensor>> = vec![None; buffers.len()];
+        for _ in 0..STANDING_STATISTICS_BATCHES {
+            // From zero, one training-mode pass leaves running = m·batch: the batch statistics
+            // come back exactly, whatever the statistics held before.
+            for buffer in &buffers {
+                buffer.set(&buffer.as_tensor().zeros_like()?)?;
+            }
+            let z = latents.normal((STANDING_STATISTICS_BATCH, self.latent_dim), &self.device)?;
+            average.forward_t(&z, true)?;
+            for (buffer, sum) in buffers.iter().zip(&mut sums) {
+                let batch = (buffer.as_tensor() / layers::BN_MOMENTUM)?;
+                *sum = Some(match sum.take() {
+                    Some(total) => (total + batch)?,
+                    None => batch,
+                });
+            }
+        }
+        for (buffer, sum) in buffers.iter().zip(sums) {
+            if let Some(sum) = sum {
+                buffer.set(&(sum / STANDING_STATISTICS_BATCHES as f64)?)?;
+            }
+        }
+        self.average_statistics_stale.store(false, Ordering::Release);
+        Ok(())
     }
 
     /// Every store that a checkpoint holds, with its file stem: the four networks, then
@@ -168,13 +240,15 @@ impl Networks {
     }
 
     /// Moves the average of G one step towards G's current weights: `avg ← d·avg + (1−d)·G`
-    /// for parameters and batch-norm statistics alike. Does nothing when no average is kept.
+    /// for the parameters; its batch-norm statistics are measured afresh when it is next
+    /// sampled from ([`Networks::sampler`]). Does nothing when no average is kept.
     pub fn update_generator_ema(&self, decay: f64) -> Result<()> {
         let Some(ema) = &self.ema_store else {
             return Ok(());
         };
-        let current = self.store(NetworkKind::Generator).all();
-        for ((name, avg), (source_name, source)) in ema.all().into_iter().zip(current) {
+        self.average_statistics_stale.store(true, Ordering::Release);
+        let current = self.store(NetworkKind::Generator).trainable();
+        for ((name, avg), (source_name, source)) in ema.trainable().into_iter().zip(current) {
             debug_assert_eq!(name, source_name, "G and its average are built from one config");
             let blended = ((avg.as_tensor() * decay)? + (source.as_tensor() * (1.0 - decay))?)?;
             avg.set(&blended)?;
