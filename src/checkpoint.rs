@@ -92,10 +92,7 @@ pub(crate) struct Snapshot<'a> {
 pub(crate) fn save(root: &Path, snapshot: Snapshot) -> Result<PathBuf> {
     fs::create_dir_all(root).map_err(|e| AeganError::io(root, e))?;
     let name = unused_snapshot_name(root, snapshot.state.step);
-    let tmp = root.join(format!(".tmp-{name}"));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|e| AeganError::io(&tmp, e))?;
-    }
+    let tmp = root.join(format!(".tmp-{name}-{}", unique_suffix()));
     fs::create_dir(&tmp).map_err(|e| AeganError::io(&tmp, e))?;
 
     write_synced(&tmp.join(CONFIG_FILE), snapshot.config.to_json().as_bytes())?;
@@ -419,7 +416,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp"));
+    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", unique_suffix()));
     write_synced(&tmp, bytes)?;
     fs::rename(&tmp, path).map_err(|e| AeganError::io(path, e))?;
     if let Some(parent) = path.parent() {
@@ -430,6 +427,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// `<process id>-<counter>`: temporary names that two processes (or two threads) writing the
+/// same file never share.
+fn unique_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -483,6 +488,8 @@ fn prune(root: &Path, newest: &str, run_id: Option<&str>) {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(".tmp-step-") {
             let _ = fs::remove_dir_all(entry.path());
+        } else if name.starts_with(".latest.") && name.ends_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
         } else if name.starts_with("step-")
             && name != newest
             && snapshot_run_id(&entry.path()).as_deref() == Some(run_id)

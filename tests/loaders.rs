@@ -353,3 +353,68 @@ fn augmentation_is_a_symmetry_and_repeats_for_the_same_step() {
         .unwrap();
     assert_eq!(flat(&flipped), flat(&plain));
 }
+
+#[test]
+fn a_damaged_cache_count_is_ignored_without_a_huge_allocation() {
+    let data = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    awkward_folder(data.path());
+    let mut o = options(4);
+    o.cache_dir = Some(cache.path().to_path_buf());
+    let first = load_folder(data.path(), &o).unwrap();
+    let file = fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "bin"))
+        .expect("a cache file");
+    let mut bytes = fs::read(&file).unwrap();
+    // Magic (8 bytes), size (8), then the image count: make it absurd.
+    bytes[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+    fs::write(&file, &bytes).unwrap();
+    let again = load_folder(data.path(), &o).unwrap();
+    assert!(!again.from_cache, "the damaged file was used");
+    assert_eq!(again.images, first.images);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symbolic_link_loop_does_not_hang_the_folder_walk() {
+    let data = tempfile::tempdir().unwrap();
+    let inner = data.path().join("inner");
+    fs::create_dir(&inner).unwrap();
+    RgbImage::from_pixel(8, 8, Rgb([10, 20, 30]))
+        .save(inner.join("a.png"))
+        .unwrap();
+    std::os::unix::fs::symlink(data.path(), inner.join("back_to_top")).unwrap();
+    let files = aegan::data::folder::list_files(data.path()).unwrap();
+    assert_eq!(files, [inner.join("a.png")]);
+    assert_eq!(load_folder(data.path(), &options(4)).unwrap().images.len(), 1);
+}
+
+#[test]
+fn an_empty_batch_is_an_error_with_or_without_augmentation() {
+    let set = synthetic::lesions(4, 8, 0);
+    for augment in [Augment::None, Augment::Dihedral] {
+        let err = set.batch_augmented(&[], augment, 0, 0, &Device::Cpu).unwrap_err();
+        assert!(matches!(err, AeganError::BadInput { .. }), "{augment:?}: {err}");
+    }
+}
+
+#[test]
+fn atomic_writes_from_two_threads_never_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.json");
+    std::thread::scope(|s| {
+        for t in 0..2u8 {
+            let path = &path;
+            s.spawn(move || {
+                for i in 0..100u8 {
+                    aegan::checkpoint::write_atomic(path, &[t, i]).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(fs::read(&path).unwrap().len(), 2);
+    let leftovers = fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(leftovers, 1, "temporary files left behind");
+}

@@ -56,18 +56,21 @@ pub(crate) fn read(dir: &Path, key: &str, size: usize) -> Option<LoadedImages> {
         return None;
     }
     let count = r.u64()? as usize;
-    let mut images = Vec::with_capacity(count);
-    let mut paths = Vec::with_capacity(count);
+    // A damaged count must not allocate: no more images than the bytes left could hold.
+    let image_bytes = size.checked_mul(size)?.checked_mul(3)?;
+    let capacity = count.min(r.remaining() / (image_bytes + 8).max(1));
+    let mut images = Vec::with_capacity(capacity);
+    let mut paths = Vec::with_capacity(capacity);
     for _ in 0..count {
         paths.push(PathBuf::from(r.string()?));
         images.push(RgbImage::from_raw(
             size as u32,
             size as u32,
-            r.take(size * size * 3)?.to_vec(),
+            r.take(image_bytes)?.to_vec(),
         )?);
     }
     let skipped_count = r.u64()? as usize;
-    let mut skipped = Vec::with_capacity(skipped_count);
+    let mut skipped = Vec::with_capacity(skipped_count.min(r.remaining() / 16));
     for _ in 0..skipped_count {
         skipped.push(Skipped {
             path: PathBuf::from(r.string()?),
@@ -116,6 +119,10 @@ impl<'a> Reader<'a> {
         let slice = self.bytes.get(self.at..self.at.checked_add(n)?)?;
         self.at += n;
         Some(slice)
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.at)
     }
 
     fn u64(&mut self) -> Option<u64> {

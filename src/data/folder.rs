@@ -91,10 +91,16 @@ impl LoadedImages {
 }
 
 /// Every regular file under `dir`, recursively, sorted by path (hidden entries skipped).
+/// Symbolic links to folders are followed, each folder once, so a link loop ends.
 pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
+    let mut visited = std::collections::HashSet::new();
     while let Some(d) = stack.pop() {
+        let identity = std::fs::canonicalize(&d).map_err(|e| AeganError::io(&d, e))?;
+        if !visited.insert(identity) {
+            continue;
+        }
         let entries = std::fs::read_dir(&d).map_err(|e| AeganError::io(&d, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| AeganError::io(&d, e))?;

@@ -78,8 +78,15 @@ impl ImageSet {
         &self.description
     }
 
-    /// The images at `indices` as a `(n, 3, size, size)` tensor on `device`.
+    /// The images at `indices` as a `(n, 3, size, size)` tensor on `device`; at least one.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Result<Tensor> {
+        if indices.is_empty() {
+            return Err(AeganError::BadInput {
+                what: "image indices",
+                expected: "at least one index".into(),
+                found: vec![0],
+            });
+        }
         self.select(indices)?.to_tensor(device)
     }
 
