@@ -15,8 +15,7 @@
 //! newest `step-*` snapshot that loads is used ([`snapshots_newest_first`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -25,6 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AeganConfig;
 use crate::error::{AeganError, Result};
+pub use crate::io::write_atomic;
+use crate::io::{sync_dir, unique_suffix, write_synced};
 use crate::nets::{NetworkKind, Networks};
 use crate::params::ParamStore;
 use crate::rng::RngState;
@@ -401,51 +402,6 @@ fn serialize(tensors: &[(String, Tensor)]) -> Result<Vec<u8>> {
         path: PathBuf::from("<memory>"),
         reason: e.to_string(),
     })
-}
-
-/// Writes `bytes` to `path` and fsyncs it (for files inside a not-yet-published directory).
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = File::create(path).map_err(|e| AeganError::io(path, e))?;
-    f.write_all(bytes).map_err(|e| AeganError::io(path, e))?;
-    f.sync_all().map_err(|e| AeganError::io(path, e))
-}
-
-/// Replaces `path` with `bytes` atomically: a kill leaves either the old or the new content.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", unique_suffix()));
-    write_synced(&tmp, bytes)?;
-    fs::rename(&tmp, path).map_err(|e| AeganError::io(path, e))?;
-    if let Some(parent) = path.parent() {
-        sync_dir(if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        })?;
-    }
-    Ok(())
-}
-
-/// `<process id>-<counter>`: temporary names that two processes (or two threads) writing the
-/// same file never share.
-fn unique_suffix() -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{}-{n}", std::process::id())
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    // Directories can be fsynced on Unix; elsewhere opening one fails and rename is the best we have.
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| AeganError::io(dir, e))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 /// The run id of snapshots written before run ids existed: all such snapshots count as one run.

@@ -52,6 +52,7 @@ pub mod data;
 mod device;
 pub mod diffaug;
 mod error;
+mod io;
 pub mod metrics;
 pub mod nets;
 pub mod objective;

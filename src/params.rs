@@ -16,6 +16,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::io::fnv1a;
+
 /// Names of tensors that are statistics, not parameters: saved, but never optimised.
 const BUFFER_SUFFIXES: [&str; 2] = ["running_mean", "running_var"];
 
@@ -130,13 +132,6 @@ impl SimpleBackend for ParamStore {
     fn contains_tensor(&self, name: &str) -> bool {
         self.lock().contains_key(name)
     }
-}
-
-/// FNV-1a: a hash that is stable across Rust versions and platforms (unlike `DefaultHasher`).
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 fn uniform(rng: &mut ChaCha8Rng, n: usize, lo: f64, up: f64) -> Vec<f32> {

@@ -14,6 +14,9 @@
 use candle_core::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
+/// Resampling by integer factors, kept here under its old path; it lives in [`crate::ops`].
+pub use crate::ops::{downsample_area, upsample_nearest};
+
 /// The schedule of a progressive run (a field of [`crate::AeganConfig`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,33 +121,6 @@ impl Growth {
 /// exactly.
 pub(crate) fn fade(old: &Tensor, new: &Tensor, alpha: f64) -> Result<Tensor> {
     old + ((new - old)? * alpha)?
-}
-
-/// Area downsampling by an integer `factor`: the mean of each `factor`×`factor` block.
-/// Written as a reshape and a mean (not candle's `avg_pool2d`) because its gradient is then a
-/// broadcast, where `avg_pool2d`'s goes through the slow nearest-upsample kernel.
-pub fn downsample_area(x: &Tensor, factor: usize) -> Result<Tensor> {
-    if factor == 1 {
-        return Ok(x.clone());
-    }
-    let (b, c, h, w) = x.dims4()?;
-    if h % factor != 0 || w % factor != 0 {
-        candle_core::bail!("cannot downsample {h}×{w} by {factor}: not a multiple")
-    }
-    x.reshape((b, c, h / factor, factor, w / factor, factor))?
-        .mean(5)?
-        .mean(3)
-}
-
-/// Nearest-neighbour upsampling by an integer `factor`.
-pub fn upsample_nearest(x: &Tensor, factor: usize) -> Result<Tensor> {
-    if factor == 1 {
-        return Ok(x.clone());
-    }
-    let (b, c, h, w) = x.dims4()?;
-    x.reshape((b, c, h, 1, w, 1))?
-        .broadcast_as((b, c, h, factor, w, factor))?
-        .reshape((b, c, h * factor, w * factor))
 }
 
 #[cfg(test)]

@@ -365,7 +365,7 @@ fn truncate_jsonl(path: &Path, step: u64) -> Result<Vec<serde_json::Value>> {
     if !text.is_empty() {
         text.push('\n');
     }
-    crate::checkpoint::write_atomic(path, text.as_bytes())?;
+    crate::io::write_atomic(path, text.as_bytes())?;
     Ok(kept)
 }
 

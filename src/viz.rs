@@ -6,8 +6,8 @@ use std::path::Path;
 use candle_core::{DType, Tensor};
 use image::{DynamicImage, ImageFormat, RgbImage};
 
-use crate::checkpoint::write_atomic;
 use crate::error::{AeganError, Result};
+use crate::io::write_atomic;
 
 /// Converts a batch `(n, channels, h, w)` with values in [−1, 1] to 8-bit RGB images
 /// (one channel is shown as grey; a fourth channel is dropped).

@@ -225,3 +225,24 @@ fn a_parameter_that_joins_late_moves_by_about_the_learning_rate() {
     assert_eq!(counts["late"], 1);
     assert_eq!(adam.steps(), 1000);
 }
+
+#[test]
+fn adam_matches_a_reference_computed_by_hand() {
+    // Known gradients of a loss g·p (so ∂/∂p = g) fed to Adam, against Kingma & Ba's update
+    // written out in f64.
+    let gradients = [0.5f64, -1.0, 2.0, 0.25, -0.75];
+    let (lr, b1, b2, eps) = (0.1, 0.9, 0.999, 1e-8);
+    let p = Var::new(&[1f32], &Device::Cpu).unwrap();
+    let mut adam = Adam::new(vec![("p".into(), p.clone())], lr, (b1, b2), eps).unwrap();
+    let (mut want, mut m, mut v) = (1f64, 0f64, 0f64);
+    for (t, &g) in gradients.iter().enumerate() {
+        let loss = (p.as_tensor() * g).unwrap().sum_all().unwrap();
+        adam.step(&loss.backward().unwrap()).unwrap();
+        m = b1 * m + (1.0 - b1) * g;
+        v = b2 * v + (1.0 - b2) * g * g;
+        let t = (t + 1) as i32;
+        want -= lr * (m / (1.0 - b1.powi(t))) / ((v / (1.0 - b2.powi(t))).sqrt() + eps);
+        let got = p.as_tensor().to_vec1::<f32>().unwrap()[0] as f64;
+        assert!((got - want).abs() < 1e-6, "step {t}: {got} vs {want}");
+    }
+}

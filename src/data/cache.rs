@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-use super::folder::{LoadOptions, LoadedImages, Skipped};
-use crate::checkpoint::write_atomic;
+use super::loaded::{LoadOptions, LoadedImages, Skipped};
 use crate::error::Result;
-use crate::params::fnv1a;
+use crate::io::fnv1a;
+use crate::io::write_atomic;
 
 const MAGIC: &[u8; 8] = b"AEGANIM1";
 

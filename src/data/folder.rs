@@ -9,86 +9,9 @@ use image::{DynamicImage, ImageReader, RgbImage, RgbaImage};
 use rayon::prelude::*;
 
 use super::cache;
-use super::ImageSet;
 use crate::error::{AeganError, Result};
 
-/// How images are resized to the model size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Resample {
-    /// Lanczos-3, antialiased when shrinking: for photographs such as dermoscopy.
-    Lanczos,
-    /// For pixel art: nearest neighbour when the size changes by an integer factor (so
-    /// one-pixel outlines stay crisp), Lanczos-3 otherwise.
-    PixelArt,
-}
-
-/// How to turn files into training images.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadOptions {
-    /// Side of the square output images.
-    pub size: usize,
-    /// Colour that transparent pixels are composited onto.
-    pub background: [u8; 3],
-    /// Resize filter.
-    pub resample: Resample,
-    /// Where decoded, resized sets are cached (`None`: no cache). See [`default_cache_dir`].
-    pub cache_dir: Option<PathBuf>,
-    /// Print one line per skipped file and a summary to standard error.
-    pub verbose: bool,
-}
-
-impl LoadOptions {
-    /// Photographs at `size`, white background, cached in [`default_cache_dir`], verbose.
-    pub fn new(size: usize) -> Self {
-        LoadOptions {
-            size,
-            background: [255, 255, 255],
-            resample: Resample::Lanczos,
-            cache_dir: default_cache_dir(),
-            verbose: true,
-        }
-    }
-}
-
-/// `$AEGAN_CACHE_DIR`, else `$XDG_CACHE_HOME/aegan`, else `~/.cache/aegan`.
-pub fn default_cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("AEGAN_CACHE_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return Some(PathBuf::from(dir).join("aegan"));
-    }
-    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("aegan"))
-}
-
-/// A file that could not be used, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
-    /// The file.
-    pub path: PathBuf,
-    /// The decoder's complaint.
-    pub reason: String,
-}
-
-/// Images decoded from files, with the file each came from.
-#[derive(Debug, Clone)]
-pub struct LoadedImages {
-    /// The images, `size`×`size` RGB.
-    pub images: Vec<RgbImage>,
-    /// The file of each image (same order).
-    pub paths: Vec<PathBuf>,
-    /// Files that could not be decoded.
-    pub skipped: Vec<Skipped>,
-    /// Whether the result came from the on-disk cache.
-    pub from_cache: bool,
-}
-
-impl LoadedImages {
-    /// The images as an [`ImageSet`] described by `description`.
-    pub fn to_image_set(&self, description: impl Into<String>) -> Result<ImageSet> {
-        ImageSet::from_rgb(&self.images, description)
-    }
-}
+pub use super::loaded::{default_cache_dir, LoadOptions, LoadedImages, Resample, Skipped};
 
 /// Every regular file under `dir`, recursively, sorted by path (hidden entries skipped).
 /// Symbolic links to folders are followed, each folder once, so a link loop ends.

@@ -9,6 +9,7 @@ mod augment;
 mod cache;
 pub mod folder;
 pub mod ham10000;
+mod loaded;
 pub mod synthetic;
 
 pub use augment::Augment;

@@ -9,7 +9,7 @@ use super::{evaluate, fid, kid, memorisation, reconstruction_error, FeatureStats
 use crate::checkpoint::{read_tensors, save_tensors};
 use crate::data::ImageSet;
 use crate::error::Result;
-use crate::params::fnv1a;
+use crate::io::fnv1a;
 use crate::rng::TrainRng;
 use crate::Networks;
 

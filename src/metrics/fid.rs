@@ -26,8 +26,8 @@ use safetensors::tensor::{Dtype as StDtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use super::bad_input;
-use crate::checkpoint::write_atomic;
 use crate::error::{AeganError, Result};
+use crate::io::write_atomic;
 
 /// Default KID subset size (clipped to the smaller set).
 pub const KID_SUBSET_SIZE: usize = 1000;

@@ -17,7 +17,8 @@ use candle_core::{Device, Tensor, Var};
 
 use crate::config::AeganConfig;
 use crate::error::Result;
-use crate::params::{fnv1a, ParamStore};
+use crate::io::fnv1a;
+use crate::params::ParamStore;
 use crate::progressive::Growth;
 use crate::rng::TrainRng;
 

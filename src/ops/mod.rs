@@ -26,6 +26,8 @@ mod batch_norm;
 mod conv;
 mod gemm;
 mod im2col;
+mod parallel;
+mod resample;
 mod scratch;
 mod subpixel;
 mod upsample;
@@ -33,6 +35,7 @@ mod upsample;
 pub use activation::{bias_leaky_relu, leaky_relu, scale_shift_leaky_relu};
 pub use batch_norm::{batch_norm_leaky_relu, composed as batch_norm_leaky_relu_composed};
 pub use conv::{conv2d, conv2d_rect, conv_transpose2d, upsample2x_conv2d};
+pub use resample::{downsample_area, upsample_nearest};
 pub use upsample::upsample_nearest_2x;
 
 /// Whether every tensor is on the CPU in f32, where aegan's own kernels run (elsewhere the

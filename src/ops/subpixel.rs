@@ -11,7 +11,7 @@
 //! of 4·16 = 64. The column matrices shrink likewise. The result is the same function (up to
 //! the order of floating-point sums).
 
-use super::conv::{each_image, sum_over_images};
+use super::parallel::{each_image, sum_over_images};
 use rayon::prelude::*;
 
 use super::gemm::{matmul, Mat, Parallelism};

@@ -1,0 +1,81 @@
+//! How the convolution kernels share a batch among threads: per image, and sums over images
+//! in a fixed order, so that results never depend on the thread count.
+
+use rayon::prelude::*;
+
+use super::gemm::Parallelism;
+use super::scratch::with_scratch;
+
+/// Partial sums that a sum over a batch (a weight gradient) is split into, whatever the
+/// thread count: images are added in a fixed order, within each partial sum and then the
+/// partial sums one after another, so the result never depends on how many threads ran it.
+const PARTIAL_SUMS: usize = 8;
+
+/// `Σ_b` of what `f(b, acc, scratch, first, parallelism)` accumulates into a buffer of
+/// `acc_len` (overwriting it when `first`): the batch is cut into at most [`PARTIAL_SUMS`]
+/// contiguous shares that depend only on its size, each summed into its own buffer (shares in
+/// parallel, each with a scratch buffer of `scratch_len`; threads beyond the number of shares
+/// go to the matrix products), then the shares are added in order.
+pub(crate) fn sum_over_images(
+    batch: usize,
+    acc_len: usize,
+    scratch_len: usize,
+    f: impl Fn(usize, &mut [f32], &mut [f32], bool, Parallelism) + Sync,
+) -> Vec<f32> {
+    let share = batch.div_ceil(PARTIAL_SUMS).max(1);
+    let shares = batch.div_ceil(share);
+    let threads = rayon::current_num_threads();
+    let inner = if shares >= threads {
+        Parallelism::None
+    } else {
+        Parallelism::Rayon(threads.div_ceil(shares.max(1)))
+    };
+    let partial: Vec<Vec<f32>> = (0..shares)
+        .into_par_iter()
+        .map(|s| {
+            let mut acc = vec![0f32; acc_len];
+            with_scratch(scratch_len, |scratch| {
+                for (i, b) in (s * share..((s + 1) * share).min(batch)).enumerate() {
+                    f(b, &mut acc, scratch, i == 0, inner);
+                }
+            });
+            acc
+        })
+        .collect();
+    let mut partial = partial.into_iter();
+    let mut sum = partial.next().unwrap_or_else(|| vec![0f32; acc_len]);
+    for p in partial {
+        for (t, v) in sum.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    sum
+}
+
+/// Calls `f(b, out_b, scratch, parallelism)` for every image `b` of `batch` laid out in
+/// `out`, with the thread's scratch buffer of `scratch_len` (contents unspecified): images in
+/// parallel when there are at least as many as threads, otherwise one after another with a
+/// parallel product.
+pub(crate) fn each_image(
+    out: &mut [f32],
+    batch: usize,
+    scratch_len: usize,
+    f: impl Fn(usize, &mut [f32], &mut [f32], Parallelism) + Sync,
+) {
+    if batch == 0 || out.is_empty() {
+        return;
+    }
+    let per_image = out.len() / batch;
+    let threads = rayon::current_num_threads();
+    if batch < threads {
+        with_scratch(scratch_len, |scratch| {
+            for (b, out_b) in out.chunks_mut(per_image).enumerate() {
+                f(b, out_b, scratch, Parallelism::Rayon(threads));
+            }
+        });
+        return;
+    }
+    out.par_chunks_mut(per_image)
+        .enumerate()
+        .for_each(|(b, out_b)| with_scratch(scratch_len, |scratch| f(b, out_b, scratch, Parallelism::None)));
+}

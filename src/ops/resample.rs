@@ -1,0 +1,31 @@
+//! Resampling by integer factors: area downsampling and nearest-neighbour upsampling, with
+//! gradients that are broadcasts (progressive growing and its fades use them every step).
+
+use candle_core::{Result, Tensor};
+
+/// Area downsampling by an integer `factor`: the mean of each `factor`×`factor` block.
+/// Written as a reshape and a mean (not candle's `avg_pool2d`) because its gradient is then a
+/// broadcast, where `avg_pool2d`'s goes through the slow nearest-upsample kernel.
+pub fn downsample_area(x: &Tensor, factor: usize) -> Result<Tensor> {
+    if factor == 1 {
+        return Ok(x.clone());
+    }
+    let (b, c, h, w) = x.dims4()?;
+    if h % factor != 0 || w % factor != 0 {
+        candle_core::bail!("cannot downsample {h}×{w} by {factor}: not a multiple")
+    }
+    x.reshape((b, c, h / factor, factor, w / factor, factor))?
+        .mean(5)?
+        .mean(3)
+}
+
+/// Nearest-neighbour upsampling by an integer `factor`.
+pub fn upsample_nearest(x: &Tensor, factor: usize) -> Result<Tensor> {
+    if factor == 1 {
+        return Ok(x.clone());
+    }
+    let (b, c, h, w) = x.dims4()?;
+    x.reshape((b, c, h, 1, w, 1))?
+        .broadcast_as((b, c, h, factor, w, factor))?
+        .reshape((b, c, h * factor, w * factor))
+}
