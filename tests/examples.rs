@@ -2,40 +2,12 @@
 //! stopped (signals and bad inputs: `trials.rs`).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use aegan::candle_core::Device;
-use aegan::data::synthetic;
+mod common;
 
-/// The example binaries that `cargo test` builds beside the test binaries.
-fn example(name: &str) -> PathBuf {
-    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-    let path = deps.parent().unwrap().join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} not built; run through `cargo test`",
-        path.display()
-    );
-    path
-}
-
-fn ham_folder(dir: &Path, n: usize) {
-    let images =
-        aegan::viz::to_rgb_images(&synthetic::lesions(n, 24, 2).to_tensor(&Device::Cpu).unwrap()).unwrap();
-    let folder = dir.join("HAM10000_images_part_1");
-    fs::create_dir_all(&folder).unwrap();
-    let mut csv = String::from("lesion_id,image_id,dx\n");
-    for (i, im) in images.iter().enumerate() {
-        csv.push_str(&format!(
-            "HAM_{},ISIC_{i:07},{}\n",
-            i / 2,
-            if i % 3 == 0 { "mel" } else { "nv" }
-        ));
-        im.save(folder.join(format!("ISIC_{i:07}.jpg"))).unwrap();
-    }
-    fs::write(dir.join("HAM10000_metadata.csv"), csv).unwrap();
-}
+use common::{example, ham_folder};
 
 fn run(args: &[&str]) -> Output {
     let out = Command::new(example("ham10000"))

@@ -4,51 +4,13 @@
 //! the message, and that no run is lost.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use aegan::candle_core::Device;
-use aegan::data::synthetic;
+mod common;
 
-/// An example binary that `cargo test` builds beside the test binaries.
-fn example(name: &str) -> PathBuf {
-    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-    let path = deps.parent().unwrap().join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} not built; run through `cargo test`",
-        path.display()
-    );
-    path
-}
-
-/// `n` synthetic lesion images of `size` pixels as JPEG files in `dir`.
-fn write_images(dir: &Path, n: usize, size: usize) -> Vec<PathBuf> {
-    let images =
-        aegan::viz::to_rgb_images(&synthetic::lesions(n, size, 2).to_tensor(&Device::Cpu).unwrap()).unwrap();
-    fs::create_dir_all(dir).unwrap();
-    images
-        .iter()
-        .enumerate()
-        .map(|(i, im)| {
-            let path = dir.join(format!("ISIC_{i:07}.jpg"));
-            im.save(&path).unwrap();
-            path
-        })
-        .collect()
-}
-
-/// A HAM10000-shaped folder: `n` images, two per lesion, a third of them melanomas.
-fn ham_folder(dir: &Path, n: usize) {
-    write_images(&dir.join("HAM10000_images_part_1"), n, 24);
-    let mut csv = String::from("lesion_id,image_id,dx\n");
-    for i in 0..n {
-        let dx = if i % 3 == 0 { "mel" } else { "nv" };
-        csv.push_str(&format!("HAM_{},ISIC_{i:07},{dx}\n", i / 2));
-    }
-    fs::write(dir.join("HAM10000_metadata.csv"), csv).unwrap();
-}
+use common::{example, ham_folder, write_images};
 
 fn command(name: &str, args: &[&str]) -> Command {
     let mut c = Command::new(example(name));

@@ -73,3 +73,46 @@ pub fn max_weight_diff(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f3
         .flat_map(|((_, x), (_, y))| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
         .fold(0f32, f32::max)
 }
+
+/// An example binary that `cargo test` builds beside the test binaries.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    let path = deps.parent().unwrap().join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} not built; run through `cargo test`",
+        path.display()
+    );
+    path
+}
+
+/// `n` synthetic lesion images of `size` pixels as JPEG files in `dir`.
+pub fn write_images(dir: &std::path::Path, n: usize, size: usize) -> Vec<std::path::PathBuf> {
+    let images = aegan::viz::to_rgb_images(
+        &aegan::data::synthetic::lesions(n, size, 2)
+            .to_tensor(&aegan::candle_core::Device::Cpu)
+            .unwrap(),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, im)| {
+            let path = dir.join(format!("ISIC_{i:07}.jpg"));
+            im.save(&path).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// A HAM10000-shaped folder: `n` images, two per lesion, a third of them melanomas.
+pub fn ham_folder(dir: &std::path::Path, n: usize) {
+    write_images(&dir.join("HAM10000_images_part_1"), n, 24);
+    let mut csv = String::from("lesion_id,image_id,dx\n");
+    for i in 0..n {
+        let dx = if i % 3 == 0 { "mel" } else { "nv" };
+        csv.push_str(&format!("HAM_{},ISIC_{i:07},{dx}\n", i / 2));
+    }
+    std::fs::write(dir.join("HAM10000_metadata.csv"), csv).unwrap();
+}
