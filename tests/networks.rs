@@ -105,3 +105,21 @@ fn same_seed_gives_same_initial_weights_and_another_seed_differs() {
     let c = common::snapshot(&Networks::new(&other, &Device::Cpu).unwrap());
     assert_ne!(a, c);
 }
+
+#[test]
+fn a_network_built_on_its_own_refuses_an_invalid_config() {
+    let mut config = aegan::AeganConfig::lean(32);
+    config.image_size = 24;
+    let store = aegan::params::ParamStore::new(0);
+    let vb = || store.var_builder(&aegan::candle_core::Device::Cpu);
+    let errors = [
+        aegan::Generator::new(&config, vb()).err(),
+        aegan::Encoder::new(&config, vb()).err(),
+        aegan::ImageDiscriminator::new(&config, vb()).err(),
+        aegan::LatentDiscriminator::new(&config, vb()).err(),
+    ];
+    for err in errors {
+        let message = err.expect("an image size of 24 was accepted").to_string();
+        assert!(message.contains("image_size") && message.contains("24"), "{message}");
+    }
+}

@@ -30,6 +30,7 @@ pub struct ImageDiscriminator {
 impl ImageDiscriminator {
     /// Builds Dx for `config` with its tensors from `vb`.
     pub fn new(config: &AeganConfig, vb: VarBuilder) -> Result<Self> {
+        super::validated(config)?;
         let d = &config.image_discriminator;
         let slope = config.leaky_slope;
         let side = config.image_size;
@@ -106,6 +107,7 @@ pub struct LatentDiscriminator {
 impl LatentDiscriminator {
     /// Builds Dz for `config` with its tensors from `vb`.
     pub fn new(config: &AeganConfig, vb: VarBuilder) -> Result<Self> {
+        super::validated(config)?;
         let mlp = Mlp::new(
             vb,
             config.latent_dim,

@@ -31,6 +31,7 @@ pub struct Encoder {
 impl Encoder {
     /// Builds E for `config` with its tensors from `vb`.
     pub fn new(config: &AeganConfig, vb: VarBuilder) -> Result<Self> {
+        super::validated(config)?;
         let e = &config.encoder;
         let slope = config.leaky_slope;
         let input = GrowingInput::new(config, &e.widths, &vb)?;

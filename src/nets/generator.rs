@@ -49,6 +49,7 @@ pub struct Generator {
 impl Generator {
     /// Builds G for `config` with its tensors from `vb`.
     pub fn new(config: &AeganConfig, vb: VarBuilder) -> Result<Self> {
+        super::validated(config)?;
         let g = &config.generator;
         let slope = config.leaky_slope;
         let stem_width = g.widths.at(4);
