@@ -120,6 +120,9 @@ fn a_network_built_on_its_own_refuses_an_invalid_config() {
     ];
     for err in errors {
         let message = err.expect("an image size of 24 was accepted").to_string();
-        assert!(message.contains("image_size") && message.contains("24"), "{message}");
+        assert!(
+            message.contains("image_size") && message.contains("24"),
+            "{message}"
+        );
     }
 }
