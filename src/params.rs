@@ -21,6 +21,10 @@ use crate::io::fnv1a;
 /// Names of tensors that are statistics, not parameters: saved, but never optimised.
 const BUFFER_SUFFIXES: [&str; 2] = ["running_mean", "running_var"];
 
+fn is_buffer(name: &str) -> bool {
+    BUFFER_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
 /// The named tensors of one network. Cloning shares the tensors.
 #[derive(Clone)]
 pub struct ParamStore {
@@ -56,7 +60,16 @@ impl ParamStore {
     pub fn trainable(&self) -> Vec<(String, Var)> {
         self.all()
             .into_iter()
-            .filter(|(name, _)| !BUFFER_SUFFIXES.iter().any(|s| name.ends_with(s)))
+            .filter(|(name, _)| !is_buffer(name))
+            .collect()
+    }
+
+    /// The statistics that are saved but never optimised (batch-norm running mean and
+    /// variance), sorted by name: [`ParamStore::all`] less [`ParamStore::trainable`].
+    pub fn buffers(&self) -> Vec<(String, Var)> {
+        self.all()
+            .into_iter()
+            .filter(|(name, _)| is_buffer(name))
             .collect()
     }
 

@@ -177,11 +177,19 @@ impl AeganTrainer {
     /// the same α as the networks (Karras et al. 2018), so that real and generated images
     /// carry the same detail.
     pub fn step(&mut self, real: &Tensor) -> Result<StepLosses> {
-        // Both phases or neither: a failure in the second puts back what the first changed.
+        // Both phases or neither: one copy of the state before the step puts back whatever
+        // either phase changed if either fails.
         let before = self.save_state(&NetworkKind::ALL)?;
-        let discriminator = self.discriminator_step(real)?;
-        let generator = match self.generator_step(real) {
-            Ok(g) => g,
+        let phases = self
+            .keeping_buffers(&GENERATOR_SIDE, |t| t.discriminator_phase(real))
+            .and_then(|d| {
+                Ok((
+                    d,
+                    self.keeping_buffers(&DISCRIMINATOR_SIDE, |t| t.generator_phase(real))?,
+                ))
+            });
+        let (discriminator, generator) = match phases {
+            Ok(losses) => losses,
             Err(e) => {
                 self.restore_state(before)?;
                 return Err(e);
@@ -203,23 +211,21 @@ impl AeganTrainer {
     /// with batch statistics, but their running statistics are left as they were. On any
     /// error (a non-finite loss included) every change is undone.
     pub fn discriminator_step(&mut self, real: &Tensor) -> Result<DiscriminatorLosses> {
-        let mine = [NetworkKind::ImageDiscriminator, NetworkKind::LatentDiscriminator];
-        let others = [NetworkKind::Generator, NetworkKind::Encoder];
-        self.in_phase(&mine, &others, |t| t.discriminator_phase(real))
+        self.in_phase(&DISCRIMINATOR_SIDE, &GENERATOR_SIDE, |t| {
+            t.discriminator_phase(real)
+        })
     }
 
     /// The generator/encoder phase alone: updates G and E (weights, batch-norm statistics,
     /// optimiser state, the moving average of G) and nothing else; Dx's running statistics
     /// are left as they were. On any error every change is undone.
     pub fn generator_step(&mut self, real: &Tensor) -> Result<GeneratorLosses> {
-        let mine = [NetworkKind::Generator, NetworkKind::Encoder];
-        let others = [NetworkKind::ImageDiscriminator, NetworkKind::LatentDiscriminator];
-        self.in_phase(&mine, &others, |t| t.generator_phase(real))
+        self.in_phase(&GENERATOR_SIDE, &DISCRIMINATOR_SIDE, |t| t.generator_phase(real))
     }
 
-    /// Runs `phase`, which updates the networks `mine`: on success puts back the batch-norm
-    /// statistics of `others` (forward passes in training mode moved them), on failure
-    /// everything `phase` may have changed.
+    /// Runs `phase`, which updates the networks `mine`, keeping the batch-norm statistics of
+    /// `others` (see [`AeganTrainer::keeping_buffers`]); on failure puts back everything
+    /// `phase` may have changed.
     fn in_phase<T>(
         &mut self,
         mine: &[NetworkKind],
@@ -227,18 +233,24 @@ impl AeganTrainer {
         phase: impl FnOnce(&mut Self) -> Result<T>,
     ) -> Result<T> {
         let before = self.save_state(mine)?;
-        let others_buffers = self.save_buffers(others)?;
-        match phase(self) {
-            Ok(value) => {
-                restore_values(others_buffers)?;
-                Ok(value)
-            }
-            Err(e) => {
-                self.restore_state(before)?;
-                restore_values(others_buffers)?;
-                Err(e)
-            }
+        let result = self.keeping_buffers(others, phase);
+        if result.is_err() {
+            self.restore_state(before)?;
         }
+        result
+    }
+
+    /// Runs `phase` and then puts back the batch-norm statistics of `others`, which its
+    /// forward passes in training mode moved.
+    fn keeping_buffers<T>(
+        &mut self,
+        others: &[NetworkKind],
+        phase: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let saved = self.save_buffers(others)?;
+        let result = phase(self);
+        restore_values(saved)?;
+        result
     }
 
     fn discriminator_phase(&mut self, real: &Tensor) -> Result<DiscriminatorLosses> {
@@ -321,15 +333,7 @@ impl AeganTrainer {
     fn save_buffers(&self, kinds: &[NetworkKind]) -> Result<Vec<(Var, Tensor)>> {
         let mut vars = Vec::new();
         for &kind in kinds {
-            let store = self.networks.store(kind);
-            let trainable: Vec<String> = store.trainable().into_iter().map(|(n, _)| n).collect();
-            vars.extend(
-                store
-                    .all()
-                    .into_iter()
-                    .filter(|(name, _)| !trainable.contains(name))
-                    .map(|(_, v)| v),
-            );
+            vars.extend(self.networks.store(kind).buffers().into_iter().map(|(_, v)| v));
         }
         copy_values(vars)
     }
@@ -579,6 +583,12 @@ impl AeganTrainer {
         }
     }
 }
+
+/// The networks the discriminator phase updates.
+const DISCRIMINATOR_SIDE: [NetworkKind; 2] =
+    [NetworkKind::ImageDiscriminator, NetworkKind::LatentDiscriminator];
+/// The networks the generator/encoder phase updates.
+const GENERATOR_SIDE: [NetworkKind; 2] = [NetworkKind::Generator, NetworkKind::Encoder];
 
 /// What [`AeganTrainer::save_state`] copies.
 struct SavedState {

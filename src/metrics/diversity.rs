@@ -102,7 +102,7 @@ pub fn pairwise_distance_ratio(fake: &Tensor, real: &Tensor) -> Result<f64> {
 }
 
 /// The median of sorted values.
-fn median(sorted: &[f64]) -> f64 {
+pub(super) fn median(sorted: &[f64]) -> f64 {
     let n = sorted.len();
     if n % 2 == 1 {
         sorted[n / 2]

@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
 
 use super::bad_input;
+use super::diversity::median;
 use crate::error::Result;
 
 /// Rows of the distance matrix computed at once: bounds memory for large sets.
@@ -52,19 +53,14 @@ pub fn memorisation(train: &Tensor, generated: &Tensor, held_out: &Tensor) -> Re
     }
     let generated_nearest = nearest(&generated, &train)?;
     let held_out_nearest = nearest(&held_out, &train)?;
-    let median = |values: &[(usize, f64)]| {
+    let sorted_distances = |values: &[(usize, f64)]| {
         let mut d: Vec<f64> = values.iter().map(|v| v.1).collect();
         d.sort_unstable_by(f64::total_cmp);
-        let n = d.len();
-        if n % 2 == 1 {
-            d[n / 2]
-        } else {
-            (d[n / 2 - 1] + d[n / 2]) / 2.0
-        }
+        d
     };
-    let (generated_median, held_out_median) = (median(&generated_nearest), median(&held_out_nearest));
-    let mut held_sorted: Vec<f64> = held_out_nearest.iter().map(|v| v.1).collect();
-    held_sorted.sort_unstable_by(f64::total_cmp);
+    let held_sorted = sorted_distances(&held_out_nearest);
+    let generated_median = median(&sorted_distances(&generated_nearest));
+    let held_out_median = median(&held_sorted);
     let first_percentile = held_sorted[(held_sorted.len() - 1) / 100];
     let closer = generated_nearest
         .iter()

@@ -202,13 +202,7 @@ impl Networks {
         let (Some(average), Some(store)) = (&self.generator_ema, &self.ema_store) else {
             return Ok(());
         };
-        let trainable: Vec<String> = store.trainable().into_iter().map(|(n, _)| n).collect();
-        let buffers: Vec<Var> = store
-            .all()
-            .into_iter()
-            .filter(|(name, _)| !trainable.contains(name))
-            .map(|(_, v)| v)
-            .collect();
+        let buffers: Vec<Var> = store.buffers().into_iter().map(|(_, v)| v).collect();
         let mut latents = TrainRng::new(STANDING_STATISTICS_SEED);
         let mut sums: Vec<Option<Tensor>> = vec![None; buffers.len()];
         for _ in 0..STANDING_STATISTICS_BATCHES {
