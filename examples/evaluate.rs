@@ -18,7 +18,6 @@ use aegan::candle_core::{Device, Tensor};
 use aegan::data::ham10000::{self, Ham10000};
 use aegan::data::{load_folder, LoadOptions, Resample};
 use aegan::metrics::{self, FeatureStats, FidInception};
-use aegan::rng::TrainRng;
 use aegan::{checkpoint, AeganError, DeviceChoice};
 use clap::Parser;
 
@@ -172,10 +171,9 @@ fn run(args: Args) -> aegan::Result<()> {
     };
     let fake = match (&args.fake, &networks) {
         (Some(dir), _) => load_images("--fake", dir, size, args.pixel_art, None)?,
-        (None, Some((config, nets))) => {
-            let z = TrainRng::new(args.seed).normal((args.n, config.latent_dim), &device)?;
-            aegan::metrics::generate(nets, &z)?
-        }
+        (None, Some((config, nets))) => aegan::Model::new(config.clone(), nets.clone())
+            .sample(args.n, args.seed)?
+            .to_device(&Device::Cpu)?,
         (None, None) => {
             return Err(AeganError::BadInput {
                 what: "arguments",

@@ -11,8 +11,7 @@ use std::path::PathBuf;
 
 use aegan::candle_core::Tensor;
 use aegan::data::{load_folder, synthetic, LoadOptions};
-use aegan::rng::TrainRng;
-use aegan::{checkpoint, viz, AeganError, DeviceChoice};
+use aegan::{viz, AeganError, DeviceChoice, Interpolation, Model};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -38,6 +37,16 @@ struct Args {
     /// Steps of the interpolation strip between two real images.
     #[arg(long, default_value_t = 10)]
     interpolation_steps: usize,
+    /// Interpolate along the great circle between the two latents (slerp) instead of the
+    /// straight line.
+    #[arg(long)]
+    spherical: bool,
+    /// Images per row of grid.png (it shows the first --n images, at most 64).
+    #[arg(long, default_value_t = 8)]
+    grid_columns: usize,
+    /// Pixels per image pixel in the grids (nearest-neighbour enlargement).
+    #[arg(long, default_value_t = 2)]
+    grid_scale: usize,
     /// Compute device: auto, cpu, cuda[:N] or metal[:N].
     #[arg(long, default_value = "auto")]
     device: String,
@@ -57,6 +66,14 @@ fn run(args: Args) -> aegan::Result<()> {
     if args.n == 0 {
         return Err(AeganError::option("--n", 0, "must be at least 1"));
     }
+    for (option, value) in [
+        ("--grid-columns", args.grid_columns),
+        ("--grid-scale", args.grid_scale),
+    ] {
+        if !(1..=64).contains(&value) {
+            return Err(AeganError::option(option, value, "must be from 1 to 64"));
+        }
+    }
     if args.interpolation_steps < 2 {
         return Err(AeganError::option(
             "--interpolation-steps",
@@ -65,16 +82,17 @@ fn run(args: Args) -> aegan::Result<()> {
         ));
     }
     let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
-    let loaded = checkpoint::load_networks_reporting(&args.checkpoint, &device)?;
+    let loaded = Model::load_reporting(&args.checkpoint, &device)?;
     for (snapshot, error) in &loaded.skipped {
         eprintln!("warning: skipped snapshot {}: {error}", snapshot.display());
     }
-    let (config, nets) = loaded.value;
+    let model = loaded.value;
+    let config = model.config().clone();
     let images_dir = args.out.join("images");
     std::fs::create_dir_all(&images_dir).map_err(|e| AeganError::io(&images_dir, e))?;
 
     // Latents are drawn in order from one stream, so image i is the same whatever --n is.
-    let mut latents = TrainRng::new(args.seed);
+    let latents = model.sample_latents(args.n, args.seed)?;
     let bar = ProgressBar::new(args.n as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -85,14 +103,18 @@ fn run(args: Args) -> aegan::Result<()> {
     let digits = args.n.saturating_sub(1).to_string().len().max(5);
     for first in (0..args.n).step_by(CHUNK) {
         let count = CHUNK.min(args.n - first);
-        let z = latents.normal((count, config.latent_dim), &device)?;
-        let generated = aegan::metrics::generate(&nets, &z)?;
+        let generated = model.generate(&latents.narrow(0, first, count)?)?;
         for (i, image) in viz::to_rgb_images(&generated)?.iter().enumerate() {
             let name = format!("{:0digits$}.png", first + i);
             viz::save_png(image, images_dir.join(name))?;
         }
         if first == 0 {
-            viz::save_grid(&generated, 8, 2, args.out.join("grid.png"))?;
+            viz::save_grid(
+                &generated,
+                args.grid_columns,
+                args.grid_scale,
+                args.out.join("grid.png"),
+            )?;
         }
         bar.inc(count as u64);
     }
@@ -119,18 +141,17 @@ fn run(args: Args) -> aegan::Result<()> {
             synthetic::lesions(16, config.image_size, args.seed).to_tensor(&device)?
         }
     };
-    // A progressive checkpoint taken before full size works at a lower resolution.
-    let real = aegan::progressive::downsample_area(&real, config.image_size / nets.resolution())?;
-    if nets.resolution() != config.image_size {
+    if model.resolution() != config.image_size {
         println!(
             "the checkpoint is at {0}×{0} of a progressive run growing to {1}×{1}",
-            nets.resolution(),
+            model.resolution(),
             config.image_size
         );
     }
-    let recon = nets
-        .generator
-        .forward_t(&nets.encoder.forward_t(&real, false)?, false)?;
+    // The model works at its own resolution (a progressive checkpoint taken before full
+    // size works at a lower one): compare at that resolution.
+    let real = aegan::progressive::downsample_area(&real, config.image_size / model.resolution())?;
+    let recon = model.reconstruct(&real)?;
     let pairs = Tensor::stack(&[&real, &recon], 1)?.flatten_to(1)?;
     viz::save_grid(&pairs, 8, 2, args.out.join("reconstructions.png"))?;
     let l1 = (&recon - &real)?.abs()?.mean_all()?.to_scalar::<f32>()?;
@@ -139,20 +160,16 @@ fn run(args: Args) -> aegan::Result<()> {
     );
 
     if real.dim(0)? >= 2 {
-        let ends = nets.encoder.forward_t(&real.narrow(0, 0, 2)?, false)?;
-        let (z0, z1) = (ends.get(0)?, ends.get(1)?);
         let steps = args.interpolation_steps;
-        let path: Vec<Tensor> = (0..steps)
-            .map(|i| {
-                let t = i as f64 / (steps - 1) as f64;
-                (&z0 * (1.0 - t))? + (&z1 * t)?
-            })
-            .collect::<Result<_, _>>()?;
-        let between = nets.generator.forward_t(&Tensor::stack(&path, 0)?, false)?;
+        let (how, path) = match args.spherical {
+            true => (Interpolation::Spherical, "the great circle"),
+            false => (Interpolation::Linear, "the line"),
+        };
+        let between = model.interpolate(&real.get(0)?, &real.get(1)?, steps, how)?;
         let strip = Tensor::cat(&[&real.narrow(0, 0, 1)?, &between, &real.narrow(0, 1, 1)?], 0)?;
         viz::save_grid(&strip, steps + 2, 3, args.out.join("interpolation.png"))?;
         println!(
-            "wrote interpolation.png (real x0 | G((1-t)E(x0) + tE(x1)) for {steps} values of t | real x1)"
+            "wrote interpolation.png (real x0 | G(z) for {steps} points on {path} from E(x0) to E(x1) | real x1)"
         );
     }
     Ok(())

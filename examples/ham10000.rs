@@ -56,7 +56,7 @@ fn run(args: Args) -> aegan::Result<()> {
             "must be a fraction from 0 (inclusive) to 1 (exclusive)",
         ));
     }
-    let (start, device) = common::start(&args.train, "runs/ham10000")?;
+    let (start, device) = common::start(&args.train, "runs/ham10000", "lean")?;
     let size = start.image_size();
     let Some(dir) = &args.data else {
         println!("no --data given: training on built-in SYNTHETIC lesions (procedurally drawn, not real dermoscopy).");

@@ -38,7 +38,7 @@ fn main() {
 }
 
 fn run(args: Args) -> aegan::Result<()> {
-    let (start, device) = common::start(&args.train, "runs/sprites")?;
+    let (start, device) = common::start(&args.train, "runs/sprites", "sprites")?;
     let size = start.image_size();
     let Some(dir) = &args.data else {
         println!("no --data given: training on built-in SYNTHETIC sprites (procedurally drawn, not real game art).");

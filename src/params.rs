@@ -19,7 +19,11 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::io::fnv1a;
 
 /// Names of tensors that are statistics, not parameters: saved, but never optimised.
-const BUFFER_SUFFIXES: [&str; 2] = ["running_mean", "running_var"];
+const BUFFER_SUFFIXES: [&str; 3] = [
+    "running_mean",
+    "running_var",
+    crate::nets::spectral::BUFFER_SUFFIX,
+];
 
 fn is_buffer(name: &str) -> bool {
     BUFFER_SUFFIXES.iter().any(|s| name.ends_with(s))

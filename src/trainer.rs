@@ -255,6 +255,8 @@ impl AeganTrainer {
 
     fn discriminator_phase(&mut self, real: &Tensor) -> Result<DiscriminatorLosses> {
         self.sync_growth()?;
+        // One power-iteration step per update of Dx (a no-op without spectral norm).
+        self.networks.image_discriminator.power_iteration()?;
         let x = self.training_batch(real)?;
         let z = self
             .rng
@@ -371,20 +373,24 @@ impl AeganTrainer {
     /// graph, from the moving average of G when the config keeps one
     /// ([`AeganConfig::generator_ema`]).
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.networks.sampler()?.forward_t(z, false)?.detach())
+        crate::model::generate(&self.networks, z)
     }
 
     /// E(x) in evaluation mode, detached from the graph.
     pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
-        let x = self.check_batch(x)?;
-        Ok(self.networks.encoder.forward_t(&x, false)?.detach())
+        crate::model::encode(&self.networks, &self.check_batch(x)?)
     }
 
     /// G(E(x)) in evaluation mode, through G itself (the G that E is trained with, never the
     /// moving average).
     pub fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
-        let z = self.encode(x)?;
-        Ok(self.networks.generator.forward_t(&z, false)?.detach())
+        crate::model::reconstruct(&self.networks, &self.check_batch(x)?)
+    }
+
+    /// The trained networks for inference ([`crate::Model`]: sampling, encoding,
+    /// reconstruction, interpolation), sharing this trainer's tensors.
+    pub fn model(&self) -> crate::Model {
+        crate::Model::new(self.config.clone(), self.networks.clone())
     }
 
     /// Floating-point operations of one training step per real image, counting convolutions

@@ -31,7 +31,8 @@ use crate::viz::{self, Panel, Series};
 pub struct LoopOptions {
     /// Folder for pictures, the loss log and `checkpoint/`.
     pub out_dir: PathBuf,
-    /// Train until the trainer has completed this many steps.
+    /// Train until the trainer has completed this many steps; [`u64::MAX`] (see
+    /// [`LoopOptions::until_time_limit`]) means no step limit, only `time_limit`.
     pub total_steps: u64,
     /// Write pictures and a checkpoint every this many steps.
     pub save_every: u64,
@@ -66,6 +67,18 @@ impl LoopOptions {
             time_limit: None,
             overwrite: false,
         }
+    }
+
+    /// Options for a run that trains until `limit` has passed, however many steps that is.
+    pub fn until_time_limit(out_dir: impl Into<PathBuf>, limit: std::time::Duration) -> Self {
+        let mut options = Self::new(out_dir, u64::MAX);
+        options.time_limit = Some(limit);
+        options
+    }
+
+    /// Whether `total_steps` bounds the run (false when only the time limit does).
+    fn has_step_limit(&self) -> bool {
+        self.total_steps != u64::MAX
     }
 }
 
@@ -217,7 +230,12 @@ impl TrainingLoop {
             let images_per_second =
                 ((done - start_step) as usize * config.batch_size) as f64 / elapsed.max(1e-9);
             let epoch = done as f64 / sampler.batches_per_epoch() as f64;
-            bar.set_position(done);
+            if o.has_step_limit() || o.time_limit.is_none() {
+                bar.set_position(done);
+            } else {
+                bar.set_position(started.elapsed().as_secs());
+                bar.set_prefix(done.to_string());
+            }
             bar.set_message(format!(
                 "epoch {epoch:.2} | {images_per_second:.1} img/s | D_x {:.3} D_z {:.3} | rec_x {:.3} rec_z {:.3}",
                 losses.discriminator.image,
@@ -226,7 +244,11 @@ impl TrainingLoop {
                 losses.generator.latent_reconstruction
             ));
             if bar.is_hidden() && (done.is_multiple_of(o.log_every) || done == o.total_steps) {
-                println!("step {done}/{} {}", o.total_steps, bar.message());
+                if o.has_step_limit() {
+                    println!("step {done}/{} {}", o.total_steps, bar.message());
+                } else {
+                    println!("step {done} {}", bar.message());
+                }
             }
             if let Some((evaluator, every)) = &self.evaluator {
                 // A progressive run is measured once it works at the full image size.
@@ -248,7 +270,13 @@ impl TrainingLoop {
                 summary.checkpoint = Some(self.save(trainer, &fixed_z, &fixed_real, &history, &quality)?);
             }
         }
-        if summary.stopped_early && trainer.step_count() > start_step {
+        // Saved at the stop, unless the last step already was (a second snapshot of the same
+        // step would only take disk and time).
+        let saved_last_step = summary
+            .checkpoint
+            .as_ref()
+            .is_some_and(|_| trainer.step_count().is_multiple_of(o.save_every));
+        if summary.stopped_early && trainer.step_count() > start_step && !saved_last_step {
             summary.checkpoint = Some(self.save(trainer, &fixed_z, &fixed_real, &history, &quality)?);
         }
         bar.finish();
@@ -261,16 +289,28 @@ impl TrainingLoop {
     }
 
     fn progress_bar(&self, position: u64) -> ProgressBar {
-        let bar = ProgressBar::new(self.options.total_steps);
-        if !self.options.progress {
+        let o = &self.options;
+        let (bar, template) = match (o.has_step_limit(), o.time_limit) {
+            (true, _) | (false, None) => (
+                ProgressBar::new(o.total_steps),
+                "{spinner} {pos}/{len} steps [{elapsed_precise}<{eta_precise}] {wide_bar} \n  {msg}",
+            ),
+            // Only the clock bounds the run: the bar counts seconds, the steps go alongside.
+            (false, Some(limit)) => (
+                ProgressBar::new(limit.as_secs().max(1)),
+                "{spinner} step {prefix} [{elapsed_precise} of the time limit] {wide_bar} \n  {msg}",
+            ),
+        };
+        if !o.progress {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
-        let style = ProgressStyle::with_template(
-            "{spinner} {pos}/{len} steps [{elapsed_precise}<{eta_precise}] {wide_bar} \n  {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
-        bar.set_position(position);
+        if o.has_step_limit() || o.time_limit.is_none() {
+            bar.set_position(position);
+        } else {
+            bar.set_prefix(position.to_string());
+        }
         bar
     }
 

@@ -246,3 +246,58 @@ fn adam_matches_a_reference_computed_by_hand() {
         assert!((got - want).abs() < 1e-6, "step {t}: {got} vs {want}");
     }
 }
+
+#[test]
+fn spectral_norm_keeps_one_saved_estimate_per_dx_layer_advanced_once_per_step() {
+    use aegan::{AeganTrainer, NetworkKind};
+    let mut config = common::tiny(16);
+    config.image_discriminator.spectral_norm = true;
+    let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    let estimates = |t: &AeganTrainer| -> Vec<(String, Vec<f32>)> {
+        let store = t.networks().store(NetworkKind::ImageDiscriminator);
+        store
+            .buffers()
+            .into_iter()
+            .filter(|(name, _)| name.ends_with("spectral_u"))
+            .map(|(name, v)| (name, v.as_tensor().to_vec1::<f32>().unwrap()))
+            .collect()
+    };
+    let names: Vec<String> = estimates(&trainer).into_iter().map(|(n, _)| n).collect();
+    // 16×16: the full-resolution conv, two stride-2 blocks (16→8→4) and the output layer.
+    assert_eq!(
+        names,
+        [
+            "down.0.conv.spectral_u",
+            "down.1.conv.spectral_u",
+            "from_image.spectral_u",
+            "out.spectral_u"
+        ]
+    );
+    let store = trainer.networks().store(NetworkKind::ImageDiscriminator);
+    assert!(store.trainable().iter().all(|(n, _)| !n.ends_with("spectral_u")));
+    // The other networks are untouched by the option.
+    for kind in [
+        NetworkKind::Generator,
+        NetworkKind::Encoder,
+        NetworkKind::LatentDiscriminator,
+    ] {
+        let store = trainer.networks().store(kind);
+        assert!(store.all().iter().all(|(n, _)| !n.ends_with("spectral_u")));
+    }
+
+    let before = estimates(&trainer);
+    let data = aegan::data::synthetic::lesions(8, 16, 0)
+        .to_tensor(&Device::Cpu)
+        .unwrap();
+    let batch = data.narrow(0, 0, 4).unwrap();
+    trainer.step(&batch).unwrap();
+    let after = estimates(&trainer);
+    for ((name, a), (_, b)) in before.iter().zip(&after) {
+        assert_ne!(a, b, "{name} advanced");
+        let norm: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "{name} is a unit vector: {norm}");
+    }
+    // A generator step alone leaves Dx's estimates where they were.
+    trainer.generator_step(&batch).unwrap();
+    assert_eq!(estimates(&trainer), after);
+}

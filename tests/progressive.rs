@@ -14,7 +14,7 @@ use aegan::{AeganConfig, AeganError, AeganTrainer, LoopOptions, Networks, Traini
 
 fn progressive(size: usize, images_per_phase: u64, images_per_fade: u64) -> AeganConfig {
     let mut c = common::tiny_full(size);
-    c.generator_ema = 0.99; // the average of G grows with G
+    assert!(c.generator_average.is_some(), "the average of G grows with G");
     c.progressive = Some(ProgressiveConfig {
         start_size: 4,
         images_per_phase,

@@ -170,6 +170,7 @@ fn allocator_tuning_applies_on_glibc() {
 #[test]
 fn generator_average_follows_g_with_the_ramped_decay_and_is_what_samples_come_from() {
     let mut config = common::tiny(16);
+    config.generator_average = None;
     config.generator_ema = 0.999;
     let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
     // The parameters follow G; the batch-norm statistics are measured for the average itself.
@@ -218,6 +219,7 @@ fn generator_average_follows_g_with_the_ramped_decay_and_is_what_samples_come_fr
 
     let mut plain = common::tiny(16);
     plain.generator_ema = 0.0;
+    plain.generator_average = None;
     let plain = AeganTrainer::new(plain, &Device::Cpu).unwrap();
     assert!(plain.networks().ema_store().is_none());
     assert_eq!(plain.networks().saved_stores().len(), 4);

@@ -87,6 +87,24 @@ fn a_time_limit_ends_the_run_early_and_saves() {
 }
 
 #[test]
+fn a_run_bounded_only_by_time_trains_past_any_epoch_count_until_the_clock_stops_it() {
+    let data = synthetic::lesions(16, 16, 0); // 4 steps per epoch at batch 4
+    let dir = tempfile::tempdir().unwrap();
+    let mut trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    let mut options = LoopOptions::until_time_limit(dir.path(), std::time::Duration::from_millis(1500));
+    options.progress = false;
+    options.log_every = 1;
+    options.save_every = 1_000_000;
+    let summary = TrainingLoop::new(options, Arc::new(AtomicBool::new(false)))
+        .run(&mut trainer, &data)
+        .unwrap();
+    assert!(summary.stopped_early);
+    assert!(summary.seconds >= 1.5, "{}", summary.seconds);
+    assert!(summary.steps_run > 4, "several epochs: {}", summary.steps_run);
+    assert!(summary.checkpoint.is_some(), "saved at the stop");
+}
+
+#[test]
 fn a_new_trainer_is_refused_a_folder_that_holds_another_run_unless_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let data = synthetic::sprites(16, 16, 0);

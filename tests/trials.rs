@@ -130,6 +130,25 @@ fn a_new_run_into_a_folder_with_a_run_is_refused_and_overwrite_says_what_it_dele
     assert!(!out.join("checkpoint/step-00000003").exists());
 }
 
+#[test]
+fn minutes_alone_trains_for_that_long_past_the_default_length() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 16); // 4 steps per epoch at batch 4: the default 10 epochs are 40 steps
+    let out = dir.path().join("run");
+    let base = tiny_run(dir.path().to_str().unwrap(), out.to_str().unwrap());
+    let started = Instant::now();
+    let output = run_ok(
+        "ham10000",
+        &with(&base, &["--minutes", "0.1", "--save-every", "100000"]),
+    );
+    assert!(started.elapsed().as_secs_f64() >= 6.0);
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("for 0.1 minutes"), "{stdout}");
+    let steps = logged_steps(&out);
+    assert!(*steps.last().unwrap() > 40, "stopped at step {:?}", steps.last());
+    assert!(out.join("checkpoint/latest").exists());
+}
+
 #[cfg(unix)]
 fn wait_for_steps(out: &Path, child: &mut Child, steps: usize) {
     let started = Instant::now();
@@ -410,6 +429,16 @@ fn options_out_of_range_fail_at_once_naming_the_option() {
         "generate",
         &["--checkpoint", checkpoint.to_str().unwrap(), "--n", "0"],
         &["--n"],
+    );
+    run_fails(
+        "generate",
+        &[
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--grid-columns",
+            "0",
+        ],
+        &["--grid-columns"],
     );
     run_fails(
         "evaluate",

@@ -14,7 +14,8 @@ use aegan::{AeganConfig, AeganError, AeganTrainer, DeviceChoice, LoopOptions, Tr
 /// Options common to the training examples.
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// Model preset: `lean` (CPU-friendly; the default) or `author` (the AEGAN author's
+    /// Model preset: `lean` (CPU-friendly; the default of the ham10000 example), `sprites`
+    /// (twice as wide, 32-d latent; the default of the sprites example) or `author` (the AEGAN author's
     /// layout; GPU work).
     #[arg(long)]
     pub preset: Option<String>,
@@ -30,7 +31,8 @@ pub struct TrainArgs {
     /// Train for this many passes over the data (instead of --steps).
     #[arg(long)]
     pub epochs: Option<f64>,
-    /// Stop (saving a checkpoint) after this many minutes of training, whatever --steps says.
+    /// Stop (saving a checkpoint) after this many minutes of training, whatever --steps says;
+    /// given alone (no --steps or --epochs), train for exactly this long.
     #[arg(long)]
     pub minutes: Option<f64>,
     /// Grow progressively from 4×4 to --size, fading each new resolution in (ProGAN).
@@ -160,7 +162,7 @@ impl Start {
 /// Checks the options and the output folder, then resumes the run in --out or builds a new
 /// run's config: everything that can fail on the user's input fails here, before any data
 /// is loaded. A new run into a folder that holds another one is refused unless --overwrite.
-pub fn start(args: &TrainArgs, default_out: &str) -> aegan::Result<(Start, Device)> {
+pub fn start(args: &TrainArgs, default_out: &str, default_preset: &str) -> aegan::Result<(Start, Device)> {
     args.validate()?;
     let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
     let out = args.out_dir(default_out);
@@ -197,7 +199,7 @@ pub fn start(args: &TrainArgs, default_out: &str) -> aegan::Result<(Start, Devic
     let mut config = match &args.config {
         Some(path) => AeganConfig::from_json_file(path)?,
         None => {
-            let preset = args.preset.as_deref().unwrap_or("lean");
+            let preset = args.preset.as_deref().unwrap_or(default_preset);
             let mut c = AeganConfig::preset(preset, args.size.unwrap_or(32))?;
             if let Some(batch) = args.batch {
                 c.batch_size = batch;
@@ -355,6 +357,8 @@ pub fn train(
     let per_epoch = (data.len() / config.batch_size).max(1) as u64;
     let total_steps = match (args.steps, args.epochs, default_length) {
         (Some(s), _, _) => s,
+        // `--minutes` alone: the clock is the only limit.
+        (None, None, _) if args.minutes.is_some() => u64::MAX,
         (None, Some(e), _) | (None, None, DefaultLength::Epochs(e)) => (e * per_epoch as f64).round() as u64,
         (None, None, DefaultLength::Steps(s)) => s,
     };
@@ -380,12 +384,18 @@ pub fn train(
         data.image_size(),
         data.description()
     );
+    let length = match args.minutes {
+        Some(minutes) if total_steps == u64::MAX => format!("for {minutes} minutes"),
+        _ => format!(
+            "{} steps ({:.2} epochs)",
+            total_steps,
+            total_steps as f64 / per_epoch as f64
+        ),
+    };
     println!(
-        "model: {} GFLOP per image per step, batch {}, {} steps ({:.2} epochs), device {:?}, output {}",
+        "model: {} GFLOP per image per step, batch {}, {length}, device {:?}, output {}",
         format_args!("{:.2}", trainer.flops_per_image() as f64 / 1e9),
         config.batch_size,
-        total_steps,
-        total_steps as f64 / per_epoch as f64,
         device,
         out.display()
     );

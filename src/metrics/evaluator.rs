@@ -97,24 +97,9 @@ pub fn evenly_spaced(set: &ImageSet, n: usize) -> Result<Tensor> {
     set.batch(&indices, &Device::Cpu)
 }
 
-/// Samples G(z) in evaluation mode from [`Networks::sampler`] (the moving average of G when
-/// kept), 256 latents at a time, gathered on the CPU. The result is
-/// detached: it does not keep G's computation graph alive (which would make every later
-/// operation on it, such as Inception features, record its own graph too).
+/// Samples G(z) as [`crate::model::generate`] does, gathered on the CPU.
 pub fn generate(networks: &Networks, z: &Tensor) -> Result<Tensor> {
-    let n = z.dim(0)?;
-    let mut parts = Vec::new();
-    for start in (0..n).step_by(256) {
-        let len = 256.min(n - start);
-        parts.push(
-            networks
-                .sampler()?
-                .forward_t(&z.narrow(0, start, len)?, false)?
-                .detach()
-                .to_device(&Device::Cpu)?,
-        );
-    }
-    Ok(Tensor::cat(&parts, 0)?)
+    Ok(crate::model::generate(networks, z)?.to_device(&Device::Cpu)?)
 }
 
 /// Inception features of `images`, from `cache_dir` when an earlier call stored them there.

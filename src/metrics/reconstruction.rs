@@ -33,8 +33,7 @@ pub fn reconstruction_error(networks: &Networks, real: &Tensor) -> Result<Recons
             .narrow(0, start, len)?
             .to_dtype(DType::F32)?
             .to_device(&device)?;
-        let z = networks.encoder.forward_t(&x, false)?;
-        let diff = (networks.generator.forward_t(&z, false)? - &x)?
+        let diff = (crate::model::reconstruct(networks, &x)? - &x)?
             .to_device(&Device::Cpu)?
             .to_dtype(DType::F64)?;
         abs_sum += diff.abs()?.sum_all()?.to_scalar::<f64>()?;

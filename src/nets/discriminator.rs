@@ -5,6 +5,7 @@ use candle_nn::{Linear, VarBuilder};
 
 use super::growing::GrowingInput;
 use super::layers::{BlockChain, Conv, ConvBlock, Mlp};
+use super::spectral::SpectralNorm;
 use crate::config::AeganConfig;
 use crate::progressive::Growth;
 
@@ -17,12 +18,18 @@ use crate::progressive::Growth;
 /// `from_rgb.{r}` (1×1 conv + leaky ReLU) for every resolution r below the image size, used in
 /// place of `from_image` at resolution r, and fades new resolutions in as the encoder does
 /// (see [`crate::Encoder`]).
+///
+/// **Spectral normalisation** (when [`crate::config::ImageDiscriminatorConfig::spectral_norm`]
+/// is set): every weight is divided by its estimated largest singular value; each layer then
+/// also has a saved buffer `<layer>.spectral_u`, advanced by
+/// [`ImageDiscriminator::power_iteration`] once per training step.
 #[derive(Debug, Clone)]
 pub struct ImageDiscriminator {
     input: GrowingInput,
     from_image: Conv,
     down: Vec<ConvBlock>,
     out: Linear,
+    out_spectral: Option<SpectralNorm>,
     slope: f64,
     macs: u64,
 }
@@ -35,9 +42,9 @@ impl ImageDiscriminator {
         let slope = config.leaky_slope;
         let side = config.image_size;
         let width = d.widths.at(side);
-        let input = GrowingInput::new(config, &d.widths, &vb)?;
-        let from_image = Conv::new(vb.pp("from_image"), config.channels, width, d.kernel, 1, true)?;
-        let down = BlockChain::downsampling(
+        let mut input = GrowingInput::new(config, &d.widths, &vb)?;
+        let mut from_image = Conv::new(vb.pp("from_image"), config.channels, width, d.kernel, 1, true)?;
+        let mut down = BlockChain::downsampling(
             &vb,
             "down",
             (width, side),
@@ -47,15 +54,24 @@ impl ImageDiscriminator {
             slope,
         )?;
         let mut macs = from_image.macs(side) + down.macs;
-        let (width, side, down) = (down.width, down.side, down.blocks);
-        let features = width * side * side;
+        let features = down.width * down.side * down.side;
         let out = candle_nn::linear(features, 1, vb.pp("out"))?;
         macs += features as u64;
+        let mut out_spectral = None;
+        if d.spectral_norm {
+            input = input.with_spectral_norm(&vb)?;
+            from_image = from_image.with_spectral_norm(&vb.pp("from_image"))?;
+            down.blocks = (down.blocks.into_iter().enumerate())
+                .map(|(i, block)| block.with_spectral_norm(&vb.pp(format!("down.{i}"))))
+                .collect::<Result<_>>()?;
+            out_spectral = Some(SpectralNorm::new(&vb.pp("out"), 1)?);
+        }
         Ok(ImageDiscriminator {
             input,
             from_image,
-            down,
+            down: down.blocks,
             out,
+            out_spectral,
             slope,
             macs,
         })
@@ -64,8 +80,35 @@ impl ImageDiscriminator {
     /// Logits `(batch, 1)`: high means "real".
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let from_image = |x: &Tensor| self.from_image.forward_leaky(x, self.slope);
-        let x = self.input.forward_t(x, &self.down, from_image, train)?;
-        self.out.forward(&x.flatten_from(1)?)
+        let x = self
+            .input
+            .forward_t(x, &self.down, from_image, train)?
+            .flatten_from(1)?;
+        match &self.out_spectral {
+            None => self.out.forward(&x),
+            Some(sn) => {
+                let weight = sn.normalise(self.out.weight())?;
+                let logits = x.matmul(&weight.t()?)?;
+                match self.out.bias() {
+                    Some(b) => logits.broadcast_add(b),
+                    None => Ok(logits),
+                }
+            }
+        }
+    }
+
+    /// Advances every spectral norm's estimate by one power-iteration step (the trainer does
+    /// this once per step, before the discriminator phase); nothing without spectral norm.
+    pub fn power_iteration(&self) -> Result<()> {
+        self.input.power_iteration()?;
+        self.from_image.power_iteration()?;
+        for block in &self.down {
+            block.power_iteration()?;
+        }
+        match &self.out_spectral {
+            Some(sn) => sn.power_iteration(self.out.weight()),
+            None => Ok(()),
+        }
     }
 
     /// Makes later forward passes take images at `growth` (progressive networks only; `None`

@@ -48,6 +48,22 @@ impl GrowingInput {
         })
     }
 
+    /// The same input layers with every `from_rgb` weight spectrally normalised (`vb`: the
+    /// builder they were made with).
+    pub fn with_spectral_norm(mut self, vb: &VarBuilder) -> Result<Self> {
+        for (r, conv) in &mut self.from_rgb {
+            *conv = conv.clone().with_spectral_norm(&vb.pp(format!("from_rgb.{r}")))?;
+        }
+        Ok(self)
+    }
+
+    /// One power-iteration step of every `from_rgb` spectral norm.
+    pub fn power_iteration(&self) -> Result<()> {
+        self.from_rgb
+            .iter()
+            .try_for_each(|(_, conv)| conv.power_iteration())
+    }
+
     pub fn set_growth(&mut self, growth: Option<Growth>) -> Result<()> {
         if let Some(g) = growth {
             g.check(self.start_size, self.image_size, !self.from_rgb.is_empty())?;

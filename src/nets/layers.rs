@@ -4,14 +4,17 @@
 use candle_core::{Module, ModuleT, Result, Tensor, Var};
 use candle_nn::{Linear, VarBuilder};
 
+use super::spectral::SpectralNorm;
 use crate::config::Norm;
 
 /// A 2-D convolution with PyTorch-style 'same' padding for even kernels (one more row and
-/// column of zeros on the bottom/right) and an optional bias.
+/// column of zeros on the bottom/right), an optional bias and optional spectral
+/// normalisation of the weight.
 #[derive(Debug, Clone)]
 pub(crate) struct Conv {
     weight: Tensor,
     bias: Option<Tensor>,
+    spectral: Option<SpectralNorm>,
     stride: usize,
     pad_before: usize,
     pad_after: usize,
@@ -49,15 +52,40 @@ impl Conv {
         Ok(Conv {
             weight,
             bias,
+            spectral: None,
             stride,
             pad_before: total_pad / 2,
             pad_after: total_pad - total_pad / 2,
         })
     }
 
+    /// The same convolution with its weight spectrally normalised, the power-iteration state
+    /// stored as `<vb>.spectral_u` (`vb`: the builder this convolution was made with).
+    pub fn with_spectral_norm(mut self, vb: &VarBuilder) -> Result<Self> {
+        self.spectral = Some(SpectralNorm::new(vb, self.weight.dim(0)?)?);
+        Ok(self)
+    }
+
+    /// One power-iteration step of the spectral norm's estimate (nothing without one).
+    pub fn power_iteration(&self) -> Result<()> {
+        match &self.spectral {
+            Some(sn) => sn.power_iteration(&self.weight),
+            None => Ok(()),
+        }
+    }
+
+    /// The weight the convolution applies: divided by its spectral norm when it has one.
+    fn effective_weight(&self) -> Result<Tensor> {
+        match &self.spectral {
+            Some(sn) => sn.normalise(&self.weight),
+            None => Ok(self.weight.clone()),
+        }
+    }
+
     /// The convolution of `x` upsampled ×2 (nearest), fused on the CPU.
     pub fn forward_upsampled(&self, x: &Tensor) -> Result<Tensor> {
-        let y = crate::ops::upsample2x_conv2d(x, &self.weight, self.stride, self.pad_before, self.pad_after)?;
+        let weight = self.effective_weight()?;
+        let y = crate::ops::upsample2x_conv2d(x, &weight, self.stride, self.pad_before, self.pad_after)?;
         self.add_bias(y)
     }
 
@@ -72,7 +100,8 @@ impl Conv {
 
     /// The convolution alone, without the bias.
     fn convolve(&self, x: &Tensor) -> Result<Tensor> {
-        crate::ops::conv2d(x, &self.weight, self.stride, self.pad_before, self.pad_after)
+        let weight = self.effective_weight()?;
+        crate::ops::conv2d(x, &weight, self.stride, self.pad_before, self.pad_after)
     }
 
     fn add_bias(&self, y: Tensor) -> Result<Tensor> {
@@ -238,6 +267,17 @@ impl ConvBlock {
 
     pub fn macs(&self, out_side: usize) -> u64 {
         self.conv.macs(out_side)
+    }
+
+    /// The block with its convolution spectrally normalised (`vb`: the block's builder).
+    pub fn with_spectral_norm(mut self, vb: &VarBuilder) -> Result<Self> {
+        self.conv = self.conv.with_spectral_norm(&vb.pp("conv"))?;
+        Ok(self)
+    }
+
+    /// One power-iteration step of the convolution's spectral norm (if any).
+    pub fn power_iteration(&self) -> Result<()> {
+        self.conv.power_iteration()
     }
 
     /// The block applied to `x` upsampled ×2 (nearest), with the upsampling fused into the

@@ -5,6 +5,7 @@ mod encoder;
 mod generator;
 mod growing;
 pub(crate) mod layers;
+pub(crate) mod spectral;
 
 pub use discriminator::{ImageDiscriminator, LatentDiscriminator};
 pub use encoder::Encoder;

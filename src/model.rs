@@ -1,0 +1,230 @@
+//! A trained AEGAN for inference: load a checkpoint, then sample, generate, encode,
+//! reconstruct and interpolate. Every program that uses a trained model (the `generate` and
+//! `evaluate` examples, the metrics, the trainer's own pictures) goes through the same
+//! functions, so that they all sample the same way.
+//!
+//! ```no_run
+//! # fn main() -> aegan::Result<()> {
+//! use aegan::model::{Interpolation, Model};
+//! let model = Model::load("runs/ham10000/checkpoint", &aegan::candle_core::Device::Cpu)?;
+//! let images = model.sample(16, 42)?; // (16, 3, 32, 32) in [-1, 1]
+//! let codes = model.encode(&images)?;
+//! let path = model.interpolate(&images.get(0)?, &images.get(1)?, 8, Interpolation::Spherical)?;
+//! # let _ = (codes, path);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::checkpoint::{self, Fallback};
+use crate::config::AeganConfig;
+use crate::error::{AeganError, Result};
+use crate::nets::Networks;
+use crate::ops::{downsample_area, upsample_nearest};
+use crate::rng::TrainRng;
+
+/// Latents passed through G at a time, and images through E.
+const BATCH: usize = 256;
+
+/// How [`Model::interpolate`] moves between two latents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpolation {
+    /// Along the straight line `(1 − t)·z₀ + t·z₁`.
+    Linear,
+    /// Along the great circle (slerp), which keeps the norm of Gaussian latents typical
+    /// where the straight line passes close to the origin (White 2016).
+    Spherical,
+}
+
+/// The networks of a checkpoint and its config, in evaluation mode.
+#[derive(Clone)]
+pub struct Model {
+    config: AeganConfig,
+    networks: Networks,
+}
+
+impl Model {
+    /// Wraps networks built for `config` (for example a trainer's).
+    pub fn new(config: AeganConfig, networks: Networks) -> Self {
+        Model { config, networks }
+    }
+
+    /// The newest snapshot of the checkpoint directory `dir` that loads (see
+    /// [`checkpoint::load_networks`]).
+    pub fn load(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        Ok(Self::load_reporting(dir, device)?.value)
+    }
+
+    /// As [`Model::load`], also saying which snapshot loaded and why newer ones were skipped.
+    pub fn load_reporting(dir: impl AsRef<Path>, device: &Device) -> Result<Fallback<Self>> {
+        let loaded = checkpoint::load_networks_reporting(dir.as_ref(), device)?;
+        let (config, networks) = loaded.value;
+        Ok(Fallback {
+            value: Model::new(config, networks),
+            snapshot: loaded.snapshot,
+            skipped: loaded.skipped,
+        })
+    }
+
+    /// The config the checkpoint was trained with.
+    pub fn config(&self) -> &AeganConfig {
+        &self.config
+    }
+
+    /// The four networks (and the moving average of G, when kept).
+    pub fn networks(&self) -> &Networks {
+        &self.networks
+    }
+
+    /// Side of the images the model makes and takes: the config's image size, or less for a
+    /// progressive run saved before it reached full size.
+    pub fn resolution(&self) -> usize {
+        self.networks.resolution()
+    }
+
+    /// `n` latents from N(0, I), drawn in order from a stream seeded with `seed`: latent i is
+    /// the same whatever `n` is.
+    pub fn sample_latents(&self, n: usize, seed: u64) -> Result<Tensor> {
+        TrainRng::new(seed).normal((n, self.config.latent_dim), self.networks.device())
+    }
+
+    /// `n` images from latents drawn with `seed` ([`Model::sample_latents`], [`Model::generate`]).
+    pub fn sample(&self, n: usize, seed: u64) -> Result<Tensor> {
+        self.generate(&self.sample_latents(n, seed)?)
+    }
+
+    /// G(z) for latents `(n, latent_dim)`: from the moving average of G when the checkpoint
+    /// keeps one, in evaluation mode, detached, on the model's device.
+    pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
+        generate(&self.networks, z)
+    }
+
+    /// E(x) for images `(n, channels, h, w)`, resized to [`Model::resolution`] first when
+    /// their side is a power-of-two multiple or fraction of it.
+    pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        encode(&self.networks, &self.fit(x)?)
+    }
+
+    /// G(E(x)), through G itself (the generator E was trained with, never its average),
+    /// at [`Model::resolution`].
+    pub fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
+        reconstruct(&self.networks, &self.fit(x)?)
+    }
+
+    /// `steps` images (`steps` ≥ 2) on the path from E(a) to E(b) through G itself, for two
+    /// images `a`, `b` of shape `(channels, h, w)` or `(1, channels, h, w)`: the first and the
+    /// last are the reconstructions of `a` and `b`.
+    pub fn interpolate(&self, a: &Tensor, b: &Tensor, steps: usize, how: Interpolation) -> Result<Tensor> {
+        let as_batch = |x: &Tensor| -> Result<Tensor> {
+            Ok(match x.rank() {
+                3 => x.unsqueeze(0)?,
+                _ => x.clone(),
+            })
+        };
+        let ends = self.encode(&Tensor::cat(&[as_batch(a)?, as_batch(b)?], 0)?)?;
+        if ends.dim(0)? != 2 {
+            return Err(AeganError::BadInput {
+                what: "interpolation ends",
+                expected: "two single images".into(),
+                found: ends.dims().to_vec(),
+            });
+        }
+        let path = interpolate_latents(&ends.get(0)?, &ends.get(1)?, steps, how)?;
+        Ok(self.networks.generator.forward_t(&path, false)?.detach())
+    }
+
+    /// `x` at the model's resolution: area-downsampled or nearest-upsampled by a power of two.
+    fn fit(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, channels, h, w) = x.dims4().map_err(|_| AeganError::BadInput {
+            what: "images",
+            expected: "a batch (n, channels, height, width)".into(),
+            found: x.dims().to_vec(),
+        })?;
+        let side = self.resolution();
+        let wrong = || AeganError::BadInput {
+            what: "image size",
+            expected: format!(
+                "{} channels and a square side that is a power-of-two multiple or fraction of {side}",
+                self.config.channels
+            ),
+            found: vec![channels, h, w],
+        };
+        if channels != self.config.channels || h != w || !(h.is_power_of_two() && side.is_power_of_two()) {
+            return Err(wrong());
+        }
+        let x = x.to_dtype(DType::F32)?.to_device(self.networks.device())?;
+        Ok(if h > side {
+            downsample_area(&x, h / side)?
+        } else {
+            upsample_nearest(&x, side / h)?
+        })
+    }
+}
+
+/// G(z) in evaluation mode from [`Networks::sampler`] (the moving average of G when kept),
+/// [`BATCH`] latents at a time, detached (no graph is kept alive), on the networks' device.
+pub fn generate(networks: &Networks, z: &Tensor) -> Result<Tensor> {
+    let sampler = networks.sampler()?;
+    in_batches(z, |z| Ok(sampler.forward_t(z, false)?.detach()))
+}
+
+/// E(x) in evaluation mode, detached, for images at the networks' resolution.
+pub fn encode(networks: &Networks, x: &Tensor) -> Result<Tensor> {
+    in_batches(x, |x| {
+        let x = x.to_device(networks.device())?;
+        Ok(networks.encoder.forward_t(&x, false)?.detach())
+    })
+}
+
+/// G(E(x)) in evaluation mode through G itself, detached, for images at the networks'
+/// resolution.
+pub fn reconstruct(networks: &Networks, x: &Tensor) -> Result<Tensor> {
+    let z = encode(networks, x)?;
+    in_batches(&z, |z| Ok(networks.generator.forward_t(z, false)?.detach()))
+}
+
+/// `steps` latents from `z0` to `z1` (vectors of one length) inclusive, `(steps, latent_dim)`.
+pub fn interpolate_latents(z0: &Tensor, z1: &Tensor, steps: usize, how: Interpolation) -> Result<Tensor> {
+    if steps < 2 {
+        return Err(AeganError::BadInput {
+            what: "interpolation steps",
+            expected: "at least 2".into(),
+            found: vec![steps],
+        });
+    }
+    let norm = |z: &Tensor| -> Result<f64> { Ok(z.sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()? as f64) };
+    let (n0, n1) = (norm(z0)?, norm(z1)?);
+    let cosine = ((z0 * z1)?.sum_all()?.to_scalar::<f32>()? as f64 / (n0 * n1).max(1e-12)).clamp(-1.0, 1.0);
+    let angle = cosine.acos();
+    let points = (0..steps)
+        .map(|i| {
+            let t = i as f64 / (steps - 1) as f64;
+            // Slerp's weights; on (nearly) parallel latents the line and the arc agree.
+            let (w0, w1) = match how {
+                Interpolation::Spherical if angle.sin() > 1e-6 => (
+                    ((1.0 - t) * angle).sin() / angle.sin(),
+                    (t * angle).sin() / angle.sin(),
+                ),
+                _ => (1.0 - t, t),
+            };
+            (z0 * w0)? + (z1 * w1)?
+        })
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Ok(Tensor::stack(&points, 0)?)
+}
+
+/// `f` applied to consecutive slices of at most [`BATCH`] rows of `x`, concatenated.
+fn in_batches(x: &Tensor, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    let n = x.dim(0)?;
+    if n <= BATCH {
+        return f(x);
+    }
+    let parts = (0..n)
+        .step_by(BATCH)
+        .map(|start| f(&x.narrow(0, start, BATCH.min(n - start))?))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::cat(&parts, 0)?)
+}
