@@ -39,6 +39,9 @@
 //!   ([`crate::diffaug`]), applied per image with probability p. With ADA's controller, after
 //!   each discriminator step `p ← clamp(p + sign(mean sign Dx(T(x)) − target)·batch /
 //!   images_to_full, 0, 1)`.
+//! - *Spectral normalisation* of Dx changes the network, not these formulas: every Dx above
+//!   computes with its weights divided by their largest singular values
+//!   ([`crate::config::ImageDiscriminatorConfig::spectral_norm`]).
 //!
 //! The binary cross-entropy is evaluated in the stable form
 //! `max(l, 0) − l·t + log(1 + e^(−|l|))`: candle's `binary_cross_entropy_with_logit` returns
