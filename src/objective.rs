@@ -43,6 +43,56 @@
 //!   computes with its weights divided by their largest singular values
 //!   ([`crate::config::ImageDiscriminatorConfig::spectral_norm`]).
 //!
+//! **Your own loop.** [`AeganObjective`] gives both losses as differentiable tensors with
+//! their values; [`crate::AeganTrainer::step`] is built on exactly these two functions. A
+//! loop with its own optimisers (here aegan's Adam; gradient accumulation or extra penalties
+//! fit in the same place):
+//!
+//! ```
+//! # fn main() -> aegan::Result<()> {
+//! use aegan::candle_core::Device;
+//! use aegan::objective::{AdaptiveState, AeganObjective};
+//! use aegan::optim::Adam;
+//! use aegan::rng::TrainRng;
+//! use aegan::{data::synthetic, AeganConfig, NetworkKind, Networks};
+//!
+//! let device = Device::Cpu;
+//! let config = AeganConfig::lean(16);
+//! let nets = Networks::new(&config, &device)?;
+//! let objective = AeganObjective::new(&config);
+//! let adam = |kind: NetworkKind, lr: f64| {
+//!     Adam::new(nets.store(kind).trainable(), lr, config.adam_betas, config.adam_eps)
+//! };
+//! let lr = config.learning_rates;
+//! let mut discriminators = [
+//!     adam(NetworkKind::ImageDiscriminator, lr.image_discriminator)?,
+//!     adam(NetworkKind::LatentDiscriminator, lr.latent_discriminator)?,
+//! ];
+//! let mut generator_side = [
+//!     adam(NetworkKind::Generator, lr.generator)?,
+//!     adam(NetworkKind::Encoder, lr.encoder)?,
+//! ];
+//! let mut rng = TrainRng::new(config.seed);
+//! let state = AdaptiveState::new(&config);
+//! let x = synthetic::lesions(8, 16, 0).to_tensor(&device)?; // synthetic, not real data
+//! for _ in 0..2 {
+//!     let z = rng.normal((x.dim(0)?, config.latent_dim), &device)?;
+//!     let d = objective.discriminator_loss(&nets, &x, &z, &state, &mut rng)?;
+//!     let grads = d.loss.backward()?;
+//!     for opt in &mut discriminators {
+//!         opt.step(&grads)?;
+//!     }
+//!     let g = objective.generator_loss(&nets, &x, &z, &state, &mut rng)?;
+//!     let grads = g.loss.backward()?;
+//!     for opt in &mut generator_side {
+//!         opt.step(&grads)?;
+//!     }
+//!     assert!(d.values.image.is_finite() && g.values.total.is_finite());
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The binary cross-entropy is evaluated in the stable form
 //! `max(l, 0) − l·t + log(1 + e^(−|l|))`: candle's `binary_cross_entropy_with_logit` returns
 //! NaN for large logits.
@@ -116,7 +166,8 @@ pub struct GeneratorLosses {
 }
 
 /// A loss to differentiate, with the values to report.
-pub(crate) struct Evaluated<L> {
+#[derive(Debug)]
+pub struct Evaluated<L> {
     /// The scalar tensor to call `backward` on.
     pub loss: Tensor,
     /// Its terms, as numbers.
@@ -167,8 +218,10 @@ impl AeganObjective {
     }
 
     /// L_Dx + L_Dz on real images `x` and prior samples `z`; `rng` draws the zeroing masks and
-    /// augmentations; `state` is the adaptive state before this step.
-    pub(crate) fn discriminator_loss(
+    /// augmentations; `state` is the adaptive state before this step. The fakes are detached:
+    /// the loss's gradient reaches Dx and Dz only. The networks run in training mode (batch
+    /// statistics; their running statistics move).
+    pub fn discriminator_loss(
         &self,
         nets: &Networks,
         x: &Tensor,
@@ -251,8 +304,10 @@ impl AeganObjective {
         })
     }
 
-    /// L_GE on real images `x` and prior samples `z`; `rng` draws the augmentations.
-    pub(crate) fn generator_loss(
+    /// L_GE on real images `x` and prior samples `z`; `rng` draws the augmentations. The
+    /// gradient reaches G and E, and Dx and Dz too: a loop that updates only G and E (as
+    /// [`crate::AeganTrainer`] does) steps only their optimisers.
+    pub fn generator_loss(
         &self,
         nets: &Networks,
         x: &Tensor,
