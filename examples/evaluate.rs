@@ -243,6 +243,11 @@ fn run(args: Args) -> aegan::Result<()> {
         eprintln!("warning: --closest-pairs needs held-out images (--held-out or --ham-holdout); no picture written");
     }
     if let Some((_, nets)) = &networks {
+        if held_out.is_none() {
+            eprintln!(
+                "no held-out images (--held-out or --ham-holdout): reconstruction is measured on the --real images, which the model may have trained on"
+            );
+        }
         let target = held_out.as_ref().unwrap_or(&real).to_device(&device)?;
         let target = &target;
         report.reconstruction = Some(metrics::reconstruction_error(nets, target)?);

@@ -527,11 +527,12 @@ impl AeganConfig {
     }
 
     /// The preset of the `sprites` example: [`AeganConfig::lean`]'s training settings with a
-    /// 32-d latent and networks twice as wide (about 4× the lean FLOPs). Pixel-art sprites
-    /// vary far more than lesions do (monsters, weapons, armour, altars on one white
-    /// background) while a set holds only about a thousand of them: the lean model's 16-d
-    /// latent and narrow networks reconstructed held-out sprites at 9 dB PSNR, centred
-    /// silhouettes without a recognisable object.
+    /// 32-d latent and networks twice as wide (4.0 GFLOP per image per step at 32×32, 5.3×
+    /// lean). Pixel-art sprites vary far more than lesions do (monsters, weapons, armour,
+    /// altars on one white background): the lean model's 16-d latent and narrow networks
+    /// reconstructed them as centred silhouettes. With this preset an hour on one CPU thread
+    /// reconstructs training sprites recognisably (outlines and layout; colours still drift),
+    /// while samples from the prior are not yet recognisable objects (`docs/quality.md`).
     pub fn sprites(image_size: usize) -> Self {
         let lean = Self::lean(image_size);
         AeganConfig {
