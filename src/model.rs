@@ -88,7 +88,7 @@ impl Model {
     /// `n` latents from N(0, I), drawn in order from a stream seeded with `seed`: latent i is
     /// the same whatever `n` is.
     pub fn sample_latents(&self, n: usize, seed: u64) -> Result<Tensor> {
-        TrainRng::new(seed).normal((n, self.config.latent_dim), self.networks.device())
+        sample_latents(n, self.config.latent_dim, seed, self.networks.device())
     }
 
     /// `n` images from latents drawn with `seed` ([`Model::sample_latents`], [`Model::generate`]).
@@ -124,7 +124,7 @@ impl Model {
                 _ => x.clone(),
             })
         };
-        let ends = self.encode(&Tensor::cat(&[as_batch(a)?, as_batch(b)?], 0)?)?;
+        let ends = Tensor::cat(&[as_batch(a)?, as_batch(b)?], 0)?;
         if ends.dim(0)? != 2 {
             return Err(AeganError::BadInput {
                 what: "interpolation ends",
@@ -132,6 +132,7 @@ impl Model {
                 found: ends.dims().to_vec(),
             });
         }
+        let ends = self.encode(&ends)?;
         let path = interpolate_latents(&ends.get(0)?, &ends.get(1)?, steps, how)?;
         Ok(self.networks.generator.forward_t(&path, false)?.detach())
     }
@@ -162,6 +163,12 @@ impl Model {
             upsample_nearest(&x, side / h)?
         })
     }
+}
+
+/// `n` latents of `latent_dim` from N(0, I) on `device`, drawn in order from a stream seeded
+/// with `seed` (not the training stream, so sampling never changes how training continues).
+pub fn sample_latents(n: usize, latent_dim: usize, seed: u64, device: &Device) -> Result<Tensor> {
+    TrainRng::new(seed).normal((n, latent_dim), device)
 }
 
 /// G(z) in evaluation mode from [`Networks::sampler`] (the moving average of G when kept),

@@ -366,7 +366,7 @@ impl AeganTrainer {
     /// `n` latents drawn from N(0, I) by a stream seeded with `seed` (not the training stream,
     /// so sampling never changes how training continues).
     pub fn sample_latents(&self, n: usize, seed: u64) -> Result<Tensor> {
-        TrainRng::new(seed).normal((n, self.config.latent_dim), &self.device)
+        crate::model::sample_latents(n, self.config.latent_dim, seed, &self.device)
     }
 
     /// Samples G(z) in evaluation mode (running batch-norm statistics), detached from the

@@ -80,6 +80,12 @@ impl LoopOptions {
     fn has_step_limit(&self) -> bool {
         self.total_steps != u64::MAX
     }
+
+    /// Whether the progress bar counts seconds of the time limit (only the clock bounds the
+    /// run) rather than steps.
+    fn bar_counts_seconds(&self) -> bool {
+        !self.has_step_limit() && self.time_limit.is_some()
+    }
 }
 
 /// How a [`TrainingLoop::run`] ended.
@@ -230,7 +236,7 @@ impl TrainingLoop {
             let images_per_second =
                 ((done - start_step) as usize * config.batch_size) as f64 / elapsed.max(1e-9);
             let epoch = done as f64 / sampler.batches_per_epoch() as f64;
-            if o.has_step_limit() || o.time_limit.is_none() {
+            if !o.bar_counts_seconds() {
                 bar.set_position(done);
             } else {
                 bar.set_position(started.elapsed().as_secs());
@@ -306,7 +312,7 @@ impl TrainingLoop {
         }
         let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
-        if o.has_step_limit() || o.time_limit.is_none() {
+        if !o.bar_counts_seconds() {
             bar.set_position(position);
         } else {
             bar.set_prefix(position.to_string());

@@ -44,7 +44,7 @@ impl SpectralNorm {
     /// One step of power iteration on `weight` (detached): `u ← W v / |W v|`.
     pub fn power_iteration(&self, weight: &Tensor) -> Result<()> {
         let w = as_matrix(&weight.detach())?;
-        let v = self.right_vector(&w)?;
+        let v = right_vector(&w, &unit(self.u.as_tensor())?)?;
         let u = unit(&w.matmul(&v.unsqueeze(1)?)?.squeeze(1)?)?;
         self.u.set(&u)
     }
@@ -64,17 +64,16 @@ impl SpectralNorm {
     /// `σ = uᵀ W v` as a 0-d tensor, with `u` and `v` constants.
     fn sigma_tensor(&self, weight: &Tensor) -> Result<Tensor> {
         let w = as_matrix(weight)?;
-        let v = self.right_vector(&w.detach())?;
         let u = unit(self.u.as_tensor())?;
+        let v = right_vector(&w.detach(), &u)?;
         let wv = w.matmul(&v.unsqueeze(1)?)?.squeeze(1)?;
         (u * wv)?.sum_all()
     }
+}
 
-    /// `v = Wᵀ u / |Wᵀ u|` for the unit-length `u`.
-    fn right_vector(&self, w: &Tensor) -> Result<Tensor> {
-        let u = unit(self.u.as_tensor())?;
-        unit(&w.t()?.matmul(&u.unsqueeze(1)?)?.squeeze(1)?)
-    }
+/// `v = Wᵀ u / |Wᵀ u|` for a unit-length `u`.
+fn right_vector(w: &Tensor, u: &Tensor) -> Result<Tensor> {
+    unit(&w.t()?.matmul(&u.unsqueeze(1)?)?.squeeze(1)?)
 }
 
 /// A weight `(out, …)` as a matrix `(out, rest)`.
@@ -83,10 +82,11 @@ fn as_matrix(weight: &Tensor) -> Result<Tensor> {
     weight.reshape((rows, ()))
 }
 
-/// `x / max(|x|, ε)` for a vector.
+/// `x / max(|x|, ε)` for a vector, on the device (no copy of the norm to the host: this runs
+/// for every Dx layer in every forward pass).
 fn unit(x: &Tensor) -> Result<Tensor> {
-    let norm = x.sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()? as f64;
-    x / norm.max(EPS)
+    let norm = x.sqr()?.sum_all()?.sqrt()?.maximum(EPS)?;
+    x.broadcast_div(&norm)
 }
 
 #[cfg(test)]
