@@ -17,6 +17,11 @@ pub enum Upsample {
     NearestConv,
     /// A 4×4, stride-2 transposed convolution (DCGAN style). Kept for comparison.
     TransposedConv,
+    /// Bilinear ×2 followed by a convolution. The bilinear filter passes nothing at the
+    /// Nyquist frequency, where nearest upsampling lets the convolution build a faint
+    /// pixel grid at 64×64 (see `docs/quality.md`). Costs 2.25× the multiply-adds of
+    /// `NearestConv` in G's stages, whose fused kernel skips the repeated pixels.
+    BilinearConv,
 }
 
 /// The normalisation layer after each hidden convolution.

@@ -10,7 +10,11 @@ use aegan::{AeganConfig, AeganTrainer, Networks};
 fn every_network_has_the_right_shapes_at_every_size_from_16_to_256() {
     let device = Device::Cpu;
     for size in [16, 32, 64, 128, 256] {
-        for upsample in [Upsample::NearestConv, Upsample::TransposedConv] {
+        for upsample in [
+            Upsample::NearestConv,
+            Upsample::TransposedConv,
+            Upsample::BilinearConv,
+        ] {
             let mut config = common::tiny_full(size);
             config.upsample = upsample;
             let nets = Networks::new(&config, &device).unwrap();

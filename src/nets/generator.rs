@@ -5,13 +5,15 @@ use candle_nn::{Linear, VarBuilder};
 
 use super::layers::{BlockChain, Conv, ConvBlock, ConvTranspose2x, NormLayer};
 use crate::config::{AeganConfig, Upsample};
-use crate::ops::upsample_nearest_2x;
+use crate::ops::{upsample_bilinear_2x, upsample_nearest_2x};
 use crate::progressive::{downsample_area, fade, Growth};
 
-/// One ×2 stage: nearest upsample + conv, or a transposed conv; then norm and leaky ReLU.
+/// One ×2 stage: nearest or bilinear upsample + conv, or a transposed conv; then norm and
+/// leaky ReLU.
 #[derive(Debug, Clone)]
 enum UpStage {
     NearestConv(ConvBlock),
+    BilinearConv(ConvBlock),
     Transposed { conv: ConvTranspose2x, norm: NormLayer },
 }
 
@@ -67,6 +69,11 @@ impl Generator {
                     let block = ConvBlock::new(vb, width, next, g.kernel, 1, config.norm, slope)?;
                     macs += block.macs(side * 2);
                     UpStage::NearestConv(block)
+                }
+                Upsample::BilinearConv => {
+                    let block = ConvBlock::new(vb, width, next, g.kernel, 1, config.norm, slope)?;
+                    macs += block.macs(side * 2);
+                    UpStage::BilinearConv(block)
                 }
                 Upsample::TransposedConv => {
                     let conv = ConvTranspose2x::new(vb.pp("convt"), width, next)?;
@@ -173,6 +180,7 @@ impl Generator {
     fn run_stage(&self, stage: &UpStage, x: &Tensor, train: bool) -> Result<Tensor> {
         match stage {
             UpStage::NearestConv(block) => block.forward_upsampled_t(x, train),
+            UpStage::BilinearConv(block) => block.forward_t(&upsample_bilinear_2x(x)?, train),
             UpStage::Transposed { conv, norm } => norm.forward_leaky(&conv.forward(x)?, train, self.slope),
         }
     }

@@ -36,7 +36,7 @@ pub use activation::{bias_leaky_relu, leaky_relu, scale_shift_leaky_relu};
 pub use batch_norm::{batch_norm_leaky_relu, composed as batch_norm_leaky_relu_composed};
 pub use conv::{conv2d, conv2d_rect, conv_transpose2d, upsample2x_conv2d};
 pub use resample::{downsample_area, upsample_nearest};
-pub use upsample::upsample_nearest_2x;
+pub use upsample::{upsample_bilinear_2x, upsample_nearest_2x};
 
 /// Whether every tensor is on the CPU in f32, where aegan's own kernels run (elsewhere the
 /// operations fall back to candle's).

@@ -1,5 +1,5 @@
-//! ×2 nearest-neighbour upsampling: as a tensor operation with a correct gradient, and on one
-//! image in a slice (for the fused upsample + convolution).
+//! ×2 upsampling: nearest-neighbour as a tensor operation with a correct gradient and on one
+//! image in a slice (for the fused upsample + convolution), and bilinear.
 
 use candle_core::{Result, Tensor};
 
@@ -11,6 +11,26 @@ pub fn upsample_nearest_2x(x: &Tensor) -> Result<Tensor> {
     x.reshape((b, c, h, 1, w, 1))?
         .broadcast_as((b, c, h, 2, w, 2))?
         .reshape((b, c, 2 * h, 2 * w))
+}
+
+/// Bilinear ×2 upsampling of (B, C, H, W) with half-pixel centres and clamped edges (PyTorch's
+/// `align_corners=False`): each output pixel is ¾ of the nearest input pixel and ¼ of the next
+/// one along each axis. Computed as nearest ×2 followed by the separable filter [1, 2, 1]/4
+/// with replicated edges, which is the same thing. That filter has no response at the
+/// Nyquist frequency, so unlike nearest upsampling the result holds no pixel-to-pixel
+/// alternation for the following convolution to turn into a grid pattern. Composed of tensor
+/// operations, so it runs on every device and has exact gradients.
+pub fn upsample_bilinear_2x(x: &Tensor) -> Result<Tensor> {
+    let up = upsample_nearest_2x(x)?;
+    smooth_121(&smooth_121(&up, 3)?, 2)
+}
+
+/// The filter [1, 2, 1]/4 along `dim`, edges replicated.
+fn smooth_121(x: &Tensor, dim: usize) -> Result<Tensor> {
+    let n = x.dim(dim)?;
+    let padded = x.pad_with_same(dim, 1, 1)?;
+    let sides = (padded.narrow(dim, 0, n)? + padded.narrow(dim, 2, n)?)?;
+    (sides * 0.25)? + (padded.narrow(dim, 1, n)? * 0.5)?
 }
 
 /// Writes `image` (`planes` planes of `h`×`w`) upsampled ×2 into `out` (planes of 2h×2w).
@@ -96,5 +116,61 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         assert_eq!(grad, [8.0; 4]);
+    }
+
+    /// Bilinear ×2 straight from its definition: output pixel o samples the input at
+    /// (o + ½)/2 − ½, clamped to the image, and interpolates linearly.
+    fn bilinear_by_definition(x: &[f32], h: usize, w: usize) -> Vec<f32> {
+        let source = |o: usize, n: usize| {
+            let t = ((o as f32 + 0.5) / 2.0 - 0.5).clamp(0.0, (n - 1) as f32);
+            let i = t.floor() as usize;
+            (i, (i + 1).min(n - 1), t - i as f32)
+        };
+        let mut out = Vec::with_capacity(4 * h * w);
+        for oy in 0..2 * h {
+            let (y0, y1, fy) = source(oy, h);
+            for ox in 0..2 * w {
+                let (x0, x1, fx) = source(ox, w);
+                let row = |y: usize| x[y * w + x0] * (1.0 - fx) + x[y * w + x1] * fx;
+                out.push(row(y0) * (1.0 - fy) + row(y1) * fy);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn bilinear_upsampling_matches_its_definition() {
+        let (h, w) = (3, 5);
+        let data: Vec<f32> = (0..h * w).map(|i| (i as f32 * 1.7).sin()).collect();
+        let x = Tensor::from_vec(data.clone(), (1, 1, h, w), &Device::Cpu).unwrap();
+        let y = upsample_bilinear_2x(&x).unwrap();
+        assert_eq!(y.dims(), [1, 1, 2 * h, 2 * w]);
+        let y = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for (got, want) in y.iter().zip(bilinear_by_definition(&data, h, w)) {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn bilinear_upsampling_spreads_each_pixel_over_four_outputs_edges_included() {
+        // Along an axis every input pixel (also at a clamped edge) gives weights summing to 2
+        // to the outputs, so the gradient of the output's sum is 4 everywhere.
+        let x = Var::new(&[[[[1f32, -2.0, 0.5], [3.0, 4.0, -1.0]]]], &Device::Cpu).unwrap();
+        let grads = upsample_bilinear_2x(x.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let grad = grads
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for g in grad {
+            assert!((g - 4.0).abs() < 1e-6, "{g}");
+        }
     }
 }
