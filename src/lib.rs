@@ -48,6 +48,8 @@
 mod alloc;
 pub mod checkpoint;
 pub mod config;
+#[cfg(feature = "plots")]
+mod curves;
 pub mod data;
 mod device;
 pub mod diffaug;
@@ -60,6 +62,7 @@ pub mod objective;
 pub mod ops;
 pub mod optim;
 pub mod params;
+mod progress;
 pub mod progressive;
 pub mod rng;
 pub mod run_folder;

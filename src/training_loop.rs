@@ -17,14 +17,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::Tensor;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::data::{Augment, BatchSampler, ImageSet};
 use crate::error::{AeganError, Result};
 use crate::metrics::Evaluator;
+use crate::progress::{Measure, Progress};
 use crate::run_folder::ExistingRun;
 use crate::trainer::{AeganTrainer, StepLosses};
-use crate::viz::{self, Panel, Series};
+use crate::viz;
 
 /// What [`TrainingLoop::run`] does besides training.
 #[derive(Debug, Clone)]
@@ -81,10 +81,17 @@ impl LoopOptions {
         self.total_steps != u64::MAX
     }
 
-    /// Whether the progress bar counts seconds of the time limit (only the clock bounds the
-    /// run) rather than steps.
-    fn bar_counts_seconds(&self) -> bool {
-        !self.has_step_limit() && self.time_limit.is_some()
+    /// What the progress bar counts: seconds of the time limit when only the clock bounds the
+    /// run, else steps.
+    fn progress_measure(&self) -> Measure {
+        match self.time_limit {
+            Some(limit) if !self.has_step_limit() => Measure::Seconds {
+                limit: limit.as_secs(),
+            },
+            _ => Measure::Steps {
+                total: self.total_steps,
+            },
+        }
     }
 }
 
@@ -116,10 +123,11 @@ pub struct TrainingLoop {
 
 /// One line of `metrics.jsonl` as kept for the quality panel: step, SWD mean, FID.
 #[derive(Debug, Clone, Copy)]
-struct QualityPoint {
-    step: f64,
-    swd: Option<f64>,
-    fid: Option<f64>,
+#[cfg_attr(not(feature = "plots"), allow(dead_code))]
+pub(crate) struct QualityPoint {
+    pub(crate) step: f64,
+    pub(crate) swd: Option<f64>,
+    pub(crate) fid: Option<f64>,
 }
 
 impl TrainingLoop {
@@ -186,7 +194,7 @@ impl TrainingLoop {
             .map_err(|e| AeganError::io(&log_path, e))?;
 
         let start_step = trainer.step_count();
-        let bar = self.progress_bar(start_step);
+        let mut bar = Progress::new(o.progress_measure(), start_step, o.progress);
         let started = Instant::now();
         let mut summary = LoopSummary {
             final_step: start_step,
@@ -206,13 +214,10 @@ impl TrainingLoop {
             }
             if trainer.resolution() != resolution {
                 resolution = trainer.resolution();
-                say(
-                    &bar,
-                    format!(
-                        "step {}: growing to {resolution}×{resolution}",
-                        trainer.step_count()
-                    ),
-                );
+                bar.say(format!(
+                    "step {}: growing to {resolution}×{resolution}",
+                    trainer.step_count()
+                ));
             }
             let step = trainer.step_count();
             let batch = data.batch_augmented(&sampler.batch(step), o.augment, config.seed, step, &device)?;
@@ -236,39 +241,30 @@ impl TrainingLoop {
             let images_per_second =
                 ((done - start_step) as usize * config.batch_size) as f64 / elapsed.max(1e-9);
             let epoch = done as f64 / sampler.batches_per_epoch() as f64;
-            if !o.bar_counts_seconds() {
-                bar.set_position(done);
-            } else {
-                bar.set_position(started.elapsed().as_secs());
-                bar.set_prefix(done.to_string());
-            }
-            bar.set_message(format!(
-                "epoch {epoch:.2} | {images_per_second:.1} img/s | D_x {:.3} D_z {:.3} | rec_x {:.3} rec_z {:.3}",
-                losses.discriminator.image,
-                losses.discriminator.latent,
-                losses.generator.image_reconstruction,
-                losses.generator.latent_reconstruction
-            ));
+            bar.advance(
+                done,
+                started.elapsed().as_secs(),
+                format!(
+                    "epoch {epoch:.2} | {images_per_second:.1} img/s | D_x {:.3} D_z {:.3} | rec_x {:.3} rec_z {:.3}",
+                    losses.discriminator.image,
+                    losses.discriminator.latent,
+                    losses.generator.image_reconstruction,
+                    losses.generator.latent_reconstruction
+                ),
+            );
             if bar.is_hidden() && (done.is_multiple_of(o.log_every) || done == o.total_steps) {
-                if o.has_step_limit() {
-                    println!("step {done}/{} {}", o.total_steps, bar.message());
-                } else {
-                    println!("step {done} {}", bar.message());
-                }
+                println!("{}", bar.status_line(done));
             }
             if let Some((evaluator, every)) = &self.evaluator {
                 // A progressive run is measured once it works at the full image size.
                 let full_size = trainer.resolution() == config.image_size;
                 if full_size && (done.is_multiple_of(*every) || done == o.total_steps) {
                     let point = evaluate_and_log(evaluator, trainer, &metrics_path)?;
-                    say(
-                        &bar,
-                        format!(
-                            "step {done}: SWD {:.1}{}",
-                            point.swd.unwrap_or(f64::NAN),
-                            point.fid.map(|f| format!(", FID {f:.1}")).unwrap_or_default()
-                        ),
-                    );
+                    bar.say(format!(
+                        "step {done}: SWD {:.1}{}",
+                        point.swd.unwrap_or(f64::NAN),
+                        point.fid.map(|f| format!(", FID {f:.1}")).unwrap_or_default()
+                    ));
                     quality.push(point);
                 }
             }
@@ -294,33 +290,8 @@ impl TrainingLoop {
         Ok(summary)
     }
 
-    fn progress_bar(&self, position: u64) -> ProgressBar {
-        let o = &self.options;
-        let (bar, template) = match (o.has_step_limit(), o.time_limit) {
-            (true, _) | (false, None) => (
-                ProgressBar::new(o.total_steps),
-                "{spinner} {pos}/{len} steps [{elapsed_precise}<{eta_precise}] {wide_bar} \n  {msg}",
-            ),
-            // Only the clock bounds the run: the bar counts seconds, the steps go alongside.
-            (false, Some(limit)) => (
-                ProgressBar::new(limit.as_secs().max(1)),
-                "{spinner} step {prefix} [{elapsed_precise} of the time limit] {wide_bar} \n  {msg}",
-            ),
-        };
-        if !o.progress {
-            bar.set_draw_target(ProgressDrawTarget::hidden());
-        }
-        let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        if !o.bar_counts_seconds() {
-            bar.set_position(position);
-        } else {
-            bar.set_prefix(position.to_string());
-        }
-        bar
-    }
-
     /// Pictures, loss curve and checkpoint; returns the checkpoint directory.
+    #[cfg_attr(not(feature = "plots"), allow(unused_variables))]
     fn save(
         &self,
         trainer: &AeganTrainer,
@@ -346,20 +317,22 @@ impl TrainingLoop {
                 // Shown at the current resolution, enlarged to the final display size.
                 let r = growth.resolution;
                 let zoom = (2 * trainer.config().image_size / r).max(1);
-                let fade = if growth.is_fading() {
-                    format!(", fading in: α = {:.2}", growth.alpha)
-                } else {
-                    String::new()
+                // Captioned with the resolution and the fade with the `plots` feature (which
+                // draws text); without it the grid goes alone.
+                #[cfg(feature = "plots")]
+                let save = |path| {
+                    let fade = if growth.is_fading() {
+                        format!(", fading in: α = {:.2}", growth.alpha)
+                    } else {
+                        String::new()
+                    };
+                    let label = format!("{r}×{r} at step {step}{fade}");
+                    viz::save_labelled_grid(&samples, 8, zoom, &label, path)
                 };
-                let label = format!("{r}×{r} at step {step}{fade}");
-                viz::save_labelled_grid(&samples, 8, zoom, &label, out.join("samples.png"))?;
-                viz::save_labelled_grid(
-                    &samples,
-                    8,
-                    zoom,
-                    &label,
-                    out.join("history").join(format!("samples-{step:08}-{r}px.png")),
-                )?;
+                #[cfg(not(feature = "plots"))]
+                let save = |path| viz::save_grid(&samples, 8, zoom, path);
+                save(out.join("samples.png"))?;
+                save(out.join("history").join(format!("samples-{step:08}-{r}px.png")))?;
             }
         }
         let shown_real = trainer.at_current_resolution(fixed_real)?;
@@ -367,22 +340,9 @@ impl TrainingLoop {
         let pairs = Tensor::stack(&[&shown_real, &reconstructed], 1)?.flatten_to(1)?;
         let zoom = (2 * trainer.config().image_size / trainer.resolution()).max(1);
         viz::save_grid(&pairs, 8, zoom, out.join("reconstructions.png"))?;
-        let mut panels = loss_panels(history);
-        if !quality.is_empty() {
-            panels.push(quality_panel(quality));
-        }
-        viz::save_curves(&panels, out.join("loss_curve.png"))?;
+        #[cfg(feature = "plots")]
+        crate::curves::save_loss_curve(history, quality, &out.join("loss_curve.png"))?;
         trainer.save_checkpoint(Self::checkpoint_dir(out))
-    }
-}
-
-/// Prints a line above the progress bar, or on its own when the bar is hidden (indicatif
-/// drops `println` on a hidden bar).
-fn say(bar: &ProgressBar, line: String) {
-    if bar.is_hidden() {
-        println!("{line}");
-    } else {
-        bar.println(line);
     }
 }
 
@@ -440,69 +400,4 @@ fn quality_point(value: &serde_json::Value) -> QualityPoint {
         swd: value.pointer("/swd/mean").and_then(|v| v.as_f64()),
         fid: value.get("fid").and_then(|v| v.as_f64()),
     }
-}
-
-/// SWD (and FID when measured) against the step: lower is better.
-fn quality_panel(points: &[QualityPoint]) -> Panel {
-    let series = |name: &str, f: &dyn Fn(&QualityPoint) -> Option<f64>| Series {
-        name: name.to_string(),
-        points: points.iter().filter_map(|p| f(p).map(|v| (p.step, v))).collect(),
-    };
-    let mut all = vec![series("SWD x1e3", &|p| p.swd)];
-    if points.iter().any(|p| p.fid.is_some()) {
-        all.push(series("FID", &|p| p.fid));
-    }
-    Panel {
-        title: "image quality (lower is better)".into(),
-        series: all,
-    }
-}
-
-/// Two panels: the adversarial game, and the reconstruction errors; each series smoothed by a
-/// moving average so trends show through the noise of single batches.
-fn loss_panels(history: &[StepLosses]) -> Vec<Panel> {
-    let series = |name: &str, f: &dyn Fn(&StepLosses) -> f32| Series {
-        name: name.to_string(),
-        points: smooth(
-            &history
-                .iter()
-                .map(|l| (l.step as f64, f64::from(f(l))))
-                .collect::<Vec<_>>(),
-        ),
-    };
-    vec![
-        Panel {
-            title: "adversarial losses".into(),
-            series: vec![
-                series("D_x", &|l| l.discriminator.image),
-                series("D_z", &|l| l.discriminator.latent),
-                series("G adv x", &|l| l.generator.image_adversarial),
-                series("E adv z", &|l| l.generator.latent_adversarial),
-            ],
-        },
-        Panel {
-            title: "reconstruction".into(),
-            series: vec![
-                series("|G(E(x)) - x|", &|l| l.generator.image_reconstruction),
-                series("|E(G(z)) - z|^2", &|l| l.generator.latent_reconstruction),
-            ],
-        },
-    ]
-}
-
-/// Moving average over a window of about 2 % of the points (at least 1), at most 400 points out.
-fn smooth(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
-    let window = (points.len() / 50).max(1);
-    let stride = (points.len() / 400).max(1);
-    (0..points.len())
-        .step_by(stride)
-        .map(|i| {
-            let lo = i.saturating_sub(window - 1);
-            let slice = &points[lo..=i];
-            (
-                points[i].0,
-                slice.iter().map(|p| p.1).sum::<f64>() / slice.len() as f64,
-            )
-        })
-        .collect()
 }

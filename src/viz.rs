@@ -64,6 +64,7 @@ pub fn save_grid(images: &Tensor, columns: usize, zoom: usize, path: impl AsRef<
     save_png(&grid(images, columns, zoom)?, path)
 }
 
+#[cfg(feature = "plots")]
 /// Writes [`grid`] of `images` to `path` with a caption band above it reading `label` (e.g.
 /// the resolution and step of a progressive run). Without a system font the caption is left
 /// out and the grid is written alone.
@@ -114,6 +115,7 @@ pub fn save_png(image: &RgbImage, path: impl AsRef<Path>) -> Result<()> {
     write_atomic(path, bytes.get_ref())
 }
 
+#[cfg(feature = "plots")]
 /// One named series of (step, value) points for [`save_curves`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -123,6 +125,7 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+#[cfg(feature = "plots")]
 /// A panel of [`save_curves`]: a title and its series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Panel {
@@ -132,6 +135,7 @@ pub struct Panel {
     pub series: Vec<Series>,
 }
 
+#[cfg(feature = "plots")]
 /// Registers a system sans-serif font for chart text once; false if none was found (charts are
 /// then drawn without text).
 fn chart_font_available() -> bool {
@@ -156,6 +160,7 @@ fn chart_font_available() -> bool {
     })
 }
 
+#[cfg(feature = "plots")]
 /// Draws panels of line charts side by side (x: training step) and writes them as a PNG.
 pub fn save_curves(panels: &[Panel], path: impl AsRef<Path>) -> Result<()> {
     use plotters::prelude::*;

@@ -196,7 +196,9 @@ pub fn start(args: &TrainArgs, default_out: &str, default_preset: &str) -> aegan
             paths.join(", ")
         );
     }
-    let mut config = match &args.config {
+    // A --config keeps its progressive schedule (--progressive replaces it); a preset's
+    // schedule is added in `run`, where the data's size is known.
+    let config = match &args.config {
         Some(path) => AeganConfig::from_json_file(path)?,
         None => {
             let preset = args.preset.as_deref().unwrap_or(default_preset);
@@ -205,10 +207,10 @@ pub fn start(args: &TrainArgs, default_out: &str, default_preset: &str) -> aegan
                 c.batch_size = batch;
             }
             c.seed = args.seed.unwrap_or(0);
+            c.progressive = None;
             c
         }
     };
-    config.progressive = None;
     config.validate()?;
     Ok((Start::New(Box::new(config)), device))
 }

@@ -1,7 +1,6 @@
 //! Label-preserving augmentation: flips and quarter turns, drawn per image from a seeded stream.
 
 use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// Which symmetries to draw from.
@@ -19,7 +18,7 @@ pub enum Augment {
 
 impl Augment {
     /// Transforms one channel-first `(3, size, size)` image in place.
-    pub fn apply(self, pixels: &mut [f32], size: usize, rng: &mut ChaCha8Rng) {
+    pub fn apply<T: Copy + Default, R: Rng + ?Sized>(self, pixels: &mut [T], size: usize, rng: &mut R) {
         let (turns, mirror) = match self {
             Augment::None => return,
             Augment::HorizontalFlip => (0, rng.random_bool(0.5)),
@@ -29,7 +28,7 @@ impl Augment {
             return;
         }
         let plane = size * size;
-        let mut out = vec![0f32; pixels.len()];
+        let mut out = vec![T::default(); pixels.len()];
         for y in 0..size {
             for x in 0..size {
                 let (mut sx, mut sy) = (if mirror { size - 1 - x } else { x }, y);

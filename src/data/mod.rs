@@ -8,12 +8,14 @@
 mod augment;
 mod cache;
 pub mod folder;
+#[cfg(feature = "ham10000")]
 pub mod ham10000;
 mod loaded;
 pub mod synthetic;
 
 pub use augment::Augment;
 pub use folder::{load_folder, LoadOptions, LoadedImages, Resample};
+#[cfg(feature = "ham10000")]
 pub use ham10000::Ham10000;
 
 use candle_core::{Device, Tensor};

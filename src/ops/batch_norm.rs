@@ -56,7 +56,7 @@ pub fn batch_norm_leaky_relu(
 }
 
 /// The same computation from candle operations (other devices, and the tests' reference).
-pub fn composed(
+pub(crate) fn composed(
     x: &Tensor,
     weight: &Tensor,
     bias: &Tensor,

@@ -33,7 +33,7 @@ mod subpixel;
 mod upsample;
 
 pub use activation::{bias_leaky_relu, leaky_relu, scale_shift_leaky_relu};
-pub use batch_norm::{batch_norm_leaky_relu, composed as batch_norm_leaky_relu_composed};
+pub use batch_norm::batch_norm_leaky_relu;
 pub use conv::{conv2d, conv2d_rect, conv_transpose2d, upsample2x_conv2d};
 pub use resample::{downsample_area, upsample_nearest};
 pub use upsample::{upsample_bilinear_2x, upsample_nearest_2x};
