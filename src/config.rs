@@ -8,116 +8,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{AeganError, Result};
 pub use crate::progressive::ProgressiveConfig;
 
-/// How the generator doubles its resolution at each stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Upsample {
-    /// Nearest-neighbour ×2 followed by a convolution. Free of the checkerboard artifacts that
-    /// transposed convolutions leave (Odena et al. 2016); the default.
-    NearestConv,
-    /// A 4×4, stride-2 transposed convolution (DCGAN style). Kept for comparison.
-    TransposedConv,
-    /// Bilinear ×2 followed by a convolution. The bilinear filter passes nothing at the
-    /// Nyquist frequency, where nearest upsampling lets the convolution build a faint
-    /// pixel grid at 64×64 (see `docs/quality.md`). Costs 2.25× the multiply-adds of
-    /// `NearestConv` in G's stages, whose fused kernel skips the repeated pixels.
-    BilinearConv,
-}
-
-/// The normalisation layer after each hidden convolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Norm {
-    /// Batch normalisation (batch statistics in training, running statistics in evaluation).
-    Batch,
-    /// No normalisation.
-    None,
-}
-
-/// Channel count as a function of resolution: `at_32 · 32 / resolution`, clamped to
-/// `[min, max]`. Halving the resolution doubles the width, as in DCGAN-like networks, so one
-/// schedule describes a network for every image size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WidthSchedule {
-    /// Channels at 32×32 resolution.
-    pub at_32: usize,
-    /// Fewest channels at any resolution.
-    pub min: usize,
-    /// Most channels at any resolution.
-    pub max: usize,
-}
-
-impl WidthSchedule {
-    /// Channels used at `resolution` (side length in pixels).
-    pub fn at(&self, resolution: usize) -> usize {
-        (self.at_32 * 32 / resolution.max(1)).clamp(self.min, self.max)
-    }
-}
-
-/// A stride-1 convolution of the given width and kernel size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConvLayer {
-    /// Output channels.
-    pub width: usize,
-    /// Kernel side; even kernels are padded 'same' as PyTorch does (one more on the bottom/right).
-    pub kernel: usize,
-}
-
-/// Generator G: z → x. A linear stem to 4×4, one ×2 stage per doubling up to the image size,
-/// optional full-resolution head convolutions, then an output convolution and tanh.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GeneratorConfig {
-    /// Channels per resolution (the 4×4 stem uses `widths.at(4)`).
-    pub widths: WidthSchedule,
-    /// Kernel of the convolution in each upsampling stage (ignored for transposed convs, which are 4×4).
-    pub kernel: usize,
-    /// Extra stride-1 convolutions (+norm+LReLU) at full resolution before the output conv.
-    pub head: Vec<ConvLayer>,
-    /// Kernel of the final convolution to image channels.
-    pub out_kernel: usize,
-}
-
-/// Encoder E: x → z. Stride-2 convolutions down to 4×4, optional stride-1 "neck" convolutions
-/// at 4×4, then a fully connected head to the latent vector.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EncoderConfig {
-    /// Channels per resolution (the first conv outputs `widths.at(size / 2)`).
-    pub widths: WidthSchedule,
-    /// Kernel of every convolution (odd).
-    pub kernel: usize,
-    /// Stride-1 convolutions at 4×4 after the last downsampling.
-    pub neck: Vec<ConvLayer>,
-    /// Hidden fully connected widths between the flattened features and z.
-    pub hidden: Vec<usize>,
-}
-
-/// Image discriminator Dx: x → logit. A stride-1 convolution at full resolution, stride-2
-/// convolutions down to 4×4, then a linear layer to one logit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImageDiscriminatorConfig {
-    /// Channels per resolution.
-    pub widths: WidthSchedule,
-    /// Kernel of every convolution (odd).
-    pub kernel: usize,
-    /// Divide every weight of Dx (convolutions and the output layer) by an estimate of its
-    /// largest singular value, advanced by one power iteration per training step (spectral
-    /// normalisation, Miyato et al. 2018). Off in the presets.
-    #[serde(default)]
-    pub spectral_norm: bool,
-}
-
-/// Latent discriminator Dz: z → logit. A multilayer perceptron.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LatentDiscriminatorConfig {
-    /// Hidden layer widths.
-    pub hidden: Vec<usize>,
-}
+mod networks;
+pub use networks::{
+    ConvLayer, EncoderConfig, EncoderSpec, GeneratorConfig, GeneratorSpec, ImageDiscriminatorConfig,
+    ImageDiscriminatorSpec, ImageSpec, LatentDiscriminatorConfig, LatentDiscriminatorSpec, Norm, Upsample,
+    WidthSchedule,
+};
 
 /// A moving average of G whose memory is counted in real images shown, as in StyleGAN2-ADA
 /// (Karras et al. 2020): after each G update `avg ← β·avg + (1 − β)·G` with
@@ -598,58 +494,11 @@ impl AeganConfig {
 
     /// Checks every field; the error names the first bad one and its value.
     pub fn validate(&self) -> Result<()> {
-        let s = self.image_size;
-        if !s.is_power_of_two() || !(16..=256).contains(&s) {
-            return Err(AeganError::config(
-                "image_size",
-                s,
-                "must be a power of two from 16 to 256",
-            ));
-        }
-        if !(1..=4).contains(&self.channels) {
-            return Err(AeganError::config("channels", self.channels, "must be 1 to 4"));
-        }
-        if self.latent_dim == 0 {
-            return Err(AeganError::config("latent_dim", 0, "must be at least 1"));
-        }
-        check_widths("generator.widths", &self.generator.widths)?;
-        check_widths("encoder.widths", &self.encoder.widths)?;
-        check_widths("image_discriminator.widths", &self.image_discriminator.widths)?;
-        check_kernel("generator.kernel", self.generator.kernel, false)?;
-        check_kernel("generator.out_kernel", self.generator.out_kernel, false)?;
-        for layer in &self.generator.head {
-            check_layer("generator.head", layer, false)?;
-        }
-        check_kernel("encoder.kernel", self.encoder.kernel, true)?;
-        for layer in &self.encoder.neck {
-            check_layer("encoder.neck", layer, false)?;
-        }
-        check_kernel(
-            "image_discriminator.kernel",
-            self.image_discriminator.kernel,
-            true,
-        )?;
-        if self.encoder.hidden.contains(&0) {
-            return Err(AeganError::config(
-                "encoder.hidden",
-                &self.encoder.hidden,
-                "widths must be at least 1",
-            ));
-        }
-        if self.latent_discriminator.hidden.contains(&0) {
-            return Err(AeganError::config(
-                "latent_discriminator.hidden",
-                &self.latent_discriminator.hidden,
-                "widths must be at least 1",
-            ));
-        }
-        if !(0.0..1.0).contains(&self.leaky_slope) {
-            return Err(AeganError::config(
-                "leaky_slope",
-                self.leaky_slope,
-                "must be in [0, 1)",
-            ));
-        }
+        // Each network's part first, by the rules of the network's own config.
+        self.generator_spec().validate()?;
+        self.encoder_spec().validate()?;
+        self.image_discriminator_spec().validate()?;
+        self.latent_discriminator_spec().validate()?;
         let w = &self.loss_weights;
         for (field, v) in [
             ("loss_weights.image_adversarial", w.image_adversarial),
@@ -776,13 +625,6 @@ impl AeganConfig {
             }
         }
         if let Some(p) = &self.progressive {
-            if p.start_size != 2 && p.start_size != 4 {
-                return Err(AeganError::config(
-                    "progressive.start_size",
-                    p.start_size,
-                    "must be 2 or 4",
-                ));
-            }
             if p.images_per_phase == 0 {
                 return Err(AeganError::config(
                     "progressive.images_per_phase",
@@ -808,6 +650,54 @@ impl AeganConfig {
         Ok(())
     }
 
+    /// What the image networks share: image size and channels, normalisation, leaky slope and
+    /// the first resolution of progressive growing.
+    pub fn image_spec(&self) -> ImageSpec {
+        ImageSpec {
+            image_size: self.image_size,
+            channels: self.channels,
+            norm: self.norm,
+            leaky_slope: self.leaky_slope,
+            progressive_start: self.progressive.map(|p| p.start_size),
+        }
+    }
+
+    /// Everything G is built from ([`crate::Generator::from_spec`]).
+    pub fn generator_spec(&self) -> GeneratorSpec {
+        GeneratorSpec {
+            image: self.image_spec(),
+            latent_dim: self.latent_dim,
+            upsample: self.upsample,
+            layout: self.generator.clone(),
+        }
+    }
+
+    /// Everything E is built from ([`crate::Encoder::from_spec`]).
+    pub fn encoder_spec(&self) -> EncoderSpec {
+        EncoderSpec {
+            image: self.image_spec(),
+            latent_dim: self.latent_dim,
+            layout: self.encoder.clone(),
+        }
+    }
+
+    /// Everything Dx is built from ([`crate::ImageDiscriminator::from_spec`]).
+    pub fn image_discriminator_spec(&self) -> ImageDiscriminatorSpec {
+        ImageDiscriminatorSpec {
+            image: self.image_spec(),
+            layout: self.image_discriminator.clone(),
+        }
+    }
+
+    /// Everything Dz is built from ([`crate::LatentDiscriminator::from_spec`]).
+    pub fn latent_discriminator_spec(&self) -> LatentDiscriminatorSpec {
+        LatentDiscriminatorSpec {
+            latent_dim: self.latent_dim,
+            leaky_slope: self.leaky_slope,
+            layout: self.latent_discriminator.clone(),
+        }
+    }
+
     /// Whether a moving average of G is kept (`generator_ema` or `generator_average`).
     pub fn keeps_generator_average(&self) -> bool {
         self.generator_ema > 0.0 || self.generator_average.is_some()
@@ -830,34 +720,4 @@ impl AeganConfig {
         // Serialising plain data with string keys cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
-}
-
-fn check_widths(field: &'static str, w: &WidthSchedule) -> Result<()> {
-    if w.at_32 == 0 || w.min == 0 || w.min > w.max {
-        return Err(AeganError::config(
-            field,
-            w,
-            "at_32 and min must be at least 1 and min <= max",
-        ));
-    }
-    Ok(())
-}
-
-fn check_kernel(field: &'static str, kernel: usize, must_be_odd: bool) -> Result<()> {
-    if kernel == 0 || kernel > 9 || (must_be_odd && kernel.is_multiple_of(2)) {
-        let rule = if must_be_odd {
-            "must be odd, from 1 to 9"
-        } else {
-            "must be from 1 to 9"
-        };
-        return Err(AeganError::config(field, kernel, rule));
-    }
-    Ok(())
-}
-
-fn check_layer(field: &'static str, layer: &ConvLayer, must_be_odd: bool) -> Result<()> {
-    if layer.width == 0 {
-        return Err(AeganError::config(field, layer, "width must be at least 1"));
-    }
-    check_kernel(field, layer.kernel, must_be_odd)
 }

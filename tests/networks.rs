@@ -116,11 +116,11 @@ fn a_network_built_on_its_own_refuses_an_invalid_config() {
     config.image_size = 24;
     let store = aegan::params::ParamStore::new(0);
     let vb = || store.var_builder(&aegan::candle_core::Device::Cpu);
+    // Dz reads latents only: the image size is not part of its config.
     let errors = [
         aegan::Generator::new(&config, vb()).err(),
         aegan::Encoder::new(&config, vb()).err(),
         aegan::ImageDiscriminator::new(&config, vb()).err(),
-        aegan::LatentDiscriminator::new(&config, vb()).err(),
     ];
     for err in errors {
         let message = err.expect("an image size of 24 was accepted").to_string();
@@ -129,4 +129,126 @@ fn a_network_built_on_its_own_refuses_an_invalid_config() {
             "{message}"
         );
     }
+    config.image_size = 32;
+    config.latent_discriminator.hidden = vec![16, 0];
+    let message = aegan::LatentDiscriminator::new(&config, vb())
+        .expect_err("a zero width was accepted")
+        .to_string();
+    assert!(message.contains("latent_discriminator.hidden"), "{message}");
+}
+
+#[test]
+fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
+    use aegan::config::{
+        EncoderConfig, EncoderSpec, GeneratorConfig, GeneratorSpec, ImageDiscriminatorConfig,
+        ImageDiscriminatorSpec, ImageSpec, LatentDiscriminatorConfig, LatentDiscriminatorSpec, Norm,
+        WidthSchedule,
+    };
+    let device = Device::Cpu;
+    let store = aegan::params::ParamStore::new(3);
+    let vb = || store.var_builder(&device);
+    let image = ImageSpec {
+        image_size: 16,
+        channels: 3,
+        norm: Norm::Batch,
+        leaky_slope: 0.2,
+        progressive_start: None,
+    };
+    let widths = WidthSchedule {
+        at_32: 8,
+        min: 4,
+        max: 16,
+    };
+    let g = aegan::Generator::from_spec(
+        &GeneratorSpec {
+            image,
+            latent_dim: 5,
+            upsample: Upsample::NearestConv,
+            layout: GeneratorConfig {
+                widths,
+                kernel: 3,
+                head: vec![],
+                out_kernel: 3,
+            },
+        },
+        vb().pp("g"),
+    )
+    .unwrap();
+    let e = aegan::Encoder::from_spec(
+        &EncoderSpec {
+            image,
+            latent_dim: 5,
+            layout: EncoderConfig {
+                widths,
+                kernel: 3,
+                neck: vec![],
+                hidden: vec![7],
+            },
+        },
+        vb().pp("e"),
+    )
+    .unwrap();
+    let dx = aegan::ImageDiscriminator::from_spec(
+        &ImageDiscriminatorSpec {
+            image,
+            layout: ImageDiscriminatorConfig {
+                widths,
+                kernel: 3,
+                spectral_norm: false,
+            },
+        },
+        vb().pp("dx"),
+    )
+    .unwrap();
+    let dz = aegan::LatentDiscriminator::from_spec(
+        &LatentDiscriminatorSpec {
+            latent_dim: 5,
+            leaky_slope: 0.2,
+            layout: LatentDiscriminatorConfig { hidden: vec![6] },
+        },
+        vb().pp("dz"),
+    )
+    .unwrap();
+    let z = Tensor::randn(0f32, 1.0, (2, 5), &device).unwrap();
+    let x = g.forward_t(&z, true).unwrap();
+    assert_eq!(x.dims(), &[2, 3, 16, 16]);
+    assert_eq!(e.forward_t(&x, true).unwrap().dims(), &[2, 5]);
+    assert_eq!(dx.forward_t(&x, true).unwrap().dims(), &[2, 1]);
+    assert_eq!(dz.forward_t(&z, true).unwrap().dims(), &[2, 1]);
+
+    // Checked where it is built: the same spec with an image size of 24 is refused by name.
+    let bad = GeneratorSpec {
+        image: ImageSpec {
+            image_size: 24,
+            ..image
+        },
+        latent_dim: 5,
+        upsample: Upsample::NearestConv,
+        layout: GeneratorConfig {
+            widths,
+            kernel: 3,
+            head: vec![],
+            out_kernel: 3,
+        },
+    };
+    let message = aegan::Generator::from_spec(&bad, vb().pp("bad"))
+        .expect_err("accepted 24")
+        .to_string();
+    assert!(
+        message.contains("image_size") && message.contains("24"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_network_built_from_the_config_is_the_one_built_from_its_spec() {
+    let config = common::tiny(16);
+    let device = Device::Cpu;
+    let z = Tensor::randn(0f32, 1.0, (3, config.latent_dim), &device).unwrap();
+    let from_config = aegan::params::ParamStore::new(9);
+    let from_spec = aegan::params::ParamStore::new(9);
+    let a = aegan::Generator::new(&config, from_config.var_builder(&device)).unwrap();
+    let b = aegan::Generator::from_spec(&config.generator_spec(), from_spec.var_builder(&device)).unwrap();
+    let diff = common::max_abs_diff(&a.forward_t(&z, false).unwrap(), &b.forward_t(&z, false).unwrap());
+    assert_eq!(diff, 0.0);
 }

@@ -6,7 +6,7 @@ use candle_nn::{Linear, VarBuilder};
 use super::growing::GrowingInput;
 use super::layers::{BlockChain, Conv, ConvBlock, Mlp};
 use super::spectral::SpectralNorm;
-use crate::config::AeganConfig;
+use crate::config::{AeganConfig, ImageDiscriminatorSpec, LatentDiscriminatorSpec};
 use crate::progressive::Growth;
 
 /// Image discriminator Dx: maps images `(batch, channels, size, size)` to logits `(batch, 1)`.
@@ -35,24 +35,23 @@ pub struct ImageDiscriminator {
 }
 
 impl ImageDiscriminator {
-    /// Builds Dx for `config` with its tensors from `vb`.
+    /// Builds Dx for `config` with its tensors from `vb` ([`ImageDiscriminator::from_spec`] of
+    /// [`AeganConfig::image_discriminator_spec`]).
     pub fn new(config: &AeganConfig, vb: VarBuilder) -> Result<Self> {
-        super::validated(config)?;
-        let d = &config.image_discriminator;
-        let slope = config.leaky_slope;
-        let side = config.image_size;
+        Self::from_spec(&config.image_discriminator_spec(), vb)
+    }
+
+    /// Builds Dx from its own config, checked first, with its tensors from `vb`.
+    pub fn from_spec(spec: &ImageDiscriminatorSpec, vb: VarBuilder) -> Result<Self> {
+        super::validated(spec.validate())?;
+        let (d, image) = (&spec.layout, &spec.image);
+        let slope = image.leaky_slope;
+        let side = image.image_size;
         let width = d.widths.at(side);
-        let mut input = GrowingInput::new(config, &d.widths, &vb)?;
-        let mut from_image = Conv::new(vb.pp("from_image"), config.channels, width, d.kernel, 1, true)?;
-        let mut down = BlockChain::downsampling(
-            &vb,
-            "down",
-            (width, side),
-            &d.widths,
-            d.kernel,
-            config.norm,
-            slope,
-        )?;
+        let mut input = GrowingInput::new(image, &d.widths, &vb)?;
+        let mut from_image = Conv::new(vb.pp("from_image"), image.channels, width, d.kernel, 1, true)?;
+        let mut down =
+            BlockChain::downsampling(&vb, "down", (width, side), &d.widths, d.kernel, image.norm, slope)?;
         let mut macs = from_image.macs(side) + down.macs;
         let features = down.width * down.side * down.side;
         let out = candle_nn::linear(features, 1, vb.pp("out"))?;
@@ -148,16 +147,16 @@ pub struct LatentDiscriminator {
 }
 
 impl LatentDiscriminator {
-    /// Builds Dz for `config` with its tensors from `vb`.
+    /// Builds Dz for `config` with its tensors from `vb` ([`LatentDiscriminator::from_spec`]
+    /// of [`AeganConfig::latent_discriminator_spec`]).
     pub fn new(config: &AeganConfig, vb: VarBuilder) -> Result<Self> {
-        super::validated(config)?;
-        let mlp = Mlp::new(
-            vb,
-            config.latent_dim,
-            &config.latent_discriminator.hidden,
-            1,
-            config.leaky_slope,
-        )?;
+        Self::from_spec(&config.latent_discriminator_spec(), vb)
+    }
+
+    /// Builds Dz from its own config, checked first, with its tensors from `vb`.
+    pub fn from_spec(spec: &LatentDiscriminatorSpec, vb: VarBuilder) -> Result<Self> {
+        super::validated(spec.validate())?;
+        let mlp = Mlp::new(vb, spec.latent_dim, &spec.layout.hidden, 1, spec.leaky_slope)?;
         Ok(LatentDiscriminator { mlp })
     }
 

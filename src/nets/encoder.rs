@@ -5,7 +5,7 @@ use candle_nn::VarBuilder;
 
 use super::growing::GrowingInput;
 use super::layers::{BlockChain, ConvBlock, Mlp};
-use crate::config::AeganConfig;
+use crate::config::{AeganConfig, EncoderSpec};
 use crate::progressive::Growth;
 
 /// Encoder E: maps images `(batch, channels, size, size)` to latents `(batch, latent_dim)`.
@@ -29,22 +29,28 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// Builds E for `config` with its tensors from `vb`.
+    /// Builds E for `config` with its tensors from `vb` ([`Encoder::from_spec`] of
+    /// [`AeganConfig::encoder_spec`]).
     pub fn new(config: &AeganConfig, vb: VarBuilder) -> Result<Self> {
-        super::validated(config)?;
-        let e = &config.encoder;
-        let slope = config.leaky_slope;
-        let input = GrowingInput::new(config, &e.widths, &vb)?;
+        Self::from_spec(&config.encoder_spec(), vb)
+    }
+
+    /// Builds E from its own config, checked first, with its tensors from `vb`.
+    pub fn from_spec(spec: &EncoderSpec, vb: VarBuilder) -> Result<Self> {
+        super::validated(spec.validate())?;
+        let (e, image) = (&spec.layout, &spec.image);
+        let slope = image.leaky_slope;
+        let input = GrowingInput::new(image, &e.widths, &vb)?;
         let down = BlockChain::downsampling(
             &vb,
             "down",
-            (config.channels, config.image_size),
+            (image.channels, image.image_size),
             &e.widths,
             e.kernel,
-            config.norm,
+            image.norm,
             slope,
         )?;
-        let neck = BlockChain::same_size(&vb, "neck", (down.width, down.side), &e.neck, config.norm, slope)?;
+        let neck = BlockChain::same_size(&vb, "neck", (down.width, down.side), &e.neck, image.norm, slope)?;
         let (width, side) = (neck.width, neck.side);
         let mut macs = down.macs + neck.macs;
         let (down, neck) = (down.blocks, neck.blocks);
@@ -52,7 +58,7 @@ impl Encoder {
             vb.pp("head"),
             width * side * side,
             &e.hidden,
-            config.latent_dim,
+            spec.latent_dim,
             slope,
         )?;
         macs += head.macs();

@@ -4,7 +4,7 @@ use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::layers::{BlockChain, Conv, ConvBlock, ConvTranspose2x, NormLayer};
-use crate::config::{AeganConfig, Upsample};
+use crate::config::{AeganConfig, GeneratorSpec, Upsample};
 use crate::ops::{upsample_bilinear_2x, upsample_nearest_2x};
 use crate::progressive::{downsample_area, fade, Growth};
 
@@ -49,36 +49,42 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// Builds G for `config` with its tensors from `vb`.
+    /// Builds G for `config` with its tensors from `vb` ([`Generator::from_spec`] of
+    /// [`AeganConfig::generator_spec`]).
     pub fn new(config: &AeganConfig, vb: VarBuilder) -> Result<Self> {
-        super::validated(config)?;
-        let g = &config.generator;
-        let slope = config.leaky_slope;
+        Self::from_spec(&config.generator_spec(), vb)
+    }
+
+    /// Builds G from its own config, checked first, with its tensors from `vb`.
+    pub fn from_spec(spec: &GeneratorSpec, vb: VarBuilder) -> Result<Self> {
+        super::validated(spec.validate())?;
+        let (g, image) = (&spec.layout, &spec.image);
+        let slope = image.leaky_slope;
         let stem_width = g.widths.at(4);
-        let stem = candle_nn::linear(config.latent_dim, stem_width * 16, vb.pp("stem.linear"))?;
-        let stem_norm = NormLayer::new(config.norm, stem_width, vb.pp("stem.norm"))?;
-        let mut macs = (config.latent_dim * stem_width * 16) as u64;
+        let stem = candle_nn::linear(spec.latent_dim, stem_width * 16, vb.pp("stem.linear"))?;
+        let stem_norm = NormLayer::new(image.norm, stem_width, vb.pp("stem.norm"))?;
+        let mut macs = (spec.latent_dim * stem_width * 16) as u64;
 
         let mut stages = Vec::new();
         let (mut side, mut width) = (4, stem_width);
-        for i in 0..config.stages() {
+        for i in 0..image.stages() {
             let next = g.widths.at(side * 2);
             let vb = vb.pp(format!("stages.{i}"));
-            let stage = match config.upsample {
+            let stage = match spec.upsample {
                 Upsample::NearestConv => {
-                    let block = ConvBlock::new(vb, width, next, g.kernel, 1, config.norm, slope)?;
+                    let block = ConvBlock::new(vb, width, next, g.kernel, 1, image.norm, slope)?;
                     macs += block.macs(side * 2);
                     UpStage::NearestConv(block)
                 }
                 Upsample::BilinearConv => {
-                    let block = ConvBlock::new(vb, width, next, g.kernel, 1, config.norm, slope)?;
+                    let block = ConvBlock::new(vb, width, next, g.kernel, 1, image.norm, slope)?;
                     macs += block.macs(side * 2);
                     UpStage::BilinearConv(block)
                 }
                 Upsample::TransposedConv => {
                     let conv = ConvTranspose2x::new(vb.pp("convt"), width, next)?;
                     macs += conv.macs(side);
-                    let norm = NormLayer::new(config.norm, next, vb.pp("norm"))?;
+                    let norm = NormLayer::new(image.norm, next, vb.pp("norm"))?;
                     UpStage::Transposed { conv, norm }
                 }
             };
@@ -86,20 +92,20 @@ impl Generator {
             side *= 2;
             width = next;
         }
-        let head = BlockChain::same_size(&vb, "head", (width, side), &g.head, config.norm, slope)?;
+        let head = BlockChain::same_size(&vb, "head", (width, side), &g.head, image.norm, slope)?;
         macs += head.macs;
         let width = head.width;
         let head = head.blocks;
-        let out = Conv::new(vb.pp("out"), width, config.channels, g.out_kernel, 1, true)?;
+        let out = Conv::new(vb.pp("out"), width, image.channels, g.out_kernel, 1, true)?;
         macs += out.macs(side);
         let mut to_rgb = Vec::new();
-        if let Some(p) = &config.progressive {
+        if let Some(start) = image.progressive_start {
             let mut r = 4;
-            while r < config.image_size {
+            while r < image.image_size {
                 let conv = Conv::new(
                     vb.pp(format!("to_rgb.{r}")),
                     g.widths.at(r),
-                    config.channels,
+                    image.channels,
                     g.out_kernel,
                     1,
                     true,
@@ -107,7 +113,7 @@ impl Generator {
                 to_rgb.push((r, conv));
                 r *= 2;
             }
-            debug_assert!(p.start_size <= 4);
+            debug_assert!(start <= 4);
         }
         Ok(Generator {
             stem,
@@ -117,8 +123,8 @@ impl Generator {
             head,
             out,
             to_rgb,
-            image_size: config.image_size,
-            start_size: config.progressive.map_or(config.image_size, |p| p.start_size),
+            image_size: image.image_size,
+            start_size: image.progressive_start.unwrap_or(image.image_size),
             growth: None,
             slope,
             macs,

@@ -6,7 +6,7 @@ use candle_core::{ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::layers::{Conv, ConvBlock};
-use crate::config::{AeganConfig, WidthSchedule};
+use crate::config::{ImageSpec, WidthSchedule};
 use crate::ops::upsample_nearest_2x;
 use crate::progressive::{downsample_area, fade, Growth};
 
@@ -22,14 +22,14 @@ pub(crate) struct GrowingInput {
 }
 
 impl GrowingInput {
-    pub fn new(config: &AeganConfig, widths: &WidthSchedule, vb: &VarBuilder) -> Result<Self> {
+    pub fn new(image: &ImageSpec, widths: &WidthSchedule, vb: &VarBuilder) -> Result<Self> {
         let mut from_rgb = Vec::new();
-        if config.progressive.is_some() {
+        if image.progressive_start.is_some() {
             let mut r = 4;
-            while r < config.image_size {
+            while r < image.image_size {
                 let conv = Conv::new(
                     vb.pp(format!("from_rgb.{r}")),
-                    config.channels,
+                    image.channels,
                     widths.at(r),
                     1,
                     1,
@@ -41,10 +41,10 @@ impl GrowingInput {
         }
         Ok(GrowingInput {
             from_rgb,
-            image_size: config.image_size,
-            start_size: config.progressive.map_or(config.image_size, |p| p.start_size),
+            image_size: image.image_size,
+            start_size: image.progressive_start.unwrap_or(image.image_size),
             growth: None,
-            slope: config.leaky_slope,
+            slope: image.leaky_slope,
         })
     }
 

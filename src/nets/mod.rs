@@ -30,13 +30,11 @@ pub const STANDING_STATISTICS_BATCH: usize = 128;
 /// Seed of the latents of that measurement (its own stream: training is not affected).
 const STANDING_STATISTICS_SEED: u64 = 0x57a7;
 
-/// Checks `config` before a network is built from it, so that a network built on its own
-/// refuses what [`Networks::new`] refuses (an `image_size` of 24 would otherwise give a G
-/// that outputs 8×8), with the field and value in candle's error.
-pub(crate) fn validated(config: &AeganConfig) -> candle_core::Result<()> {
-    config
-        .validate()
-        .map_err(|e| candle_core::Error::Msg(e.to_string()))
+/// A network's spec check as candle's error type (the constructors return candle's `Result`),
+/// keeping the field and value: a network built on its own refuses what [`Networks::new`]
+/// refuses (an `image_size` of 24 would otherwise give a G that outputs 8×8).
+pub(crate) fn validated(checked: crate::Result<()>) -> candle_core::Result<()> {
+    checked.map_err(|e| candle_core::Error::Msg(e.to_string()))
 }
 
 /// File stem of the moving average of G in a checkpoint.

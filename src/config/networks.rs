@@ -1,0 +1,313 @@
+//! The networks' own configs: each of G, E, Dx and Dz is built from a spec that holds all it
+//! needs and is checked where the network is built, so a network can be made without an
+//! [`AeganConfig`](super::AeganConfig). The `*Config` layouts are the per-network parts of
+//! the config's JSON (`generator`, `encoder`, ...); the `*Spec`s add the settings the networks
+//! share (image size, channels, latent size, normalisation, leaky slope), which the JSON keeps
+//! once at its top level. [`AeganConfig`](super::AeganConfig) composes them:
+//! `config.generator_spec()` and so on.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AeganError, Result};
+
+/// How the generator doubles its resolution at each stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Upsample {
+    /// Nearest-neighbour ×2 followed by a convolution. Free of the checkerboard artifacts that
+    /// transposed convolutions leave (Odena et al. 2016); the default.
+    NearestConv,
+    /// A 4×4, stride-2 transposed convolution (DCGAN style). Kept for comparison.
+    TransposedConv,
+    /// Bilinear ×2 followed by a convolution: the upsampled features hold nothing at the
+    /// Nyquist frequency. Tried against the faint pixel grid of 64×64 runs, it did not lower
+    /// it (see `docs/quality.md`) and costs 2.25× the multiply-adds of `NearestConv` in G's
+    /// stages, whose fused kernel skips the repeated pixels. Kept for comparison.
+    BilinearConv,
+}
+
+/// The normalisation layer after each hidden convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Norm {
+    /// Batch normalisation (batch statistics in training, running statistics in evaluation).
+    Batch,
+    /// No normalisation.
+    None,
+}
+
+/// Channel count as a function of resolution: `at_32 · 32 / resolution`, clamped to
+/// `[min, max]`. Halving the resolution doubles the width, as in DCGAN-like networks, so one
+/// schedule describes a network for every image size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WidthSchedule {
+    /// Channels at 32×32 resolution.
+    pub at_32: usize,
+    /// Fewest channels at any resolution.
+    pub min: usize,
+    /// Most channels at any resolution.
+    pub max: usize,
+}
+
+impl WidthSchedule {
+    /// Channels used at `resolution` (side length in pixels).
+    pub fn at(&self, resolution: usize) -> usize {
+        (self.at_32 * 32 / resolution.max(1)).clamp(self.min, self.max)
+    }
+}
+
+/// A stride-1 convolution of the given width and kernel size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvLayer {
+    /// Output channels.
+    pub width: usize,
+    /// Kernel side; even kernels are padded 'same' as PyTorch does (one more on the bottom/right).
+    pub kernel: usize,
+}
+
+/// Generator G: z → x. A linear stem to 4×4, one ×2 stage per doubling up to the image size,
+/// optional full-resolution head convolutions, then an output convolution and tanh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorConfig {
+    /// Channels per resolution (the 4×4 stem uses `widths.at(4)`).
+    pub widths: WidthSchedule,
+    /// Kernel of the convolution in each upsampling stage (ignored for transposed convs, which are 4×4).
+    pub kernel: usize,
+    /// Extra stride-1 convolutions (+norm+LReLU) at full resolution before the output conv.
+    pub head: Vec<ConvLayer>,
+    /// Kernel of the final convolution to image channels.
+    pub out_kernel: usize,
+}
+
+/// Encoder E: x → z. Stride-2 convolutions down to 4×4, optional stride-1 "neck" convolutions
+/// at 4×4, then a fully connected head to the latent vector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderConfig {
+    /// Channels per resolution (the first conv outputs `widths.at(size / 2)`).
+    pub widths: WidthSchedule,
+    /// Kernel of every convolution (odd).
+    pub kernel: usize,
+    /// Stride-1 convolutions at 4×4 after the last downsampling.
+    pub neck: Vec<ConvLayer>,
+    /// Hidden fully connected widths between the flattened features and z.
+    pub hidden: Vec<usize>,
+}
+
+/// Image discriminator Dx: x → logit. A stride-1 convolution at full resolution, stride-2
+/// convolutions down to 4×4, then a linear layer to one logit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageDiscriminatorConfig {
+    /// Channels per resolution.
+    pub widths: WidthSchedule,
+    /// Kernel of every convolution (odd).
+    pub kernel: usize,
+    /// Divide every weight of Dx (convolutions and the output layer) by an estimate of its
+    /// largest singular value, advanced by one power iteration per training step (spectral
+    /// normalisation, Miyato et al. 2018). Off in the presets.
+    #[serde(default)]
+    pub spectral_norm: bool,
+}
+
+/// Latent discriminator Dz: z → logit. A multilayer perceptron.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatentDiscriminatorConfig {
+    /// Hidden layer widths.
+    pub hidden: Vec<usize>,
+}
+
+/// What the image networks (G, E, Dx) share.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ImageSpec {
+    /// Side of the images in pixels: a power of two from 16 to 256.
+    pub image_size: usize,
+    /// Image channels, 1 to 4.
+    pub channels: usize,
+    /// Normalisation after each hidden convolution.
+    pub norm: Norm,
+    /// Slope of the leaky ReLUs, in [0, 1).
+    pub leaky_slope: f64,
+    /// With progressive growing, the first resolution (2 or 4): the network then also holds
+    /// the `to_rgb`/`from_rgb` layers of every resolution below the image size.
+    pub progressive_start: Option<usize>,
+}
+
+impl ImageSpec {
+    /// Checks every field; the error names the first bad one (as in the config's JSON).
+    pub fn validate(&self) -> Result<()> {
+        let s = self.image_size;
+        if !s.is_power_of_two() || !(16..=256).contains(&s) {
+            return Err(AeganError::config(
+                "image_size",
+                s,
+                "must be a power of two from 16 to 256",
+            ));
+        }
+        if !(1..=4).contains(&self.channels) {
+            return Err(AeganError::config("channels", self.channels, "must be 1 to 4"));
+        }
+        check_slope(self.leaky_slope)?;
+        if let Some(start) = self.progressive_start {
+            if start != 2 && start != 4 {
+                return Err(AeganError::config(
+                    "progressive.start_size",
+                    start,
+                    "must be 2 or 4",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of ×2 stages between 4×4 and the image size.
+    pub fn stages(&self) -> usize {
+        self.image_size.trailing_zeros().saturating_sub(2) as usize
+    }
+}
+
+/// Everything [`crate::Generator`] is built from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorSpec {
+    /// The images G makes.
+    pub image: ImageSpec,
+    /// Size of z.
+    pub latent_dim: usize,
+    /// How each stage doubles the resolution.
+    pub upsample: Upsample,
+    /// Widths and kernels.
+    pub layout: GeneratorConfig,
+}
+
+impl GeneratorSpec {
+    /// Checks every field; the error names the first bad one (as in the config's JSON).
+    pub fn validate(&self) -> Result<()> {
+        self.image.validate()?;
+        check_latent_dim(self.latent_dim)?;
+        check_widths("generator.widths", &self.layout.widths)?;
+        check_kernel("generator.kernel", self.layout.kernel, false)?;
+        check_kernel("generator.out_kernel", self.layout.out_kernel, false)?;
+        for layer in &self.layout.head {
+            check_layer("generator.head", layer, false)?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything [`crate::Encoder`] is built from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderSpec {
+    /// The images E reads.
+    pub image: ImageSpec,
+    /// Size of z.
+    pub latent_dim: usize,
+    /// Widths, kernels and the fully connected head.
+    pub layout: EncoderConfig,
+}
+
+impl EncoderSpec {
+    /// Checks every field; the error names the first bad one (as in the config's JSON).
+    pub fn validate(&self) -> Result<()> {
+        self.image.validate()?;
+        check_latent_dim(self.latent_dim)?;
+        check_widths("encoder.widths", &self.layout.widths)?;
+        check_kernel("encoder.kernel", self.layout.kernel, true)?;
+        for layer in &self.layout.neck {
+            check_layer("encoder.neck", layer, false)?;
+        }
+        check_hidden("encoder.hidden", &self.layout.hidden)
+    }
+}
+
+/// Everything [`crate::ImageDiscriminator`] is built from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageDiscriminatorSpec {
+    /// The images Dx reads.
+    pub image: ImageSpec,
+    /// Widths, kernel and spectral normalisation.
+    pub layout: ImageDiscriminatorConfig,
+}
+
+impl ImageDiscriminatorSpec {
+    /// Checks every field; the error names the first bad one (as in the config's JSON).
+    pub fn validate(&self) -> Result<()> {
+        self.image.validate()?;
+        check_widths("image_discriminator.widths", &self.layout.widths)?;
+        check_kernel("image_discriminator.kernel", self.layout.kernel, true)
+    }
+}
+
+/// Everything [`crate::LatentDiscriminator`] is built from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatentDiscriminatorSpec {
+    /// Size of z.
+    pub latent_dim: usize,
+    /// Slope of the leaky ReLUs, in [0, 1).
+    pub leaky_slope: f64,
+    /// Hidden widths.
+    pub layout: LatentDiscriminatorConfig,
+}
+
+impl LatentDiscriminatorSpec {
+    /// Checks every field; the error names the first bad one (as in the config's JSON).
+    pub fn validate(&self) -> Result<()> {
+        check_latent_dim(self.latent_dim)?;
+        check_slope(self.leaky_slope)?;
+        check_hidden("latent_discriminator.hidden", &self.layout.hidden)
+    }
+}
+
+fn check_latent_dim(latent_dim: usize) -> Result<()> {
+    if latent_dim == 0 {
+        return Err(AeganError::config("latent_dim", 0, "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn check_slope(slope: f64) -> Result<()> {
+    if !(0.0..1.0).contains(&slope) {
+        return Err(AeganError::config("leaky_slope", slope, "must be in [0, 1)"));
+    }
+    Ok(())
+}
+
+fn check_hidden(field: &'static str, hidden: &[usize]) -> Result<()> {
+    if hidden.contains(&0) {
+        return Err(AeganError::config(field, hidden, "widths must be at least 1"));
+    }
+    Ok(())
+}
+
+fn check_widths(field: &'static str, w: &WidthSchedule) -> Result<()> {
+    if w.at_32 == 0 || w.min == 0 || w.min > w.max {
+        return Err(AeganError::config(
+            field,
+            w,
+            "at_32 and min must be at least 1 and min <= max",
+        ));
+    }
+    Ok(())
+}
+
+fn check_kernel(field: &'static str, kernel: usize, must_be_odd: bool) -> Result<()> {
+    if kernel == 0 || kernel > 9 || (must_be_odd && kernel.is_multiple_of(2)) {
+        let rule = if must_be_odd {
+            "must be odd, from 1 to 9"
+        } else {
+            "must be from 1 to 9"
+        };
+        return Err(AeganError::config(field, kernel, rule));
+    }
+    Ok(())
+}
+
+fn check_layer(field: &'static str, layer: &ConvLayer, must_be_odd: bool) -> Result<()> {
+    if layer.width == 0 {
+        return Err(AeganError::config(field, layer, "width must be at least 1"));
+    }
+    check_kernel(field, layer.kernel, must_be_odd)
+}
