@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use candle_core::Tensor;
 
-use crate::data::{Augment, BatchSampler, ImageSet};
+use crate::data::{batch, batch_pixels, Augment, BatchSampler, Dataset};
 use crate::error::{AeganError, Result};
 use crate::metrics::Evaluator;
 use crate::progress::{Measure, Progress};
@@ -158,7 +158,7 @@ impl TrainingLoop {
     /// An output folder that holds another run (a checkpoint or loss log this trainer's run
     /// did not write) is refused with [`AeganError::RunExists`] before anything is written,
     /// unless [`LoopOptions::overwrite`] is set.
-    pub fn run(&self, trainer: &mut AeganTrainer, data: &ImageSet) -> Result<LoopSummary> {
+    pub fn run(&self, trainer: &mut AeganTrainer, data: &dyn Dataset) -> Result<LoopSummary> {
         let o = &self.options;
         let out = &o.out_dir;
         if let Some(existing) = ExistingRun::find(out).filter(|e| !e.is_run(trainer.run_id())) {
@@ -175,7 +175,7 @@ impl TrainingLoop {
         let shown: Vec<usize> = (0..8.min(data.len()))
             .map(|i| i * data.len() / 8.min(data.len()))
             .collect();
-        let fixed_real = data.batch(&shown, &device)?;
+        let fixed_real = batch(data, &shown, Augment::None, 0, 0, &device)?;
 
         let log_path = out.join("losses.jsonl");
         let mut history: Vec<StepLosses> = truncate_jsonl(&log_path, trainer.step_count())?
@@ -206,72 +206,93 @@ impl TrainingLoop {
             last_losses: None,
         };
         let mut resolution = trainer.resolution();
-        while trainer.step_count() < o.total_steps {
-            let out_of_time = o.time_limit.is_some_and(|limit| started.elapsed() >= limit);
-            if self.stop.load(Ordering::SeqCst) || out_of_time {
-                summary.stopped_early = true;
-                break;
-            }
-            if trainer.resolution() != resolution {
-                resolution = trainer.resolution();
-                bar.say(format!(
-                    "step {}: growing to {resolution}×{resolution}",
-                    trainer.step_count()
-                ));
-            }
-            let step = trainer.step_count();
-            let batch = data.batch_augmented(&sampler.batch(step), o.augment, config.seed, step, &device)?;
-            let losses = match trainer.step(&batch) {
-                Ok(l) => l,
-                Err(e) => {
-                    bar.abandon();
-                    return Err(e);
+        // The next step's batch is read, augmented and converted on another thread while a
+        // step runs (a folder dataset decodes there). It is a function of the step alone, so
+        // prefetching changes no result.
+        let prepare = |step: u64| -> Result<(usize, Vec<f32>)> {
+            let indices = sampler.batch(step);
+            Ok((
+                indices.len(),
+                batch_pixels(data, &indices, o.augment, config.seed, step)?,
+            ))
+        };
+        std::thread::scope(|scope| -> Result<()> {
+            let mut next_batch = scope.spawn(move || prepare(start_step));
+            while trainer.step_count() < o.total_steps {
+                let out_of_time = o.time_limit.is_some_and(|limit| started.elapsed() >= limit);
+                if self.stop.load(Ordering::SeqCst) || out_of_time {
+                    summary.stopped_early = true;
+                    break;
                 }
-            };
-            let line = serde_json::to_string(&losses).map_err(|source| AeganError::Json {
-                path: log_path.clone(),
-                source,
-            })?;
-            writeln!(log, "{line}").map_err(|e| AeganError::io(&log_path, e))?;
-            history.push(losses);
-            summary.last_losses = Some(losses);
-
-            let done = trainer.step_count();
-            let elapsed = started.elapsed().as_secs_f64();
-            let images_per_second =
-                ((done - start_step) as usize * config.batch_size) as f64 / elapsed.max(1e-9);
-            let epoch = done as f64 / sampler.batches_per_epoch() as f64;
-            bar.advance(
-                done,
-                started.elapsed().as_secs(),
-                format!(
-                    "epoch {epoch:.2} | {images_per_second:.1} img/s | D_x {:.3} D_z {:.3} | rec_x {:.3} rec_z {:.3}",
-                    losses.discriminator.image,
-                    losses.discriminator.latent,
-                    losses.generator.image_reconstruction,
-                    losses.generator.latent_reconstruction
-                ),
-            );
-            if bar.is_hidden() && (done.is_multiple_of(o.log_every) || done == o.total_steps) {
-                println!("{}", bar.status_line(done));
-            }
-            if let Some((evaluator, every)) = &self.evaluator {
-                // A progressive run is measured once it works at the full image size.
-                let full_size = trainer.resolution() == config.image_size;
-                if full_size && (done.is_multiple_of(*every) || done == o.total_steps) {
-                    let point = evaluate_and_log(evaluator, trainer, &metrics_path)?;
+                if trainer.resolution() != resolution {
+                    resolution = trainer.resolution();
                     bar.say(format!(
-                        "step {done}: SWD {:.1}{}",
-                        point.swd.unwrap_or(f64::NAN),
-                        point.fid.map(|f| format!(", FID {f:.1}")).unwrap_or_default()
+                        "step {}: growing to {resolution}×{resolution}",
+                        trainer.step_count()
                     ));
-                    quality.push(point);
+                }
+                let step = trainer.step_count();
+                // A panic there is a bug: passed on as it is.
+                let (count, pixels) = next_batch
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                next_batch = scope.spawn(move || prepare(step + 1));
+                let side = data.image_size();
+                let batch = Tensor::from_vec(pixels, (count, 3, side, side), &device)?;
+                let losses = match trainer.step(&batch) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        bar.abandon();
+                        return Err(e);
+                    }
+                };
+                let line = serde_json::to_string(&losses).map_err(|source| AeganError::Json {
+                    path: log_path.clone(),
+                    source,
+                })?;
+                writeln!(log, "{line}").map_err(|e| AeganError::io(&log_path, e))?;
+                history.push(losses);
+                summary.last_losses = Some(losses);
+
+                let done = trainer.step_count();
+                let elapsed = started.elapsed().as_secs_f64();
+                let images_per_second =
+                    ((done - start_step) as usize * config.batch_size) as f64 / elapsed.max(1e-9);
+                let epoch = done as f64 / sampler.batches_per_epoch() as f64;
+                bar.advance(
+                    done,
+                    started.elapsed().as_secs(),
+                    format!(
+                        "epoch {epoch:.2} | {images_per_second:.1} img/s | D_x {:.3} D_z {:.3} | rec_x {:.3} rec_z {:.3}",
+                        losses.discriminator.image,
+                        losses.discriminator.latent,
+                        losses.generator.image_reconstruction,
+                        losses.generator.latent_reconstruction
+                    ),
+                );
+                if bar.is_hidden() && (done.is_multiple_of(o.log_every) || done == o.total_steps) {
+                    println!("{}", bar.status_line(done));
+                }
+                if let Some((evaluator, every)) = &self.evaluator {
+                    // A progressive run is measured once it works at the full image size.
+                    let full_size = trainer.resolution() == config.image_size;
+                    if full_size && (done.is_multiple_of(*every) || done == o.total_steps) {
+                        let point = evaluate_and_log(evaluator, trainer, &metrics_path)?;
+                        bar.say(format!(
+                            "step {done}: SWD {:.1}{}",
+                            point.swd.unwrap_or(f64::NAN),
+                            point.fid.map(|f| format!(", FID {f:.1}")).unwrap_or_default()
+                        ));
+                        quality.push(point);
+                    }
+                }
+                if done.is_multiple_of(o.save_every) || done == o.total_steps {
+                    summary.checkpoint =
+                        Some(self.save(trainer, &fixed_z, &fixed_real, &history, &quality)?);
                 }
             }
-            if done.is_multiple_of(o.save_every) || done == o.total_steps {
-                summary.checkpoint = Some(self.save(trainer, &fixed_z, &fixed_real, &history, &quality)?);
-            }
-        }
+            Ok(())
+        })?;
         // Saved at the stop, unless the last step already was (a second snapshot of the same
         // step would only take disk and time).
         let saved_last_step = summary

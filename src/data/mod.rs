@@ -1,5 +1,7 @@
-//! Image data: [`ImageSet`], the in-memory form the trainer draws batches from; loaders for
-//! image folders and HAM10000; augmentation; and the built-in synthetic sets.
+//! Image data: the [`Dataset`] trait the training loop draws batches from, with [`ImageSet`]
+//! (every image in memory, 8-bit) and [`FolderDataset`] (decoded when drawn, a bounded number
+//! kept) as its implementations; loaders for image folders and HAM10000; augmentation; and
+//! the built-in synthetic sets.
 //!
 //! candle-datasets is not used: its batcher is not seeded and cannot resume mid-epoch (the
 //! [`BatchSampler`] here is a pure function of seed and step), and its hub download cannot run
@@ -7,6 +9,7 @@
 
 mod augment;
 mod cache;
+mod dataset;
 pub mod folder;
 #[cfg(feature = "ham10000")]
 pub mod ham10000;
@@ -14,6 +17,7 @@ mod loaded;
 pub mod synthetic;
 
 pub use augment::Augment;
+pub use dataset::{batch, batch_pixels, Dataset, FolderDataset};
 pub use folder::{load_folder, LoadOptions, LoadedImages, Resample};
 #[cfg(feature = "ham10000")]
 pub use ham10000::Ham10000;
@@ -24,12 +28,15 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use dataset::check_index;
+
 use crate::error::{AeganError, Result};
 
-/// Square RGB images of one size, stored as f32 in [−1, 1], channel-first.
+/// Square RGB images of one size, in memory: 8-bit, channel-first (a quarter of the memory of
+/// f32; batches are converted to f32 in [−1, 1] when drawn).
 #[derive(Debug, Clone)]
 pub struct ImageSet {
-    pixels: Vec<f32>,
+    pixels: Vec<u8>,
     len: usize,
     size: usize,
     description: String,
@@ -50,7 +57,7 @@ impl ImageSet {
                 });
             }
             for c in 0..3 {
-                pixels.extend(im.pixels().map(|p| f32::from(p[c]) / 127.5 - 1.0));
+                pixels.extend(im.pixels().map(|p| p[c]));
             }
         }
         Ok(ImageSet {
@@ -83,14 +90,7 @@ impl ImageSet {
 
     /// The images at `indices` as a `(n, 3, size, size)` tensor on `device`; at least one.
     pub fn batch(&self, indices: &[usize], device: &Device) -> Result<Tensor> {
-        if indices.is_empty() {
-            return Err(AeganError::BadInput {
-                what: "image indices",
-                expected: "at least one index".into(),
-                found: vec![0],
-            });
-        }
-        self.select(indices)?.to_tensor(device)
+        batch(self, indices, Augment::None, 0, 0, device)
     }
 
     /// The images at `indices`, augmented: each image gets a transform drawn from a stream
@@ -103,24 +103,7 @@ impl ImageSet {
         step: u64,
         device: &Device,
     ) -> Result<Tensor> {
-        if augment == Augment::None {
-            return self.batch(indices, device);
-        }
-        let per = 3 * self.size * self.size;
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(seed ^ step.wrapping_mul(0xD1B5_4A32_D192_ED03).rotate_left(17));
-        let mut data = self
-            .batch(indices, &Device::Cpu)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        for image in data.chunks_mut(per) {
-            augment.apply(image, self.size, &mut rng);
-        }
-        Ok(Tensor::from_vec(
-            data,
-            (indices.len(), 3, self.size, self.size),
-            device,
-        )?)
+        batch(self, indices, augment, seed, step, device)
     }
 
     /// A new set holding the images at `indices`.
@@ -128,13 +111,7 @@ impl ImageSet {
         let per = 3 * self.size * self.size;
         let mut pixels = Vec::with_capacity(indices.len() * per);
         for &i in indices {
-            if i >= self.len {
-                return Err(AeganError::BadInput {
-                    what: "image index",
-                    expected: format!("below {}", self.len),
-                    found: vec![i],
-                });
-            }
+            check_index(i, self.len)?;
             pixels.extend_from_slice(&self.pixels[i * per..(i + 1) * per]);
         }
         Ok(ImageSet {
@@ -145,13 +122,32 @@ impl ImageSet {
         })
     }
 
-    /// Every image as one `(len, 3, size, size)` tensor.
+    /// Every image as one `(len, 3, size, size)` tensor in [−1, 1].
     pub fn to_tensor(&self, device: &Device) -> Result<Tensor> {
-        Ok(Tensor::from_slice(
-            &self.pixels,
+        let values: Vec<f32> = self.pixels.iter().map(|&p| f32::from(p) / 127.5 - 1.0).collect();
+        Ok(Tensor::from_vec(
+            values,
             (self.len, 3, self.size, self.size),
             device,
         )?)
+    }
+}
+
+impl Dataset for ImageSet {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn image_size(&self) -> usize {
+        self.size
+    }
+
+    fn description(&self) -> &str {
+        &self.description
+    }
+
+    fn pixels(&self, indices: &[usize]) -> Result<Vec<u8>> {
+        Ok(self.select(indices)?.pixels)
     }
 }
 
