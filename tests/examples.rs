@@ -227,3 +227,46 @@ fn ham10000_example_reports_a_missing_csv_column_without_panicking() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn the_first_run_on_synthetic_lesions_uses_its_settings_and_ends_saying_what_to_look_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("first");
+    let out = run(&[
+        "--steps",
+        "2",
+        "--no-eval",
+        "--no-progress",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("first-run settings"), "{stdout}");
+    let last: Vec<&str> = stdout.lines().rev().take(4).collect();
+    let tail = last.join("\n");
+    assert!(tail.contains("samples.png") && tail.contains("--data"), "{tail}");
+    let checkpoint = out_dir.join("checkpoint");
+    let config = aegan::Model::load(&checkpoint, &aegan::candle_core::Device::Cpu)
+        .unwrap()
+        .config()
+        .clone();
+    assert_eq!(config.loss_weights.latent_adversarial, 1.0);
+    assert_eq!(config.loss_weights.image_adversarial, 0.3);
+    // Real data, or an explicit preset, keeps the measured defaults.
+    let preset_dir = dir.path().join("preset");
+    run(&[
+        "--steps",
+        "1",
+        "--no-eval",
+        "--no-progress",
+        "--preset",
+        "lean",
+        "--out",
+        preset_dir.to_str().unwrap(),
+    ]);
+    let config = aegan::Model::load(preset_dir.join("checkpoint"), &aegan::candle_core::Device::Cpu)
+        .unwrap()
+        .config()
+        .clone();
+    assert_eq!(config.loss_weights, aegan::AeganConfig::lean(32).loss_weights);
+}
