@@ -172,7 +172,7 @@ pub fn sample_latents(n: usize, latent_dim: usize, seed: u64, device: &Device) -
 }
 
 /// G(z) in evaluation mode from [`Networks::sampler`] (the moving average of G when kept),
-/// [`BATCH`] latents at a time, detached (no graph is kept alive), on the networks' device.
+/// 256 latents at a time, detached (no graph is kept alive), on the networks' device.
 pub fn generate(networks: &Networks, z: &Tensor) -> Result<Tensor> {
     let sampler = networks.sampler()?;
     in_batches(z, |z| Ok(sampler.forward_t(z, false)?.detach()))

@@ -114,7 +114,7 @@ pub struct LoopSummary {
     pub last_losses: Option<StepLosses>,
 }
 
-/// Drives an [`AeganTrainer`] over an [`ImageSet`] with progress, pictures, logs and checkpoints.
+/// Drives an [`AeganTrainer`] over a [`Dataset`] with progress, pictures, logs and checkpoints.
 pub struct TrainingLoop {
     options: LoopOptions,
     stop: Arc<AtomicBool>,
