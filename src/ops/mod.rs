@@ -38,12 +38,41 @@ pub use conv::{conv2d, conv2d_rect, conv_transpose2d, upsample2x_conv2d};
 pub use resample::{downsample_area, upsample_nearest};
 pub use upsample::{upsample_bilinear_2x, upsample_nearest_2x};
 
-/// Whether every tensor is on the CPU in f32, where aegan's own kernels run (elsewhere the
-/// operations fall back to candle's).
+thread_local! {
+    /// Whether this thread runs the generic path; starts from `AEGAN_GENERIC_OPS=1`.
+    static GENERIC: std::cell::Cell<bool> =
+        std::cell::Cell::new(std::env::var_os("AEGAN_GENERIC_OPS").is_some_and(|v| v == "1"));
+}
+
+/// Runs `f` with aegan's CPU kernels switched off on this thread: every operation then takes
+/// exactly the path it takes on CUDA and Metal (candle's operations), so that the GPU code is
+/// tested on the CPU and a GPU difference can only be one of numerics. The environment
+/// variable `AEGAN_GENERIC_OPS=1` does the same for every thread of a process.
+pub fn with_generic_ops<T>(f: impl FnOnce() -> T) -> T {
+    /// Puts the previous setting back, also when `f` panics.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GENERIC.with(|g| g.set(self.0));
+        }
+    }
+    let _restore = Restore(GENERIC.with(|g| g.replace(true)));
+    f()
+}
+
+/// Whether this thread runs the generic (GPU) path of the operations on the CPU too; see
+/// [`with_generic_ops`].
+pub fn generic_ops() -> bool {
+    GENERIC.with(|g| g.get())
+}
+
+/// Whether aegan's own kernels run: every tensor on the CPU in f32 and the generic path not
+/// asked for (elsewhere the operations fall back to candle's).
 pub(crate) fn on_cpu_in_f32(tensors: &[&candle_core::Tensor]) -> bool {
-    tensors
-        .iter()
-        .all(|t| t.device().is_cpu() && t.dtype() == candle_core::DType::F32)
+    !generic_ops()
+        && tensors
+            .iter()
+            .all(|t| t.device().is_cpu() && t.dtype() == candle_core::DType::F32)
 }
 
 /// The f32 values of a contiguous CPU tensor's storage, or an error naming `op`.
