@@ -87,7 +87,7 @@
 //!     for opt in &mut generator_side {
 //!         opt.step(&grads)?;
 //!     }
-//!     assert!(d.values.image.is_finite() && g.values.total.is_finite());
+//!     assert!(d.values()?.image.is_finite() && g.values()?.total.is_finite());
 //! }
 //! # Ok(())
 //! # }
@@ -165,15 +165,63 @@ pub struct GeneratorLosses {
     pub total: f32,
 }
 
-/// A loss to differentiate, with the values to report.
+/// Loss values that come back from the device as one 1-D tensor of their terms.
+pub trait LossValues: Sized {
+    /// The terms' names, in the order of the tensor (as [`crate::AeganError::NonFiniteLoss`]
+    /// names them).
+    const NAMES: &'static [&'static str];
+    /// The values from the terms, in the order of [`LossValues::NAMES`].
+    fn from_terms(terms: &[f32]) -> Self;
+}
+
+impl LossValues for DiscriminatorLosses {
+    const NAMES: &'static [&'static str] = &["d_image", "d_latent"];
+    fn from_terms(t: &[f32]) -> Self {
+        DiscriminatorLosses {
+            image: t[0],
+            latent: t[1],
+        }
+    }
+}
+
+impl LossValues for GeneratorLosses {
+    const NAMES: &'static [&'static str] = &[
+        "g_image_adversarial",
+        "g_latent_adversarial",
+        "g_image_reconstruction",
+        "g_latent_reconstruction",
+        "g_total",
+    ];
+    fn from_terms(t: &[f32]) -> Self {
+        GeneratorLosses {
+            image_adversarial: t[0],
+            latent_adversarial: t[1],
+            image_reconstruction: t[2],
+            latent_reconstruction: t[3],
+            total: t[4],
+        }
+    }
+}
+
+/// A loss to differentiate, with its terms, still on the device.
 #[derive(Debug)]
 pub struct Evaluated<L> {
     /// The scalar tensor to call `backward` on.
     pub loss: Tensor,
-    /// Its terms, as numbers.
-    pub values: L,
+    /// Its terms as a 1-D tensor in the order of [`LossValues::NAMES`], detached. Nothing is
+    /// read back to the host until [`Evaluated::values`] (on a GPU, a read waits for the
+    /// queued work): a loop can read several losses in one copy.
+    pub terms: Tensor,
     /// The adaptive state after this step, to keep only if the step is applied.
     pub next_state: AdaptiveState,
+    values: std::marker::PhantomData<L>,
+}
+
+impl<L: LossValues> Evaluated<L> {
+    /// The terms as numbers: one device→host read.
+    pub fn values(&self) -> Result<L> {
+        Ok(L::from_terms(&crate::host::read_f32(&self.terms)?))
+    }
 }
 
 /// The AEGAN objective with its weights, targets and options from an [`AeganConfig`].
@@ -267,15 +315,22 @@ impl AeganObjective {
                 * 0.5)?)?;
 
         let mut next_state = *state;
-        let mean = |t: &Tensor| -> Result<f64> {
-            Ok(t.mean_all()?
-                .to_dtype(candle_core::DType::F64)?
-                .to_scalar::<f64>()?)
-        };
+        // LeCam's anchors and ADA's controller are host numbers: each option reads its
+        // statistics back once per step (the default objective reads nothing here).
+        let mean = |t: &Tensor| -> Result<f64> { Ok(f64::from(crate::host::read_f32(&t.mean_all()?)?[0])) };
         if let Some(lecam) = &self.lecam {
             let d = lecam.decay;
-            let real_mean = mean(&real_logits)?;
-            let fake_mean = 0.5 * (mean(&generated_logits)? + mean(&reconstructed_logits)?);
+            let means = Tensor::stack(
+                &[
+                    real_logits.mean_all()?,
+                    generated_logits.mean_all()?,
+                    reconstructed_logits.mean_all()?,
+                ],
+                0,
+            )?;
+            let means = crate::host::read_f32(&means)?;
+            let real_mean = f64::from(means[0]);
+            let fake_mean = 0.5 * (f64::from(means[1]) + f64::from(means[2]));
             next_state.lecam_real = d * state.lecam_real + (1.0 - d) * real_mean;
             next_state.lecam_fake = d * state.lecam_fake + (1.0 - d) * fake_mean;
             let term = lecam_term(
@@ -293,14 +348,12 @@ impl AeganObjective {
             let moved = state.augment_probability + (overfitting - adaptive.target).signum() * step;
             next_state.augment_probability = moved.clamp(0.0, 1.0);
         }
-        let values = DiscriminatorLosses {
-            image: image.to_scalar()?,
-            latent: latent.to_scalar()?,
-        };
+        let terms = Tensor::stack(&[&image, &latent], 0)?.detach();
         Ok(Evaluated {
             loss: (image + latent)?,
-            values,
+            terms,
             next_state,
+            values: std::marker::PhantomData,
         })
     }
 
@@ -341,17 +394,22 @@ impl AeganObjective {
             + (&latent_adversarial * w.latent_adversarial)?
             + (&image_reconstruction * w.image_reconstruction)?
             + (&latent_reconstruction * w.latent_reconstruction)?)?;
-        let values = GeneratorLosses {
-            image_adversarial: image_adversarial.to_scalar()?,
-            latent_adversarial: latent_adversarial.to_scalar()?,
-            image_reconstruction: image_reconstruction.to_scalar()?,
-            latent_reconstruction: latent_reconstruction.to_scalar()?,
-            total: total.to_scalar()?,
-        };
+        let terms = Tensor::stack(
+            &[
+                &image_adversarial,
+                &latent_adversarial,
+                &image_reconstruction,
+                &latent_reconstruction,
+                &total,
+            ],
+            0,
+        )?
+        .detach();
         Ok(Evaluated {
             loss: total,
-            values,
+            terms,
             next_state: *state,
+            values: std::marker::PhantomData,
         })
     }
 }

@@ -11,7 +11,7 @@ use crate::checkpoint::{self, Snapshot, TrainingState};
 use crate::config::AeganConfig;
 use crate::error::{AeganError, Result};
 use crate::nets::{NetworkKind, Networks};
-use crate::objective::{AdaptiveState, AeganObjective, DiscriminatorLosses, GeneratorLosses};
+use crate::objective::{AdaptiveState, AeganObjective, DiscriminatorLosses, GeneratorLosses, LossValues};
 use crate::optim::Adam;
 use crate::progressive::{downsample_area, fade, upsample_nearest, Growth};
 use crate::rng::TrainRng;
@@ -178,17 +178,21 @@ impl AeganTrainer {
     /// carry the same detail.
     pub fn step(&mut self, real: &Tensor) -> Result<StepLosses> {
         // Both phases or neither: one copy of the state before the step puts back whatever
-        // either phase changed if either fails.
+        // either phase changed if either fails. The losses stay on the device until both
+        // phases are done and come back in one read (on a GPU each read waits for the queued
+        // work); a non-finite one then undoes the step.
         let before = self.save_state(&NetworkKind::ALL)?;
-        let phases = self
+        let losses = self
             .keeping_buffers(&GENERATOR_SIDE, |t| t.discriminator_phase(real))
             .and_then(|d| {
-                Ok((
-                    d,
-                    self.keeping_buffers(&DISCRIMINATOR_SIDE, |t| t.generator_phase(real))?,
-                ))
+                let g = self.keeping_buffers(&DISCRIMINATOR_SIDE, |t| t.generator_phase(real))?;
+                let values = crate::host::read_f32(&Tensor::cat(&[&d, &g], 0)?)?;
+                let (d, g) = values.split_at(DiscriminatorLosses::NAMES.len());
+                self.check_finite(DiscriminatorLosses::NAMES, d)?;
+                self.check_finite(GeneratorLosses::NAMES, g)?;
+                Ok((DiscriminatorLosses::from_terms(d), GeneratorLosses::from_terms(g)))
             });
-        let (discriminator, generator) = match phases {
+        let (discriminator, generator) = match losses {
             Ok(losses) => losses,
             Err(e) => {
                 self.restore_state(before)?;
@@ -212,7 +216,9 @@ impl AeganTrainer {
     /// error (a non-finite loss included) every change is undone.
     pub fn discriminator_step(&mut self, real: &Tensor) -> Result<DiscriminatorLosses> {
         self.in_phase(&DISCRIMINATOR_SIDE, &GENERATOR_SIDE, |t| {
-            t.discriminator_phase(real)
+            let terms = crate::host::read_f32(&t.discriminator_phase(real)?)?;
+            t.check_finite(DiscriminatorLosses::NAMES, &terms)?;
+            Ok(DiscriminatorLosses::from_terms(&terms))
         })
     }
 
@@ -220,7 +226,11 @@ impl AeganTrainer {
     /// optimiser state, the moving average of G) and nothing else; Dx's running statistics
     /// are left as they were. On any error every change is undone.
     pub fn generator_step(&mut self, real: &Tensor) -> Result<GeneratorLosses> {
-        self.in_phase(&GENERATOR_SIDE, &DISCRIMINATOR_SIDE, |t| t.generator_phase(real))
+        self.in_phase(&GENERATOR_SIDE, &DISCRIMINATOR_SIDE, |t| {
+            let terms = crate::host::read_f32(&t.generator_phase(real)?)?;
+            t.check_finite(GeneratorLosses::NAMES, &terms)?;
+            Ok(GeneratorLosses::from_terms(&terms))
+        })
     }
 
     /// Runs `phase`, which updates the networks `mine`, keeping the batch-norm statistics of
@@ -253,7 +263,9 @@ impl AeganTrainer {
         result
     }
 
-    fn discriminator_phase(&mut self, real: &Tensor) -> Result<DiscriminatorLosses> {
+    /// Updates Dx and Dz; returns the loss terms, still on the device (the caller reads and
+    /// checks them, and undoes the phase if one is not finite).
+    fn discriminator_phase(&mut self, real: &Tensor) -> Result<Tensor> {
         self.sync_growth()?;
         // One power-iteration step per update of Dx (a no-op without spectral norm).
         self.networks.image_discriminator.power_iteration()?;
@@ -264,15 +276,15 @@ impl AeganTrainer {
         let eval =
             self.objective
                 .discriminator_loss(&self.networks, &x, &z, &self.adaptive, &mut self.rng)?;
-        self.check_finite(&[("d_image", eval.values.image), ("d_latent", eval.values.latent)])?;
         let grads = eval.loss.backward()?;
         self.optimizers[NetworkKind::ImageDiscriminator as usize].step(&grads)?;
         self.optimizers[NetworkKind::LatentDiscriminator as usize].step(&grads)?;
         self.adaptive = eval.next_state;
-        Ok(eval.values)
+        Ok(eval.terms)
     }
 
-    fn generator_phase(&mut self, real: &Tensor) -> Result<GeneratorLosses> {
+    /// Updates G, E and the moving average of G; returns the loss terms, still on the device.
+    fn generator_phase(&mut self, real: &Tensor) -> Result<Tensor> {
         self.sync_growth()?;
         let x = self.training_batch(real)?;
         let z = self
@@ -281,20 +293,12 @@ impl AeganTrainer {
         let eval = self
             .objective
             .generator_loss(&self.networks, &x, &z, &self.adaptive, &mut self.rng)?;
-        let v = &eval.values;
-        self.check_finite(&[
-            ("g_image_adversarial", v.image_adversarial),
-            ("g_latent_adversarial", v.latent_adversarial),
-            ("g_image_reconstruction", v.image_reconstruction),
-            ("g_latent_reconstruction", v.latent_reconstruction),
-            ("g_total", v.total),
-        ])?;
         let grads = eval.loss.backward()?;
         self.optimizers[NetworkKind::Generator as usize].step(&grads)?;
         self.optimizers[NetworkKind::Encoder as usize].step(&grads)?;
         self.networks
             .update_generator_ema(self.generator_average_decay())?;
-        Ok(eval.values)
+        Ok(eval.terms)
     }
 
     /// Copies of everything a phase updating `kinds` may change: their tensors (weights and
@@ -578,9 +582,10 @@ impl AeganTrainer {
         }
     }
 
-    fn check_finite(&self, values: &[(&'static str, f32)]) -> Result<()> {
-        match values.iter().find(|(_, v)| !v.is_finite()) {
-            Some(&(name, value)) => Err(AeganError::NonFiniteLoss {
+    /// The first of `values` (named by `names`) that is not finite, as an error.
+    fn check_finite(&self, names: &[&'static str], values: &[f32]) -> Result<()> {
+        match names.iter().zip(values).find(|(_, v)| !v.is_finite()) {
+            Some((&name, &value)) => Err(AeganError::NonFiniteLoss {
                 name,
                 value,
                 step: self.step + 1,
