@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo bench --bench train_step              # every row (author32 takes minutes on a laptop CPU)
 //! cargo bench --bench train_step -- lean      # only the lean preset
+//! AEGAN_BENCH_BATCHES=64,256 cargo bench --bench train_step   # other batch sizes (default 64)
 //! ```
 
 use aegan::candle_core::{Device, Tensor};
@@ -16,8 +17,12 @@ fn bench_train_step(c: &mut Criterion) {
     let device = aegan::select_device(aegan::DeviceChoice::Auto).unwrap_or(Device::Cpu);
     let mut group = c.benchmark_group("train_step");
     group.sample_size(10);
-    for (name, size) in [("lean", 32), ("author", 32), ("lean", 64)] {
-        let batch = 64;
+    let batches: Vec<usize> = std::env::var("AEGAN_BENCH_BATCHES")
+        .ok()
+        .map(|list| list.split(',').filter_map(|b| b.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![64]);
+    let rows = [("lean", 32), ("author", 32), ("lean", 64)];
+    for ((name, size), batch) in rows.iter().flat_map(|r| batches.iter().map(move |b| (*r, *b))) {
         // Built on first use, so that a filter (`-- lean32`) skips the other models' set-up,
         // which for author32 is a 48-second warm-up step and 13 GB.
         let mut state: Option<(AeganTrainer, Tensor)> = None;
