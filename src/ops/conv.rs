@@ -449,14 +449,7 @@ fn convolve_padded(x: &Tensor, weight: &Tensor, stride: usize, pads: Pads, upsam
         } else {
             x.clone()
         };
-        let even = pads.top == pads.bottom && pads.left == pads.right && pads.top == pads.left;
-        return if even {
-            x.conv2d(weight, pads.top, stride, 1, 1)
-        } else {
-            x.pad_with_zeros(2, pads.top, pads.bottom)?
-                .pad_with_zeros(3, pads.left, pads.right)?
-                .conv2d(weight, 0, stride, 1, 1)
-        };
+        return super::generic::conv2d(&x, weight, stride, (pads.top, pads.bottom, pads.left, pads.right));
     }
     let g = Geometry {
         channels: c,
@@ -500,7 +493,7 @@ pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usi
         )
     };
     if !on_cpu_in_f32(&[x]) {
-        return x.conv_transpose2d(weight, padding, 0, stride, 1);
+        return super::generic::conv_transpose2d(x, weight, stride, padding);
     }
     // The convolution this is the adjoint of: (C_out, out_h, out_w) → (C_in, h, w).
     let g = Geometry {

@@ -20,11 +20,17 @@
 //!   [`bias_leaky_relu`] and [`leaky_relu`]: one vectorised pass forward and one backward.
 //!
 //! Every kernel is tested against candle's own operations (forward and gradients, ≤ 1e-4).
+//!
+//! On other devices convolutions are im2col (slices) and one matrix product, and transposed
+//! convolutions the convolution of the zero-dilated input with the flipped kernel, so their
+//! gradients never go through candle's conv-transpose kernel, which is naive on CUDA
+//! (`generic`); [`with_generic_ops`] runs that path on the CPU for the tests.
 
 mod activation;
 mod batch_norm;
 mod conv;
 mod gemm;
+mod generic;
 mod im2col;
 mod parallel;
 mod resample;
