@@ -90,3 +90,63 @@ fn sampler_repeats_per_seed_covers_an_epoch_and_reshuffles_the_next() {
     assert_ne!(first, second);
     assert!(BatchSampler::new(2, 3, 0).is_err());
 }
+
+#[test]
+fn a_set_carries_its_labels_through_selection_and_refuses_bad_ones() {
+    let names = vec!["round".to_string(), "square".to_string()];
+    let set = synthetic::lesions(4, 16, 0)
+        .with_labels(vec![0, 1, 1, 0], names.clone())
+        .unwrap();
+    assert_eq!(set.labels(), Some(&[0, 1, 1, 0][..]));
+    let picked = set.select(&[2, 3]).unwrap();
+    assert_eq!(picked.labels(), Some(&[1, 0][..]));
+    assert_eq!(picked.class_names(), names.as_slice());
+    assert!(synthetic::lesions(4, 16, 0).labels().is_none());
+    let err = |labels: Vec<usize>, names: Vec<&str>| {
+        synthetic::lesions(4, 16, 0)
+            .with_labels(labels, names.into_iter().map(String::from).collect())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err(vec![0, 1], vec!["a", "b"]).contains("one label per image"));
+    assert!(err(vec![0, 1, 2, 0], vec!["a", "b"]).contains("class names"));
+    assert!(err(vec![0, 1, 1, 0], vec!["a", "a"]).contains("repeated"));
+}
+
+#[test]
+fn the_class_balanced_sampler_draws_each_class_equally_often_and_repeats_for_a_step() {
+    // 90 images of class 0, 10 of class 1, 5 of class 2.
+    let labels: Vec<usize> = (0..105)
+        .map(|i| {
+            if i < 90 {
+                0
+            } else if i < 100 {
+                1
+            } else {
+                2
+            }
+        })
+        .collect();
+    let sampler = aegan::data::ClassBalancedSampler::new(&labels, 30, 7).unwrap();
+    let mut counts = [0usize; 3];
+    for step in 0..400 {
+        let batch = sampler.batch(step);
+        assert_eq!(batch.len(), 30);
+        for i in batch {
+            counts[labels[i]] += 1;
+        }
+    }
+    let total = counts.iter().sum::<usize>() as f64;
+    for (class, &n) in counts.iter().enumerate() {
+        let share = n as f64 / total;
+        assert!(
+            (share - 1.0 / 3.0).abs() < 0.02,
+            "class {class}: {share:.3} of draws"
+        );
+    }
+    assert_eq!(sampler.batch(17), sampler.batch(17));
+    assert_ne!(sampler.batch(17), sampler.batch(18));
+    let other_seed = aegan::data::ClassBalancedSampler::new(&labels, 30, 8).unwrap();
+    assert_ne!(sampler.batch(17), other_seed.batch(17));
+    assert!(aegan::data::ClassBalancedSampler::new(&[], 4, 0).is_err());
+}

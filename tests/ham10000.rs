@@ -167,3 +167,17 @@ fn lesion_split_never_puts_one_lesion_on_both_sides() {
     assert!(held.iter().all(|h| !train.iter().any(|t| lesion(t) == lesion(h))));
     assert!(!held.is_empty() && !train.is_empty());
 }
+
+#[test]
+fn the_images_come_labelled_with_their_diagnoses_in_the_order_of_the_seven() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_layout(dir.path(), &ROWS);
+    let set = Ham10000::load(dir.path(), None, None, &options(16)).unwrap();
+    let labelled = set.labelled().unwrap();
+    let names = labelled.class_names();
+    assert_eq!(&names[..7], ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]);
+    let labels = labelled.labels().unwrap();
+    for (record, &label) in set.records.iter().zip(labels) {
+        assert_eq!(names[label], record.dx, "{}", record.image_id);
+    }
+}

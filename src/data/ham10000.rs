@@ -289,6 +289,24 @@ impl Ham10000 {
         )
     }
 
+    /// The images labelled with their diagnoses: the classes are the codes of [`DIAGNOSES`]
+    /// (all seven, in that order, whether present or not) followed by any other code met.
+    pub fn labelled(&self) -> Result<ImageSet> {
+        let mut names: Vec<String> = DIAGNOSES.iter().map(|(code, _)| code.to_string()).collect();
+        let mut labels = Vec::with_capacity(self.records.len());
+        for record in &self.records {
+            let class = match names.iter().position(|n| *n == record.dx) {
+                Some(class) => class,
+                None => {
+                    names.push(record.dx.clone());
+                    names.len() - 1
+                }
+            };
+            labels.push(class);
+        }
+        self.images.clone().with_labels(labels, names)
+    }
+
     /// The images and records at `indices`.
     pub fn subset(&self, indices: &[usize]) -> Result<Self> {
         Ok(Ham10000 {

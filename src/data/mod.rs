@@ -40,6 +40,14 @@ pub struct ImageSet {
     len: usize,
     size: usize,
     description: String,
+    classes: Option<Classes>,
+}
+
+/// The class of each image of a set, and the classes' names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Classes {
+    labels: Vec<usize>,
+    names: Vec<String>,
 }
 
 impl ImageSet {
@@ -65,7 +73,48 @@ impl ImageSet {
             len: images.len(),
             size,
             description: description.into(),
+            classes: None,
         })
+    }
+
+    /// The same set with a class for each image: `labels[i]` indexes `names`. A label list of
+    /// another length than the set, a label without a name, or a repeated name is an error.
+    pub fn with_labels(mut self, labels: Vec<usize>, names: Vec<String>) -> Result<Self> {
+        if labels.len() != self.len {
+            return Err(AeganError::BadInput {
+                what: "image labels",
+                expected: format!("one label per image ({})", self.len),
+                found: vec![labels.len()],
+            });
+        }
+        if let Some(&bad) = labels.iter().find(|&&l| l >= names.len()) {
+            return Err(AeganError::BadInput {
+                what: "image label",
+                expected: format!("below the number of class names ({})", names.len()),
+                found: vec![bad],
+            });
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        if let Some(pair) = sorted.windows(2).find(|p| p[0] == p[1]) {
+            return Err(AeganError::BadInput {
+                what: "class names",
+                expected: format!("distinct names ({} is repeated)", pair[0]),
+                found: vec![names.len()],
+            });
+        }
+        self.classes = Some(Classes { labels, names });
+        Ok(self)
+    }
+
+    /// The class of each image, when the set has classes.
+    pub fn labels(&self) -> Option<&[usize]> {
+        self.classes.as_ref().map(|c| c.labels.as_slice())
+    }
+
+    /// The classes' names (empty without classes).
+    pub fn class_names(&self) -> &[String] {
+        self.classes.as_ref().map_or(&[], |c| c.names.as_slice())
     }
 
     /// Number of images.
@@ -119,6 +168,10 @@ impl ImageSet {
             len: indices.len(),
             size: self.size,
             description: self.description.clone(),
+            classes: self.classes.as_ref().map(|c| Classes {
+                labels: indices.iter().map(|&i| c.labels[i]).collect(),
+                names: c.names.clone(),
+            }),
         })
     }
 
@@ -193,5 +246,54 @@ impl BatchSampler {
             self.seed.wrapping_add(epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
         ));
         order[within * self.batch_size..(within + 1) * self.batch_size].to_vec()
+    }
+}
+
+/// Batches in which every class is equally likely, however rare (HAM10000 holds 58 naevi for
+/// each dermatofibroma): each slot of a batch draws a class uniformly among those that have
+/// images, then an image of it uniformly, with replacement. A pure function of the seed and
+/// the step, like [`BatchSampler`], so a run can be repeated or resumed exactly.
+#[derive(Debug, Clone)]
+pub struct ClassBalancedSampler {
+    by_class: Vec<Vec<usize>>,
+    batch_size: usize,
+    seed: u64,
+}
+
+impl ClassBalancedSampler {
+    /// Batches of `batch_size` from images whose classes are `labels`. No image, or a batch
+    /// size of 0, is an error.
+    pub fn new(labels: &[usize], batch_size: usize, seed: u64) -> Result<Self> {
+        if labels.is_empty() || batch_size == 0 {
+            return Err(AeganError::BadInput {
+                what: "class-balanced sampler",
+                expected: "at least one labelled image and a batch size of at least 1".into(),
+                found: vec![labels.len(), batch_size],
+            });
+        }
+        let classes = labels.iter().max().map_or(0, |m| m + 1);
+        let mut by_class = vec![Vec::new(); classes];
+        for (i, &l) in labels.iter().enumerate() {
+            by_class[l].push(i);
+        }
+        by_class.retain(|members| !members.is_empty());
+        Ok(ClassBalancedSampler {
+            by_class,
+            batch_size,
+            seed,
+        })
+    }
+
+    /// The indices of batch number `step`.
+    pub fn batch(&self, step: u64) -> Vec<usize> {
+        use rand::Rng;
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(self.seed ^ step.wrapping_mul(0xA076_1D64_78BD_642F).rotate_left(29));
+        (0..self.batch_size)
+            .map(|_| {
+                let members = &self.by_class[rng.random_range(0..self.by_class.len())];
+                members[rng.random_range(0..members.len())]
+            })
+            .collect()
     }
 }
