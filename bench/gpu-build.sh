@@ -47,6 +47,6 @@ fi
 images=../shared/data/ham10000/128
 if [ -d "$images" ]; then
   mkdir -p "$dest/ham128"
-  find "$images" -maxdepth 1 -name '*.jpg' | sort | head -n 2500 | xargs -I{} cp {} "$dest/ham128/"
+  find "$images" -maxdepth 1 -name '*.jpg' | sort | sed -n '1,2500p' | xargs -I{} cp {} "$dest/ham128/"
 fi
 du -sh "$dest"
