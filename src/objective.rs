@@ -27,7 +27,7 @@
 //! ```
 //! G and E are updated on ∇L_GE, each with its own Adam; the discriminators are not updated.
 //!
-//! **Options** (each off by default, see [`crate::config`]):
+//! **Options** (each off in the default `lean` preset, see [`crate::config`]):
 //! - *Hinge loss* for Dx ([`ImageLoss::Hinge`]): `L_Dx = mean relu(1 − Dx(x)) +
 //!   ½·[mean relu(1 + Dx(x̂)) + mean relu(1 + Dx(x̃))]` and the image term of L_GE becomes
 //!   `½·[−mean Dx(x̂) − mean Dx(x̃)]`; targets and output zeroing do not apply to it.
@@ -44,7 +44,7 @@
 //!   ([`crate::config::ImageDiscriminatorConfig::spectral_norm`]).
 //!
 //! **Your own loop.** [`AeganObjective`] gives both losses as differentiable tensors with
-//! their values; [`crate::AeganTrainer::step`] is built on exactly these two functions. A
+//! their terms (kept on the device; [`Evaluated::values`] reads them); [`crate::AeganTrainer::step`] is built on exactly these two functions. A
 //! loop with its own optimisers (here aegan's Adam; gradient accumulation or extra penalties
 //! fit in the same place):
 //!
