@@ -18,12 +18,13 @@
 //! | [`AeganTrainer`] | the two training phases, optimisers, step counter |
 //! | [`optim`] | Adam with state that can be saved |
 //! | [`checkpoint`] | atomic save, validated load, exact resume |
+//! | [`model`] | [`Model`]: a loaded checkpoint that samples, encodes, reconstructs, interpolates |
 //! | [`progressive`] | progressive growing from 4×4 with fade-in |
 //! | [`training_loop`] | progress bar, pictures, logs, checkpoints, Ctrl-C |
 //! | [`run_folder`] | what an output folder already holds; no run overwrites another |
-//! | [`data`] | image folders, HAM10000, augmentation, synthetic sets |
+//! | [`data`] | the `Dataset` trait, in-memory and on-demand sets, image folders, HAM10000, augmentation, synthetic sets |
 //! | [`metrics`] | FID/KID, SWD, checkerboard, mode collapse, reconstruction |
-//! | [`ops`] | fast CPU convolution kernels |
+//! | [`ops`] | fast CPU convolution kernels, and the generic path other devices run |
 //! | [`viz`] | image grids and charts |
 //!
 //! ```
