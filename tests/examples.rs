@@ -270,3 +270,31 @@ fn the_first_run_on_synthetic_lesions_uses_its_settings_and_ends_saying_what_to_
         .clone();
     assert_eq!(config.loss_weights, aegan::AeganConfig::lean(32).loss_weights);
 }
+
+#[test]
+fn a_config_file_keeps_its_progressive_schedule_without_the_flag() {
+    // A --config with a progressive schedule once trained directly at full size unless
+    // --progressive was also given.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::tiny(16);
+    config.progressive = Some(aegan::config::ProgressiveConfig::new(8));
+    let path = dir.path().join("config.json");
+    fs::write(&path, config.to_json()).unwrap();
+    let out = dir.path().join("run");
+    let result = run(&[
+        "--config",
+        path.to_str().unwrap(),
+        "--steps",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+        "--no-progress",
+        "--no-eval",
+    ]);
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        stdout.contains("progressive: 4×4 first, 8 images per phase"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("growing to 8×8"), "{stdout}");
+}
