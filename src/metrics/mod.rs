@@ -9,6 +9,7 @@
 //! | near-duplicate fraction | [`diversity`] | generated images with a near copy among the others (mode collapse) | 0: none |
 //! | pairwise distance ratio | [`diversity`] | spread of the generated set against the real one | 1: as varied as real data |
 //! | reconstruction | [`reconstruction_error`] | L1 and PSNR of x → E → G on held-out real images | 0 / high |
+//! | class fidelity, balanced accuracy | [`classifier`] | a small CNN trained on labelled real images: which class it sees in an image | 1: every image recognised |
 //! | memorisation ratio | [`memorisation`](mod@memorisation) | nearest-training distance of generated images over that of held-out real ones | ≥ 1: no copying |
 //!
 //! Images are tensors `(N, 3, H, W)`, f32, in [−1, 1], as [`crate::data::ImageSet::to_tensor`]
@@ -32,6 +33,7 @@
 //! ```
 
 pub mod checker;
+pub mod classifier;
 pub mod diversity;
 mod evaluator;
 pub mod fid;
