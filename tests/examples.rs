@@ -298,3 +298,51 @@ fn a_config_file_keeps_its_progressive_schedule_without_the_flag() {
     );
     assert!(stdout.contains("growing to 8×8"), "{stdout}");
 }
+
+#[test]
+fn augment_classifier_reports_both_arms_and_names_a_generated_folder_without_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 24);
+    let generated = dir.path().join("generated");
+    common::write_images(&generated.join("mel"), 4, 24);
+    let classify = |extra: &[&str]| {
+        Command::new(example("augment_classifier"))
+            .args([
+                "--data",
+                dir.path().to_str().unwrap(),
+                "--size",
+                "16",
+                "--steps",
+                "2",
+                "--seeds",
+                "2",
+                "--holdout",
+                "0.3",
+            ])
+            .args(extra)
+            .env("AEGAN_CACHE_DIR", std::env::temp_dir().join("aegan-test-cache"))
+            .output()
+            .unwrap()
+    };
+    let out = classify(&["--generated", generated.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("| real only |") && stdout.contains("| real + generated |"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("generated: 4 images of mel"), "{stdout}");
+    let empty = dir.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let out = classify(&["--generated", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--generated") && stderr.contains("akiec"),
+        "{stderr}"
+    );
+}
