@@ -181,3 +181,30 @@ fn the_images_come_labelled_with_their_diagnoses_in_the_order_of_the_seven() {
         assert_eq!(names[label], record.dx, "{}", record.image_id);
     }
 }
+
+#[test]
+fn a_diagnosis_filter_holds_out_the_same_lesions_as_the_full_set() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_layout(dir.path(), &ROWS);
+    let full = Ham10000::load(dir.path(), None, None, &options(16)).unwrap();
+    for seed in 0..8 {
+        let (_, held) = full.split_by_lesion(0.3, seed);
+        let held_ids: Vec<&str> = held.iter().map(|&i| full.records[i].image_id.as_str()).collect();
+        for dx in ["nv", "mel", "bcc"] {
+            let only = Ham10000::load(dir.path(), None, Some(&[dx.to_string()]), &options(16)).unwrap();
+            let (train, held) = only.split_by_lesion(0.3, seed);
+            for i in held {
+                assert!(
+                    held_ids.contains(&only.records[i].image_id.as_str()),
+                    "seed {seed}, {dx}"
+                );
+            }
+            for i in train {
+                assert!(
+                    !held_ids.contains(&only.records[i].image_id.as_str()),
+                    "seed {seed}, {dx}"
+                );
+            }
+        }
+    }
+}

@@ -189,6 +189,9 @@ pub struct Ham10000 {
     pub records: Vec<LesionRecord>,
     /// The metadata CSV used.
     pub metadata: PathBuf,
+    /// The lesion of every row of the metadata, before any diagnosis filter: the split is
+    /// made over these, so that `--dx` and a full load hold out the same lesions.
+    metadata_lesions: Vec<String>,
 }
 
 impl Ham10000 {
@@ -212,6 +215,7 @@ impl Ham10000 {
                 eprintln!("warning: {warning}");
             }
         }
+        let metadata_lesions: Vec<String> = records.iter().map(|r| r.lesion_id.clone()).collect();
         if let Some(wanted) = dx {
             let known: Vec<&str> = {
                 let mut k: Vec<&str> = records.iter().map(|r| r.dx.as_str()).collect();
@@ -262,6 +266,7 @@ impl Ham10000 {
             images,
             records: kept,
             metadata,
+            metadata_lesions,
         })
     }
 
@@ -274,19 +279,16 @@ impl Ham10000 {
         counts
     }
 
-    /// Splits image indices into (train, held out) so that no lesion is on both sides; lesions
-    /// are shuffled with `seed` and moved to the held-out side until it holds at least
-    /// `holdout_fraction` of the images.
+    /// Splits image indices into (train, held out) so that no lesion is on both sides. The
+    /// split is made over every row of the metadata (lesions shuffled with `seed` and moved
+    /// to the held-out side until it holds at least `holdout_fraction` of the rows), whatever
+    /// diagnoses were loaded: a model trained on one diagnosis (`--dx df`) never sees a lesion
+    /// that a full load holds out, so its images can be tested against the same held-out set.
     pub fn split_by_lesion(&self, holdout_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-        split_by_group(
-            &self
-                .records
-                .iter()
-                .map(|r| r.lesion_id.as_str())
-                .collect::<Vec<_>>(),
-            holdout_fraction,
-            seed,
-        )
+        let rows: Vec<&str> = self.metadata_lesions.iter().map(String::as_str).collect();
+        let (_, held_rows) = split_by_group(&rows, holdout_fraction, seed);
+        let held: std::collections::HashSet<&str> = held_rows.iter().map(|&i| rows[i]).collect();
+        (0..self.records.len()).partition(|&i| !held.contains(self.records[i].lesion_id.as_str()))
     }
 
     /// The images labelled with their diagnoses: the classes are the codes of [`DIAGNOSES`]
@@ -313,6 +315,7 @@ impl Ham10000 {
             images: self.images.select(indices)?,
             records: indices.iter().map(|&i| self.records[i].clone()).collect(),
             metadata: self.metadata.clone(),
+            metadata_lesions: self.metadata_lesions.clone(),
         })
     }
 }
