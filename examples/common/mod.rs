@@ -63,14 +63,16 @@ pub struct TrainArgs {
     /// Start a new run even though --out holds one, deleting its checkpoint, history and logs.
     #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
-    /// Write pictures and a checkpoint every this many steps (default: once per epoch).
+    /// Write pictures and a checkpoint every this many steps (default: once per epoch, at
+    /// most every 50 steps).
     #[arg(long)]
     pub save_every: Option<u64>,
     /// Turn off the flips/rotations applied to training images.
     #[arg(long)]
     pub no_augment: bool,
     /// Measure image quality (SWD, checkerboard, duplicates, reconstruction) every this many
-    /// steps (default: at every save, at most every 200 steps; and at the last step).
+    /// steps (default: at every save, and with the default saves at most every 200 steps;
+    /// also at the last step).
     #[arg(long)]
     pub eval_every: Option<u64>,
     /// Generated (and real) images per quality measurement.
@@ -417,7 +419,10 @@ pub fn train(
         );
     }
     let mut options = LoopOptions::new(&out, total_steps);
-    options.save_every = args.save_every.unwrap_or(per_epoch).max(1);
+    // Once per epoch, but not more often than every 50 steps: a set of 80 images (one
+    // diagnosis) has an epoch of 2 steps, and saving pictures and a checkpoint that often
+    // took much of its time.
+    options.save_every = args.save_every.unwrap_or(per_epoch.max(50)).max(1);
     options.augment = if args.no_augment { Augment::None } else { augment };
     options.progress = !args.no_progress;
     options.overwrite = args.overwrite;
@@ -435,9 +440,13 @@ pub fn train(
             p.images_until_full_size(config.image_size).div_ceil(config.batch_size as u64)
         );
     }
-    // At every save by default, but not more often than every 200 steps: a small set (1,334
-    // sprites: 41 steps an epoch) would otherwise spend a visible share of its time measuring.
-    let eval_every = args.eval_every.unwrap_or(options.save_every.max(200));
+    // At every save; with the default saves, not more often than every 200 steps: a small
+    // set (1,334 sprites: 41 steps an epoch) would otherwise spend a visible share of its
+    // time measuring.
+    let eval_every = args.eval_every.unwrap_or(match args.save_every {
+        Some(_) => options.save_every,
+        None => options.save_every.max(200),
+    });
     let mut training = TrainingLoop::new(options, stop);
     if !args.no_eval {
         let mut evaluator = Evaluator::new(data, args.eval_images, args.eval_images, config.seed)?;
