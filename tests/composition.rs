@@ -6,7 +6,7 @@ mod common;
 
 use aegan::candle_core::{Device, Tensor, Var};
 use aegan::config::LossWeights;
-use aegan::objective::{AdaptiveState, AeganObjective};
+use aegan::objective::{AdaptiveState, AeganObjective, DiscriminatorLosses, Evaluated, GeneratorLosses};
 use aegan::optim::Adam;
 use aegan::rng::TrainRng;
 use aegan::{data::synthetic, AeganConfig, NetworkKind, Networks};
@@ -95,6 +95,34 @@ struct Setup {
     z: Tensor,
 }
 
+impl Setup {
+    /// The objective's discriminator loss on this setup's networks, batch and latents.
+    fn discriminator_loss(&self) -> Evaluated<DiscriminatorLosses> {
+        AeganObjective::new(&self.config)
+            .discriminator_loss(
+                &self.nets,
+                &self.x,
+                &self.z,
+                &AdaptiveState::new(&self.config),
+                &mut TrainRng::new(1),
+            )
+            .unwrap()
+    }
+
+    /// The objective's generator/encoder loss on this setup's networks, batch and latents.
+    fn generator_loss(&self) -> Evaluated<GeneratorLosses> {
+        AeganObjective::new(&self.config)
+            .generator_loss(
+                &self.nets,
+                &self.x,
+                &self.z,
+                &AdaptiveState::new(&self.config),
+                &mut TrainRng::new(1),
+            )
+            .unwrap()
+    }
+}
+
 fn setup() -> Setup {
     let config = config();
     let device = Device::Cpu;
@@ -119,11 +147,7 @@ fn discriminator_losses_are_the_written_formula_with_targets_and_halves() {
     let image = bce(&o.dx_real, tr) + 0.5 * (bce(&o.dx_generated, tf) + bce(&o.dx_reconstructed, tf));
     let latent = bce(&o.dz_prior, tr) + 0.5 * (bce(&o.dz_encoded, tf) + bce(&o.dz_reconstructed, tf));
 
-    let objective = AeganObjective::new(&s.config);
-    let state = AdaptiveState::new(&s.config);
-    let d = objective
-        .discriminator_loss(&s.nets, &s.x, &s.z, &state, &mut TrainRng::new(1))
-        .unwrap();
+    let d = s.discriminator_loss();
     close(f64::from(d.values().unwrap().image), image, "L_Dx");
     close(f64::from(d.values().unwrap().latent), latent, "L_Dz");
     close(
@@ -148,11 +172,7 @@ fn generator_loss_is_the_weighted_sum_of_the_four_terms_by_hand() {
         + w.image_reconstruction * image_reconstruction
         + w.latent_reconstruction * latent_reconstruction;
 
-    let objective = AeganObjective::new(&s.config);
-    let state = AdaptiveState::new(&s.config);
-    let g = objective
-        .generator_loss(&s.nets, &s.x, &s.z, &state, &mut TrainRng::new(1))
-        .unwrap();
+    let g = s.generator_loss();
     close(
         g.values().unwrap().image_adversarial.into(),
         image_adversarial,
@@ -201,11 +221,7 @@ fn discriminator_gradient_at_the_output_bias_is_sigmoid_minus_target_with_halves
     let dx_bias = pull(&o.dx_real, tr) + 0.5 * (pull(&o.dx_generated, tf) + pull(&o.dx_reconstructed, tf));
     let dz_bias = pull(&o.dz_prior, tr) + 0.5 * (pull(&o.dz_encoded, tf) + pull(&o.dz_reconstructed, tf));
 
-    let objective = AeganObjective::new(&s.config);
-    let state = AdaptiveState::new(&s.config);
-    let d = objective
-        .discriminator_loss(&s.nets, &s.x, &s.z, &state, &mut TrainRng::new(1))
-        .unwrap();
+    let d = s.discriminator_loss();
     let grads = d.loss.backward().unwrap();
     let grad_of = |v: &Var| values(grads.get(v.as_tensor()).expect("a gradient"))[0];
     let dx_out = parameter(&s.nets, NetworkKind::ImageDiscriminator, "out.bias");
@@ -217,11 +233,7 @@ fn discriminator_gradient_at_the_output_bias_is_sigmoid_minus_target_with_halves
 #[test]
 fn the_discriminator_loss_reaches_only_the_discriminators() {
     let s = setup();
-    let objective = AeganObjective::new(&s.config);
-    let state = AdaptiveState::new(&s.config);
-    let d = objective
-        .discriminator_loss(&s.nets, &s.x, &s.z, &state, &mut TrainRng::new(1))
-        .unwrap();
+    let d = s.discriminator_loss();
     let grads = d.loss.backward().unwrap();
     for kind in [NetworkKind::Generator, NetworkKind::Encoder] {
         for (name, v) in s.nets.store(kind).trainable() {
@@ -267,15 +279,7 @@ fn each_reconstruction_term_reaches_both_generator_and_encoder() {
             image_reconstruction: weights.2,
             latent_reconstruction: weights.3,
         };
-        let g = AeganObjective::new(&s.config)
-            .generator_loss(
-                &s.nets,
-                &s.x,
-                &s.z,
-                &AdaptiveState::new(&s.config),
-                &mut TrainRng::new(1),
-            )
-            .unwrap();
+        let g = s.generator_loss();
         assert!(
             reaches(&s.nets, NetworkKind::Generator, &g.loss),
             "{name} does not reach G"
