@@ -188,9 +188,7 @@ impl AeganTrainer {
                 let g = self.keeping_buffers(&DISCRIMINATOR_SIDE, |t| t.generator_phase(real))?;
                 let values = crate::host::read_f32(&Tensor::cat(&[&d, &g], 0)?)?;
                 let (d, g) = values.split_at(DiscriminatorLosses::NAMES.len());
-                self.check_finite(DiscriminatorLosses::NAMES, d)?;
-                self.check_finite(GeneratorLosses::NAMES, g)?;
-                Ok((DiscriminatorLosses::from_terms(d), GeneratorLosses::from_terms(g)))
+                Ok((self.checked(d)?, self.checked(g)?))
             });
         let (discriminator, generator) = match losses {
             Ok(losses) => losses,
@@ -217,8 +215,7 @@ impl AeganTrainer {
     pub fn discriminator_step(&mut self, real: &Tensor) -> Result<DiscriminatorLosses> {
         self.in_phase(&DISCRIMINATOR_SIDE, &GENERATOR_SIDE, |t| {
             let terms = crate::host::read_f32(&t.discriminator_phase(real)?)?;
-            t.check_finite(DiscriminatorLosses::NAMES, &terms)?;
-            Ok(DiscriminatorLosses::from_terms(&terms))
+            t.checked(&terms)
         })
     }
 
@@ -228,8 +225,7 @@ impl AeganTrainer {
     pub fn generator_step(&mut self, real: &Tensor) -> Result<GeneratorLosses> {
         self.in_phase(&GENERATOR_SIDE, &DISCRIMINATOR_SIDE, |t| {
             let terms = crate::host::read_f32(&t.generator_phase(real)?)?;
-            t.check_finite(GeneratorLosses::NAMES, &terms)?;
-            Ok(GeneratorLosses::from_terms(&terms))
+            t.checked(&terms)
         })
     }
 
@@ -582,15 +578,16 @@ impl AeganTrainer {
         }
     }
 
-    /// The first of `values` (named by `names`) that is not finite, as an error.
-    fn check_finite(&self, names: &[&'static str], values: &[f32]) -> Result<()> {
-        match names.iter().zip(values).find(|(_, v)| !v.is_finite()) {
+    /// The loss values read back as `terms`, or the first that is not finite as an error
+    /// naming it and the step.
+    fn checked<L: LossValues>(&self, terms: &[f32]) -> Result<L> {
+        match L::NAMES.iter().zip(terms).find(|(_, v)| !v.is_finite()) {
             Some((&name, &value)) => Err(AeganError::NonFiniteLoss {
                 name,
                 value,
                 step: self.step + 1,
             }),
-            None => Ok(()),
+            None => Ok(L::from_terms(terms)),
         }
     }
 }

@@ -217,7 +217,8 @@ impl TrainingLoop {
             ))
         };
         std::thread::scope(|scope| -> Result<()> {
-            let mut next_batch = scope.spawn(move || prepare(start_step));
+            let mut next_batch =
+                (start_step < o.total_steps).then(|| scope.spawn(move || prepare(start_step)));
             while trainer.step_count() < o.total_steps {
                 let out_of_time = o.time_limit.is_some_and(|limit| started.elapsed() >= limit);
                 if self.stop.load(Ordering::SeqCst) || out_of_time {
@@ -233,10 +234,16 @@ impl TrainingLoop {
                 }
                 let step = trainer.step_count();
                 // A panic there is a bug: passed on as it is.
-                let (count, pixels) = next_batch
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-                next_batch = scope.spawn(move || prepare(step + 1));
+                let (count, pixels) = match next_batch.take() {
+                    Some(handle) => handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+                    None => prepare(step)?,
+                };
+                // Nothing is prepared past the last step.
+                if step + 1 < o.total_steps {
+                    next_batch = Some(scope.spawn(move || prepare(step + 1)));
+                }
                 let side = data.image_size();
                 let batch = Tensor::from_vec(pixels, (count, 3, side, side), &device)?;
                 let losses = match trainer.step(&batch) {

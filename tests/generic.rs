@@ -13,15 +13,7 @@ use aegan::AeganTrainer;
 /// near zero.
 fn relative_difference(a: &Tensor, b: &Tensor) -> f32 {
     let diff = common::max_abs_diff(a, b);
-    let scale = b
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let scale = common::max_abs(b);
     diff / scale.max(1.0)
 }
 

@@ -159,21 +159,18 @@ fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
         min: 4,
         max: 16,
     };
-    let g = aegan::Generator::from_spec(
-        &GeneratorSpec {
-            image,
-            latent_dim: 5,
-            upsample: Upsample::NearestConv,
-            layout: GeneratorConfig {
-                widths,
-                kernel: 3,
-                head: vec![],
-                out_kernel: 3,
-            },
+    let generator = GeneratorSpec {
+        image,
+        latent_dim: 5,
+        upsample: Upsample::NearestConv,
+        layout: GeneratorConfig {
+            widths,
+            kernel: 3,
+            head: vec![],
+            out_kernel: 3,
         },
-        vb().pp("g"),
-    )
-    .unwrap();
+    };
+    let g = aegan::Generator::from_spec(&generator, vb().pp("g")).unwrap();
     let e = aegan::Encoder::from_spec(
         &EncoderSpec {
             image,
@@ -222,14 +219,7 @@ fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
             image_size: 24,
             ..image
         },
-        latent_dim: 5,
-        upsample: Upsample::NearestConv,
-        layout: GeneratorConfig {
-            widths,
-            kernel: 3,
-            head: vec![],
-            out_kernel: 3,
-        },
+        ..generator
     };
     let message = aegan::Generator::from_spec(&bad, vb().pp("bad"))
         .expect_err("accepted 24")

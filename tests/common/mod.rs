@@ -39,9 +39,12 @@ pub fn tiny_full(size: usize) -> AeganConfig {
 
 /// Largest absolute difference between two tensors of the same shape.
 pub fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
+    max_abs(&(a - b).unwrap())
+}
+
+/// Largest absolute value of a tensor's elements.
+pub fn max_abs(t: &candle_core::Tensor) -> f32 {
+    t.abs()
         .unwrap()
         .flatten_all()
         .unwrap()
