@@ -218,9 +218,18 @@ pub struct Evaluated<L> {
 }
 
 impl<L: LossValues> Evaluated<L> {
-    /// The terms as numbers: one device→host read.
+    /// The terms as numbers: one device→host read. Terms of another length than
+    /// [`LossValues::NAMES`] are an error.
     pub fn values(&self) -> Result<L> {
-        Ok(L::from_terms(&crate::host::read_f32(&self.terms)?))
+        let terms = crate::host::read_f32(&self.terms)?;
+        if terms.len() != L::NAMES.len() {
+            return Err(crate::AeganError::BadInput {
+                what: "loss terms",
+                expected: format!("{} values ({})", L::NAMES.len(), L::NAMES.join(", ")),
+                found: self.terms.dims().to_vec(),
+            });
+        }
+        Ok(L::from_terms(&terms))
     }
 }
 

@@ -327,3 +327,12 @@ fn adam_matches_a_reference_worked_out_by_hand() {
         }
     }
 }
+
+#[test]
+fn loss_terms_of_the_wrong_length_are_an_error_not_a_panic() {
+    let s = setup();
+    let mut d = s.discriminator_loss();
+    d.terms = d.terms.narrow(0, 0, 1).unwrap();
+    let message = d.values().unwrap_err().to_string();
+    assert!(message.contains("d_image, d_latent"), "{message}");
+}
