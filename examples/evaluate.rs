@@ -250,7 +250,7 @@ fn run(args: Args) -> aegan::Result<()> {
         }
         let target = held_out.as_ref().unwrap_or(&real).to_device(&device)?;
         let target = &target;
-        report.reconstruction = Some(metrics::reconstruction_error(nets, target)?);
+        report.reconstruction = Some(metrics::reconstruction_error(nets, target, None)?);
     }
 
     if args.json {

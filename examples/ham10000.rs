@@ -5,6 +5,7 @@
 //! cargo run --release --example ham10000                                   # synthetic lesions, 1,100 steps (about 3 minutes on 2 cores)
 //! cargo run --release --example ham10000 -- --data ~/HAM10000 --epochs 10  # the real dataset
 //! cargo run --release --example ham10000 -- --data ~/HAM10000 --dx mel,bcc # only some diagnoses
+//! cargo run --release --example ham10000 -- --data ~/HAM10000 --conditional # one model, a chosen diagnosis per image
 //! cargo run --release --example ham10000 -- --data ~/HAM10000 --resume     # continue
 //! ```
 
@@ -12,6 +13,7 @@ mod common;
 
 use std::path::PathBuf;
 
+use aegan::config::{ConditioningConfig, ConditioningTransition};
 use aegan::data::ham10000::{self, Ham10000, DIAGNOSES};
 use aegan::data::{load_folder, synthetic, Augment, LoadOptions};
 use clap::Parser;
@@ -34,6 +36,19 @@ struct Args {
     /// Fraction of lesions held out from training (lesion-level split; 0 trains on all).
     #[arg(long, default_value_t = 0.1)]
     holdout: f64,
+    /// Make the diagnosis a condition of the model (classes from the metadata's `dx`):
+    /// `generate --dx mel` then draws melanomas. The condition enters gradually, from
+    /// --transition's first number of images shown over its second.
+    #[arg(long)]
+    conditional: bool,
+    /// With --conditional: draw each batch's images class-balanced (every diagnosis equally
+    /// often, however rare) instead of in shuffled epochs.
+    #[arg(long, requires = "conditional")]
+    balanced: bool,
+    /// With --conditional: START,LENGTH in images shown: the condition's strength rises from 0
+    /// to 1 between START and START + LENGTH (0,1 conditions fully from the start).
+    #[arg(long, requires = "conditional", value_delimiter = ',', num_args = 2, default_values_t = [32_000, 64_000])]
+    transition: Vec<u64>,
     /// Don't cache decoded images on disk.
     #[arg(long)]
     no_cache: bool,
@@ -58,7 +73,26 @@ fn run(mut args: Args) -> aegan::Result<()> {
     }
     let (start, device) = common::start(&args.train, "runs/ham10000", "lean")?;
     let size = start.image_size();
+    let resumed_conditional = match &start {
+        common::Start::Resume(t) => Some(t.config().conditioning.is_some()),
+        common::Start::New(_) => None,
+    };
+    if args.conditional && resumed_conditional == Some(false) {
+        return Err(aegan::AeganError::option(
+            "--conditional",
+            "on",
+            "the checkpoint is unconditional and a resumed run keeps its config; start a new run with another --out",
+        ));
+    }
+    let conditional = args.conditional || resumed_conditional == Some(true);
     let Some(dir) = &args.data else {
+        if conditional {
+            return Err(aegan::AeganError::option(
+                "--conditional",
+                "on",
+                "needs --data with the HAM10000 metadata (the diagnoses are the classes)",
+            ));
+        }
         println!("no --data given: training on built-in SYNTHETIC lesions (procedurally drawn, not real dermoscopy).");
         println!("For the real images, download HAM10000 (Tschandl et al. 2018, CC BY-NC 4.0; e.g. from the");
         println!(
@@ -99,7 +133,14 @@ fn run(mut args: Args) -> aegan::Result<()> {
     }
     let has_metadata = args.meta.is_some() || ham10000::find_metadata(dir).is_ok();
     let (data, held_out) = if has_metadata {
-        let set = Ham10000::load(dir, args.meta.as_deref(), args.dx.as_deref(), &options)?;
+        let mut set = Ham10000::load(dir, args.meta.as_deref(), args.dx.as_deref(), &options)?;
+        if conditional {
+            set.images = set.labelled()?.without_empty_classes();
+            println!(
+                "conditional on the diagnosis: {}",
+                set.images.class_names().join(", ")
+            );
+        }
         println!("metadata: {}", set.metadata.display());
         for (dx, count) in set.counts_by_dx() {
             let meaning = DIAGNOSES
@@ -127,6 +168,16 @@ fn run(mut args: Args) -> aegan::Result<()> {
         );
         (set.subset(&train)?.images, Some(set.subset(&held)?.images))
     } else {
+        if conditional {
+            return Err(aegan::AeganError::option(
+                "--conditional",
+                "on",
+                format!(
+                    "needs the HAM10000 metadata CSV (none found under {}; pass --meta)",
+                    dir.display()
+                ),
+            ));
+        }
         if args.dx.is_some() {
             return Err(aegan::AeganError::Csv {
                 path: dir.clone(),
@@ -140,6 +191,28 @@ fn run(mut args: Args) -> aegan::Result<()> {
         );
         let images = load_folder(dir, &options)?.to_image_set(format!("images from {}", dir.display()))?;
         (images, None)
+    };
+    let start = match start {
+        common::Start::New(mut config) if conditional => {
+            let mut conditioning = ConditioningConfig::new(data.class_names().to_vec());
+            conditioning.balanced_batches = args.balanced;
+            if let [start_images, length_images] = args.transition[..] {
+                if length_images == 0 {
+                    return Err(aegan::AeganError::option(
+                        "--transition",
+                        "LENGTH 0",
+                        "LENGTH must be at least 1",
+                    ));
+                }
+                conditioning.transition = Some(ConditioningTransition {
+                    start_images,
+                    length_images,
+                });
+            }
+            config.conditioning = Some(conditioning);
+            common::Start::New(config)
+        }
+        other => other,
     };
     common::train(
         &args.train,

@@ -276,8 +276,13 @@ fn load_snapshot_networks(snapshot: &Path, device: &Device) -> Result<(AeganConf
     let config = AeganConfig::from_json_file(snapshot.join(CONFIG_FILE))?;
     let mut networks = Networks::new(&config, device)?;
     read_network_weights(&snapshot, &networks)?.apply(&networks)?;
-    // A progressive run saved before reaching full size works at its saved resolution.
-    let growth = read_state(&snapshot)?.growth;
+    // A progressive run saved before reaching full size works at its saved resolution, and
+    // a conditional one in its transition at its saved condition strength.
+    let state = read_state(&snapshot)?;
+    if let Some(c) = &config.conditioning {
+        networks.set_condition_strength(c.strength_at(state.step * config.batch_size as u64));
+    }
+    let growth = state.growth;
     networks
         .set_growth(growth)
         .map_err(|e| AeganError::CorruptCheckpoint {

@@ -8,11 +8,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::{AeganError, Result};
 pub use crate::progressive::ProgressiveConfig;
 
+mod conditioning;
 mod networks;
+pub use conditioning::{ConditioningConfig, ConditioningTransition};
 pub use networks::{
     ConvLayer, EncoderConfig, EncoderSpec, GeneratorConfig, GeneratorSpec, ImageDiscriminatorConfig,
-    ImageDiscriminatorSpec, ImageSpec, LatentDiscriminatorConfig, LatentDiscriminatorSpec, Norm, Upsample,
-    WidthSchedule,
+    ImageDiscriminatorSpec, ImageSpec, LabelEmbedding, LatentDiscriminatorConfig, LatentDiscriminatorSpec,
+    Norm, Upsample, WidthSchedule,
 };
 
 /// A moving average of G whose memory is counted in real images shown, as in StyleGAN2-ADA
@@ -243,6 +245,10 @@ pub struct AeganConfig {
     /// on this schedule up to `image_size` (see [`crate::progressive`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progressive: Option<ProgressiveConfig>,
+    /// Class conditioning: G and Dx take a label per image (see [`ConditioningConfig`]);
+    /// `None` (the presets) for an unconditional model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditioning: Option<ConditioningConfig>,
     /// Images per training step.
     pub batch_size: usize,
     /// Seed of weight initialisation and of the trainer's random streams.
@@ -333,6 +339,7 @@ impl AeganConfig {
             lecam: None,
             diff_augment: None,
             progressive: None,
+            conditioning: None,
             batch_size: 32,
             seed: 0,
         }
@@ -422,6 +429,7 @@ impl AeganConfig {
             lecam: None,
             diff_augment: None,
             progressive: None,
+            conditioning: None,
             batch_size: 64,
             seed: 0,
         }
@@ -644,6 +652,9 @@ impl AeganConfig {
                 ));
             }
         }
+        if let Some(c) = &self.conditioning {
+            c.validate()?;
+        }
         if self.batch_size < 2 {
             return Err(AeganError::config(
                 "batch_size",
@@ -673,6 +684,10 @@ impl AeganConfig {
             latent_dim: self.latent_dim,
             upsample: self.upsample,
             layout: self.generator.clone(),
+            label_embedding: self.conditioning.as_ref().map(|c| LabelEmbedding {
+                classes: c.class_count(),
+                dim: c.embedding_dim,
+            }),
         }
     }
 
@@ -690,6 +705,7 @@ impl AeganConfig {
         ImageDiscriminatorSpec {
             image: self.image_spec(),
             layout: self.image_discriminator.clone(),
+            classes: self.conditioning.as_ref().map(|c| c.class_count()),
         }
     }
 
@@ -700,6 +716,11 @@ impl AeganConfig {
             leaky_slope: self.leaky_slope,
             layout: self.latent_discriminator.clone(),
         }
+    }
+
+    /// The class names of a conditional model (empty for an unconditional one).
+    pub fn class_names(&self) -> &[String] {
+        self.conditioning.as_ref().map_or(&[], |c| c.classes.as_slice())
     }
 
     /// Whether a moving average of G is kept (`generator_ema` or `generator_average`).

@@ -27,6 +27,28 @@ pub enum AeganError {
         found: Vec<usize>,
     },
 
+    /// Class labels do not fit the model: labels for an unconditional model, none for a
+    /// conditional one, or a label or class name it does not have.
+    #[error("class labels: {reason}")]
+    ClassLabels {
+        /// What is wrong, with the model's classes.
+        reason: String,
+    },
+
+    /// Two things that must agree on class conditioning do not (a checkpoint and a config, or
+    /// a model and its training data): conditional against unconditional, or other classes.
+    #[error("{first} is {first_classes}, but {second} is {second_classes}")]
+    ConditioningMismatch {
+        /// The first side, e.g. "the checkpoint runs/x/checkpoints/step-100".
+        first: String,
+        /// Its conditioning in words ("unconditional", or its class names).
+        first_classes: String,
+        /// The other side, e.g. "the config" or "the training data".
+        second: String,
+        /// Its conditioning in words.
+        second_classes: String,
+    },
+
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
@@ -238,6 +260,19 @@ impl AeganError {
     }
 
     /// Builds an [`AeganError::InvalidConfig`].
+    /// A conditioning, described in words: "unconditional" or "conditional on a, b, c".
+    pub(crate) fn describe_classes(classes: &[String]) -> String {
+        if classes.is_empty() {
+            "unconditional".into()
+        } else {
+            format!(
+                "conditional on {} classes ({})",
+                classes.len(),
+                classes.join(", ")
+            )
+        }
+    }
+
     pub(crate) fn config(field: &'static str, value: impl std::fmt::Debug, reason: &str) -> Self {
         AeganError::InvalidConfig {
             field,

@@ -97,9 +97,28 @@ impl Model {
     }
 
     /// G(z) for latents `(n, latent_dim)`: from the moving average of G when the checkpoint
-    /// keeps one, in evaluation mode, detached, on the model's device.
+    /// keeps one, in evaluation mode, detached, on the model's device. A class-conditional
+    /// model needs labels: [`Model::generate_labelled`].
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
-        generate(&self.networks, z)
+        generate(&self.networks, z, None)
+    }
+
+    /// G(z, y) of a class-conditional model, with `labels[i]` the class of image i (an index
+    /// into [`Model::class_names`]).
+    pub fn generate_labelled(&self, z: &Tensor, labels: &[usize]) -> Result<Tensor> {
+        generate(&self.networks, z, Some(labels))
+    }
+
+    /// The classes of a conditional model, in label order (empty for an unconditional one).
+    pub fn class_names(&self) -> &[String] {
+        self.networks.class_names()
+    }
+
+    /// `n` images of the class called `class` from latents drawn with `seed`. An unknown
+    /// class is an error listing the model's classes.
+    pub fn sample_class(&self, n: usize, class: &str, seed: u64) -> Result<Tensor> {
+        let label = self.networks.label_of(class)?;
+        self.generate_labelled(&self.sample_latents(n, seed)?, &vec![label; n])
     }
 
     /// E(x) for images `(n, channels, h, w)`, resized to [`Model::resolution`] first when
@@ -111,12 +130,19 @@ impl Model {
     /// G(E(x)), through G itself (the generator E was trained with, never its average),
     /// at [`Model::resolution`].
     pub fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
-        reconstruct(&self.networks, &self.fit(x)?)
+        reconstruct(&self.networks, &self.fit(x)?, None)
+    }
+
+    /// [`Model::reconstruct`] for a class-conditional model: G(E(x), y) with `labels[i]` the
+    /// class of image i.
+    pub fn reconstruct_labelled(&self, x: &Tensor, labels: &[usize]) -> Result<Tensor> {
+        reconstruct(&self.networks, &self.fit(x)?, Some(labels))
     }
 
     /// `steps` images (`steps` ≥ 2) on the path from E(a) to E(b) through G itself, for two
     /// images `a`, `b` of shape `(channels, h, w)` or `(1, channels, h, w)`: the first and the
-    /// last are the reconstructions of `a` and `b`.
+    /// last are the reconstructions of `a` and `b`. Unconditional models only (a conditional
+    /// one answers with [`AeganError::ClassLabels`]).
     pub fn interpolate(&self, a: &Tensor, b: &Tensor, steps: usize, how: Interpolation) -> Result<Tensor> {
         let as_batch = |x: &Tensor| -> Result<Tensor> {
             Ok(match x.rank() {
@@ -132,6 +158,7 @@ impl Model {
                 found: ends.dims().to_vec(),
             });
         }
+        self.networks.labels_for(None, 2)?;
         let ends = self.encode(&ends)?;
         let path = interpolate_latents(&ends.get(0)?, &ends.get(1)?, steps, how)?;
         Ok(self.networks.generator.forward_t(&path, false)?.detach())
@@ -173,9 +200,14 @@ pub fn sample_latents(n: usize, latent_dim: usize, seed: u64, device: &Device) -
 
 /// G(z) in evaluation mode from [`Networks::sampler`] (the moving average of G when kept),
 /// 256 latents at a time, detached (no graph is kept alive), on the networks' device.
-pub fn generate(networks: &Networks, z: &Tensor) -> Result<Tensor> {
+/// `labels`: the class of each image for a conditional model ([`Networks::labels_for`]
+/// checks them), `None` otherwise.
+pub fn generate(networks: &Networks, z: &Tensor, labels: Option<&[usize]>) -> Result<Tensor> {
+    let labels = networks.labels_for(labels, z.dim(0)?)?;
     let sampler = networks.sampler()?;
-    in_batches(z, |z| Ok(sampler.forward_t(z, false)?.detach()))
+    in_batches_labelled(z, labels.as_ref(), |z, y| {
+        Ok(sampler.forward_labelled_t(z, y, false)?.detach())
+    })
 }
 
 /// E(x) in evaluation mode, detached, for images at the networks' resolution.
@@ -187,10 +219,13 @@ pub fn encode(networks: &Networks, x: &Tensor) -> Result<Tensor> {
 }
 
 /// G(E(x)) in evaluation mode through G itself, detached, for images at the networks'
-/// resolution.
-pub fn reconstruct(networks: &Networks, x: &Tensor) -> Result<Tensor> {
+/// resolution; a conditional model takes each image's class as `labels`.
+pub fn reconstruct(networks: &Networks, x: &Tensor, labels: Option<&[usize]>) -> Result<Tensor> {
+    let labels = networks.labels_for(labels, x.dim(0)?)?;
     let z = encode(networks, x)?;
-    in_batches(&z, |z| Ok(networks.generator.forward_t(z, false)?.detach()))
+    in_batches_labelled(&z, labels.as_ref(), |z, y| {
+        Ok(networks.generator.forward_labelled_t(z, y, false)?.detach())
+    })
 }
 
 /// `steps` latents from `z0` to `z1` (vectors of one length) inclusive, `(steps, latent_dim)`.
@@ -221,6 +256,24 @@ pub fn interpolate_latents(z0: &Tensor, z1: &Tensor, steps: usize, how: Interpol
         })
         .collect::<candle_core::Result<Vec<_>>>()?;
     Ok(Tensor::stack(&points, 0)?)
+}
+
+/// [`in_batches`] with the matching slice of `labels` (when given) passed beside each slice.
+fn in_batches_labelled(
+    x: &Tensor,
+    labels: Option<&Tensor>,
+    f: impl Fn(&Tensor, Option<&Tensor>) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let n = x.dim(0)?;
+    let parts = (0..n.max(1))
+        .step_by(BATCH)
+        .map(|start| {
+            let len = BATCH.min(n - start);
+            let y = labels.map(|y| y.narrow(0, start, len)).transpose()?;
+            f(&x.narrow(0, start, len)?, y.as_ref())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::cat(&parts, 0)?)
 }
 
 /// `f` applied to consecutive slices of at most [`BATCH`] rows of `x`, concatenated.

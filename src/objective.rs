@@ -39,6 +39,11 @@
 //!   ([`crate::diffaug`]), applied per image with probability p. With ADA's controller, after
 //!   each discriminator step `p ← clamp(p + sign(mean sign Dx(T(x)) − target)·batch /
 //!   images_to_full, 0, 1)`.
+//! - *Class conditioning* ([`crate::config::ConditioningConfig`]): with y the labels of the
+//!   real batch, every G(·) above is G(·, y) and every Dx(·) is the projection
+//!   discriminator Dx(·, y): generated images x̂ = G(z, y) take the labels of the real batch
+//!   beside them, reconstructions x̃ = G(E(x), y) their own image's label. E and Dz, and the
+//!   formulas, are unchanged.
 //! - *Spectral normalisation* of Dx changes the network, not these formulas: every Dx above
 //!   computes with its weights divided by their largest singular values
 //!   ([`crate::config::ImageDiscriminatorConfig::spectral_norm`]).
@@ -77,12 +82,12 @@
 //! let x = synthetic::lesions(8, 16, 0).to_tensor(&device)?; // synthetic, not real data
 //! for _ in 0..2 {
 //!     let z = rng.normal((x.dim(0)?, config.latent_dim), &device)?;
-//!     let d = objective.discriminator_loss(&nets, &x, &z, &state, &mut rng)?;
+//!     let d = objective.discriminator_loss(&nets, &x, None, &z, &state, &mut rng)?;
 //!     let grads = d.loss.backward()?;
 //!     for opt in &mut discriminators {
 //!         opt.step(&grads)?;
 //!     }
-//!     let g = objective.generator_loss(&nets, &x, &z, &state, &mut rng)?;
+//!     let g = objective.generator_loss(&nets, &x, None, &z, &state, &mut rng)?;
 //!     let grads = g.loss.backward()?;
 //!     for opt in &mut generator_side {
 //!         opt.step(&grads)?;
@@ -259,11 +264,13 @@ impl AeganObjective {
         }
     }
 
-    /// Dx's logits on `images`, augmented first when DiffAugment is on.
+    /// Dx's logits on `images` (with their class `labels` for a conditional Dx), augmented
+    /// first when DiffAugment is on.
     fn image_logits(
         &self,
         nets: &Networks,
         images: &Tensor,
+        labels: Option<&Tensor>,
         state: &AdaptiveState,
         rng: &mut TrainRng,
     ) -> Result<Tensor> {
@@ -271,10 +278,11 @@ impl AeganObjective {
             Some(policy) => diffaug::augment(images, policy, state.augment_probability, rng)?,
             None => images.clone(),
         };
-        Ok(nets.image_discriminator.forward_t(&seen, true)?)
+        Ok(nets.image_discriminator.forward_labelled_t(&seen, labels, true)?)
     }
 
-    /// L_Dx + L_Dz on real images `x` and prior samples `z`; `rng` draws the zeroing masks and
+    /// L_Dx + L_Dz on real images `x` (with their class `labels`, u32 `(batch,)`, for a
+    /// conditional model; `None` otherwise) and prior samples `z`; `rng` draws the zeroing masks and
     /// augmentations; `state` is the adaptive state before this step. The fakes are detached:
     /// the loss's gradient reaches Dx and Dz only. The networks run in training mode (batch
     /// statistics; their running statistics move).
@@ -282,18 +290,20 @@ impl AeganObjective {
         &self,
         nets: &Networks,
         x: &Tensor,
+        labels: Option<&Tensor>,
         z: &Tensor,
         state: &AdaptiveState,
         rng: &mut TrainRng,
     ) -> Result<Evaluated<DiscriminatorLosses>> {
-        let x_hat = nets.generator.forward_t(z, true)?.detach();
+        let g = &nets.generator;
+        let x_hat = g.forward_labelled_t(z, labels, true)?.detach();
         let z_hat = nets.encoder.forward_t(x, true)?.detach();
-        let x_tilde = nets.generator.forward_t(&z_hat, true)?.detach();
+        let x_tilde = g.forward_labelled_t(&z_hat, labels, true)?.detach();
         let z_tilde = nets.encoder.forward_t(&x_hat, true)?.detach();
 
-        let real_logits = self.image_logits(nets, x, state, rng)?;
-        let generated_logits = self.image_logits(nets, &x_hat, state, rng)?;
-        let reconstructed_logits = self.image_logits(nets, &x_tilde, state, rng)?;
+        let real_logits = self.image_logits(nets, x, labels, state, rng)?;
+        let generated_logits = self.image_logits(nets, &x_hat, labels, state, rng)?;
+        let reconstructed_logits = self.image_logits(nets, &x_tilde, labels, state, rng)?;
 
         let zeroing = self.output_zeroing;
         let mut zeroed = |logits: Tensor| -> Result<Tensor> {
@@ -366,24 +376,27 @@ impl AeganObjective {
         })
     }
 
-    /// L_GE on real images `x` and prior samples `z`; `rng` draws the augmentations. The
+    /// L_GE on real images `x` (with their class `labels` for a conditional model) and prior
+    /// samples `z`; `rng` draws the augmentations. The
     /// gradient reaches G and E, and Dx and Dz too: a loop that updates only G and E (as
     /// [`crate::AeganTrainer`] does) steps only their optimisers.
     pub fn generator_loss(
         &self,
         nets: &Networks,
         x: &Tensor,
+        labels: Option<&Tensor>,
         z: &Tensor,
         state: &AdaptiveState,
         rng: &mut TrainRng,
     ) -> Result<Evaluated<GeneratorLosses>> {
-        let x_hat = nets.generator.forward_t(z, true)?;
+        let g = &nets.generator;
+        let x_hat = g.forward_labelled_t(z, labels, true)?;
         let z_hat = nets.encoder.forward_t(x, true)?;
-        let x_tilde = nets.generator.forward_t(&z_hat, true)?;
+        let x_tilde = g.forward_labelled_t(&z_hat, labels, true)?;
         let z_tilde = nets.encoder.forward_t(&x_hat, true)?;
 
-        let generated_logits = self.image_logits(nets, &x_hat, state, rng)?;
-        let reconstructed_logits = self.image_logits(nets, &x_tilde, state, rng)?;
+        let generated_logits = self.image_logits(nets, &x_hat, labels, state, rng)?;
+        let reconstructed_logits = self.image_logits(nets, &x_tilde, labels, state, rng)?;
         let image_adversarial = match self.image_loss {
             ImageLoss::NonSaturating => {
                 ((bce_with_logits(&generated_logits, 1.0)? + bce_with_logits(&reconstructed_logits, 1.0)?)?

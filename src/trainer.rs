@@ -134,13 +134,26 @@ impl AeganTrainer {
         self.check_batch(x)
     }
 
-    /// Puts the networks at the growth stage of the current step.
+    /// Puts the networks at the growth stage and condition strength of the current step.
     fn sync_growth(&mut self) -> Result<()> {
         let growth = self.growth();
         if self.networks.growth() != growth {
             self.networks.set_growth(growth)?;
         }
+        if let Some(c) = &self.config.conditioning {
+            let strength = c.strength_at(self.step * self.config.batch_size as u64);
+            self.networks.set_condition_strength(strength);
+        }
         Ok(())
+    }
+
+    /// The class condition's strength λ at the current step (1 for a fully conditional
+    /// model, rising from 0 during a transition; 0 for an unconditional one).
+    pub fn condition_strength(&self) -> f64 {
+        self.config
+            .conditioning
+            .as_ref()
+            .map_or(0.0, |c| c.strength_at(self.step * self.config.batch_size as u64))
     }
 
     /// The config the trainer was built with.
@@ -177,15 +190,29 @@ impl AeganTrainer {
     /// the same α as the networks (Karras et al. 2018), so that real and generated images
     /// carry the same detail.
     pub fn step(&mut self, real: &Tensor) -> Result<StepLosses> {
+        self.step_with(real, None)
+    }
+
+    /// [`AeganTrainer::step`] for a class-conditional model: `labels` holds the class of each
+    /// real image (indices into [`crate::config::ConditioningConfig::classes`]). Generated
+    /// images of the step take the same labels. A label count other than the batch's, or a
+    /// label beyond the classes, is an error and changes nothing.
+    pub fn step_labelled(&mut self, real: &Tensor, labels: &[usize]) -> Result<StepLosses> {
+        self.step_with(real, Some(labels))
+    }
+
+    fn step_with(&mut self, real: &Tensor, labels: Option<&[usize]>) -> Result<StepLosses> {
+        let labels = self.networks.labels_for(labels, real.dim(0)?)?;
+        let labels = labels.as_ref();
         // Both phases or neither: one copy of the state before the step puts back whatever
         // either phase changed if either fails. The losses stay on the device until both
         // phases are done and come back in one read (on a GPU each read waits for the queued
         // work); a non-finite one then undoes the step.
         let before = self.save_state(&NetworkKind::ALL)?;
         let losses = self
-            .keeping_buffers(&GENERATOR_SIDE, |t| t.discriminator_phase(real))
+            .keeping_buffers(&GENERATOR_SIDE, |t| t.discriminator_phase(real, labels))
             .and_then(|d| {
-                let g = self.keeping_buffers(&DISCRIMINATOR_SIDE, |t| t.generator_phase(real))?;
+                let g = self.keeping_buffers(&DISCRIMINATOR_SIDE, |t| t.generator_phase(real, labels))?;
                 let values = crate::host::read_f32(&Tensor::cat(&[&d, &g], 0)?)?;
                 let (d, g) = values.split_at(DiscriminatorLosses::NAMES.len());
                 Ok((self.checked(d)?, self.checked(g)?))
@@ -211,20 +238,28 @@ impl AeganTrainer {
     /// The discriminator phase alone: updates Dx and Dz (weights, batch-norm statistics,
     /// optimiser state) and nothing else. G and E run in training mode to make the fakes,
     /// with batch statistics, but their running statistics are left as they were. On any
-    /// error (a non-finite loss included) every change is undone.
-    pub fn discriminator_step(&mut self, real: &Tensor) -> Result<DiscriminatorLosses> {
+    /// error (a non-finite loss included) every change is undone. `labels`: the class of
+    /// each image for a conditional model, `None` otherwise.
+    pub fn discriminator_step(
+        &mut self,
+        real: &Tensor,
+        labels: Option<&[usize]>,
+    ) -> Result<DiscriminatorLosses> {
+        let labels = self.networks.labels_for(labels, real.dim(0)?)?;
         self.in_phase(&DISCRIMINATOR_SIDE, &GENERATOR_SIDE, |t| {
-            let terms = crate::host::read_f32(&t.discriminator_phase(real)?)?;
+            let terms = crate::host::read_f32(&t.discriminator_phase(real, labels.as_ref())?)?;
             t.checked(&terms)
         })
     }
 
     /// The generator/encoder phase alone: updates G and E (weights, batch-norm statistics,
     /// optimiser state, the moving average of G) and nothing else; Dx's running statistics
-    /// are left as they were. On any error every change is undone.
-    pub fn generator_step(&mut self, real: &Tensor) -> Result<GeneratorLosses> {
+    /// are left as they were. On any error every change is undone. `labels` as for
+    /// [`AeganTrainer::discriminator_step`].
+    pub fn generator_step(&mut self, real: &Tensor, labels: Option<&[usize]>) -> Result<GeneratorLosses> {
+        let labels = self.networks.labels_for(labels, real.dim(0)?)?;
         self.in_phase(&GENERATOR_SIDE, &DISCRIMINATOR_SIDE, |t| {
-            let terms = crate::host::read_f32(&t.generator_phase(real)?)?;
+            let terms = crate::host::read_f32(&t.generator_phase(real, labels.as_ref())?)?;
             t.checked(&terms)
         })
     }
@@ -261,7 +296,7 @@ impl AeganTrainer {
 
     /// Updates Dx and Dz; returns the loss terms, still on the device (the caller reads and
     /// checks them, and undoes the phase if one is not finite).
-    fn discriminator_phase(&mut self, real: &Tensor) -> Result<Tensor> {
+    fn discriminator_phase(&mut self, real: &Tensor, labels: Option<&Tensor>) -> Result<Tensor> {
         self.sync_growth()?;
         // One power-iteration step per update of Dx (a no-op without spectral norm).
         self.networks.image_discriminator.power_iteration()?;
@@ -269,9 +304,14 @@ impl AeganTrainer {
         let z = self
             .rng
             .normal((x.dim(0)?, self.config.latent_dim), &self.device)?;
-        let eval =
-            self.objective
-                .discriminator_loss(&self.networks, &x, &z, &self.adaptive, &mut self.rng)?;
+        let eval = self.objective.discriminator_loss(
+            &self.networks,
+            &x,
+            labels,
+            &z,
+            &self.adaptive,
+            &mut self.rng,
+        )?;
         let grads = eval.loss.backward()?;
         self.optimizers[NetworkKind::ImageDiscriminator as usize].step(&grads)?;
         self.optimizers[NetworkKind::LatentDiscriminator as usize].step(&grads)?;
@@ -280,15 +320,15 @@ impl AeganTrainer {
     }
 
     /// Updates G, E and the moving average of G; returns the loss terms, still on the device.
-    fn generator_phase(&mut self, real: &Tensor) -> Result<Tensor> {
+    fn generator_phase(&mut self, real: &Tensor, labels: Option<&Tensor>) -> Result<Tensor> {
         self.sync_growth()?;
         let x = self.training_batch(real)?;
         let z = self
             .rng
             .normal((x.dim(0)?, self.config.latent_dim), &self.device)?;
-        let eval = self
-            .objective
-            .generator_loss(&self.networks, &x, &z, &self.adaptive, &mut self.rng)?;
+        let eval =
+            self.objective
+                .generator_loss(&self.networks, &x, labels, &z, &self.adaptive, &mut self.rng)?;
         let grads = eval.loss.backward()?;
         self.optimizers[NetworkKind::Generator as usize].step(&grads)?;
         self.optimizers[NetworkKind::Encoder as usize].step(&grads)?;
@@ -373,7 +413,13 @@ impl AeganTrainer {
     /// graph, from the moving average of G when the config keeps one
     /// ([`AeganConfig::generator_ema`]).
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
-        crate::model::generate(&self.networks, z)
+        crate::model::generate(&self.networks, z, None)
+    }
+
+    /// [`AeganTrainer::generate`] for a class-conditional model, `labels[i]` the class of
+    /// image i.
+    pub fn generate_labelled(&self, z: &Tensor, labels: &[usize]) -> Result<Tensor> {
+        crate::model::generate(&self.networks, z, Some(labels))
     }
 
     /// E(x) in evaluation mode, detached from the graph.
@@ -384,7 +430,13 @@ impl AeganTrainer {
     /// G(E(x)) in evaluation mode, through G itself (the G that E is trained with, never the
     /// moving average).
     pub fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
-        crate::model::reconstruct(&self.networks, &self.check_batch(x)?)
+        crate::model::reconstruct(&self.networks, &self.check_batch(x)?, None)
+    }
+
+    /// [`AeganTrainer::reconstruct`] for a class-conditional model: G(E(x), y), `labels[i]`
+    /// the class of image i.
+    pub fn reconstruct_labelled(&self, x: &Tensor, labels: &[usize]) -> Result<Tensor> {
+        crate::model::reconstruct(&self.networks, &self.check_batch(x)?, Some(labels))
     }
 
     /// The trained networks for inference ([`crate::Model`]: sampling, encoding,
@@ -471,9 +523,20 @@ impl AeganTrainer {
     /// Loads weights, optimiser state, step and random stream from the checkpoint `dir`
     /// designates into this trainer, keeping this trainer's config. Every tensor is checked
     /// before anything changes: a checkpoint of another layout fails with
-    /// [`AeganError::ShapeMismatch`] or [`AeganError::TensorSetMismatch`].
+    /// [`AeganError::ShapeMismatch`] or [`AeganError::TensorSetMismatch`], and one with other
+    /// class conditioning (conditional against unconditional, or other class names) with
+    /// [`AeganError::ConditioningMismatch`], naming both.
     pub fn load_checkpoint(&mut self, dir: impl AsRef<Path>) -> Result<()> {
         let snapshot = checkpoint::resolve(dir.as_ref())?;
+        let saved_classes = checkpoint::read_config(&snapshot)?.class_names().to_vec();
+        if saved_classes != self.config.class_names() {
+            return Err(AeganError::ConditioningMismatch {
+                first: format!("the checkpoint {}", snapshot.display()),
+                first_classes: AeganError::describe_classes(&saved_classes),
+                second: "the config it is loaded into".into(),
+                second_classes: AeganError::describe_classes(self.config.class_names()),
+            });
+        }
         let state = checkpoint::read_state(&snapshot)?;
         let rng = TrainRng::from_state(&state.rng).ok_or_else(|| AeganError::CorruptCheckpoint {
             path: snapshot.join(checkpoint::STATE_FILE),

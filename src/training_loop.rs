@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use candle_core::Tensor;
 
-use crate::data::{batch, batch_pixels, Augment, BatchSampler, Dataset};
+use crate::data::{batch, batch_pixels, Augment, BatchSampler, ClassBalancedSampler, Dataset};
 use crate::error::{AeganError, Result};
 use crate::metrics::Evaluator;
 use crate::progress::{Measure, Progress};
@@ -170,13 +170,9 @@ impl TrainingLoop {
         std::fs::create_dir_all(out.join("history")).map_err(|e| AeganError::io(out, e))?;
         let config = trainer.config().clone();
         let device = trainer.device().clone();
-        let sampler = BatchSampler::new(data.len(), config.batch_size, config.seed)?;
-        let fixed_z = trainer.sample_latents(32, o.sample_seed)?;
-        let shown: Vec<usize> = (0..8.min(data.len()))
-            .map(|i| i * data.len() / 8.min(data.len()))
-            .collect();
-        let fixed_real = batch(data, &shown, Augment::None, 0, 0, &device)?;
-
+        check_data_classes(trainer, data)?;
+        let sampler = Sampler::new(data, &config)?;
+        let shown = Shown::new(trainer, data, o.sample_seed)?;
         let log_path = out.join("losses.jsonl");
         let mut history: Vec<StepLosses> = truncate_jsonl(&log_path, trainer.step_count())?
             .into_iter()
@@ -209,12 +205,15 @@ impl TrainingLoop {
         // The next step's batch is read, augmented and converted on another thread while a
         // step runs (a folder dataset decodes there). It is a function of the step alone, so
         // prefetching changes no result.
-        let prepare = |step: u64| -> Result<(usize, Vec<f32>)> {
+        let prepare = |step: u64| -> Result<Prepared> {
             let indices = sampler.batch(step);
-            Ok((
-                indices.len(),
-                batch_pixels(data, &indices, o.augment, config.seed, step)?,
-            ))
+            Ok(Prepared {
+                count: indices.len(),
+                pixels: batch_pixels(data, &indices, o.augment, config.seed, step)?,
+                labels: data
+                    .labels_of(&indices)?
+                    .filter(|_| config.conditioning.is_some()),
+            })
         };
         std::thread::scope(|scope| -> Result<()> {
             let mut next_batch =
@@ -234,7 +233,7 @@ impl TrainingLoop {
                 }
                 let step = trainer.step_count();
                 // A panic there is a bug: passed on as it is.
-                let (count, pixels) = match next_batch.take() {
+                let prepared = match next_batch.take() {
                     Some(handle) => handle
                         .join()
                         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
@@ -245,8 +244,12 @@ impl TrainingLoop {
                     next_batch = Some(scope.spawn(move || prepare(step + 1)));
                 }
                 let side = data.image_size();
-                let batch = Tensor::from_vec(pixels, (count, 3, side, side), &device)?;
-                let losses = match trainer.step(&batch) {
+                let batch = Tensor::from_vec(prepared.pixels, (prepared.count, 3, side, side), &device)?;
+                let stepped = match &prepared.labels {
+                    Some(labels) => trainer.step_labelled(&batch, labels),
+                    None => trainer.step(&batch),
+                };
+                let losses = match stepped {
                     Ok(l) => l,
                     Err(e) => {
                         bar.abandon();
@@ -294,8 +297,7 @@ impl TrainingLoop {
                     }
                 }
                 if done.is_multiple_of(o.save_every) || done == o.total_steps {
-                    summary.checkpoint =
-                        Some(self.save(trainer, &fixed_z, &fixed_real, &history, &quality)?);
+                    summary.checkpoint = Some(self.save(trainer, &shown, &history, &quality)?);
                 }
             }
             Ok(())
@@ -307,7 +309,7 @@ impl TrainingLoop {
             .as_ref()
             .is_some_and(|_| trainer.step_count().is_multiple_of(o.save_every));
         if summary.stopped_early && trainer.step_count() > start_step && !saved_last_step {
-            summary.checkpoint = Some(self.save(trainer, &fixed_z, &fixed_real, &history, &quality)?);
+            summary.checkpoint = Some(self.save(trainer, &shown, &history, &quality)?);
         }
         bar.finish();
         summary.final_step = trainer.step_count();
@@ -323,20 +325,47 @@ impl TrainingLoop {
     fn save(
         &self,
         trainer: &AeganTrainer,
-        fixed_z: &Tensor,
-        fixed_real: &Tensor,
+        shown: &Shown,
         history: &[StepLosses],
         quality: &[QualityPoint],
     ) -> Result<PathBuf> {
         let out = &self.options.out_dir;
-        let samples = trainer.generate(fixed_z)?;
+        let samples = match &shown.z_labels {
+            Some(labels) => trainer.generate_labelled(&shown.z, labels)?,
+            None => trainer.generate(&shown.z)?,
+        };
         let step = trainer.step_count();
+        let class_names = trainer.config().class_names();
         match trainer.growth() {
+            #[cfg(feature = "plots")]
+            _ if !class_names.is_empty() => {
+                // One row per class, the same latents in every row.
+                let zoom = (2 * trainer.config().image_size / trainer.resolution()).max(1);
+                viz::save_class_rows(
+                    &samples,
+                    class_names,
+                    SHOWN_PER_CLASS,
+                    zoom,
+                    out.join("samples.png"),
+                )?;
+                viz::save_class_rows(
+                    &samples,
+                    class_names,
+                    SHOWN_PER_CLASS,
+                    zoom,
+                    out.join("history").join(format!("samples-{step:08}.png")),
+                )?;
+            }
             None => {
-                viz::save_grid(&samples, 8, 2, out.join("samples.png"))?;
+                let columns = if class_names.is_empty() {
+                    8
+                } else {
+                    SHOWN_PER_CLASS
+                };
+                viz::save_grid(&samples, columns, 2, out.join("samples.png"))?;
                 viz::save_grid(
                     &samples,
-                    8,
+                    columns,
                     2,
                     out.join("history").join(format!("samples-{step:08}.png")),
                 )?;
@@ -363,8 +392,11 @@ impl TrainingLoop {
                 save(out.join("history").join(format!("samples-{step:08}-{r}px.png")))?;
             }
         }
-        let shown_real = trainer.at_current_resolution(fixed_real)?;
-        let reconstructed = trainer.reconstruct(&shown_real)?;
+        let shown_real = trainer.at_current_resolution(&shown.real)?;
+        let reconstructed = match &shown.real_labels {
+            Some(labels) => trainer.reconstruct_labelled(&shown_real, labels)?,
+            None => trainer.reconstruct(&shown_real)?,
+        };
         let pairs = Tensor::stack(&[&shown_real, &reconstructed], 1)?.flatten_to(1)?;
         let zoom = (2 * trainer.config().image_size / trainer.resolution()).max(1);
         viz::save_grid(&pairs, 8, zoom, out.join("reconstructions.png"))?;
@@ -372,6 +404,114 @@ impl TrainingLoop {
         crate::curves::save_loss_curve(history, quality, &out.join("loss_curve.png"))?;
         trainer.save_checkpoint(Self::checkpoint_dir(out))
     }
+}
+
+/// Samples per class in the pictures of a class-conditional run (one row per class).
+const SHOWN_PER_CLASS: usize = 8;
+
+/// One prepared training batch.
+struct Prepared {
+    count: usize,
+    pixels: Vec<f32>,
+    /// The images' classes, for a conditional model.
+    labels: Option<Vec<usize>>,
+}
+
+/// How batches are drawn: shuffled epochs, or class-balanced for a conditional config that
+/// asks for it.
+enum Sampler {
+    Shuffled(BatchSampler),
+    Balanced {
+        sampler: ClassBalancedSampler,
+        per_epoch: usize,
+    },
+}
+
+impl Sampler {
+    fn new(data: &dyn Dataset, config: &crate::AeganConfig) -> Result<Self> {
+        let shuffled = BatchSampler::new(data.len(), config.batch_size, config.seed)?;
+        if !config.conditioning.as_ref().is_some_and(|c| c.balanced_batches) {
+            return Ok(Sampler::Shuffled(shuffled));
+        }
+        let all: Vec<usize> = (0..data.len()).collect();
+        let labels = data.labels_of(&all)?.unwrap_or_default();
+        Ok(Sampler::Balanced {
+            sampler: ClassBalancedSampler::new(&labels, config.batch_size, config.seed)?,
+            per_epoch: shuffled.batches_per_epoch(),
+        })
+    }
+
+    fn batch(&self, step: u64) -> Vec<usize> {
+        match self {
+            Sampler::Shuffled(s) => s.batch(step),
+            Sampler::Balanced { sampler, .. } => sampler.batch(step),
+        }
+    }
+
+    /// Batches in one pass's worth of images (for the epoch count shown).
+    fn batches_per_epoch(&self) -> usize {
+        match self {
+            Sampler::Shuffled(s) => s.batches_per_epoch(),
+            Sampler::Balanced { per_epoch, .. } => *per_epoch,
+        }
+    }
+}
+
+/// What the saved pictures show: fixed latents (one row per class for a conditional model,
+/// the same latents in each row) and eight real images for the reconstructions.
+struct Shown {
+    z: Tensor,
+    z_labels: Option<Vec<usize>>,
+    real: Tensor,
+    real_labels: Option<Vec<usize>>,
+}
+
+impl Shown {
+    fn new(trainer: &AeganTrainer, data: &dyn Dataset, seed: u64) -> Result<Self> {
+        let classes = trainer.config().class_names().len();
+        let indices: Vec<usize> = (0..8.min(data.len()))
+            .map(|i| i * data.len() / 8.min(data.len()))
+            .collect();
+        let real = batch(data, &indices, Augment::None, 0, 0, trainer.device())?;
+        if classes == 0 {
+            return Ok(Shown {
+                z: trainer.sample_latents(32, seed)?,
+                z_labels: None,
+                real,
+                real_labels: None,
+            });
+        }
+        let row = trainer.sample_latents(SHOWN_PER_CLASS, seed)?;
+        let rows: Vec<&Tensor> = (0..classes).map(|_| &row).collect();
+        Ok(Shown {
+            z: Tensor::cat(&rows, 0)?,
+            z_labels: Some(
+                (0..classes * SHOWN_PER_CLASS)
+                    .map(|i| i / SHOWN_PER_CLASS)
+                    .collect(),
+            ),
+            real,
+            real_labels: data.labels_of(&indices)?,
+        })
+    }
+}
+
+/// A conditional model must train on data labelled with its classes, in its order; an
+/// unconditional one takes any data (labels are then not used).
+fn check_data_classes(trainer: &AeganTrainer, data: &dyn Dataset) -> Result<()> {
+    let model = trainer.config().class_names();
+    if !model.is_empty() && data.class_names() != model {
+        return Err(AeganError::ConditioningMismatch {
+            first: "the model".into(),
+            first_classes: AeganError::describe_classes(model),
+            second: format!("the training data ({})", data.description()),
+            second_classes: match data.class_names() {
+                [] => "unlabelled".into(),
+                names => AeganError::describe_classes(names),
+            },
+        });
+    }
+    Ok(())
 }
 
 /// Keeps the lines of an existing JSON-lines log whose `step` is at most `step` (a resumed

@@ -102,6 +102,53 @@ pub fn save_labelled_grid(
     save_png(&out, path)
 }
 
+#[cfg(feature = "plots")]
+/// Writes [`grid`] of `images`, `columns` per row, with the name of each row's class in a
+/// band on its left: `row_names[r]` labels row r (a class-conditional model's samples, one
+/// row per class). Without a system font the names are left out and the grid goes alone.
+pub fn save_class_rows(
+    images: &Tensor,
+    row_names: &[String],
+    columns: usize,
+    zoom: usize,
+    path: impl AsRef<Path>,
+) -> Result<()> {
+    use plotters::prelude::*;
+    let path = path.as_ref();
+    let tiles = grid(images, columns, zoom)?;
+    if !chart_font_available() || row_names.is_empty() {
+        return save_png(&tiles, path);
+    }
+    let longest = row_names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as u32;
+    let band = 8 + 8 * longest;
+    let (w, h) = tiles.dimensions();
+    let rows = images.dim(0)?.div_ceil(columns.max(1)).max(1) as u32;
+    let row_height = (h - 2) / rows;
+    let mut buffer = vec![255u8; ((w + band) * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (w + band, h)).into_drawing_area();
+        let font = ("sans-serif", 13).into_font().color(&BLACK);
+        for (r, name) in row_names.iter().enumerate().take(rows as usize) {
+            let y = 2 + r as u32 * row_height + row_height / 2;
+            root.draw_text(name, &font, (4, y.saturating_sub(7) as i32))
+                .map_err(|e| AeganError::Plot {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+        }
+        root.present().map_err(|e| AeganError::Plot {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    }
+    let mut out = RgbImage::from_raw(w + band, h, buffer).ok_or_else(|| AeganError::Plot {
+        path: path.to_path_buf(),
+        reason: "label buffer has the wrong size".into(),
+    })?;
+    image::imageops::replace(&mut out, &tiles, i64::from(band), 0);
+    save_png(&out, path)
+}
+
 /// Writes an RGB image to `path` as PNG, atomically (a kill never leaves half a file).
 pub fn save_png(image: &RgbImage, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();

@@ -102,6 +102,7 @@ impl Setup {
             .discriminator_loss(
                 &self.nets,
                 &self.x,
+                None,
                 &self.z,
                 &AdaptiveState::new(&self.config),
                 &mut TrainRng::new(1),
@@ -115,6 +116,7 @@ impl Setup {
             .generator_loss(
                 &self.nets,
                 &self.x,
+                None,
                 &self.z,
                 &AdaptiveState::new(&self.config),
                 &mut TrainRng::new(1),

@@ -247,14 +247,14 @@ fn kid_is_near_zero_for_one_distribution_and_not_for_two() {
 fn reconstruction_error_is_finite_and_consistent() {
     let config = common::tiny(16);
     let nets = Networks::new(&config, &Device::Cpu).unwrap();
-    let r = metrics::reconstruction_error(&nets, &lesions(10, 16, 1)).unwrap();
+    let r = metrics::reconstruction_error(&nets, &lesions(10, 16, 1), None).unwrap();
     assert!(r.l1 > 0.0 && r.l1 < 2.0, "{r:?}");
     // MSE ≥ (mean |e|)², so PSNR ≤ −20·log10(L1 / 2).
     assert!(
         r.psnr_db.is_finite() && r.psnr_db <= -20.0 * (r.l1 / 2.0).log10() + 1e-9,
         "{r:?}"
     );
-    assert!(metrics::reconstruction_error(&nets, &lesions(2, 32, 1)).is_err());
+    assert!(metrics::reconstruction_error(&nets, &lesions(2, 32, 1), None).is_err());
 }
 
 #[test]

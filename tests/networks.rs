@@ -169,6 +169,7 @@ fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
             head: vec![],
             out_kernel: 3,
         },
+        label_embedding: None,
     };
     let g = aegan::Generator::from_spec(&generator, vb().pp("g")).unwrap();
     let e = aegan::Encoder::from_spec(
@@ -193,6 +194,7 @@ fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
                 kernel: 3,
                 spectral_norm: false,
             },
+            classes: None,
         },
         vb().pp("dx"),
     )

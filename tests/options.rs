@@ -298,6 +298,6 @@ fn spectral_norm_keeps_one_saved_estimate_per_dx_layer_advanced_once_per_step() 
         assert!((norm - 1.0).abs() < 1e-4, "{name} is a unit vector: {norm}");
     }
     // A generator step alone leaves Dx's estimates where they were.
-    trainer.generator_step(&batch).unwrap();
+    trainer.generator_step(&batch, None).unwrap();
     assert_eq!(estimates(&trainer), after);
 }

@@ -51,7 +51,7 @@ fn one_step_changes_all_four_networks_and_losses_are_finite() {
 fn discriminator_phase_updates_only_the_discriminators() {
     let mut trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
     let before = common::snapshot(trainer.networks());
-    trainer.discriminator_step(&batch(4, 16)).unwrap();
+    trainer.discriminator_step(&batch(4, 16), None).unwrap();
     let after = common::snapshot(trainer.networks());
     assert_eq!(
         changed_networks(&before, &after),
@@ -63,7 +63,7 @@ fn discriminator_phase_updates_only_the_discriminators() {
 fn generator_phase_updates_only_generator_and_encoder() {
     let mut trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
     let before = common::snapshot(trainer.networks());
-    trainer.generator_step(&batch(4, 16)).unwrap();
+    trainer.generator_step(&batch(4, 16), None).unwrap();
     let after = common::snapshot(trainer.networks());
     assert_eq!(changed_networks(&before, &after), ["generator", "encoder"]);
 }
@@ -156,7 +156,7 @@ fn inference_outputs_do_not_keep_the_graph_alive() {
     assert!(!trainer.generate(&z).unwrap().track_op());
     assert!(!trainer.encode(&batch(4, 16)).unwrap().track_op());
     assert!(!trainer.reconstruct(&batch(4, 16)).unwrap().track_op());
-    assert!(!aegan::metrics::generate(trainer.networks(), &z)
+    assert!(!aegan::metrics::generate(trainer.networks(), &z, None)
         .unwrap()
         .track_op());
 }
@@ -255,7 +255,7 @@ fn each_phase_changes_only_its_own_networks_statistics_included() {
     let ge = [NetworkKind::Generator, NetworkKind::Encoder];
 
     let (d0, ge0) = (all_state(&trainer, &d), all_state(&trainer, &ge));
-    trainer.discriminator_step(&batch).unwrap();
+    trainer.discriminator_step(&batch, None).unwrap();
     let (d1, ge1) = (all_state(&trainer, &d), all_state(&trainer, &ge));
     assert_eq!(
         changed(&ge0, &ge1),
@@ -272,7 +272,7 @@ fn each_phase_changes_only_its_own_networks_statistics_included() {
         "{moved:?}"
     );
 
-    trainer.generator_step(&batch).unwrap();
+    trainer.generator_step(&batch, None).unwrap();
     let (d2, ge2) = (all_state(&trainer, &d), all_state(&trainer, &ge));
     assert_eq!(
         changed(&d1, &d2),

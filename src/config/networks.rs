@@ -181,6 +181,17 @@ pub struct GeneratorSpec {
     pub upsample: Upsample,
     /// Widths and kernels.
     pub layout: GeneratorConfig,
+    /// The label embedding joined to z in a class-conditional G; `None` for an unconditional one.
+    pub label_embedding: Option<LabelEmbedding>,
+}
+
+/// A class-conditional G's label embedding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelEmbedding {
+    /// Number of classes (at least 2).
+    pub classes: usize,
+    /// Size of each class's embedding (at least 1).
+    pub dim: usize,
 }
 
 impl GeneratorSpec {
@@ -193,6 +204,16 @@ impl GeneratorSpec {
         check_kernel("generator.out_kernel", self.layout.out_kernel, false)?;
         for layer in &self.layout.head {
             check_layer("generator.head", layer, false)?;
+        }
+        if let Some(e) = self.label_embedding {
+            check_classes(e.classes)?;
+            if e.dim == 0 {
+                return Err(AeganError::config(
+                    "conditioning.embedding_dim",
+                    0,
+                    "must be at least 1",
+                ));
+            }
         }
         Ok(())
     }
@@ -230,6 +251,8 @@ pub struct ImageDiscriminatorSpec {
     pub image: ImageSpec,
     /// Widths, kernel and spectral normalisation.
     pub layout: ImageDiscriminatorConfig,
+    /// Number of classes of a projection discriminator; `None` for an unconditional Dx.
+    pub classes: Option<usize>,
 }
 
 impl ImageDiscriminatorSpec {
@@ -237,7 +260,11 @@ impl ImageDiscriminatorSpec {
     pub fn validate(&self) -> Result<()> {
         self.image.validate()?;
         check_widths("image_discriminator.widths", &self.layout.widths)?;
-        check_kernel("image_discriminator.kernel", self.layout.kernel, true)
+        check_kernel("image_discriminator.kernel", self.layout.kernel, true)?;
+        match self.classes {
+            Some(classes) => check_classes(classes),
+            None => Ok(()),
+        }
     }
 }
 
@@ -259,6 +286,17 @@ impl LatentDiscriminatorSpec {
         check_slope(self.leaky_slope)?;
         check_hidden("latent_discriminator.hidden", &self.layout.hidden)
     }
+}
+
+fn check_classes(classes: usize) -> Result<()> {
+    if classes < 2 {
+        return Err(AeganError::config(
+            "conditioning.classes",
+            classes,
+            "must be at least 2 classes",
+        ));
+    }
+    Ok(())
 }
 
 fn check_latent_dim(latent_dim: usize) -> Result<()> {

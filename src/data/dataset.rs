@@ -34,6 +34,21 @@ pub trait Dataset: Send + Sync {
     /// The images at `indices`, 8-bit and channel-first: `indices.len() · 3 · size · size`
     /// values. An index out of range is an error.
     fn pixels(&self, indices: &[usize]) -> Result<Vec<u8>>;
+
+    /// The class names of a labelled set, in label order; empty (the default) when the
+    /// images carry no class.
+    fn class_names(&self) -> &[String] {
+        &[]
+    }
+
+    /// The class of each image at `indices` (an index into [`Dataset::class_names`]), or
+    /// `None` (the default) when the images carry no class. An index out of range is an error.
+    fn labels_of(&self, indices: &[usize]) -> Result<Option<Vec<usize>>> {
+        for &i in indices {
+            check_index(i, self.len())?;
+        }
+        Ok(None)
+    }
 }
 
 /// The images at `indices` as f32 in [−1, 1], channel-first, each augmented by a transform

@@ -107,6 +107,26 @@ impl ImageSet {
         Ok(self)
     }
 
+    /// The same set with only the classes that have an image, renumbered in their order (a
+    /// set filtered to some diagnoses keeps only those names). Unlabelled sets are unchanged.
+    pub fn without_empty_classes(mut self) -> Self {
+        if let Some(c) = &mut self.classes {
+            let mut new_label = vec![None; c.names.len()];
+            let mut names = Vec::new();
+            for (old, name) in c.names.iter().enumerate() {
+                if c.labels.contains(&old) {
+                    new_label[old] = Some(names.len());
+                    names.push(name.clone());
+                }
+            }
+            for label in &mut c.labels {
+                *label = new_label[*label].unwrap_or(0);
+            }
+            c.names = names;
+        }
+        self
+    }
+
     /// The class of each image, when the set has classes.
     pub fn labels(&self) -> Option<&[usize]> {
         self.classes.as_ref().map(|c| c.labels.as_slice())
@@ -201,6 +221,19 @@ impl Dataset for ImageSet {
 
     fn pixels(&self, indices: &[usize]) -> Result<Vec<u8>> {
         Ok(self.select(indices)?.pixels)
+    }
+
+    fn class_names(&self) -> &[String] {
+        ImageSet::class_names(self)
+    }
+
+    fn labels_of(&self, indices: &[usize]) -> Result<Option<Vec<usize>>> {
+        for &i in indices {
+            dataset::check_index(i, self.len)?;
+        }
+        Ok(self
+            .labels()
+            .map(|labels| indices.iter().map(|&i| labels[i]).collect()))
     }
 }
 

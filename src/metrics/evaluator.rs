@@ -16,7 +16,10 @@ use crate::Networks;
 /// Evaluates generators against a fixed sample of real images.
 pub struct Evaluator {
     real: Tensor,
+    /// The classes of `real` when the set carries labels.
+    real_labels: Option<Vec<usize>>,
     held_out: Option<Tensor>,
+    held_out_labels: Option<Vec<usize>>,
     inception: Option<(FidInception, Tensor)>,
     n_fake: usize,
     seed: u64,
@@ -25,10 +28,20 @@ pub struct Evaluator {
 impl Evaluator {
     /// Compares `n_fake` generated images with `n_real` real ones (evenly spaced through
     /// `real`, all of them if it holds fewer). Metric randomness and latents come from `seed`.
+    ///
+    /// For a class-conditional model `real` must carry labels ([`ImageSet::with_labels`]):
+    /// the generated images take the labels of the real sample in turn, so both sides hold the
+    /// same mix of classes.
     pub fn new(real: &ImageSet, n_real: usize, n_fake: usize, seed: u64) -> Result<Self> {
         Ok(Evaluator {
             real: evenly_spaced(real, n_real)?,
+            real_labels: real.labels().map(|labels| {
+                evenly_spaced_indices(real.len(), n_real)
+                    .map(|i| labels[i])
+                    .collect()
+            }),
             held_out: None,
+            held_out_labels: None,
             inception: None,
             n_fake,
             seed,
@@ -46,8 +59,10 @@ impl Evaluator {
     /// Measures reconstruction on these images (e.g. a held-out split) instead of the real
     /// sample, and the memorisation check (pixels) of generated images against the real
     /// sample, with these as the held-out reference.
-    pub fn with_held_out(mut self, images: Tensor) -> Self {
+    /// A conditional model reconstructs with `labels`, the class of each held-out image.
+    pub fn with_held_out(mut self, images: Tensor, labels: Option<Vec<usize>>) -> Self {
         self.held_out = Some(images);
+        self.held_out_labels = labels;
         self
     }
 
@@ -65,7 +80,17 @@ impl Evaluator {
     pub fn evaluate(&self, networks: &Networks, device: &Device) -> Result<Report> {
         let latent_dim = networks.latent_dim();
         let z = TrainRng::new(self.seed).normal((self.n_fake, latent_dim), device)?;
-        let fake = generate(networks, &z)?;
+        let fake_labels = match (networks.is_conditional(), &self.real_labels) {
+            (false, _) => None,
+            (true, Some(real)) => Some((0..self.n_fake).map(|i| real[i % real.len()]).collect::<Vec<_>>()),
+            (true, None) => {
+                return Err(crate::AeganError::ClassLabels {
+                    reason: "the model is class-conditional but the evaluation's real images carry no labels"
+                        .into(),
+                })
+            }
+        };
+        let fake = generate(networks, &z, fake_labels.as_deref())?;
         let mut report = evaluate(&self.real, &fake, None, self.seed)?;
         if let Some((net, real_features)) = &self.inception {
             let fake_features = net.features(&fake)?;
@@ -84,22 +109,36 @@ impl Evaluator {
         if let Some(held_out) = &self.held_out {
             report.memorisation_pixels = Some(memorisation(&self.real, &fake, held_out)?);
         }
-        let held_out = self.held_out.as_ref().unwrap_or(&self.real).to_device(device)?;
-        report.reconstruction = Some(reconstruction_error(networks, &held_out)?);
+        let (held_out, labels) = match &self.held_out {
+            Some(images) => (images, self.held_out_labels.as_deref()),
+            None => (&self.real, self.real_labels.as_deref()),
+        };
+        let labels = labels.filter(|_| networks.is_conditional());
+        report.reconstruction = Some(reconstruction_error(
+            networks,
+            &held_out.to_device(device)?,
+            labels,
+        )?);
         Ok(report)
     }
 }
 
 /// `n` images evenly spaced through `set` (all if it holds fewer), on the CPU.
 pub fn evenly_spaced(set: &ImageSet, n: usize) -> Result<Tensor> {
-    let n = n.min(set.len()).max(1);
-    let indices: Vec<usize> = (0..n).map(|i| i * set.len() / n).collect();
+    let indices: Vec<usize> = evenly_spaced_indices(set.len(), n).collect();
     set.batch(&indices, &Device::Cpu)
 }
 
-/// Samples G(z) as [`crate::model::generate`] does, gathered on the CPU.
-pub fn generate(networks: &Networks, z: &Tensor) -> Result<Tensor> {
-    Ok(crate::model::generate(networks, z)?.to_device(&Device::Cpu)?)
+/// The indices [`evenly_spaced`] takes from a set of `len`.
+pub fn evenly_spaced_indices(len: usize, n: usize) -> impl Iterator<Item = usize> {
+    let n = n.min(len).max(1);
+    (0..n).map(move |i| i * len / n)
+}
+
+/// Samples G(z) as [`crate::model::generate`] does (with `labels` for a conditional model),
+/// gathered on the CPU.
+pub fn generate(networks: &Networks, z: &Tensor, labels: Option<&[usize]>) -> Result<Tensor> {
+    Ok(crate::model::generate(networks, z, labels)?.to_device(&Device::Cpu)?)
 }
 
 /// Inception features of `images`, from `cache_dir` when an earlier call stored them there.

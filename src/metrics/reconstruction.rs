@@ -22,8 +22,14 @@ pub struct Reconstruction {
 
 /// L1 and PSNR of `real` images `(N, 3, H, W)` in [−1, 1] through x → E → G, both networks in
 /// evaluation mode (running batch-norm statistics), in batches of 64 on the networks' device.
-pub fn reconstruction_error(networks: &Networks, real: &Tensor) -> Result<Reconstruction> {
+/// A class-conditional model reconstructs G(E(x), y): `labels` holds each image's class.
+pub fn reconstruction_error(
+    networks: &Networks,
+    real: &Tensor,
+    labels: Option<&[usize]>,
+) -> Result<Reconstruction> {
     let (n, ..) = image_dims("real", real)?;
+    networks.labels_for(labels, n)?;
     let device = networks.device().clone();
     let mut abs_sum = 0f64;
     let mut sq_sum = 0f64;
@@ -33,7 +39,8 @@ pub fn reconstruction_error(networks: &Networks, real: &Tensor) -> Result<Recons
             .narrow(0, start, len)?
             .to_dtype(DType::F32)?
             .to_device(&device)?;
-        let diff = (crate::model::reconstruct(networks, &x)? - &x)?
+        let y = labels.map(|l| &l[start..start + len]);
+        let diff = (crate::model::reconstruct(networks, &x, y)? - &x)?
             .to_device(&Device::Cpu)?
             .to_dtype(DType::F64)?;
         abs_sum += diff.abs()?.sum_all()?.to_scalar::<f64>()?;

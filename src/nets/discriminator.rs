@@ -1,7 +1,7 @@
 //! The two discriminators: Dx on images, Dz on latents. Both return raw logits.
 
 use candle_core::{Module, ModuleT, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::{Embedding, Linear, VarBuilder};
 
 use super::growing::GrowingInput;
 use super::layers::{BlockChain, Conv, ConvBlock, Mlp};
@@ -23,12 +23,21 @@ use crate::progressive::Growth;
 /// is set): every weight is divided by its estimated largest singular value; each layer then
 /// also has a saved buffer `<layer>.spectral_u`, advanced by
 /// [`ImageDiscriminator::power_iteration`] once per training step.
+///
+/// **Class conditioning** (when the config has [`AeganConfig::conditioning`]): a projection
+/// discriminator (Miyato & Koyama 2018). With φ(x) the flattened features that `out` reads,
+/// Dx also has `class_projection` (a vector w(y) per class, as long as φ) and returns
+/// `out(φ(x)) + λ·⟨w(y), φ(x)⟩`, λ the condition's strength
+/// ([`ImageDiscriminator::set_condition_strength`]). Call
+/// [`ImageDiscriminator::forward_labelled_t`] with a label per image.
 #[derive(Debug, Clone)]
 pub struct ImageDiscriminator {
     input: GrowingInput,
     from_image: Conv,
     down: Vec<ConvBlock>,
     out: Linear,
+    class_projection: Option<Embedding>,
+    condition_strength: f64,
     out_spectral: Option<SpectralNorm>,
     slope: f64,
     macs: u64,
@@ -56,6 +65,23 @@ impl ImageDiscriminator {
         let features = down.width * down.side * down.side;
         let out = candle_nn::linear(features, 1, vb.pp("out"))?;
         macs += features as u64;
+        // Projection vectors start small (as a linear layer's weights would), so that the
+        // label term does not dominate the first updates.
+        let class_projection = match spec.classes {
+            Some(classes) => {
+                let bound = 1.0 / (features as f64).sqrt();
+                let init = candle_nn::Init::Uniform {
+                    lo: -bound,
+                    up: bound,
+                };
+                let weights =
+                    vb.pp("class_projection")
+                        .get_with_hints((classes, features), "weight", init)?;
+                macs += features as u64;
+                Some(Embedding::new(weights, features))
+            }
+            None => None,
+        };
         let mut out_spectral = None;
         if d.spectral_norm {
             input = input.with_spectral_norm(&vb)?;
@@ -70,29 +96,65 @@ impl ImageDiscriminator {
             from_image,
             down: down.blocks,
             out,
+            class_projection,
+            condition_strength: 1.0,
             out_spectral,
             slope,
             macs,
         })
     }
 
-    /// Logits `(batch, 1)`: high means "real".
+    /// Number of classes of a projection discriminator (`None` for an unconditional one).
+    pub fn classes(&self) -> Option<usize> {
+        self.class_projection
+            .as_ref()
+            .and_then(|e| e.embeddings().dim(0).ok())
+    }
+
+    /// Sets the strength λ ∈ [0, 1] of the projection term (a transition from unconditional
+    /// to conditional training raises it from 0 to 1).
+    pub fn set_condition_strength(&mut self, strength: f64) {
+        self.condition_strength = strength.clamp(0.0, 1.0);
+    }
+
+    /// Logits `(batch, 1)`: high means "real". A class-conditional Dx needs labels: use
+    /// [`ImageDiscriminator::forward_labelled_t`].
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_labelled_t(x, None, train)
+    }
+
+    /// [`ImageDiscriminator::forward_t`] with a class label per image (`labels`: `(batch,)`,
+    /// u32) for a projection discriminator. Labels for an unconditional Dx, or none for a
+    /// conditional one, are an error.
+    pub fn forward_labelled_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let from_image = |x: &Tensor| self.from_image.forward_leaky(x, self.slope);
-        let x = self
+        let features = self
             .input
             .forward_t(x, &self.down, from_image, train)?
             .flatten_from(1)?;
-        match &self.out_spectral {
-            None => self.out.forward(&x),
+        let logits = match &self.out_spectral {
+            None => self.out.forward(&features)?,
             Some(sn) => {
                 let weight = sn.normalise(self.out.weight())?;
-                let logits = x.matmul(&weight.t()?)?;
+                let logits = features.matmul(&weight.t()?)?;
                 match self.out.bias() {
-                    Some(b) => logits.broadcast_add(b),
-                    None => Ok(logits),
+                    Some(b) => logits.broadcast_add(b)?,
+                    None => logits,
                 }
             }
+        };
+        match (&self.class_projection, labels) {
+            (None, None) => Ok(logits),
+            (Some(projection), Some(labels)) => {
+                super::check_labels(labels, features.dim(0)?)?;
+                let w = projection.forward(labels)?;
+                let projected = (w * &features)?.sum_keepdim(1)?;
+                logits + (projected * self.condition_strength)?
+            }
+            (Some(_), None) => candle_core::bail!(
+                "this image discriminator is class-conditional: it needs a label per image (forward_labelled_t)"
+            ),
+            (None, Some(_)) => candle_core::bail!("this image discriminator is not class-conditional: it takes no labels"),
         }
     }
 

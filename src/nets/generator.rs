@@ -1,7 +1,7 @@
 //! Generator G: z → x.
 
 use candle_core::{Module, ModuleT, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::{Embedding, Linear, VarBuilder};
 
 use super::layers::{BlockChain, Conv, ConvBlock, ConvTranspose2x, NormLayer};
 use crate::config::{AeganConfig, GeneratorSpec, Upsample};
@@ -31,9 +31,16 @@ enum UpStage {
 /// network built for that size). While r fades in, the output is
 /// `(1 − α)·upsample₂(image at r/2) + α·(image at r)`. At r = 2 the 4×4 image is averaged
 /// down.
+///
+/// **Class conditioning** (when the config has [`AeganConfig::conditioning`]): G also has
+/// `label_embedding` (classes × embedding size), and its stem takes `[z, λ·e(y)]`, where λ is
+/// the condition's strength ([`Generator::set_condition_strength`], 1 unless a transition is
+/// under way). Call [`Generator::forward_labelled_t`] with a label per latent.
 #[derive(Debug, Clone)]
 pub struct Generator {
     stem: Linear,
+    label_embedding: Option<Embedding>,
+    condition_strength: f64,
     stem_norm: NormLayer,
     stem_width: usize,
     stages: Vec<UpStage>,
@@ -61,9 +68,15 @@ impl Generator {
         let (g, image) = (&spec.layout, &spec.image);
         let slope = image.leaky_slope;
         let stem_width = g.widths.at(4);
-        let stem = candle_nn::linear(spec.latent_dim, stem_width * 16, vb.pp("stem.linear"))?;
+        let embedding_dim = spec.label_embedding.map_or(0, |e| e.dim);
+        let label_embedding = match spec.label_embedding {
+            Some(e) => Some(candle_nn::embedding(e.classes, e.dim, vb.pp("label_embedding"))?),
+            None => None,
+        };
+        let stem_inputs = spec.latent_dim + embedding_dim;
+        let stem = candle_nn::linear(stem_inputs, stem_width * 16, vb.pp("stem.linear"))?;
         let stem_norm = NormLayer::new(image.norm, stem_width, vb.pp("stem.norm"))?;
-        let mut macs = (spec.latent_dim * stem_width * 16) as u64;
+        let mut macs = (stem_inputs * stem_width * 16) as u64;
 
         let mut stages = Vec::new();
         let (mut side, mut width) = (4, stem_width);
@@ -117,6 +130,8 @@ impl Generator {
         }
         Ok(Generator {
             stem,
+            label_embedding,
+            condition_strength: 1.0,
             stem_norm,
             stem_width,
             stages,
@@ -151,12 +166,55 @@ impl Generator {
         self.growth.map_or(self.image_size, |g| g.resolution)
     }
 
+    /// Number of classes of a class-conditional G (`None` for an unconditional one).
+    pub fn classes(&self) -> Option<usize> {
+        self.label_embedding
+            .as_ref()
+            .and_then(|e| e.embeddings().dim(0).ok())
+    }
+
+    /// Sets the strength λ ∈ [0, 1] by which the label embedding is multiplied (a transition
+    /// from unconditional to conditional training raises it from 0 to 1).
+    pub fn set_condition_strength(&mut self, strength: f64) {
+        self.condition_strength = strength.clamp(0.0, 1.0);
+    }
+
+    /// The strength set by [`Generator::set_condition_strength`] (1 unless set).
+    pub fn condition_strength(&self) -> f64 {
+        self.condition_strength
+    }
+
     /// Images `(batch, channels, size, size)` in [−1, 1] for latents `z` of shape
     /// `(batch, latent_dim)`. `train` selects batch statistics (and updates running ones).
+    /// A class-conditional G needs labels: use [`Generator::forward_labelled_t`].
     pub fn forward_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_labelled_t(z, None, train)
+    }
+
+    /// [`Generator::forward_t`] with a class label per latent (`labels`: `(batch,)`, u32) for
+    /// a class-conditional G. Labels for an unconditional G, or none for a conditional one,
+    /// are an error.
+    pub fn forward_labelled_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let growth = self.growth.unwrap_or(Growth::stable(self.image_size));
         let b = z.dim(0)?;
-        let x = self.stem.forward(z)?.reshape((b, self.stem_width, 4, 4))?;
+        let stem_input = match (&self.label_embedding, labels) {
+            (None, None) => z.clone(),
+            (Some(embedding), Some(labels)) => {
+                super::check_labels(labels, b)?;
+                let e = embedding.forward(labels)?;
+                Tensor::cat(&[z, &(e * self.condition_strength)?], 1)?
+            }
+            (Some(_), None) => candle_core::bail!(
+                "this generator is class-conditional: it needs a label per latent (forward_labelled_t)"
+            ),
+            (None, Some(_)) => {
+                candle_core::bail!("this generator is not class-conditional: it takes no labels")
+            }
+        };
+        let x = self
+            .stem
+            .forward(&stem_input)?
+            .reshape((b, self.stem_width, 4, 4))?;
         let mut x = self.stem_norm.forward_leaky(&x, train, self.slope)?;
         let r = growth.resolution;
         if r <= 4 {

@@ -37,6 +37,24 @@ pub(crate) fn validated(checked: crate::Result<()>) -> candle_core::Result<()> {
     checked.map_err(|e| candle_core::Error::Msg(e.to_string()))
 }
 
+/// Checks that `labels` holds one u32 class label per image of a batch of `batch`.
+pub(crate) fn check_labels(labels: &Tensor, batch: usize) -> candle_core::Result<()> {
+    if labels.dims() != [batch] || labels.dtype() != candle_core::DType::U32 {
+        candle_core::bail!(
+            "labels must be a u32 tensor of shape ({batch},), one per image; found {:?} of {:?}",
+            labels.dims(),
+            labels.dtype()
+        );
+    }
+    Ok(())
+}
+
+/// Class labels as the u32 tensor `(n,)` that the conditional networks take, on `device`.
+pub fn labels_tensor(labels: &[usize], device: &Device) -> Result<Tensor> {
+    let values: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+    Ok(Tensor::from_vec(values, labels.len(), device)?)
+}
+
 /// File stem of the moving average of G in a checkpoint.
 pub const EMA_FILE_STEM: &str = "generator_ema";
 
@@ -97,6 +115,7 @@ pub struct Networks {
     /// Whether the average's weights moved since its batch-norm statistics were measured.
     average_statistics_stale: Arc<AtomicBool>,
     latent_dim: usize,
+    class_names: Vec<String>,
     device: Device,
 }
 
@@ -126,8 +145,70 @@ impl Networks {
             stores,
             average_statistics_stale: Arc::new(AtomicBool::new(true)),
             latent_dim: config.latent_dim,
+            class_names: config.class_names().to_vec(),
             device: device.clone(),
         })
+    }
+
+    /// The class names of a class-conditional model (label i is `class_names()[i]`); empty
+    /// for an unconditional one.
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// Whether G and Dx take class labels.
+    pub fn is_conditional(&self) -> bool {
+        !self.class_names.is_empty()
+    }
+
+    /// `labels` as the tensor G and Dx take, after checking them against this model: labels
+    /// for an unconditional model, none for a conditional one, a count other than `n` or a
+    /// label beyond the classes are errors naming the problem.
+    pub fn labels_for(&self, labels: Option<&[usize]>, n: usize) -> Result<Option<Tensor>> {
+        let classes = self.class_names.len();
+        let model = crate::AeganError::describe_classes(&self.class_names);
+        let refuse = |reason: String| Err(crate::AeganError::ClassLabels { reason });
+        match labels {
+            None if classes == 0 => Ok(None),
+            None => refuse(format!("the model is {model}: give a label per image")),
+            Some(_) if classes == 0 => refuse("the model is unconditional: it takes no labels".into()),
+            Some(labels) if labels.len() != n => refuse(format!(
+                "{} labels for {n} images: give one per image",
+                labels.len()
+            )),
+            Some(labels) => match labels.iter().find(|&&l| l >= classes) {
+                Some(bad) => refuse(format!(
+                    "label {bad} is beyond the model's classes: it is {model}"
+                )),
+                None => Ok(Some(labels_tensor(labels, &self.device)?)),
+            },
+        }
+    }
+
+    /// The label of the class called `name`, or an error listing the model's classes.
+    pub fn label_of(&self, name: &str) -> Result<usize> {
+        match self.class_names.iter().position(|c| c == name) {
+            Some(label) => Ok(label),
+            None => Err(crate::AeganError::ClassLabels {
+                reason: format!(
+                    "no class `{name}`: the model is {}",
+                    crate::AeganError::describe_classes(&self.class_names)
+                ),
+            }),
+        }
+    }
+
+    /// Sets the strength λ of the class condition in G (and its average) and Dx: 1 when fully
+    /// conditional; a transition raises it from 0. Does nothing to an unconditional model.
+    pub fn set_condition_strength(&mut self, strength: f64) {
+        if (strength - self.generator.condition_strength()).abs() > 0.0 {
+            self.average_statistics_stale.store(true, Ordering::Release);
+        }
+        self.generator.set_condition_strength(strength);
+        if let Some(ema) = &mut self.generator_ema {
+            ema.set_condition_strength(strength);
+        }
+        self.image_discriminator.set_condition_strength(strength);
     }
 
     /// The device the networks' tensors live on.
@@ -211,7 +292,11 @@ impl Networks {
                 buffer.set(&buffer.as_tensor().zeros_like()?)?;
             }
             let z = latents.normal((STANDING_STATISTICS_BATCH, self.latent_dim), &self.device)?;
-            average.forward_t(&z, true)?;
+            // A conditional average sees every class equally often.
+            let classes = self.class_names.len().max(1);
+            let labels: Vec<usize> = (0..STANDING_STATISTICS_BATCH).map(|i| i % classes).collect();
+            let labels = self.labels_for(self.is_conditional().then_some(&labels[..]), labels.len())?;
+            average.forward_labelled_t(&z, labels.as_ref(), true)?;
             for (buffer, sum) in buffers.iter().zip(&mut sums) {
                 let batch = (buffer.as_tensor() / layers::BN_MOMENTUM)?;
                 *sum = Some(match sum.take() {

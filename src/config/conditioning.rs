@@ -1,0 +1,124 @@
+//! Class conditioning: which classes a model is conditional on, and how the condition enters.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AeganError, Result};
+
+/// A class-conditional AEGAN (the `conditioning` field of [`super::AeganConfig`]).
+///
+/// - G(z, y) joins a learned label embedding e(y) to z before its linear stem. The stem is
+///   linear, so the concatenation `[z, e(y)]` amounts to a class-dependent bias of the first
+///   4×4 feature map; it needs no change to the rest of G and works at every resolution of a
+///   progressive run.
+/// - Dx(x, y) = ψ(φ(x)) + ⟨w(y), φ(x)⟩, a projection discriminator (Miyato & Koyama 2018): φ
+///   is Dx's flattened last feature map, ψ its output layer and w(y) a learned vector per class.
+/// - E and Dz are unconditional: E(x) → z as before, and the latent prior does not depend on y.
+///   A reconstruction G(E(x), y) uses the image's own label; generated images are made with
+///   the labels of the real batch beside them, so their classes follow the training batches.
+///
+/// With a [`ConditioningTransition`] both label terms are multiplied by a strength λ that
+/// rises from 0 to 1 (Shahbazi et al. 2022): the model first learns the images of all classes
+/// together, which keeps classes of ~100 images from collapsing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditioningConfig {
+    /// The class names; label i means `classes[i]`. At least two, distinct and non-empty.
+    /// Checkpoints keep them, so a model is asked for a class by name.
+    pub classes: Vec<String>,
+    /// Size of G's label embedding e(y), joined to z.
+    #[serde(default = "default_embedding_dim")]
+    pub embedding_dim: usize,
+    /// Draw training batches class-balanced ([`crate::data::ClassBalancedSampler`]: each slot
+    /// picks a class uniformly, then an image of it) instead of shuffled epochs.
+    #[serde(default)]
+    pub balanced_batches: bool,
+    /// An unconditional-to-conditional transition; `None` conditions fully from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition: Option<ConditioningTransition>,
+}
+
+fn default_embedding_dim() -> usize {
+    16
+}
+
+/// When the condition's strength λ rises from 0 to 1, in images shown (step × batch size):
+/// λ = clamp((images − start_images) / length_images, 0, 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditioningTransition {
+    /// Images shown before the condition starts to enter.
+    pub start_images: u64,
+    /// Images over which λ rises linearly to 1 (at least 1).
+    pub length_images: u64,
+}
+
+impl ConditioningConfig {
+    /// Conditioning on `classes` with the defaults: a 16-value embedding, shuffled epochs, no
+    /// transition.
+    pub fn new(classes: Vec<String>) -> Self {
+        ConditioningConfig {
+            classes,
+            embedding_dim: default_embedding_dim(),
+            balanced_batches: false,
+            transition: None,
+        }
+    }
+
+    /// Number of classes.
+    pub fn class_count(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// The label of class `name`, if it is one of [`ConditioningConfig::classes`].
+    pub fn label_of(&self, name: &str) -> Option<usize> {
+        self.classes.iter().position(|c| c == name)
+    }
+
+    /// The condition's strength λ after `images_shown` images: 1 without a transition.
+    pub fn strength_at(&self, images_shown: u64) -> f64 {
+        match self.transition {
+            None => 1.0,
+            Some(t) => {
+                let into = images_shown.saturating_sub(t.start_images) as f64;
+                (into / t.length_images.max(1) as f64).min(1.0)
+            }
+        }
+    }
+
+    /// Checks every field; the error names the first bad one (as in the config's JSON).
+    pub fn validate(&self) -> Result<()> {
+        if self.classes.len() < 2 {
+            return Err(AeganError::config(
+                "conditioning.classes",
+                &self.classes,
+                "must name at least two classes",
+            ));
+        }
+        for (i, name) in self.classes.iter().enumerate() {
+            if name.trim().is_empty() || self.classes[..i].contains(name) {
+                return Err(AeganError::config(
+                    "conditioning.classes",
+                    &self.classes,
+                    "names must be non-empty and distinct",
+                ));
+            }
+        }
+        if self.embedding_dim == 0 {
+            return Err(AeganError::config(
+                "conditioning.embedding_dim",
+                self.embedding_dim,
+                "must be at least 1",
+            ));
+        }
+        if let Some(t) = self.transition {
+            if t.length_images == 0 {
+                return Err(AeganError::config(
+                    "conditioning.transition.length_images",
+                    t.length_images,
+                    "must be at least 1",
+                ));
+            }
+        }
+        Ok(())
+    }
+}

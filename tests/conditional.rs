@@ -1,0 +1,369 @@
+//! Class-conditional AEGAN: label embedding and projection, training on two synthetic classes,
+//! class-balanced batches, exact resume, and the errors for labels and classes that do not fit.
+
+mod common;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use aegan::candle_core::{Device, Tensor};
+use aegan::config::{ConditioningConfig, ConditioningTransition};
+use aegan::data::{synthetic, ImageSet};
+use aegan::{AeganConfig, AeganError, AeganTrainer, LoopOptions, Model, NetworkKind, Networks, TrainingLoop};
+
+const CLASSES: [&str; 2] = ["pink", "blue"];
+
+fn conditional(mut config: AeganConfig) -> AeganConfig {
+    config.conditioning = Some(ConditioningConfig::new(
+        CLASSES.iter().map(|c| c.to_string()).collect(),
+    ));
+    config
+}
+
+/// `n` synthetic lesions per class: class 0 as drawn (pink skin, red above blue), class 1 the
+/// same drawings with red and blue swapped (blue above red), alternating.
+fn two_classes(n: usize, size: usize) -> ImageSet {
+    let drawn = synthetic::lesions(n, size, 3).to_tensor(&Device::Cpu).unwrap();
+    let swapped = Tensor::cat(
+        &[
+            drawn.narrow(1, 2, 1).unwrap(),
+            drawn.narrow(1, 1, 1).unwrap(),
+            drawn.narrow(1, 0, 1).unwrap(),
+        ],
+        1,
+    )
+    .unwrap();
+    let mut images = Vec::with_capacity(2 * n);
+    let (pink, blue) = (
+        aegan::viz::to_rgb_images(&drawn).unwrap(),
+        aegan::viz::to_rgb_images(&swapped).unwrap(),
+    );
+    let mut labels = Vec::with_capacity(2 * n);
+    for (p, b) in pink.into_iter().zip(blue) {
+        images.push(p);
+        labels.push(0);
+        images.push(b);
+        labels.push(1);
+    }
+    ImageSet::from_rgb(&images, "synthetic lesions in two colourings")
+        .unwrap()
+        .with_labels(labels, CLASSES.iter().map(|c| c.to_string()).collect())
+        .unwrap()
+}
+
+/// Mean of red minus blue over images in [−1, 1].
+fn red_minus_blue(images: &Tensor) -> f32 {
+    let red = images.narrow(1, 0, 1).unwrap().mean_all().unwrap();
+    let blue = images.narrow(1, 2, 1).unwrap().mean_all().unwrap();
+    (red - blue).unwrap().to_scalar::<f32>().unwrap()
+}
+
+fn tensor_of(networks: &Networks, kind: NetworkKind, name: &str) -> Tensor {
+    let found = networks.store(kind).all().into_iter().find(|(n, _)| n == name);
+    found
+        .unwrap_or_else(|| panic!("no tensor {name}"))
+        .1
+        .as_tensor()
+        .clone()
+}
+
+#[test]
+fn the_label_embedding_joins_z_and_the_projection_reads_dx_features() {
+    let config = conditional(common::tiny(16));
+    let nets = Networks::new(&config, &Device::Cpu).unwrap();
+    let embedding = tensor_of(&nets, NetworkKind::Generator, "label_embedding.weight");
+    assert_eq!(embedding.dims(), &[2, 16], "classes × embedding size");
+    let stem = tensor_of(&nets, NetworkKind::Generator, "stem.linear.weight");
+    assert_eq!(
+        stem.dim(1).unwrap(),
+        config.latent_dim + 16,
+        "the stem reads [z, e(y)]"
+    );
+    let projection = tensor_of(&nets, NetworkKind::ImageDiscriminator, "class_projection.weight");
+    let out = tensor_of(&nets, NetworkKind::ImageDiscriminator, "out.weight");
+    assert_eq!(
+        projection.dims(),
+        &[2, out.dim(1).unwrap()],
+        "one vector per class, as long as φ(x)"
+    );
+    for kind in [NetworkKind::Encoder, NetworkKind::LatentDiscriminator] {
+        let names: Vec<String> = nets.store(kind).all().into_iter().map(|(n, _)| n).collect();
+        assert!(
+            !names.iter().any(|n| n.contains("label") || n.contains("class")),
+            "{names:?}"
+        );
+    }
+
+    let z = Tensor::randn(0f32, 1.0, (2, config.latent_dim), &Device::Cpu).unwrap();
+    let same_z = Tensor::cat(&[&z.get(0).unwrap().unsqueeze(0).unwrap(); 2], 0).unwrap();
+    let labels = nets.labels_for(Some(&[0, 1]), 2).unwrap();
+    let x = nets
+        .generator
+        .forward_labelled_t(&same_z, labels.as_ref(), true)
+        .unwrap();
+    assert_eq!(x.dims(), &[2, 3, 16, 16]);
+    assert!(
+        common::max_abs_diff(&x.get(0).unwrap(), &x.get(1).unwrap()) > 1e-4,
+        "labels change G(z, y)"
+    );
+    let same_x = Tensor::cat(&[&x.get(0).unwrap().unsqueeze(0).unwrap(); 2], 0).unwrap();
+    let logits = nets
+        .image_discriminator
+        .forward_labelled_t(&same_x, labels.as_ref(), true)
+        .unwrap();
+    assert_eq!(logits.dims(), &[2, 1]);
+    let by_label = logits.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert!((by_label[0] - by_label[1]).abs() > 1e-6, "labels change Dx(x, y)");
+
+    // At strength 0 (the start of a transition) neither network depends on the label.
+    let mut unconditioned = nets.clone();
+    unconditioned.set_condition_strength(0.0);
+    let x0 = unconditioned
+        .generator
+        .forward_labelled_t(&same_z, labels.as_ref(), true)
+        .unwrap();
+    assert_eq!(
+        common::max_abs_diff(&x0.get(0).unwrap(), &x0.get(1).unwrap()),
+        0.0
+    );
+    let l0 = unconditioned
+        .image_discriminator
+        .forward_labelled_t(&same_x, labels.as_ref(), true)
+        .unwrap();
+    let l0 = l0.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(l0[0], l0[1]);
+    // With the projection vectors zeroed, Dx(x, y) is the unconditional part for every y.
+    let (_, projection_var) = nets
+        .store(NetworkKind::ImageDiscriminator)
+        .all()
+        .into_iter()
+        .find(|(n, _)| n == "class_projection.weight")
+        .unwrap();
+    projection_var.set(&projection.zeros_like().unwrap()).unwrap();
+    let zeroed = nets
+        .image_discriminator
+        .forward_labelled_t(&same_x, labels.as_ref(), true)
+        .unwrap();
+    let zeroed = zeroed.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(zeroed[0], zeroed[1]);
+}
+
+#[test]
+fn a_conditional_model_trained_on_two_classes_draws_the_class_it_is_asked_for() {
+    let data = two_classes(48, 16);
+    let mut config = conditional(common::tiny(16));
+    config.batch_size = 16;
+    let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = LoopOptions::new(dir.path(), 300);
+    options.progress = false;
+    options.save_every = 300;
+    TrainingLoop::new(options, Arc::new(AtomicBool::new(false)))
+        .run(&mut trainer, &data)
+        .unwrap();
+    let model = Model::load(TrainingLoop::checkpoint_dir(dir.path()), &Device::Cpu).unwrap();
+    assert_eq!(model.class_names(), CLASSES);
+    let pink = model.sample_class(64, "pink", 5).unwrap();
+    let blue = model.sample_class(64, "blue", 5).unwrap();
+    let (pink, blue) = (red_minus_blue(&pink), red_minus_blue(&blue));
+    let real = data.to_tensor(&Device::Cpu).unwrap();
+    let real_pink = red_minus_blue(&real.narrow(0, 0, 1).unwrap());
+    assert!(
+        real_pink > 0.2,
+        "the drawn lesions are red above blue ({real_pink})"
+    );
+    assert!(pink > 0.1, "asked for pink, got red − blue = {pink}");
+    assert!(blue < -0.1, "asked for blue, got red − blue = {blue}");
+    // The same latents, other label: the class, not the latent, decides the colouring.
+    let z = model.sample_latents(8, 9).unwrap();
+    let as_pink = model.generate_labelled(&z, &[0; 8]).unwrap();
+    let as_blue = model.generate_labelled(&z, &[1; 8]).unwrap();
+    assert!(red_minus_blue(&as_pink) > red_minus_blue(&as_blue) + 0.2);
+    // Samples are drawn one row per class.
+    let grid = image::open(dir.path().join("samples.png")).unwrap();
+    let tile = 2 * 16 + 2;
+    assert_eq!(grid.height() as usize, 2 * tile + 2, "one row per class");
+}
+
+#[test]
+fn balanced_batches_and_a_transition_resume_exactly() {
+    // Class 1 is rare (one image in eight); balanced batches draw it half the time.
+    let images = synthetic::lesions(40, 16, 1);
+    let labels: Vec<usize> = (0..40).map(|i| usize::from(i % 8 == 0)).collect();
+    let data = images
+        .with_labels(labels.clone(), CLASSES.iter().map(|c| c.to_string()).collect())
+        .unwrap();
+    let mut config = conditional(common::tiny(16));
+    let conditioning = config.conditioning.as_mut().unwrap();
+    conditioning.balanced_batches = true;
+    conditioning.transition = Some(ConditioningTransition {
+        start_images: 8,
+        length_images: 16,
+    });
+    let run = |dir: &std::path::Path, trainer: &mut AeganTrainer, steps: u64| {
+        let mut options = LoopOptions::new(dir, steps);
+        options.progress = false;
+        options.save_every = 3;
+        TrainingLoop::new(options, Arc::new(AtomicBool::new(false)))
+            .run(trainer, &data)
+            .unwrap();
+    };
+    let straight_dir = tempfile::tempdir().unwrap();
+    let mut straight = AeganTrainer::new(config.clone(), &Device::Cpu).unwrap();
+    run(straight_dir.path(), &mut straight, 8);
+    assert_eq!(
+        straight.condition_strength(),
+        1.0,
+        "8 steps of 4 images end the transition"
+    );
+
+    let split_dir = tempfile::tempdir().unwrap();
+    let mut first = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    run(split_dir.path(), &mut first, 3);
+    assert_eq!(
+        first.condition_strength(),
+        0.25,
+        "(12 − 8) / 16 after three steps"
+    );
+    let mut resumed =
+        AeganTrainer::resume(TrainingLoop::checkpoint_dir(split_dir.path()), &Device::Cpu).unwrap();
+    assert_eq!(resumed.condition_strength(), 0.25);
+    run(split_dir.path(), &mut resumed, 8);
+    let worst = common::max_weight_diff(
+        &common::snapshot(straight.networks()),
+        &common::snapshot(resumed.networks()),
+    );
+    assert_eq!(worst, 0.0, "resumed weights differ by {worst}");
+    let losses = |dir: &std::path::Path| std::fs::read_to_string(dir.join("losses.jsonl")).unwrap();
+    assert_eq!(losses(straight_dir.path()), losses(split_dir.path()));
+}
+
+#[test]
+fn labels_that_do_not_fit_the_model_are_errors_that_change_nothing() {
+    let data = two_classes(4, 16);
+    let x = data.to_tensor(&Device::Cpu).unwrap();
+    let mut trainer = AeganTrainer::new(conditional(common::tiny(16)), &Device::Cpu).unwrap();
+    let before = common::snapshot(trainer.networks());
+    let err = trainer.step(&x).unwrap_err();
+    assert!(matches!(err, AeganError::ClassLabels { .. }), "{err}");
+    assert!(err.to_string().contains("pink, blue"), "{err}");
+    let err = trainer.step_labelled(&x, &[0, 1, 0]).unwrap_err();
+    assert!(err.to_string().contains("3 labels for 8 images"), "{err}");
+    let err = trainer.step_labelled(&x, &[0, 1, 0, 1, 0, 1, 0, 2]).unwrap_err();
+    assert!(err.to_string().contains("label 2"), "{err}");
+    assert_eq!(
+        common::max_weight_diff(&before, &common::snapshot(trainer.networks())),
+        0.0
+    );
+    assert_eq!(trainer.step_count(), 0);
+    trainer.step_labelled(&x, &[0, 1, 0, 1, 0, 1, 0, 1]).unwrap();
+
+    let mut unconditional = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    let err = unconditional.step_labelled(&x, &[0; 8]).unwrap_err();
+    assert!(err.to_string().contains("unconditional"), "{err}");
+
+    let model = trainer.model();
+    let err = model.sample_class(2, "purple", 0).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("purple") && message.contains("pink, blue"),
+        "{message}"
+    );
+    assert!(model.sample(2, 0).is_err(), "a conditional model needs a class");
+    assert!(unconditional.model().sample_class(2, "pink", 0).is_err());
+}
+
+#[test]
+fn a_checkpoint_loads_only_into_a_config_of_the_same_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = conditional(common::tiny(16));
+    AeganTrainer::new(config.clone(), &Device::Cpu)
+        .unwrap()
+        .save_checkpoint(dir.path())
+        .unwrap();
+    let refusal = |other: AeganConfig| {
+        let mut trainer = AeganTrainer::new(other, &Device::Cpu).unwrap();
+        let before = common::snapshot(trainer.networks());
+        let err = trainer.load_checkpoint(dir.path()).unwrap_err();
+        assert!(matches!(err, AeganError::ConditioningMismatch { .. }), "{err}");
+        assert_eq!(
+            common::max_weight_diff(&before, &common::snapshot(trainer.networks())),
+            0.0
+        );
+        err.to_string()
+    };
+    let message = refusal(common::tiny(16));
+    assert!(
+        message.contains("conditional on 2 classes (pink, blue)") && message.contains("is unconditional"),
+        "{message}"
+    );
+    let mut renamed = config.clone();
+    renamed.conditioning.as_mut().unwrap().classes = vec!["pink".into(), "green".into()];
+    let message = refusal(renamed);
+    assert!(
+        message.contains("(pink, blue)") && message.contains("(pink, green)"),
+        "{message}"
+    );
+
+    // The reverse: an unconditional checkpoint into a conditional config.
+    let plain = tempfile::tempdir().unwrap();
+    AeganTrainer::new(common::tiny(16), &Device::Cpu)
+        .unwrap()
+        .save_checkpoint(plain.path())
+        .unwrap();
+    let mut trainer = AeganTrainer::new(config.clone(), &Device::Cpu).unwrap();
+    let message = trainer.load_checkpoint(plain.path()).unwrap_err().to_string();
+    assert!(
+        message.contains("is unconditional") && message.contains("pink, blue"),
+        "{message}"
+    );
+
+    // A loop refuses data without the model's classes.
+    let out = tempfile::tempdir().unwrap();
+    let mut options = LoopOptions::new(out.path(), 2);
+    options.progress = false;
+    let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    let err = TrainingLoop::new(options, Arc::new(AtomicBool::new(false)))
+        .run(&mut trainer, &synthetic::lesions(8, 16, 0))
+        .unwrap_err();
+    assert!(err.to_string().contains("unlabelled"), "{err}");
+}
+
+#[test]
+fn conditioning_is_validated_by_name_and_its_strength_ramps_linearly() {
+    let invalid = |edit: &dyn Fn(&mut ConditioningConfig), field: &str| {
+        let mut config = conditional(common::tiny(16));
+        edit(config.conditioning.as_mut().unwrap());
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains(field), "{message}");
+    };
+    invalid(&|c| c.classes.truncate(1), "conditioning.classes");
+    invalid(&|c| c.classes[1] = "pink".into(), "conditioning.classes");
+    invalid(&|c| c.classes[0] = " ".into(), "conditioning.classes");
+    invalid(&|c| c.embedding_dim = 0, "conditioning.embedding_dim");
+    invalid(
+        &|c| {
+            c.transition = Some(ConditioningTransition {
+                start_images: 0,
+                length_images: 0,
+            })
+        },
+        "conditioning.transition.length_images",
+    );
+
+    let mut c = ConditioningConfig::new(vec!["a".into(), "b".into()]);
+    assert_eq!(c.strength_at(0), 1.0, "no transition: fully conditional");
+    c.transition = Some(ConditioningTransition {
+        start_images: 100,
+        length_images: 400,
+    });
+    assert_eq!(c.strength_at(100), 0.0);
+    assert_eq!(c.strength_at(300), 0.5);
+    assert_eq!(c.strength_at(500), 1.0);
+    assert_eq!(c.strength_at(10_000), 1.0);
+    // The JSON keeps the class names and reads back the same config.
+    let config = conditional(common::tiny(16));
+    let json = serde_json::to_string(&config).unwrap();
+    assert!(json.contains(r#""classes":["pink","blue"]"#), "{json}");
+    assert_eq!(serde_json::from_str::<AeganConfig>(&json).unwrap(), config);
+}
