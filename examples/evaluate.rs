@@ -10,13 +10,20 @@
 //!     --inception ../shared/models/inception-2015-12-05-fid.safetensors
 //! # one JSON line instead of a table
 //! cargo run --release --example evaluate -- --real ~/real --fake ~/fake --json
+//! # a class-conditional model, class by class: KID/FID per diagnosis and class fidelity
+//! cargo run --release --example evaluate -- --real ~/HAM10000 --ham-holdout 0.1 \
+//!     --checkpoint runs/conditional/checkpoint --per-class --inception <weights>
 //! ```
+//!
+//! A class-conditional checkpoint needs `--ham-holdout` (the diagnoses are its classes): its
+//! images are generated with the diagnoses of the real images they are compared with, in turn.
 
 use std::path::{Path, PathBuf};
 
 use aegan::candle_core::{Device, Tensor};
 use aegan::data::ham10000::{self, Ham10000};
-use aegan::data::{load_folder, LoadOptions, Resample};
+use aegan::data::{load_folder, ImageSet, LoadOptions, Resample};
+use aegan::metrics::classifier::{Classifier, ClassifierConfig};
 use aegan::metrics::{self, FeatureStats, FidInception};
 use aegan::{checkpoint, AeganError, DeviceChoice};
 use clap::Parser;
@@ -70,6 +77,18 @@ struct Args {
     /// Seed of the latents and of every metric's random choices.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// With a class-conditional --checkpoint and --ham-holdout: also measure each class on
+    /// its own (--per-class-n images of each against the class's training images: KID, FID
+    /// for classes of 500 images or more, and class fidelity by a classifier trained on the
+    /// training images).
+    #[arg(long, requires_all = ["checkpoint", "ham_holdout"])]
+    per_class: bool,
+    /// Images generated per class with --per-class.
+    #[arg(long, default_value_t = 500, requires = "per_class")]
+    per_class_n: usize,
+    /// Training steps of the classifier of --per-class.
+    #[arg(long, default_value_t = 600, requires = "per_class")]
+    classifier_steps: u64,
     /// Print one JSON line instead of a table.
     #[arg(long)]
     json: bool,
@@ -134,10 +153,27 @@ fn run(args: Args) -> aegan::Result<()> {
         (Some((config, _)), _) => config.image_size,
         (None, size) => size.unwrap_or(32),
     };
+    let conditional = networks.as_ref().is_some_and(|(_, nets)| nets.is_conditional());
+    if conditional && args.ham_holdout.is_none() {
+        return Err(AeganError::option(
+            "--checkpoint",
+            args.checkpoint.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            "is class-conditional: compare it with --real <HAM10000 folder> --ham-holdout F, whose diagnoses give the classes",
+        ));
+    }
+    if args.per_class && !conditional {
+        return Err(AeganError::option(
+            "--per-class",
+            "on",
+            "needs a class-conditional --checkpoint (trained with ham10000 --conditional)",
+        ));
+    }
+    let mut labelled: Option<Labelled> = None;
     let (real, held_out) = match args.ham_holdout {
         Some(fraction) => {
-            let set = Ham10000::load(&args.real, None, None, &LoadOptions::new(size))
+            let mut set = Ham10000::load(&args.real, None, None, &LoadOptions::new(size))
                 .map_err(|e| e.context(format!("--real {}", args.real.display())))?;
+            set.images = set.labelled()?.without_empty_classes();
             let (train, held) = set.split_by_lesion(fraction, ham10000::SPLIT_SEED);
             if train.is_empty() {
                 return Err(AeganError::option(
@@ -151,6 +187,13 @@ fn run(args: Args) -> aegan::Result<()> {
             }
             let train = set.subset(&train)?.images;
             let held = set.subset(&held)?.images;
+            let real_count = args.max_real.unwrap_or(train.len());
+            labelled = Some(Labelled {
+                real_labels: sample_labels(&train, real_count),
+                held_labels: held.labels().unwrap_or_default().to_vec(),
+                train: train.clone(),
+                held: held.clone(),
+            });
             eprintln!(
                 "lesion-level split: comparing with training images, reconstructing {} held-out images",
                 held.len()
@@ -171,9 +214,20 @@ fn run(args: Args) -> aegan::Result<()> {
     };
     let fake = match (&args.fake, &networks) {
         (Some(dir), _) => load_images("--fake", dir, size, args.pixel_art, None)?,
-        (None, Some((config, nets))) => aegan::Model::new(config.clone(), nets.clone())
-            .sample(args.n, args.seed)?
-            .to_device(&Device::Cpu)?,
+        (None, Some((config, nets))) => {
+            let model = aegan::Model::new(config.clone(), nets.clone());
+            match labelled.as_ref().filter(|_| conditional) {
+                // The classes of the real sample in turn: both sides hold the same mix.
+                Some(l) => {
+                    let labels: Vec<usize> = (0..args.n)
+                        .map(|i| l.real_labels[i % l.real_labels.len()])
+                        .collect();
+                    model.generate_labelled(&model.sample_latents(args.n, args.seed)?, &labels)?
+                }
+                None => model.sample(args.n, args.seed)?,
+            }
+            .to_device(&Device::Cpu)?
+        }
         (None, None) => {
             return Err(AeganError::BadInput {
                 what: "arguments",
@@ -250,15 +304,80 @@ fn run(args: Args) -> aegan::Result<()> {
         }
         let target = held_out.as_ref().unwrap_or(&real).to_device(&device)?;
         let target = &target;
-        report.reconstruction = Some(metrics::reconstruction_error(nets, target, None)?);
+        let labels = labelled
+            .as_ref()
+            .filter(|_| conditional)
+            .map(|l| match &held_out {
+                Some(_) => l.held_labels.as_slice(),
+                None => l.real_labels.as_slice(),
+            });
+        report.reconstruction = Some(metrics::reconstruction_error(nets, target, labels)?);
     }
+    let per_class = match (&networks, &labelled) {
+        (Some((config, nets)), Some(l)) if args.per_class => {
+            let model = aegan::Model::new(config.clone(), nets.clone());
+            eprintln!(
+                "per class: training the classifier on {} images ({} steps), then {} images per class",
+                l.train.len(),
+                args.classifier_steps,
+                args.per_class_n
+            );
+            let classifier_config = ClassifierConfig {
+                steps: args.classifier_steps,
+                seed: args.seed,
+                ..ClassifierConfig::default()
+            };
+            let classifier = Classifier::train(&l.train, &classifier_config, &device)?;
+            let reference = metrics::ClassReference {
+                real: &l.train,
+                held_out: Some(&l.held),
+                inception: inception.as_ref(),
+                classifier: Some(&classifier),
+                cache_dir: cache.as_deref(),
+            };
+            let max_real = args.max_real.unwrap_or(usize::MAX);
+            Some(metrics::per_class_quality(
+                &model,
+                &reference,
+                args.per_class_n,
+                max_real,
+                args.seed,
+            )?)
+        }
+        _ => None,
+    };
 
     if args.json {
         println!("{}", report.to_json_line());
+        if let Some(classes) = &per_class {
+            for class in classes {
+                println!("{}", serde_json::to_string(class).unwrap_or_default());
+            }
+        }
     } else {
         print!("{report}");
+        if let Some(classes) = &per_class {
+            println!("\n{}", metrics::PerClassTable(classes));
+        }
     }
     Ok(())
+}
+
+/// The labelled HAM10000 split, kept for a class-conditional model.
+struct Labelled {
+    train: ImageSet,
+    held: ImageSet,
+    /// The classes of the real sample compared with (evenly spaced through `train`).
+    real_labels: Vec<usize>,
+    held_labels: Vec<usize>,
+}
+
+/// The labels of the images [`metrics::evenly_spaced`] takes from `set`.
+fn sample_labels(set: &ImageSet, n: usize) -> Vec<usize> {
+    let labels = set.labels().unwrap_or_default();
+    metrics::evenly_spaced_indices(set.len(), n)
+        .map(|i| labels[i])
+        .collect()
 }
 
 /// Every image of a folder at `size`, as one `(N, 3, size, size)` tensor on the CPU.

@@ -5,7 +5,12 @@
 //! ```sh
 //! cargo run --release --example generate -- --checkpoint runs/ham10000/checkpoint --n 64 --out runs/generated
 //! cargo run --release --example generate -- --checkpoint runs/ham10000/checkpoint --real ~/HAM10000/HAM10000_images_part_1
+//! cargo run --release --example generate -- --checkpoint runs/conditional/checkpoint --dx df --n 500  # one diagnosis
 //! ```
+//!
+//! A class-conditional checkpoint (trained with `ham10000 --conditional`) writes `--n` images
+//! of each class into `images/<class>/` (or of the `--dx` class alone) and a grid with one
+//! labelled row per class.
 
 use std::path::PathBuf;
 
@@ -21,9 +26,13 @@ struct Args {
     /// Checkpoint folder (a training run's `checkpoint/`, or one `step-*` snapshot in it).
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Number of images to generate.
+    /// Number of images to generate (per class, for a class-conditional checkpoint).
     #[arg(long, default_value_t = 64)]
     n: usize,
+    /// The class to generate, for a class-conditional checkpoint (a HAM10000 diagnosis such as
+    /// `mel` or `df`); default: every class.
+    #[arg(long)]
+    dx: Option<String>,
     /// Output folder.
     #[arg(long, default_value = "runs/generated")]
     out: PathBuf,
@@ -91,40 +100,88 @@ fn run(args: Args) -> aegan::Result<()> {
     let images_dir = args.out.join("images");
     std::fs::create_dir_all(&images_dir).map_err(|e| AeganError::io(&images_dir, e))?;
 
-    // Latents are drawn in order from one stream, so image i is the same whatever --n is.
-    let latents = model.sample_latents(args.n, args.seed)?;
-    let bar = ProgressBar::new(args.n as u64);
+    // Which classes to draw: none for an unconditional model, --dx or all for a conditional one.
+    let classes: Vec<Option<usize>> =
+        match (&args.dx, model.class_names()) {
+            (None, []) => vec![None],
+            (Some(dx), []) => return Err(AeganError::option(
+                "--dx",
+                dx,
+                "the checkpoint is unconditional: it draws no chosen class (train one with --conditional)",
+            )),
+            (Some(dx), _) => vec![Some(
+                model
+                    .networks()
+                    .label_of(dx)
+                    .map_err(|e| AeganError::option("--dx", dx, e.to_string()))?,
+            )],
+            (None, names) => (0..names.len()).map(Some).collect(),
+        };
+    let digits = args.n.saturating_sub(1).to_string().len().max(5);
+    let bar = ProgressBar::new((args.n * classes.len()) as u64);
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} {pos}/{len} images [{elapsed_precise}<{eta_precise}] {wide_bar}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let digits = args.n.saturating_sub(1).to_string().len().max(5);
-    for first in (0..args.n).step_by(CHUNK) {
-        let count = CHUNK.min(args.n - first);
-        let generated = model.generate(&latents.narrow(0, first, count)?)?;
-        for (i, image) in viz::to_rgb_images(&generated)?.iter().enumerate() {
-            let name = format!("{:0digits$}.png", first + i);
-            viz::save_png(image, images_dir.join(name))?;
+    // The first images of each class, for the grid.
+    let mut shown = Vec::new();
+    for &class in &classes {
+        let dir = match class {
+            Some(label) => images_dir.join(&model.class_names()[label]),
+            None => images_dir.clone(),
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| AeganError::io(&dir, e))?;
+        // Latents are drawn in order from one stream, so image i is the same whatever --n is
+        // (and each class is drawn from the same latents).
+        let latents = model.sample_latents(args.n, args.seed)?;
+        for first in (0..args.n).step_by(CHUNK) {
+            let count = CHUNK.min(args.n - first);
+            let z = latents.narrow(0, first, count)?;
+            let generated = match class {
+                Some(label) => model.generate_labelled(&z, &vec![label; count])?,
+                None => model.generate(&z)?,
+            };
+            for (i, image) in viz::to_rgb_images(&generated)?.iter().enumerate() {
+                let name = format!("{:0digits$}.png", first + i);
+                viz::save_png(image, dir.join(name))?;
+            }
+            if first == 0 {
+                let per_class = if class.is_some() { args.grid_columns } else { CHUNK };
+                shown.push(generated.narrow(0, 0, per_class.min(count))?);
+            }
+            bar.inc(count as u64);
         }
-        if first == 0 {
-            viz::save_grid(
-                &generated,
-                args.grid_columns,
-                args.grid_scale,
-                args.out.join("grid.png"),
-            )?;
-        }
-        bar.inc(count as u64);
     }
     bar.finish_and_clear();
-    println!(
-        "wrote {} images to {} and grid.png (the first {})",
-        args.n,
-        images_dir.display(),
-        args.n.min(CHUNK)
-    );
+    let grid = Tensor::cat(&shown, 0)?;
+    let grid_path = args.out.join("grid.png");
+    match classes[..] {
+        [None] => viz::save_grid(&grid, args.grid_columns, args.grid_scale, &grid_path)?,
+        _ => {
+            let names: Vec<String> = classes
+                .iter()
+                .flatten()
+                .map(|&label| model.class_names()[label].clone())
+                .collect();
+            viz::save_class_rows(&grid, &names, args.grid_columns, args.grid_scale, &grid_path)?
+        }
+    }
+    match classes[..] {
+        [None] => println!(
+            "wrote {} images to {} and grid.png (the first {})",
+            args.n,
+            images_dir.display(),
+            args.n.min(CHUNK)
+        ),
+        _ => println!(
+            "wrote {} images of each of {} classes to {}/<class>/ and grid.png (one row per class)",
+            args.n,
+            classes.len(),
+            images_dir.display()
+        ),
+    }
 
     let real = match &args.real {
         Some(dir) => {
@@ -151,13 +208,25 @@ fn run(args: Args) -> aegan::Result<()> {
     // The model works at its own resolution (a progressive checkpoint taken before full
     // size works at a lower one): compare at that resolution.
     let real = aegan::progressive::downsample_area(&real, config.image_size / model.resolution())?;
-    let recon = model.reconstruct(&real)?;
+    // A conditional model reconstructs through G(E(x), y): with the first class drawn
+    // (the --dx class), since these images carry no diagnosis.
+    let (recon, through) = match classes[0] {
+        None => (model.reconstruct(&real)?, "G(E(x))".to_string()),
+        Some(label) => (
+            model.reconstruct_labelled(&real, &vec![label; real.dim(0)?])?,
+            format!("G(E(x), {})", model.class_names()[label]),
+        ),
+    };
     let pairs = Tensor::stack(&[&real, &recon], 1)?.flatten_to(1)?;
     viz::save_grid(&pairs, 8, 2, args.out.join("reconstructions.png"))?;
     let l1 = (&recon - &real)?.abs()?.mean_all()?.to_scalar::<f32>()?;
     println!(
-        "wrote reconstructions.png (pairs x | G(E(x)); mean |G(E(x)) - x| = {l1:.4} on the [-1, 1] scale)"
+        "wrote reconstructions.png (pairs x | {through}; mean |{through} - x| = {l1:.4} on the [-1, 1] scale)"
     );
+    if classes[0].is_some() {
+        println!("(no interpolation strip: it runs through an unconditional G)");
+        return Ok(());
+    }
 
     if real.dim(0)? >= 2 {
         let steps = args.interpolation_steps;

@@ -4,12 +4,18 @@
 //! ```sh
 //! cargo run --release --example sprites                                # synthetic sprites, 100 steps
 //! cargo run --release --example sprites -- --data ~/sprites --epochs 50
+//! cargo run --release --example sprites -- --data ~/sprites --conditional  # one class per category
 //! ```
+//!
+//! With `--conditional` the category of each sprite is a condition of the model: the first
+//! folder below `--data` that holds it, or the part of its file name before `__`
+//! (`mon__orc.png` is a `mon`).
 
 mod common;
 
 use std::path::PathBuf;
 
+use aegan::config::ConditioningConfig;
 use aegan::data::{load_folder, synthetic, Augment, LoadOptions, Resample};
 use clap::Parser;
 use common::{DefaultLength, TrainArgs};
@@ -23,6 +29,10 @@ struct Args {
     /// Background colour for transparent pixels, as R,G,B.
     #[arg(long, value_delimiter = ',', default_value = "255,255,255")]
     background: Vec<u8>,
+    /// Make each sprite's category a condition of the model (its sub-folder, or its file
+    /// name up to `__`): `generate --dx <category>` then draws that category.
+    #[arg(long)]
+    conditional: bool,
     /// Don't cache decoded images on disk.
     #[arg(long)]
     no_cache: bool,
@@ -40,7 +50,26 @@ fn main() {
 fn run(args: Args) -> aegan::Result<()> {
     let (start, device) = common::start(&args.train, "runs/sprites", "sprites")?;
     let size = start.image_size();
+    let resumed_conditional = match &start {
+        common::Start::Resume(t) => Some(t.config().conditioning.is_some()),
+        common::Start::New(_) => None,
+    };
+    if args.conditional && resumed_conditional == Some(false) {
+        return Err(aegan::AeganError::option(
+            "--conditional",
+            "on",
+            "the checkpoint is unconditional and a resumed run keeps its config; start a new run with another --out",
+        ));
+    }
+    let conditional = args.conditional || resumed_conditional == Some(true);
     let Some(dir) = &args.data else {
+        if conditional {
+            return Err(aegan::AeganError::option(
+                "--conditional",
+                "on",
+                "needs --data: the categories come from its sub-folders or file names",
+            ));
+        }
         println!("no --data given: training on built-in SYNTHETIC sprites (procedurally drawn, not real game art).");
         let data = synthetic::sprites(2048, size, args.train.seed.unwrap_or(0));
         return common::train(
@@ -67,7 +96,20 @@ fn run(args: Args) -> aegan::Result<()> {
     if args.no_cache {
         options.cache_dir = None;
     }
-    let data = load_folder(dir, &options)?.to_image_set(format!("sprites from {}", dir.display()))?;
+    let loaded = load_folder(dir, &options)?;
+    let description = format!("sprites from {}", dir.display());
+    let data = match conditional {
+        true => loaded.to_labelled_set(dir, description)?,
+        false => loaded.to_image_set(description)?,
+    };
+    let start = match start {
+        common::Start::New(mut config) if conditional => {
+            println!("conditional on the category: {}", data.class_names().join(", "));
+            config.conditioning = Some(ConditioningConfig::new(data.class_names().to_vec()));
+            common::Start::New(config)
+        }
+        other => other,
+    };
     common::train(
         &args.train,
         start,

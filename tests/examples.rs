@@ -346,3 +346,97 @@ fn augment_classifier_reports_both_arms_and_names_a_generated_folder_without_cla
         "{stderr}"
     );
 }
+
+#[test]
+fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 24);
+    let data = dir.path().to_str().unwrap();
+    let out = dir.path().join("run");
+    let trained = run(&[
+        "--data",
+        data,
+        "--size",
+        "16",
+        "--batch",
+        "4",
+        "--steps",
+        "4",
+        "--conditional",
+        "--balanced",
+        "--out",
+        out.to_str().unwrap(),
+        "--no-progress",
+        "--eval-images",
+        "8",
+    ]);
+    let stdout = String::from_utf8_lossy(&trained.stdout);
+    assert!(
+        stdout.contains("conditional on the diagnosis: mel, nv"),
+        "{stdout}"
+    );
+    let snapshot = aegan::checkpoint::resolve(&out.join("checkpoint")).unwrap();
+    let config = fs::read_to_string(snapshot.join("config.json")).unwrap();
+    assert!(
+        config.contains("\"mel\"") && config.contains("\"balanced_batches\": true"),
+        "{config}"
+    );
+
+    let generated = dir.path().join("generated");
+    let generate = |extra: &[&str]| {
+        Command::new(example("generate"))
+            .args(["--checkpoint", out.join("checkpoint").to_str().unwrap()])
+            .args(["--n", "3", "--out", generated.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let chosen = generate(&["--dx", "mel"]);
+    assert!(
+        chosen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chosen.stderr)
+    );
+    assert_eq!(fs::read_dir(generated.join("images/mel")).unwrap().count(), 3);
+    assert!(!generated.join("images/nv").exists(), "only the class asked for");
+    let unknown = generate(&["--dx", "bcc"]);
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("bcc") && stderr.contains("mel, nv"),
+        "lists the known classes: {stderr}"
+    );
+
+    let evaluated = Command::new(example("evaluate"))
+        .args(["--real", data, "--ham-holdout", "0.2", "--size", "16"])
+        .args([
+            "--checkpoint",
+            out.join("checkpoint").to_str().unwrap(),
+            "--n",
+            "8",
+        ])
+        .args([
+            "--per-class",
+            "--per-class-n",
+            "4",
+            "--classifier-steps",
+            "2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        evaluated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&evaluated.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&evaluated.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "the overall report, then one line per class");
+    assert_eq!(lines[1]["class"], "mel");
+    assert_eq!(lines[2]["class"], "nv");
+    let fidelity = lines[1]["fidelity"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&fidelity));
+}

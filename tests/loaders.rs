@@ -266,3 +266,41 @@ fn atomic_writes_from_two_threads_never_collide() {
     let leftovers = fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(leftovers, 1, "temporary files left behind");
 }
+
+#[test]
+fn a_folder_is_labelled_by_sub_folder_or_name_prefix_and_a_file_without_category_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |relative: &str, shade: u8| {
+        let path = dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        image::RgbImage::from_pixel(16, 16, image::Rgb([shade, 0, 0]))
+            .save(&path)
+            .unwrap();
+    };
+    write("mon/orc.png", 10);
+    write("mon/deep/troll.png", 20);
+    write("item__sword.png", 30);
+    write("item__shield.png", 40);
+    let mut options = aegan::data::LoadOptions::new(16);
+    options.cache_dir = None;
+    let loaded = aegan::data::load_folder(dir.path(), &options).unwrap();
+    let set = loaded.to_labelled_set(dir.path(), "test sprites").unwrap();
+    assert_eq!(set.class_names(), ["item", "mon"]);
+    let labels = set.labels().unwrap();
+    for (path, &label) in loaded.paths.iter().zip(labels) {
+        let name = path.to_string_lossy();
+        let expected = if name.contains("item__") { 0 } else { 1 };
+        assert_eq!(label, expected, "{name}");
+    }
+
+    write("stray.png", 50);
+    let loaded = aegan::data::load_folder(dir.path(), &options).unwrap();
+    let message = loaded
+        .to_labelled_set(dir.path(), "test sprites")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("stray.png") && message.contains("no category"),
+        "{message}"
+    );
+}

@@ -1,12 +1,12 @@
 //! What loading a folder of images takes and gives: [`LoadOptions`] in, [`LoadedImages`] out
 //! (shared by the folder loader and its on-disk cache).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
 use super::ImageSet;
-use crate::error::Result;
+use crate::error::{AeganError, Result};
 
 /// How images are resized to the model size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,5 +83,51 @@ impl LoadedImages {
     /// The images as an [`ImageSet`] described by `description`.
     pub fn to_image_set(&self, description: impl Into<String>) -> Result<ImageSet> {
         ImageSet::from_rgb(&self.images, description)
+    }
+
+    /// The images as an [`ImageSet`] labelled by category, for class-conditional training.
+    /// The category of a file is the first folder below `root` that holds it, or, for a file
+    /// directly in `root`, its name up to the first `__` (the layout
+    /// `<category>__<name>.png`). Class names are sorted. A file with neither is an error
+    /// naming it.
+    pub fn to_labelled_set(&self, root: &Path, description: impl Into<String>) -> Result<ImageSet> {
+        let categories = self
+            .paths
+            .iter()
+            .map(|path| category_of(root, path))
+            .collect::<Result<Vec<String>>>()?;
+        let mut names = categories.clone();
+        names.sort();
+        names.dedup();
+        let labels = categories
+            .iter()
+            .map(|c| names.binary_search(c).unwrap_or_default())
+            .collect();
+        ImageSet::from_rgb(&self.images, description)?.with_labels(labels, names)
+    }
+}
+
+fn no_category(path: &Path, reason: &str) -> AeganError {
+    AeganError::io(
+        path,
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, reason),
+    )
+}
+
+/// The category of `path` below `root` (see [`LoadedImages::to_labelled_set`]).
+fn category_of(root: &Path, path: &Path) -> Result<String> {
+    let relative = path.strip_prefix(root).unwrap_or(path);
+    let mut parts = relative.components();
+    let first = parts.next().map(|c| c.as_os_str().to_string_lossy().into_owned());
+    match (first, parts.next()) {
+        (Some(folder), Some(_)) => Ok(folder),
+        (Some(file), None) => match file.split_once("__") {
+            Some((category, _)) if !category.is_empty() => Ok(category.to_string()),
+            _ => Err(no_category(
+                path,
+                "no category: put it in a sub-folder named after its class, or name it <category>__<name>",
+            )),
+        },
+        (None, _) => Err(no_category(path, "not a file below the folder")),
     }
 }

@@ -9,6 +9,7 @@
 //! | near-duplicate fraction | [`diversity`] | generated images with a near copy among the others (mode collapse) | 0: none |
 //! | pairwise distance ratio | [`diversity`] | spread of the generated set against the real one | 1: as varied as real data |
 //! | reconstruction | [`reconstruction_error`] | L1 and PSNR of x → E → G on held-out real images | 0 / high |
+//! | per-class KID/FID, class fidelity | [`per_class`] | a conditional model's images of each class against that class's real images, and the share a classifier assigns to the class asked for | KID 0 / fidelity 1 |
 //! | class fidelity, balanced accuracy | [`classifier`] | a small CNN trained on labelled real images: which class it sees in an image | 1: every image recognised |
 //! | memorisation ratio | [`memorisation`](mod@memorisation) | nearest-training distance of generated images over that of held-out real ones | ≥ 1: no copying |
 //!
@@ -39,6 +40,7 @@ mod evaluator;
 pub mod fid;
 pub mod inception;
 pub mod memorisation;
+pub mod per_class;
 pub mod swd;
 
 mod reconstruction;
@@ -49,6 +51,7 @@ pub use evaluator::{cached_features, evenly_spaced, evenly_spaced_indices, gener
 pub use fid::{fid, kid, FeatureStats, KidScore};
 pub use inception::FidInception;
 pub use memorisation::{memorisation, Memorisation};
+pub use per_class::{per_class_quality, ClassQuality, ClassReference, PerClassTable};
 pub use reconstruction::{reconstruction_error, Reconstruction};
 pub use swd::{swd, SwdScore};
 
