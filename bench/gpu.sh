@@ -6,8 +6,8 @@
 #   bench/gpu.sh --device cpu --dir .gpu-cpu --tiny --out /tmp/gpu-dry   # dry run on a CPU
 #
 # (a) the same 20 training steps of lean32 on the CPU and on the device: losses within 1e-3
-#     (relative); (b) the train_step and forward benches (lean32, lean64, author32; batch 64
-#     and 256); (c) the PyTorch twin on the same device, for the ratios; (d) a progressive
+#     (relative); (b) the train_step benches (lean32, lean64, author32; batch 64 and 256; f32
+#     and bf16) and the forward benches; (c) the PyTorch twin on the same device, for the ratios; (d) a progressive
 #     run on the 128×128 images for the minutes left, with its sample grid.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +60,7 @@ else
   # About 1 minute of training steps and 2.5 of forward passes (36 rows).
   batches=64,256; step_args=(--warm-up-time 2 --measurement-time 8); forward_args=(--warm-up-time 1 --measurement-time 3)
 fi
-AEGAN_BENCH_BATCHES="$batches" "$dir/train_step" --bench "${step_args[@]}" >> "$log" 2>&1
+AEGAN_BENCH_BATCHES="$batches" AEGAN_BENCH_PRECISION=f32,bf16 "$dir/train_step" --bench "${step_args[@]}" >> "$log" 2>&1
 "$dir/forward" --bench "${forward_args[@]}" >> "$log" 2>&1
 say "(c) PyTorch twin on $device"
 twin=()
@@ -69,7 +69,7 @@ if python3 -c 'import torch' 2>/dev/null; then
     set -- $row
     [ "$tiny" = 1 ] && [ "$1$2" != lean32 ] && continue
     batch_flags=(); for b in ${batches//,/ }; do batch_flags+=(--batch "$b"); done
-    python3 bench/torch_twin.py --preset "$1" --size "$2" --device "$device" "${batch_flags[@]}" \
+    python3 bench/torch_twin.py --preset "$1" --size "$2" --device "$device" "${batch_flags[@]}" --bf16 \
       --json > "$out/twin-$1$2.json" 2>> "$log" && twin+=("$out/twin-$1$2.json")
   done
   python3 bench/table.py --criterion "$out/target/criterion" "${twin[@]}" > "$out/table.txt" 2>> "$log"

@@ -680,6 +680,12 @@ def parse_args(argv=None):
         help="allow TF32 in CUDA matmuls and convolutions (off by default: the crate computes in f32)",
     )
     run.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True")
+    run.add_argument(
+        "--bf16",
+        action="store_true",
+        help="also time the train_step rows under torch.autocast(bfloat16) (f32 weights), as "
+        "rows <label>-bf16, the counterpart of AEGAN_BENCH_PRECISION=bf16",
+    )
     run.add_argument("--seed", type=int, default=0, help="torch.manual_seed (default 0)")
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object on stdout (text goes to stderr)")
@@ -852,6 +858,16 @@ def main(argv=None) -> int:
                 r = row(f"train_step/{label}/{batch}", batch, times)
                 result["rows"].append(r)
                 log(f"{r['id']:<44} {r['images_per_s']:>12.1f} images/s  (median {r['median_s'] * 1e3:.2f} ms)")
+                if args.bf16:
+
+                    def mixed_step(x=x):
+                        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+                            twin.step(x)
+
+                    times = timed(mixed_step, sync, args.warmup, args.steps)
+                    r = row(f"train_step/{label}-bf16/{batch}", batch, times)
+                    result["rows"].append(r)
+                    log(f"{r['id']:<44} {r['images_per_s']:>12.1f} images/s  (median {r['median_s'] * 1e3:.2f} ms)")
         if not args.no_forward:
             # Fresh networks as in benches/forward.rs (untrained, running stats at 0/1).
             eval_nets = {k: v.to(device).eval() for k, v in build_networks(config, torch).items()}

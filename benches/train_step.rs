@@ -5,9 +5,11 @@
 //! cargo bench --bench train_step              # every row (author32 takes minutes on a laptop CPU)
 //! cargo bench --bench train_step -- lean      # only the lean preset
 //! AEGAN_BENCH_BATCHES=64,256 cargo bench --bench train_step   # other batch sizes (default 64)
+//! AEGAN_BENCH_PRECISION=f32,bf16 cargo bench --bench train_step # also mixed precision (rows lean32-bf16, ...)
 //! ```
 
 use aegan::candle_core::{Device, Tensor};
+use aegan::config::Precision;
 use aegan::data::synthetic;
 use aegan::{AeganConfig, AeganTrainer};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -21,16 +23,36 @@ fn bench_train_step(c: &mut Criterion) {
         .ok()
         .map(|list| list.split(',').filter_map(|b| b.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![64]);
+    let precisions: Vec<Precision> = std::env::var("AEGAN_BENCH_PRECISION")
+        .ok()
+        .map(|list| {
+            list.split(',')
+                .filter_map(|p| match p.trim() {
+                    "f32" => Some(Precision::F32),
+                    "bf16" => Some(Precision::Bf16),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_else(|| vec![Precision::F32]);
     let rows = [("lean", 32), ("author", 32), ("lean", 64)];
-    for ((name, size), batch) in rows.iter().flat_map(|r| batches.iter().map(move |b| (*r, *b))) {
+    let cases = rows.iter().flat_map(|r| {
+        let precisions = &precisions;
+        batches
+            .iter()
+            .flat_map(move |b| precisions.iter().map(move |p| (*r, *b, *p)))
+    });
+    for ((name, size), batch, precision) in cases {
+        let suffix = if precision.is_f32() { "" } else { "-bf16" };
         // Built on first use, so that a filter (`-- lean32`) skips the other models' set-up,
         // which for author32 is a 48-second warm-up step and 13 GB.
         let mut state: Option<(AeganTrainer, Tensor)> = None;
         group.throughput(Throughput::Elements(batch as u64));
-        group.bench_function(BenchmarkId::new(format!("{name}{size}"), batch), |b| {
+        group.bench_function(BenchmarkId::new(format!("{name}{size}{suffix}"), batch), |b| {
             let (trainer, images) = state.get_or_insert_with(|| {
                 let mut config = AeganConfig::preset(name, size).expect("known preset");
                 config.batch_size = batch;
+                config.precision = precision;
                 let mut trainer = AeganTrainer::new(config, &device).expect("trainer");
                 let images = synthetic::lesions(batch, size, 0)
                     .to_tensor(&device)

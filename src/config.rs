@@ -14,7 +14,7 @@ pub use conditioning::{ConditioningConfig, ConditioningTransition};
 pub use networks::{
     ConvLayer, EncoderConfig, EncoderSpec, GeneratorConfig, GeneratorSpec, ImageDiscriminatorConfig,
     ImageDiscriminatorSpec, ImageSpec, LabelEmbedding, LatentDiscriminatorConfig, LatentDiscriminatorSpec,
-    Norm, Upsample, WidthSchedule,
+    Norm, Precision, Upsample, WidthSchedule,
 };
 
 /// A moving average of G whose memory is counted in real images shown, as in StyleGAN2-ADA
@@ -249,6 +249,10 @@ pub struct AeganConfig {
     /// `None` (the presets) for an unconditional model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditioning: Option<ConditioningConfig>,
+    /// The number format G, E and Dx compute in: `f32` (the default) or mixed precision
+    /// `bf16` for GPUs (see [`Precision`]).
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
     /// Images per training step.
     pub batch_size: usize,
     /// Seed of weight initialisation and of the trainer's random streams.
@@ -340,6 +344,7 @@ impl AeganConfig {
             diff_augment: None,
             progressive: None,
             conditioning: None,
+            precision: Precision::F32,
             batch_size: 32,
             seed: 0,
         }
@@ -430,6 +435,7 @@ impl AeganConfig {
             diff_augment: None,
             progressive: None,
             conditioning: None,
+            precision: Precision::F32,
             batch_size: 64,
             seed: 0,
         }
@@ -674,6 +680,7 @@ impl AeganConfig {
             norm: self.norm,
             leaky_slope: self.leaky_slope,
             progressive_start: self.progressive.map(|p| p.start_size),
+            precision: self.precision,
         }
     }
 

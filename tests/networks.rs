@@ -153,6 +153,7 @@ fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
         norm: Norm::Batch,
         leaky_slope: 0.2,
         progressive_start: None,
+        precision: aegan::config::Precision::F32,
     };
     let widths = WidthSchedule {
         at_32: 8,

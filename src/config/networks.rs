@@ -26,6 +26,37 @@ pub enum Upsample {
     BilinearConv,
 }
 
+/// The number format G, E and Dx compute in. Weights, their gradients, Adam's moments,
+/// batch-norm statistics and checkpoints stay f32 whatever it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// f32 throughout; the default, and the only format aegan's own CPU kernels take.
+    #[default]
+    F32,
+    /// Mixed precision: activations and matrix products in bfloat16 (weights are cast to it
+    /// where they are used, so gradients reach the f32 weights), batch-norm statistics, losses
+    /// and the networks' outputs in f32. For CUDA, where bf16 matrix products run on tensor
+    /// cores; on the CPU it runs candle's generic operations and is slower than f32. bf16 has
+    /// f32's range, so no loss scaling is needed.
+    Bf16,
+}
+
+impl Precision {
+    /// The dtype activations are computed in.
+    pub fn dtype(self) -> candle_core::DType {
+        match self {
+            Precision::F32 => candle_core::DType::F32,
+            Precision::Bf16 => candle_core::DType::BF16,
+        }
+    }
+
+    /// Whether this is the default, f32 (the JSON leaves the default out).
+    pub fn is_f32(&self) -> bool {
+        *self == Precision::F32
+    }
+}
+
 /// The normalisation layer after each hidden convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -135,6 +166,8 @@ pub struct ImageSpec {
     /// With progressive growing, the first resolution (2 or 4): the network then also holds
     /// the `to_rgb`/`from_rgb` layers of every resolution below the image size.
     pub progressive_start: Option<usize>,
+    /// The number format of activations.
+    pub precision: Precision,
 }
 
 impl ImageSpec {

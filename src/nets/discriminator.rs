@@ -1,6 +1,6 @@
 //! The two discriminators: Dx on images, Dz on latents. Both return raw logits.
 
-use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_core::{DType, Module, ModuleT, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use super::growing::GrowingInput;
@@ -40,6 +40,8 @@ pub struct ImageDiscriminator {
     condition_strength: f64,
     out_spectral: Option<SpectralNorm>,
     slope: f64,
+    /// The dtype activations are computed in ([`crate::config::Precision`]).
+    compute: DType,
     macs: u64,
 }
 
@@ -100,6 +102,7 @@ impl ImageDiscriminator {
             condition_strength: 1.0,
             out_spectral,
             slope,
+            compute: image.precision.dtype(),
             macs,
         })
     }
@@ -117,7 +120,7 @@ impl ImageDiscriminator {
         self.condition_strength = strength.clamp(0.0, 1.0);
     }
 
-    /// Logits `(batch, 1)`: high means "real". A class-conditional Dx needs labels: use
+    /// Logits `(batch, 1)`, f32: high means "real". A class-conditional Dx needs labels: use
     /// [`ImageDiscriminator::forward_labelled_t`].
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.forward_labelled_t(x, None, train)
@@ -130,8 +133,10 @@ impl ImageDiscriminator {
         let from_image = |x: &Tensor| self.from_image.forward_leaky(x, self.slope);
         let features = self
             .input
-            .forward_t(x, &self.down, from_image, train)?
-            .flatten_from(1)?;
+            .forward_t(&x.to_dtype(self.compute)?, &self.down, from_image, train)?
+            .flatten_from(1)?
+            // The last layer and the projection in f32: logits feed the loss directly.
+            .to_dtype(DType::F32)?;
         let logits = match &self.out_spectral {
             None => self.out.forward(&features)?,
             Some(sn) => {

@@ -1,6 +1,6 @@
 //! Encoder E: x → z.
 
-use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_core::{DType, Module, ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::growing::GrowingInput;
@@ -25,6 +25,8 @@ pub struct Encoder {
     down: Vec<ConvBlock>,
     neck: Vec<ConvBlock>,
     head: Mlp,
+    /// The dtype activations are computed in ([`crate::config::Precision`]).
+    compute: DType,
     macs: u64,
 }
 
@@ -67,17 +69,19 @@ impl Encoder {
             down,
             neck,
             head,
+            compute: image.precision.dtype(),
             macs,
         })
     }
 
-    /// Latents `(batch, latent_dim)` for images `x`. `train` selects batch statistics.
+    /// Latents `(batch, latent_dim)`, f32, for images `x`. `train` selects batch statistics.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut x = self.input.forward_t(x, &self.down, |x| Ok(x.clone()), train)?;
+        let x = x.to_dtype(self.compute)?;
+        let mut x = self.input.forward_t(&x, &self.down, |x| Ok(x.clone()), train)?;
         for block in &self.neck {
             x = block.forward_t(&x, train)?;
         }
-        self.head.forward(&x.flatten_from(1)?)
+        self.head.forward(&x.flatten_from(1)?)?.to_dtype(DType::F32)
     }
 
     /// Makes later forward passes take images at `growth` (progressive networks only; `None`

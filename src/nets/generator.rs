@@ -1,6 +1,6 @@
 //! Generator G: z → x.
 
-use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_core::{DType, Module, ModuleT, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use super::layers::{BlockChain, Conv, ConvBlock, ConvTranspose2x, NormLayer};
@@ -52,6 +52,8 @@ pub struct Generator {
     start_size: usize,
     growth: Option<Growth>,
     slope: f64,
+    /// The dtype activations are computed in ([`crate::config::Precision`]).
+    compute: DType,
     macs: u64,
 }
 
@@ -142,6 +144,7 @@ impl Generator {
             start_size: image.progressive_start.unwrap_or(image.image_size),
             growth: None,
             slope,
+            compute: image.precision.dtype(),
             macs,
         })
     }
@@ -193,15 +196,20 @@ impl Generator {
 
     /// [`Generator::forward_t`] with a class label per latent (`labels`: `(batch,)`, u32) for
     /// a class-conditional G. Labels for an unconditional G, or none for a conditional one,
-    /// are an error.
+    /// are an error. The images are f32 whatever the precision G computes in.
     pub fn forward_labelled_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        self.forward_in_precision(&z.to_dtype(self.compute)?, labels, train)?
+            .to_dtype(DType::F32)
+    }
+
+    fn forward_in_precision(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let growth = self.growth.unwrap_or(Growth::stable(self.image_size));
         let b = z.dim(0)?;
         let stem_input = match (&self.label_embedding, labels) {
             (None, None) => z.clone(),
             (Some(embedding), Some(labels)) => {
                 super::check_labels(labels, b)?;
-                let e = embedding.forward(labels)?;
+                let e = embedding.forward(labels)?.to_dtype(self.compute)?;
                 Tensor::cat(&[z, &(e * self.condition_strength)?], 1)?
             }
             (Some(_), None) => candle_core::bail!(
@@ -211,10 +219,7 @@ impl Generator {
                 candle_core::bail!("this generator is not class-conditional: it takes no labels")
             }
         };
-        let x = self
-            .stem
-            .forward(&stem_input)?
-            .reshape((b, self.stem_width, 4, 4))?;
+        let x = super::layers::linear(&self.stem, &stem_input)?.reshape((b, self.stem_width, 4, 4))?;
         let mut x = self.stem_norm.forward_leaky(&x, train, self.slope)?;
         let r = growth.resolution;
         if r <= 4 {

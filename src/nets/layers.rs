@@ -84,7 +84,7 @@ impl Conv {
 
     /// The convolution of `x` upsampled ×2 (nearest), fused on the CPU.
     pub fn forward_upsampled(&self, x: &Tensor) -> Result<Tensor> {
-        let weight = self.effective_weight()?;
+        let weight = self.effective_weight()?.to_dtype(x.dtype())?;
         let y = crate::ops::upsample2x_conv2d(x, &weight, self.stride, self.pad_before, self.pad_after)?;
         self.add_bias(y)
     }
@@ -93,20 +93,20 @@ impl Conv {
     pub fn forward_leaky(&self, x: &Tensor, slope: f64) -> Result<Tensor> {
         let y = self.convolve(x)?;
         match &self.bias {
-            Some(b) => crate::ops::bias_leaky_relu(&y, b, slope),
+            Some(b) => crate::ops::bias_leaky_relu(&y, &b.to_dtype(y.dtype())?, slope),
             None => leaky_relu(&y, slope),
         }
     }
 
     /// The convolution alone, without the bias.
     fn convolve(&self, x: &Tensor) -> Result<Tensor> {
-        let weight = self.effective_weight()?;
+        let weight = self.effective_weight()?.to_dtype(x.dtype())?;
         crate::ops::conv2d(x, &weight, self.stride, self.pad_before, self.pad_after)
     }
 
     fn add_bias(&self, y: Tensor) -> Result<Tensor> {
         match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+            Some(b) => y.broadcast_add(&b.to_dtype(y.dtype())?.reshape((1, (), 1, 1))?),
             None => Ok(y),
         }
     }
@@ -146,7 +146,7 @@ impl ConvTranspose2x {
 
 impl Module for ConvTranspose2x {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        crate::ops::conv_transpose2d(x, &self.weight, 2, 1)
+        crate::ops::conv_transpose2d(x, &self.weight.to_dtype(x.dtype())?, 2, 1)
     }
 }
 
@@ -186,9 +186,18 @@ impl BatchNorm {
     /// training mode, running statistics otherwise.
     fn forward_leaky(&self, x: &Tensor, train: bool, slope: f64) -> Result<Tensor> {
         let (n, _, h, w) = x.dims4()?;
+        // In mixed precision the statistics and the normalisation are computed in f32 (a
+        // variance summed in bf16 loses most of its digits); the result goes back to bf16.
+        let compute = x.dtype();
         if train {
-            let (y, mean, var) =
-                crate::ops::batch_norm_leaky_relu(x, &self.weight, &self.bias, Self::EPS, slope)?;
+            let (y, mean, var) = crate::ops::batch_norm_leaky_relu(
+                &x.to_dtype(candle_core::DType::F32)?,
+                &self.weight,
+                &self.bias,
+                Self::EPS,
+                slope,
+            )?;
+            let y = y.to_dtype(compute)?;
             let m = (n * h * w) as f64;
             let keep = 1.0 - BN_MOMENTUM;
             let rm = ((self.running_mean.as_tensor() * keep)? + (mean * BN_MOMENTUM)?)?;
@@ -200,7 +209,7 @@ impl BatchNorm {
         }
         let scale = (&self.weight / (self.running_var.as_tensor() + Self::EPS)?.sqrt()?)?;
         let shift = (&self.bias - (self.running_mean.as_tensor() * &scale)?)?;
-        crate::ops::scale_shift_leaky_relu(x, &scale, &shift, slope)
+        crate::ops::scale_shift_leaky_relu(x, &scale.to_dtype(compute)?, &shift.to_dtype(compute)?, slope)
     }
 }
 
@@ -382,6 +391,17 @@ impl BlockChain {
     }
 }
 
+/// `layer(x)` in the dtype of `x`: the weights are cast to it where they differ (mixed
+/// precision), so the gradient still reaches the f32 weights.
+pub(crate) fn linear(layer: &Linear, x: &Tensor) -> Result<Tensor> {
+    if layer.weight().dtype() == x.dtype() {
+        return layer.forward(x);
+    }
+    let weight = layer.weight().to_dtype(x.dtype())?;
+    let bias = layer.bias().map(|b| b.to_dtype(x.dtype())).transpose()?;
+    Linear::new(weight, bias).forward(x)
+}
+
 /// A stack of linear layers with leaky ReLU between them (not after the last).
 #[derive(Debug, Clone)]
 pub(crate) struct Mlp {
@@ -416,7 +436,7 @@ impl Module for Mlp {
         let last = self.layers.len() - 1;
         let mut x = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x)?;
+            x = linear(layer, &x)?;
             if i < last {
                 x = leaky_relu(&x, self.slope)?;
             }
