@@ -11,7 +11,7 @@
 //!
 //! | where | what |
 //! |---|---|
-//! | [`config`] | [`AeganConfig`], presets, validation |
+//! | [`config`] | [`AeganConfig`], presets, validation, class conditioning, mixed precision |
 //! | [`nets`] | the four networks ([`Generator`], [`Encoder`], [`ImageDiscriminator`], [`LatentDiscriminator`]) |
 //! | [`objective`] | the AEGAN losses, written once |
 //! | [`diffaug`] | differentiable augmentation of the discriminator's inputs |
@@ -23,7 +23,7 @@
 //! | [`training_loop`] | progress bar, pictures, logs, checkpoints, Ctrl-C |
 //! | [`run_folder`] | what an output folder already holds; no run overwrites another |
 //! | [`data`] | the `Dataset` trait, in-memory and on-demand sets, image folders, HAM10000, augmentation, synthetic sets |
-//! | [`metrics`] | FID/KID, SWD, checkerboard, mode collapse, reconstruction |
+//! | [`metrics`] | FID/KID, SWD, checkerboard, mode collapse, reconstruction, memorisation, per-class quality |
 //! | [`ops`] | fast CPU convolution kernels, and the generic path other devices run |
 //! | [`viz`] | image grids and charts |
 //!
@@ -41,6 +41,25 @@
 //! let z = trainer.sample_latents(4, 42)?;
 //! let images = trainer.generate(&z)?; // (4, 3, 32, 32) in [-1, 1]
 //! assert_eq!(images.dims(), &[4, 3, 32, 32]);
+//! # Ok(()) }
+//! ```
+//!
+//! **A chosen class.** With [`config::ConditioningConfig`] G and Dx take a label per image:
+//!
+//! ```
+//! use aegan::config::ConditioningConfig;
+//! use aegan::candle_core::Device;
+//! use aegan::{AeganConfig, AeganTrainer};
+//! # fn main() -> aegan::Result<()> {
+//! let mut config = AeganConfig::lean(32);
+//! config.batch_size = 4;
+//! config.conditioning = Some(ConditioningConfig::new(vec!["nv".into(), "mel".into()]));
+//! let mut trainer = AeganTrainer::new(config, &Device::Cpu)?;
+//! let batch = aegan::data::synthetic::lesions(4, 32, 0).to_tensor(&Device::Cpu)?; // synthetic
+//! trainer.step_labelled(&batch, &[0, 1, 0, 1])?; // the class of each image
+//! let melanomas = trainer.model().sample_class(4, "mel", 7)?;
+//! assert_eq!(melanomas.dims(), &[4, 3, 32, 32]);
+//! assert!(trainer.model().sample_class(4, "bcc", 7).is_err()); // names the known classes
 //! # Ok(()) }
 //! ```
 

@@ -2,7 +2,8 @@
 //! own for progress, pictures, logs or checkpoints.
 //!
 //! Every `save_every` steps (and at the end, or when stopped) it writes into the output folder:
-//! `samples.png` (G(z) for fixed z, also kept as `history/samples-<step>.png`),
+//! `samples.png` (G(z) for fixed z, also kept as `history/samples-<step>.png`; for a
+//! class-conditional model one labelled row per class, the same latents in every row),
 //! `reconstructions.png` (pairs x | G(E(x)) of fixed real images), `loss_curve.png`, and a
 //! checkpoint under `checkpoint/`. Every step's losses are appended to `losses.jsonl`. With an
 //! [`Evaluator`], every `evaluate_every` steps the image-quality metrics are appended to
@@ -154,6 +155,10 @@ impl TrainingLoop {
 
     /// Trains until `total_steps`, or until stopped. Batches depend only on the config seed and
     /// the step, so a resumed trainer continues the same schedule.
+    ///
+    /// A class-conditional model trains on `data`'s labels, which must name its classes in its
+    /// order (else [`AeganError::ConditioningMismatch`]), with class-balanced batches when its
+    /// config asks for them.
     ///
     /// An output folder that holds another run (a checkpoint or loss log this trainer's run
     /// did not write) is refused with [`AeganError::RunExists`] before anything is written,

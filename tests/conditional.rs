@@ -367,3 +367,58 @@ fn conditioning_is_validated_by_name_and_its_strength_ramps_linearly() {
     assert!(json.contains(r#""classes":["pink","blue"]"#), "{json}");
     assert_eq!(serde_json::from_str::<AeganConfig>(&json).unwrap(), config);
 }
+
+#[test]
+fn per_class_quality_refuses_references_of_other_classes_by_name() {
+    use aegan::metrics::classifier::{Classifier, ClassifierConfig};
+    use aegan::metrics::{per_class_quality, ClassReference};
+    let model = AeganTrainer::new(conditional(common::tiny(16)), &Device::Cpu)
+        .unwrap()
+        .model();
+    let real = two_classes(4, 16);
+    let reference = |real: &ImageSet, classifier: Option<&Classifier>| {
+        let reference = ClassReference {
+            real,
+            held_out: Some(real),
+            inception: None,
+            classifier,
+            cache_dir: None,
+        };
+        per_class_quality(&model, &reference, 4, 100, 0)
+    };
+    let quality = reference(&real, None).unwrap();
+    assert_eq!(quality.len(), 2);
+    assert_eq!((quality[0].class.as_str(), quality[0].real_images), ("pink", 4));
+    assert!(quality[0].fidelity.is_none() && quality[0].kid.is_none());
+
+    let renamed = synthetic::lesions(2, 16, 0)
+        .with_labels(vec![0, 1], vec!["pink".into(), "green".into()])
+        .unwrap();
+    let message = reference(&renamed, None).unwrap_err().to_string();
+    assert!(
+        message.contains("(pink, blue)") && message.contains("(pink, green)"),
+        "{message}"
+    );
+    let message = reference(&synthetic::lesions(2, 16, 0), None)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("unlabelled"), "{message}");
+
+    let config = ClassifierConfig {
+        steps: 1,
+        ..ClassifierConfig::default()
+    };
+    let other = Classifier::train(&renamed, &config, &Device::Cpu).unwrap();
+    let message = reference(&real, Some(&other)).unwrap_err().to_string();
+    assert!(message.contains("the classifier"), "{message}");
+    let same = Classifier::train(&real, &config, &Device::Cpu).unwrap();
+    let quality = reference(&real, Some(&same)).unwrap();
+    for q in &quality {
+        let fidelity = q.fidelity.unwrap();
+        assert!(
+            (0.0..=1.0).contains(&fidelity) && (fidelity * 4.0).fract() == 0.0,
+            "a share of 4 images"
+        );
+        assert!(q.held_out_recall.is_some());
+    }
+}

@@ -150,3 +150,21 @@ fn the_class_balanced_sampler_draws_each_class_equally_often_and_repeats_for_a_s
     assert_ne!(sampler.batch(17), other_seed.batch(17));
     assert!(aegan::data::ClassBalancedSampler::new(&[], 4, 0).is_err());
 }
+
+#[test]
+fn a_labelled_set_drops_its_empty_classes_and_answers_labels_by_index() {
+    use aegan::data::Dataset;
+    let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+    let set = synthetic::lesions(4, 16, 0)
+        .with_labels(vec![3, 1, 3, 1], names)
+        .unwrap()
+        .without_empty_classes();
+    assert_eq!(set.class_names(), ["b", "d"], "a and c had no image");
+    assert_eq!(set.labels().unwrap(), [1, 0, 1, 0]);
+    assert_eq!(Dataset::labels_of(&set, &[2, 1]).unwrap(), Some(vec![1, 0]));
+    assert!(Dataset::labels_of(&set, &[4]).is_err(), "index out of range");
+    let unlabelled = synthetic::lesions(4, 16, 0);
+    assert_eq!(Dataset::labels_of(&unlabelled, &[0, 3]).unwrap(), None);
+    assert!(Dataset::labels_of(&unlabelled, &[9]).is_err());
+    assert!(Dataset::class_names(&unlabelled).is_empty());
+}

@@ -263,6 +263,8 @@ fn check_resume_options(args: &TrainArgs, config: &AeganConfig) -> aegan::Result
         preset.batch_size = config.batch_size;
         preset.seed = config.seed;
         preset.progressive = config.progressive;
+        // Conditioning has its own option (--conditional), checked by the example.
+        preset.conditioning = config.conditioning.clone();
         if let Some((field, has, given)) = first_difference(&saved, &json(&preset), "") {
             return Err(differs(
                 "--preset",
