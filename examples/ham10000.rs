@@ -73,10 +73,12 @@ fn run(mut args: Args) -> aegan::Result<()> {
     }
     let (start, device) = common::start(&args.train, "runs/ham10000", "lean")?;
     let size = start.image_size();
+    // A resumed run, or a --config, may be conditional without the flag.
     let resumed_conditional = match &start {
         common::Start::Resume(t) => Some(t.config().conditioning.is_some()),
         common::Start::New(_) => None,
     };
+    let config_conditional = matches!(&start, common::Start::New(c) if c.conditioning.is_some());
     if args.conditional && resumed_conditional == Some(false) {
         return Err(aegan::AeganError::option(
             "--conditional",
@@ -84,7 +86,7 @@ fn run(mut args: Args) -> aegan::Result<()> {
             "the checkpoint is unconditional and a resumed run keeps its config; start a new run with another --out",
         ));
     }
-    let conditional = args.conditional || resumed_conditional == Some(true);
+    let conditional = args.conditional || config_conditional || resumed_conditional == Some(true);
     let Some(dir) = &args.data else {
         if conditional {
             return Err(aegan::AeganError::option(
@@ -193,7 +195,7 @@ fn run(mut args: Args) -> aegan::Result<()> {
         (images, None)
     };
     let start = match start {
-        common::Start::New(mut config) if conditional => {
+        common::Start::New(mut config) if args.conditional => {
             let mut conditioning = ConditioningConfig::new(data.class_names().to_vec());
             conditioning.balanced_batches = args.balanced;
             if let [start_images, length_images] = args.transition[..] {

@@ -50,10 +50,12 @@ fn main() {
 fn run(args: Args) -> aegan::Result<()> {
     let (start, device) = common::start(&args.train, "runs/sprites", "sprites")?;
     let size = start.image_size();
+    // A resumed run, or a --config, may be conditional without the flag.
     let resumed_conditional = match &start {
         common::Start::Resume(t) => Some(t.config().conditioning.is_some()),
         common::Start::New(_) => None,
     };
+    let config_conditional = matches!(&start, common::Start::New(c) if c.conditioning.is_some());
     if args.conditional && resumed_conditional == Some(false) {
         return Err(aegan::AeganError::option(
             "--conditional",
@@ -61,7 +63,7 @@ fn run(args: Args) -> aegan::Result<()> {
             "the checkpoint is unconditional and a resumed run keeps its config; start a new run with another --out",
         ));
     }
-    let conditional = args.conditional || resumed_conditional == Some(true);
+    let conditional = args.conditional || config_conditional || resumed_conditional == Some(true);
     let Some(dir) = &args.data else {
         if conditional {
             return Err(aegan::AeganError::option(
@@ -103,7 +105,7 @@ fn run(args: Args) -> aegan::Result<()> {
         false => loaded.to_image_set(description)?,
     };
     let start = match start {
-        common::Start::New(mut config) if conditional => {
+        common::Start::New(mut config) if args.conditional => {
             println!("conditional on the category: {}", data.class_names().join(", "));
             config.conditioning = Some(ConditioningConfig::new(data.class_names().to_vec()));
             common::Start::New(config)
