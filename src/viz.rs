@@ -75,31 +75,11 @@ pub fn save_labelled_grid(
     label: &str,
     path: impl AsRef<Path>,
 ) -> Result<()> {
-    use plotters::prelude::*;
-    let path = path.as_ref();
     let tiles = grid(images, columns, zoom)?;
-    if !chart_font_available() {
-        return save_png(&tiles, path);
-    }
     let band = 22u32;
     let (w, h) = tiles.dimensions();
-    let w = w.max(160);
-    let mut buffer = vec![255u8; (w * (h + band) * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buffer, (w, h + band)).into_drawing_area();
-        root.draw_text(label, &("sans-serif", 15).into_font().color(&BLACK), (4, 3))
-            .and_then(|_| root.present())
-            .map_err(|e| AeganError::Plot {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-    }
-    let mut out = RgbImage::from_raw(w, h + band, buffer).ok_or_else(|| AeganError::Plot {
-        path: path.to_path_buf(),
-        reason: "caption buffer has the wrong size".into(),
-    })?;
-    image::imageops::replace(&mut out, &tiles, 0, i64::from(band));
-    save_png(&out, path)
+    let canvas = (w.max(160), h + band);
+    save_with_text(&tiles, canvas, (0, band), 15, &[(label, (4, 3))], path.as_ref())
 }
 
 #[cfg(feature = "plots")]
@@ -113,39 +93,54 @@ pub fn save_class_rows(
     zoom: usize,
     path: impl AsRef<Path>,
 ) -> Result<()> {
-    use plotters::prelude::*;
-    let path = path.as_ref();
     let tiles = grid(images, columns, zoom)?;
-    if !chart_font_available() || row_names.is_empty() {
-        return save_png(&tiles, path);
-    }
     let longest = row_names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as u32;
     let band = 8 + 8 * longest;
     let (w, h) = tiles.dimensions();
     let rows = images.dim(0)?.div_ceil(columns.max(1)).max(1) as u32;
     let row_height = (h - 2) / rows;
-    let mut buffer = vec![255u8; ((w + band) * h * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buffer, (w + band, h)).into_drawing_area();
-        let font = ("sans-serif", 13).into_font().color(&BLACK);
-        for (r, name) in row_names.iter().enumerate().take(rows as usize) {
+    let texts: Vec<(&str, (i32, i32))> = (row_names.iter().enumerate().take(rows as usize))
+        .map(|(r, name)| {
             let y = 2 + r as u32 * row_height + row_height / 2;
-            root.draw_text(name, &font, (4, y.saturating_sub(7) as i32))
-                .map_err(|e| AeganError::Plot {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                })?;
-        }
-        root.present().map_err(|e| AeganError::Plot {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+            (name.as_str(), (4, y.saturating_sub(7) as i32))
+        })
+        .collect();
+    save_with_text(&tiles, (w + band, h), (band, 0), 13, &texts, path.as_ref())
+}
+
+#[cfg(feature = "plots")]
+/// Writes `tiles` at `tiles_at` on a white canvas of `canvas` pixels, with each text drawn at
+/// its position in a sans-serif font of `font_size`. Without a system font (or with no text)
+/// the tiles are written alone.
+fn save_with_text(
+    tiles: &RgbImage,
+    canvas: (u32, u32),
+    tiles_at: (u32, u32),
+    font_size: u32,
+    texts: &[(&str, (i32, i32))],
+    path: &Path,
+) -> Result<()> {
+    use plotters::prelude::*;
+    if !chart_font_available() || texts.is_empty() {
+        return save_png(tiles, path);
     }
-    let mut out = RgbImage::from_raw(w + band, h, buffer).ok_or_else(|| AeganError::Plot {
+    let plot_error = |reason: String| AeganError::Plot {
         path: path.to_path_buf(),
-        reason: "label buffer has the wrong size".into(),
-    })?;
-    image::imageops::replace(&mut out, &tiles, i64::from(band), 0);
+        reason,
+    };
+    let mut buffer = vec![255u8; (canvas.0 * canvas.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, canvas).into_drawing_area();
+        let font = ("sans-serif", font_size).into_font().color(&BLACK);
+        for (text, at) in texts {
+            root.draw_text(text, &font, *at)
+                .map_err(|e| plot_error(e.to_string()))?;
+        }
+        root.present().map_err(|e| plot_error(e.to_string()))?;
+    }
+    let mut out = RgbImage::from_raw(canvas.0, canvas.1, buffer)
+        .ok_or_else(|| plot_error("text buffer has the wrong size".into()))?;
+    image::imageops::replace(&mut out, tiles, i64::from(tiles_at.0), i64::from(tiles_at.1));
     save_png(&out, path)
 }
 
