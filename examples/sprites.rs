@@ -50,20 +50,7 @@ fn main() {
 fn run(args: Args) -> aegan::Result<()> {
     let (start, device) = common::start(&args.train, "runs/sprites", "sprites")?;
     let size = start.image_size();
-    // A resumed run, or a --config, may be conditional without the flag.
-    let resumed_conditional = match &start {
-        common::Start::Resume(t) => Some(t.config().conditioning.is_some()),
-        common::Start::New(_) => None,
-    };
-    let config_conditional = matches!(&start, common::Start::New(c) if c.conditioning.is_some());
-    if args.conditional && resumed_conditional == Some(false) {
-        return Err(aegan::AeganError::option(
-            "--conditional",
-            "on",
-            "the checkpoint is unconditional and a resumed run keeps its config; start a new run with another --out",
-        ));
-    }
-    let conditional = args.conditional || config_conditional || resumed_conditional == Some(true);
+    let conditional = start.is_conditional(args.conditional)?;
     let Some(dir) = &args.data else {
         if conditional {
             return Err(aegan::AeganError::option(

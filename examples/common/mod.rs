@@ -152,6 +152,25 @@ pub enum Start {
 }
 
 impl Start {
+    /// Whether the run trains class-conditionally: `asked` (`--conditional`), or a resumed
+    /// checkpoint or `--config` that is conditional. Asking a resumed unconditional run for it
+    /// is an error: a resumed run keeps its config.
+    pub fn is_conditional(&self, asked: bool) -> aegan::Result<bool> {
+        let (config, resumed) = match self {
+            Start::Resume(t) => (t.config(), true),
+            Start::New(c) => (&**c, false),
+        };
+        let has = config.conditioning.is_some();
+        if asked && resumed && !has {
+            return Err(AeganError::option(
+                "--conditional",
+                "on",
+                "the checkpoint is unconditional and a resumed run keeps its config; start a new run with another --out",
+            ));
+        }
+        Ok(asked || has)
+    }
+
     /// The image side the data must be loaded at.
     pub fn image_size(&self) -> usize {
         match self {
