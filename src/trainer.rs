@@ -140,8 +140,8 @@ impl AeganTrainer {
         if self.networks.growth() != growth {
             self.networks.set_growth(growth)?;
         }
-        if let Some(c) = &self.config.conditioning {
-            let strength = c.strength_at(self.step * self.config.batch_size as u64);
+        if self.config.conditioning.is_some() {
+            let strength = self.condition_strength();
             self.networks.set_condition_strength(strength);
         }
         Ok(())

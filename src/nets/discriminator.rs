@@ -148,18 +148,20 @@ impl ImageDiscriminator {
                 }
             }
         };
-        match (&self.class_projection, labels) {
-            (None, None) => Ok(logits),
-            (Some(projection), Some(labels)) => {
-                super::check_labels(labels, features.dim(0)?)?;
+        let batch = features.dim(0)?;
+        match super::with_labels(
+            &self.class_projection,
+            labels,
+            batch,
+            "image discriminator",
+            "image",
+        )? {
+            Some((projection, labels)) => {
                 let w = projection.forward(labels)?;
                 let projected = (w * &features)?.sum_keepdim(1)?;
                 logits + (projected * self.condition_strength)?
             }
-            (Some(_), None) => candle_core::bail!(
-                "this image discriminator is class-conditional: it needs a label per image (forward_labelled_t)"
-            ),
-            (None, Some(_)) => candle_core::bail!("this image discriminator is not class-conditional: it takes no labels"),
+            None => Ok(logits),
         }
     }
 

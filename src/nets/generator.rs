@@ -205,19 +205,12 @@ impl Generator {
     fn forward_in_precision(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let growth = self.growth.unwrap_or(Growth::stable(self.image_size));
         let b = z.dim(0)?;
-        let stem_input = match (&self.label_embedding, labels) {
-            (None, None) => z.clone(),
-            (Some(embedding), Some(labels)) => {
-                super::check_labels(labels, b)?;
+        let stem_input = match super::with_labels(&self.label_embedding, labels, b, "generator", "latent")? {
+            Some((embedding, labels)) => {
                 let e = embedding.forward(labels)?.to_dtype(self.compute)?;
                 Tensor::cat(&[z, &(e * self.condition_strength)?], 1)?
             }
-            (Some(_), None) => candle_core::bail!(
-                "this generator is class-conditional: it needs a label per latent (forward_labelled_t)"
-            ),
-            (None, Some(_)) => {
-                candle_core::bail!("this generator is not class-conditional: it takes no labels")
-            }
+            None => z.clone(),
         };
         let x = super::layers::linear(&self.stem, &stem_input)?.reshape((b, self.stem_width, 4, 4))?;
         let mut x = self.stem_norm.forward_leaky(&x, train, self.slope)?;

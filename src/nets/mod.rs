@@ -37,16 +37,34 @@ pub(crate) fn validated(checked: crate::Result<()>) -> candle_core::Result<()> {
     checked.map_err(|e| candle_core::Error::Msg(e.to_string()))
 }
 
-/// Checks that `labels` holds one u32 class label per image of a batch of `batch`.
-pub(crate) fn check_labels(labels: &Tensor, batch: usize) -> candle_core::Result<()> {
-    if labels.dims() != [batch] || labels.dtype() != candle_core::DType::U32 {
-        candle_core::bail!(
-            "labels must be a u32 tensor of shape ({batch},), one per image; found {:?} of {:?}",
-            labels.dims(),
-            labels.dtype()
-        );
+/// The class layer of a network (`layer`: `None` for an unconditional network) paired with
+/// the `labels` of a forward pass, checked: a conditional network needs one u32 label per
+/// `item` of the batch of `batch`, an unconditional one takes none. `None` means "no label
+/// term"; `network` and `item` name what is wrong in the error.
+pub(crate) fn with_labels<'a, L>(
+    layer: &'a Option<L>,
+    labels: Option<&'a Tensor>,
+    batch: usize,
+    network: &str,
+    item: &str,
+) -> candle_core::Result<Option<(&'a L, &'a Tensor)>> {
+    match (layer, labels) {
+        (None, None) => Ok(None),
+        (Some(layer), Some(labels)) => {
+            if labels.dims() != [batch] || labels.dtype() != candle_core::DType::U32 {
+                candle_core::bail!(
+                    "labels must be a u32 tensor of shape ({batch},), one per image; found {:?} of {:?}",
+                    labels.dims(),
+                    labels.dtype()
+                );
+            }
+            Ok(Some((layer, labels)))
+        }
+        (Some(_), None) => candle_core::bail!(
+            "this {network} is class-conditional: it needs a label per {item} (forward_labelled_t)"
+        ),
+        (None, Some(_)) => candle_core::bail!("this {network} is not class-conditional: it takes no labels"),
     }
-    Ok(())
 }
 
 /// Class labels as the u32 tensor `(n,)` that the conditional networks take, on `device`.
