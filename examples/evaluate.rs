@@ -189,7 +189,7 @@ fn run(args: Args) -> aegan::Result<()> {
             let held = set.subset(&held)?.images;
             let real_count = args.max_real.unwrap_or(train.len());
             labelled = Some(Labelled {
-                real_labels: sample_labels(&train, real_count),
+                real_labels: metrics::evenly_spaced_labels(&train, real_count).unwrap_or_default(),
                 held_labels: held.labels().unwrap_or_default().to_vec(),
                 train: train.clone(),
                 held: held.clone(),
@@ -370,14 +370,6 @@ struct Labelled {
     /// The classes of the real sample compared with (evenly spaced through `train`).
     real_labels: Vec<usize>,
     held_labels: Vec<usize>,
-}
-
-/// The labels of the images [`metrics::evenly_spaced`] takes from `set`.
-fn sample_labels(set: &ImageSet, n: usize) -> Vec<usize> {
-    let labels = set.labels().unwrap_or_default();
-    metrics::evenly_spaced_indices(set.len(), n)
-        .map(|i| labels[i])
-        .collect()
 }
 
 /// Every image of a folder at `size`, as one `(N, 3, size, size)` tensor on the CPU.

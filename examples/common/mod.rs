@@ -472,11 +472,7 @@ pub fn train(
     if !args.no_eval {
         let mut evaluator = Evaluator::new(data, args.eval_images, args.eval_images, config.seed)?;
         if let Some(held) = held_out.filter(|h| !h.is_empty()) {
-            let labels = held.labels().map(|labels| {
-                metrics::evenly_spaced_indices(held.len(), args.eval_images)
-                    .map(|i| labels[i])
-                    .collect()
-            });
+            let labels = metrics::evenly_spaced_labels(held, args.eval_images);
             evaluator = evaluator.with_held_out(metrics::evenly_spaced(held, args.eval_images)?, labels);
         }
         if let Some(path) = &args.inception {

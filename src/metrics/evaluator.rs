@@ -35,11 +35,7 @@ impl Evaluator {
     pub fn new(real: &ImageSet, n_real: usize, n_fake: usize, seed: u64) -> Result<Self> {
         Ok(Evaluator {
             real: evenly_spaced(real, n_real)?,
-            real_labels: real.labels().map(|labels| {
-                evenly_spaced_indices(real.len(), n_real)
-                    .map(|i| labels[i])
-                    .collect()
-            }),
+            real_labels: evenly_spaced_labels(real, n_real),
             held_out: None,
             held_out_labels: None,
             inception: None,
@@ -127,6 +123,12 @@ impl Evaluator {
 pub fn evenly_spaced(set: &ImageSet, n: usize) -> Result<Tensor> {
     let indices: Vec<usize> = evenly_spaced_indices(set.len(), n).collect();
     set.batch(&indices, &Device::Cpu)
+}
+
+/// The classes of the images [`evenly_spaced`] takes from `set`, when it carries labels.
+pub fn evenly_spaced_labels(set: &ImageSet, n: usize) -> Option<Vec<usize>> {
+    let labels = set.labels()?;
+    Some(evenly_spaced_indices(set.len(), n).map(|i| labels[i]).collect())
 }
 
 /// The indices [`evenly_spaced`] takes from a set of `len`.

@@ -47,7 +47,9 @@ mod reconstruction;
 
 pub use checker::{checker_ratio, checker_score};
 pub use diversity::{near_duplicate_fraction, pairwise_distance_ratio};
-pub use evaluator::{cached_features, evenly_spaced, evenly_spaced_indices, generate, Evaluator};
+pub use evaluator::{
+    cached_features, evenly_spaced, evenly_spaced_indices, evenly_spaced_labels, generate, Evaluator,
+};
 pub use fid::{fid, kid, FeatureStats, KidScore};
 pub use inception::FidInception;
 pub use memorisation::{memorisation, Memorisation};
