@@ -49,6 +49,10 @@ struct Args {
     /// to 1 between START and START + LENGTH (0,1 conditions fully from the start).
     #[arg(long, requires = "conditional", value_delimiter = ',', num_args = 2, default_values_t = [32_000, 64_000])]
     transition: Vec<u64>,
+    /// With --conditional: weight of the auxiliary classifier on Dx that tells G which
+    /// diagnosis an image looks like (0: the projection discriminator alone).
+    #[arg(long, requires = "conditional", default_value_t = ConditioningConfig::DEFAULT_CLASS_LOSS_WEIGHT)]
+    class_loss: f64,
     /// Don't cache decoded images on disk.
     #[arg(long)]
     no_cache: bool,
@@ -185,6 +189,7 @@ fn run(mut args: Args) -> aegan::Result<()> {
         common::Start::New(mut config) if args.conditional => {
             let mut conditioning = ConditioningConfig::new(data.class_names().to_vec());
             conditioning.balanced_batches = args.balanced;
+            conditioning.class_loss_weight = args.class_loss;
             if let [start_images, length_images] = args.transition[..] {
                 if length_images == 0 {
                     return Err(aegan::AeganError::option(

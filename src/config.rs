@@ -713,6 +713,10 @@ impl AeganConfig {
             image: self.image_spec(),
             layout: self.image_discriminator.clone(),
             classes: self.conditioning.as_ref().map(|c| c.class_count()),
+            auxiliary_classifier: self
+                .conditioning
+                .as_ref()
+                .is_some_and(|c| c.class_loss_weight > 0.0),
         }
     }
 

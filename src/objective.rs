@@ -44,6 +44,11 @@
 //!   discriminator Dx(·, y): generated images x̂ = G(z, y) take the labels of the real batch
 //!   beside them, reconstructions x̃ = G(E(x), y) their own image's label. E and Dz, and the
 //!   formulas, are unchanged.
+//! - *Auxiliary classifier* (`conditioning.class_loss_weight` w > 0): Dx also gives class
+//!   logits C(·) from the features its output reads, and with CE the mean cross-entropy
+//!   against the labels and λ the condition's strength,
+//!   `L_Dx += w·CE(C(x), y)` (the classifier learns from real images only) and
+//!   `L_GE += w·λ·½[CE(C(x̂), y) + CE(C(x̃), y)]`.
 //! - *Spectral normalisation* of Dx changes the network, not these formulas: every Dx above
 //!   computes with its weights divided by their largest singular values
 //!   ([`crate::config::ImageDiscriminatorConfig::spectral_norm`]).
@@ -153,6 +158,10 @@ pub struct DiscriminatorLosses {
     pub image: f32,
     /// L_Dz.
     pub latent: f32,
+    /// CE(C(x), y), the auxiliary classifier's loss on real images, unweighted (included in
+    /// `image`); 0 without a classifier.
+    #[serde(default)]
+    pub class: f32,
 }
 
 /// The generator/encoder step's loss values (unweighted terms, and the weighted total).
@@ -166,6 +175,10 @@ pub struct GeneratorLosses {
     pub image_reconstruction: f32,
     /// mean (z̃ − z)².
     pub latent_reconstruction: f32,
+    /// ½·[CE(C(x̂), y) + CE(C(x̃), y)], the auxiliary classifier's loss on generated and
+    /// reconstructed images; 0 without a classifier.
+    #[serde(default)]
+    pub image_class: f32,
     /// L_GE, the weighted sum.
     pub total: f32,
 }
@@ -180,11 +193,12 @@ pub trait LossValues: Sized {
 }
 
 impl LossValues for DiscriminatorLosses {
-    const NAMES: &'static [&'static str] = &["d_image", "d_latent"];
+    const NAMES: &'static [&'static str] = &["d_image", "d_latent", "d_class"];
     fn from_terms(t: &[f32]) -> Self {
         DiscriminatorLosses {
             image: t[0],
             latent: t[1],
+            class: t[2],
         }
     }
 }
@@ -195,6 +209,7 @@ impl LossValues for GeneratorLosses {
         "g_latent_adversarial",
         "g_image_reconstruction",
         "g_latent_reconstruction",
+        "g_image_class",
         "g_total",
     ];
     fn from_terms(t: &[f32]) -> Self {
@@ -203,7 +218,8 @@ impl LossValues for GeneratorLosses {
             latent_adversarial: t[1],
             image_reconstruction: t[2],
             latent_reconstruction: t[3],
-            total: t[4],
+            image_class: t[4],
+            total: t[5],
         }
     }
 }
@@ -248,6 +264,7 @@ pub struct AeganObjective {
     image_loss: ImageLoss,
     lecam: Option<LeCamConfig>,
     diff_augment: Option<DiffAugmentConfig>,
+    class_loss_weight: f64,
 }
 
 impl AeganObjective {
@@ -261,11 +278,13 @@ impl AeganObjective {
             image_loss: config.image_loss,
             lecam: config.lecam,
             diff_augment: config.diff_augment,
+            class_loss_weight: config.conditioning.as_ref().map_or(0.0, |c| c.class_loss_weight),
         }
     }
 
     /// Dx's logits on `images` (with their class `labels` for a conditional Dx), augmented
-    /// first when DiffAugment is on.
+    /// first when DiffAugment is on, and the auxiliary classifier's cross-entropy against
+    /// `labels` when Dx has a classifier.
     fn image_logits(
         &self,
         nets: &Networks,
@@ -273,12 +292,38 @@ impl AeganObjective {
         labels: Option<&Tensor>,
         state: &AdaptiveState,
         rng: &mut TrainRng,
-    ) -> Result<Tensor> {
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let seen = match &self.diff_augment {
             Some(policy) => diffaug::augment(images, policy, state.augment_probability, rng)?,
             None => images.clone(),
         };
-        Ok(nets.image_discriminator.forward_labelled_t(&seen, labels, true)?)
+        let (logits, class_logits) = nets
+            .image_discriminator
+            .forward_with_classes_t(&seen, labels, true)?;
+        let class_loss = match (class_logits, labels) {
+            (Some(class_logits), Some(labels)) => {
+                Some(candle_nn::loss::cross_entropy(&class_logits, labels)?)
+            }
+            _ => None,
+        };
+        Ok((logits, class_loss))
+    }
+
+    /// `w·loss` for the classifier's weight w, and the unweighted loss to report (0 without a
+    /// classifier).
+    fn weighted_class_loss(
+        &self,
+        loss: Option<Tensor>,
+        like: &Tensor,
+        scale: f64,
+    ) -> Result<(Tensor, Tensor)> {
+        match loss {
+            Some(loss) => Ok(((&loss * (self.class_loss_weight * scale))?, loss)),
+            None => {
+                let zero = like.zeros_like()?;
+                Ok((zero.clone(), zero))
+            }
+        }
     }
 
     /// L_Dx + L_Dz on real images `x` (with their class `labels`, u32 `(batch,)`, for a
@@ -301,9 +346,9 @@ impl AeganObjective {
         let x_tilde = g.forward_labelled_t(&z_hat, labels, true)?.detach();
         let z_tilde = nets.encoder.forward_t(&x_hat, true)?.detach();
 
-        let real_logits = self.image_logits(nets, x, labels, state, rng)?;
-        let generated_logits = self.image_logits(nets, &x_hat, labels, state, rng)?;
-        let reconstructed_logits = self.image_logits(nets, &x_tilde, labels, state, rng)?;
+        let (real_logits, real_class) = self.image_logits(nets, x, labels, state, rng)?;
+        let (generated_logits, _) = self.image_logits(nets, &x_hat, labels, state, rng)?;
+        let (reconstructed_logits, _) = self.image_logits(nets, &x_tilde, labels, state, rng)?;
 
         let zeroing = self.output_zeroing;
         let mut zeroed = |logits: Tensor| -> Result<Tensor> {
@@ -367,7 +412,9 @@ impl AeganObjective {
             let moved = state.augment_probability + (overfitting - adaptive.target).signum() * step;
             next_state.augment_probability = moved.clamp(0.0, 1.0);
         }
-        let terms = Tensor::stack(&[&image, &latent], 0)?.detach();
+        let (weighted_class, class) = self.weighted_class_loss(real_class, &latent, 1.0)?;
+        let image = (image + weighted_class)?;
+        let terms = Tensor::stack(&[&image, &latent, &class], 0)?.detach();
         Ok(Evaluated {
             loss: (image + latent)?,
             terms,
@@ -395,8 +442,13 @@ impl AeganObjective {
         let x_tilde = g.forward_labelled_t(&z_hat, labels, true)?;
         let z_tilde = nets.encoder.forward_t(&x_hat, true)?;
 
-        let generated_logits = self.image_logits(nets, &x_hat, labels, state, rng)?;
-        let reconstructed_logits = self.image_logits(nets, &x_tilde, labels, state, rng)?;
+        let (generated_logits, generated_class) = self.image_logits(nets, &x_hat, labels, state, rng)?;
+        let (reconstructed_logits, reconstructed_class) =
+            self.image_logits(nets, &x_tilde, labels, state, rng)?;
+        let class_loss = match (generated_class, reconstructed_class) {
+            (Some(a), Some(b)) => Some(((a + b)? * 0.5)?),
+            _ => None,
+        };
         let image_adversarial = match self.image_loss {
             ImageLoss::NonSaturating => {
                 ((bce_with_logits(&generated_logits, 1.0)? + bce_with_logits(&reconstructed_logits, 1.0)?)?
@@ -411,17 +463,22 @@ impl AeganObjective {
         let image_reconstruction = (&x_tilde - x)?.abs()?.mean_all()?;
         let latent_reconstruction = (&z_tilde - z)?.sqr()?.mean_all()?;
 
+        let strength = nets.generator.condition_strength();
+        let (weighted_class, image_class) =
+            self.weighted_class_loss(class_loss, &image_reconstruction, strength)?;
         let w = &self.weights;
         let total = ((&image_adversarial * w.image_adversarial)?
             + (&latent_adversarial * w.latent_adversarial)?
             + (&image_reconstruction * w.image_reconstruction)?
-            + (&latent_reconstruction * w.latent_reconstruction)?)?;
+            + (&latent_reconstruction * w.latent_reconstruction)?
+            + weighted_class)?;
         let terms = Tensor::stack(
             &[
                 &image_adversarial,
                 &latent_adversarial,
                 &image_reconstruction,
                 &latent_reconstruction,
+                &image_class,
                 &total,
             ],
             0,

@@ -29,16 +29,18 @@ pub struct StepLosses {
 
 impl StepLosses {
     /// Every loss value with its name, in a fixed order (for logs and checks).
-    pub fn named(&self) -> [(&'static str, f32); 7] {
+    pub fn named(&self) -> [(&'static str, f32); 9] {
         let d = &self.discriminator;
         let g = &self.generator;
         [
             ("d_image", d.image),
             ("d_latent", d.latent),
+            ("d_class", d.class),
             ("g_image_adversarial", g.image_adversarial),
             ("g_latent_adversarial", g.latent_adversarial),
             ("g_image_reconstruction", g.image_reconstruction),
             ("g_latent_reconstruction", g.latent_reconstruction),
+            ("g_image_class", g.image_class),
             ("g_total", g.total),
         ]
     }

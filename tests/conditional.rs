@@ -422,3 +422,120 @@ fn per_class_quality_refuses_references_of_other_classes_by_name() {
         assert!(q.held_out_recall.is_some());
     }
 }
+
+fn with_classifier(weight: f64) -> AeganConfig {
+    let mut config = conditional(common::tiny(16));
+    config.conditioning.as_mut().unwrap().class_loss_weight = weight;
+    config
+}
+
+#[test]
+fn the_auxiliary_classifier_adds_its_weighted_cross_entropy_to_both_steps() {
+    use aegan::objective::{AdaptiveState, AeganObjective};
+    use aegan::rng::TrainRng;
+
+    let nets = Networks::new(&with_classifier(0.5), &Device::Cpu).unwrap();
+    assert!(nets.image_discriminator.has_classifier());
+    let head = tensor_of(&nets, NetworkKind::ImageDiscriminator, "class_head.weight");
+    let out = tensor_of(&nets, NetworkKind::ImageDiscriminator, "out.weight");
+    assert_eq!(
+        head.dims(),
+        &[2, out.dim(1).unwrap()],
+        "one logit per class from φ(x)"
+    );
+    let without = Networks::new(&with_classifier(0.0), &Device::Cpu).unwrap();
+    assert!(!without.image_discriminator.has_classifier());
+    let names = without.store(NetworkKind::ImageDiscriminator).all();
+    assert!(!names.iter().any(|(n, _)| n.starts_with("class_head")));
+    let message = with_classifier(-0.1).validate().unwrap_err().to_string();
+    assert!(message.contains("conditioning.class_loss_weight"), "{message}");
+
+    let x = two_classes(4, 16).to_tensor(&Device::Cpu).unwrap();
+    let labels = nets.labels_for(Some(&[0, 1, 0, 1, 0, 1, 0, 1]), 8).unwrap();
+    let z = Tensor::randn(0f32, 1.0, (8, 8), &Device::Cpu).unwrap();
+    let losses = |weight: f64, strength: f64| {
+        let config = with_classifier(weight);
+        let mut nets = Networks::new(&config, &Device::Cpu).unwrap();
+        nets.set_condition_strength(strength);
+        let objective = AeganObjective::new(&config);
+        let state = AdaptiveState::new(&config);
+        let mut rng = TrainRng::new(1);
+        let d = objective
+            .discriminator_loss(&nets, &x, labels.as_ref(), &z, &state, &mut rng)
+            .unwrap();
+        let g = objective
+            .generator_loss(&nets, &x, labels.as_ref(), &z, &state, &mut rng)
+            .unwrap();
+        (nets, d.values().unwrap(), g.values().unwrap())
+    };
+    let (nets, d1, g1) = losses(0.5, 1.0);
+    let (_, d2, g2) = losses(2.0, 1.0);
+    // The reported class loss is the cross-entropy of Dx's class logits on the real images.
+    let (_, class_logits) = nets
+        .image_discriminator
+        .forward_with_classes_t(&x, labels.as_ref(), true)
+        .unwrap();
+    let expected = aegan::candle_nn::loss::cross_entropy(&class_logits.unwrap(), labels.as_ref().unwrap())
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!((d1.class - expected).abs() < 1e-5, "{} vs {expected}", d1.class);
+    assert!(d1.class > 0.1 && g1.image_class > 0.1);
+    assert_eq!(d1.class, d2.class);
+    let close = |a: f32, b: f32| (a - b).abs() < 1e-4 * (1.0 + b.abs());
+    assert!(close(d2.image - d1.image, 1.5 * d1.class), "L_Dx gains w·CE");
+    assert_eq!(d1.latent, d2.latent);
+    assert!(
+        close(g2.total - g1.total, 1.5 * g1.image_class),
+        "L_GE gains w·λ·CE"
+    );
+    // At strength 0 (the start of a transition) G is not asked for classes; Dx still learns them.
+    let (_, d1, g1) = losses(0.5, 0.0);
+    let (_, d2, g2) = losses(2.0, 0.0);
+    assert!(close(g2.total, g1.total) && g1.image_class > 0.1);
+    assert!(close(d2.image - d1.image, 1.5 * d1.class));
+}
+
+#[test]
+fn with_an_auxiliary_classifier_dx_tells_the_classes_apart_and_g_draws_them() {
+    let data = two_classes(48, 16);
+    let mut config = with_classifier(0.5);
+    config.batch_size = 16;
+    let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = LoopOptions::new(dir.path(), 200);
+    options.progress = false;
+    options.save_every = 200;
+    let report = TrainingLoop::new(options, Arc::new(AtomicBool::new(false)))
+        .run(&mut trainer, &data)
+        .unwrap();
+    let last = report.last_losses.unwrap();
+    assert!(last.discriminator.class < 0.3, "{last:?}");
+    // Share of `images` that Dx's classifier puts in class `label`.
+    let share = |images: &Tensor, label: usize| {
+        let n = images.dim(0).unwrap();
+        let nets = trainer.networks();
+        let labels = nets.labels_for(Some(&vec![label; n]), n).unwrap();
+        let (_, logits) = nets
+            .image_discriminator
+            .forward_with_classes_t(images, labels.as_ref(), false)
+            .unwrap();
+        let logits = logits.unwrap();
+        let predicted = logits.argmax(1).unwrap().to_vec1::<u32>().unwrap();
+        predicted.iter().filter(|&&p| p as usize == label).count() as f32 / predicted.len() as f32
+    };
+    let real = data.to_tensor(&Device::Cpu).unwrap();
+    let pink_real = real
+        .index_select(&Tensor::new(&[0u32, 2, 4, 6, 8, 10], &Device::Cpu).unwrap(), 0)
+        .unwrap();
+    assert!(share(&pink_real, 0) >= 0.8);
+    let model = trainer.model();
+    for (label, class) in CLASSES.iter().enumerate() {
+        let drawn = model.sample_class(32, class, 3).unwrap();
+        let got = share(&drawn, label);
+        assert!(
+            got >= 0.8,
+            "{class}: Dx's classifier calls {got} of G's images {class}"
+        );
+    }
+}

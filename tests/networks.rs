@@ -196,6 +196,7 @@ fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
                 spectral_norm: false,
             },
             classes: None,
+            auxiliary_classifier: false,
         },
         vb().pp("dx"),
     )

@@ -286,6 +286,9 @@ pub struct ImageDiscriminatorSpec {
     pub layout: ImageDiscriminatorConfig,
     /// Number of classes of a projection discriminator; `None` for an unconditional Dx.
     pub classes: Option<usize>,
+    /// Whether a conditional Dx also has an auxiliary classifier (one logit per class).
+    #[serde(default)]
+    pub auxiliary_classifier: bool,
 }
 
 impl ImageDiscriminatorSpec {
@@ -296,6 +299,11 @@ impl ImageDiscriminatorSpec {
         check_kernel("image_discriminator.kernel", self.layout.kernel, true)?;
         match self.classes {
             Some(classes) => check_classes(classes),
+            None if self.auxiliary_classifier => Err(AeganError::config(
+                "conditioning.class_loss_weight",
+                "> 0",
+                "an auxiliary classifier needs a conditional model (conditioning.classes)",
+            )),
             None => Ok(()),
         }
     }

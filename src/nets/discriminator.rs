@@ -29,7 +29,10 @@ use crate::progressive::Growth;
 /// Dx also has `class_projection` (a vector w(y) per class, as long as φ) and returns
 /// `out(φ(x)) + λ·⟨w(y), φ(x)⟩`, λ the condition's strength
 /// ([`ImageDiscriminator::set_condition_strength`]). Call
-/// [`ImageDiscriminator::forward_labelled_t`] with a label per image.
+/// [`ImageDiscriminator::forward_labelled_t`] with a label per image. With an auxiliary
+/// classifier ([`crate::config::ConditioningConfig::class_loss_weight`]) Dx also has
+/// `class_head`, a linear layer from φ(x) to one logit per class
+/// ([`ImageDiscriminator::forward_with_classes_t`]).
 #[derive(Debug, Clone)]
 pub struct ImageDiscriminator {
     input: GrowingInput,
@@ -37,6 +40,7 @@ pub struct ImageDiscriminator {
     down: Vec<ConvBlock>,
     out: Linear,
     class_projection: Option<Embedding>,
+    class_head: Option<Linear>,
     condition_strength: f64,
     out_spectral: Option<SpectralNorm>,
     slope: f64,
@@ -84,6 +88,13 @@ impl ImageDiscriminator {
             }
             None => None,
         };
+        let class_head = match (spec.classes, spec.auxiliary_classifier) {
+            (Some(classes), true) => {
+                macs += (features * classes) as u64;
+                Some(candle_nn::linear(features, classes, vb.pp("class_head"))?)
+            }
+            _ => None,
+        };
         let mut out_spectral = None;
         if d.spectral_norm {
             input = input.with_spectral_norm(&vb)?;
@@ -99,6 +110,7 @@ impl ImageDiscriminator {
             down: down.blocks,
             out,
             class_projection,
+            class_head,
             condition_strength: 1.0,
             out_spectral,
             slope,
@@ -130,6 +142,22 @@ impl ImageDiscriminator {
     /// u32) for a projection discriminator. Labels for an unconditional Dx, or none for a
     /// conditional one, are an error.
     pub fn forward_labelled_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        Ok(self.forward_with_classes_t(x, labels, train)?.0)
+    }
+
+    /// Whether Dx has an auxiliary classifier.
+    pub fn has_classifier(&self) -> bool {
+        self.class_head.is_some()
+    }
+
+    /// [`ImageDiscriminator::forward_labelled_t`] and, for a Dx with an auxiliary classifier,
+    /// its class logits `(batch, classes)`, f32, from the same features (`None` without one).
+    pub fn forward_with_classes_t(
+        &self,
+        x: &Tensor,
+        labels: Option<&Tensor>,
+        train: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let from_image = |x: &Tensor| self.from_image.forward_leaky(x, self.slope);
         let features = self
             .input
@@ -148,8 +176,12 @@ impl ImageDiscriminator {
                 }
             }
         };
+        let class_logits = match &self.class_head {
+            Some(head) => Some(head.forward(&features)?),
+            None => None,
+        };
         let batch = features.dim(0)?;
-        match super::with_labels(
+        let logits = match super::with_labels(
             &self.class_projection,
             labels,
             batch,
@@ -159,10 +191,11 @@ impl ImageDiscriminator {
             Some((projection, labels)) => {
                 let w = projection.forward(labels)?;
                 let projected = (w * &features)?.sum_keepdim(1)?;
-                logits + (projected * self.condition_strength)?
+                (logits + (projected * self.condition_strength)?)?
             }
-            None => Ok(logits),
-        }
+            None => logits,
+        };
+        Ok((logits, class_logits))
     }
 
     /// Advances every spectral norm's estimate by one power-iteration step (the trainer does
