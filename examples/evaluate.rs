@@ -15,8 +15,10 @@
 //!     --checkpoint runs/conditional/checkpoint --per-class --inception <weights>
 //! ```
 //!
-//! A class-conditional checkpoint needs `--ham-holdout` (the diagnoses are its classes): its
-//! images are generated with the diagnoses of the real images they are compared with, in turn.
+//! A class-conditional checkpoint takes its classes from the real images: the diagnoses with
+//! `--ham-holdout`, otherwise the folder's categories (sub-folders or `<category>__` file-name
+//! prefixes, as the sprites example reads them), which must be the checkpoint's classes. Its
+//! images are generated with the classes of the real images they are compared with, in turn.
 
 use std::path::{Path, PathBuf};
 
@@ -77,11 +79,11 @@ struct Args {
     /// Seed of the latents and of every metric's random choices.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// With a class-conditional --checkpoint and --ham-holdout: also measure each class on
-    /// its own (--per-class-n images of each against the class's training images: KID, FID
-    /// for classes of 500 images or more, and class fidelity by a classifier trained on the
-    /// training images).
-    #[arg(long, requires_all = ["checkpoint", "ham_holdout"])]
+    /// With a class-conditional --checkpoint: also measure each class on its own
+    /// (--per-class-n images of each against the class's real images: KID, FID for classes of
+    /// 500 images or more, and class fidelity by a classifier trained on the real images,
+    /// beside its recall on held-out images when there are any).
+    #[arg(long, requires = "checkpoint")]
     per_class: bool,
     /// Images generated per class with --per-class.
     #[arg(long, default_value_t = 500, requires = "per_class")]
@@ -154,18 +156,11 @@ fn run(args: Args) -> aegan::Result<()> {
         (None, size) => size.unwrap_or(32),
     };
     let conditional = networks.as_ref().is_some_and(|(_, nets)| nets.is_conditional());
-    if conditional && args.ham_holdout.is_none() {
-        return Err(AeganError::option(
-            "--checkpoint",
-            args.checkpoint.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-            "is class-conditional: compare it with --real <HAM10000 folder> --ham-holdout F, whose diagnoses give the classes",
-        ));
-    }
     if args.per_class && !conditional {
         return Err(AeganError::option(
             "--per-class",
             "on",
-            "needs a class-conditional --checkpoint (trained with ham10000 --conditional)",
+            "needs a class-conditional --checkpoint (trained with --conditional)",
         ));
     }
     let mut labelled: Option<Labelled> = None;
@@ -192,7 +187,7 @@ fn run(args: Args) -> aegan::Result<()> {
                 real_labels: metrics::evenly_spaced_labels(&train, real_count).unwrap_or_default(),
                 held_labels: held.labels().unwrap_or_default().to_vec(),
                 train: train.clone(),
-                held: held.clone(),
+                held: Some(held.clone()),
             });
             eprintln!(
                 "lesion-level split: comparing with training images, reconstructing {} held-out images",
@@ -203,6 +198,30 @@ fn run(args: Args) -> aegan::Result<()> {
                 .then(|| held.to_tensor(&Device::Cpu))
                 .transpose()?;
             (real, held)
+        }
+        // A conditional model trained on a labelled folder (the sprites example's categories):
+        // the same labelling of --real (and --held-out) gives the classes.
+        None if conditional => {
+            let classes = networks.as_ref().map_or(&[][..], |(_, nets)| nets.class_names());
+            let train = load_labelled("--real", &args.real, size, args.pixel_art, classes)?;
+            let held = match &args.held_out {
+                Some(dir) => Some(load_labelled("--held-out", dir, size, args.pixel_art, classes)?),
+                None => None,
+            };
+            let real_count = args.max_real.unwrap_or(train.len());
+            let real = metrics::evenly_spaced(&train, real_count)?;
+            let held_tensor = held.as_ref().map(|h| h.to_tensor(&Device::Cpu)).transpose()?;
+            labelled = Some(Labelled {
+                real_labels: metrics::evenly_spaced_labels(&train, real_count).unwrap_or_default(),
+                held_labels: held
+                    .as_ref()
+                    .and_then(|h| h.labels())
+                    .unwrap_or_default()
+                    .to_vec(),
+                train,
+                held,
+            });
+            (real, held_tensor)
         }
         None => (
             load_images("--real", &args.real, size, args.pixel_art, args.max_real)?,
@@ -330,7 +349,7 @@ fn run(args: Args) -> aegan::Result<()> {
             let classifier = Classifier::train(&l.train, &classifier_config, &device)?;
             let reference = metrics::ClassReference {
                 real: &l.train,
-                held_out: Some(&l.held),
+                held_out: l.held.as_ref(),
                 inception: inception.as_ref(),
                 classifier: Some(&classifier),
                 cache_dir: cache.as_deref(),
@@ -363,10 +382,11 @@ fn run(args: Args) -> aegan::Result<()> {
     Ok(())
 }
 
-/// The labelled HAM10000 split, kept for a class-conditional model.
+/// The labelled real images, kept for a class-conditional model: the HAM10000 split, or a
+/// labelled folder (and held-out folder).
 struct Labelled {
     train: ImageSet,
-    held: ImageSet,
+    held: Option<ImageSet>,
     /// The classes of the real sample compared with (evenly spaced through `train`).
     real_labels: Vec<usize>,
     held_labels: Vec<usize>,
@@ -397,6 +417,40 @@ fn load_images(
         None => set.to_tensor(&Device::Cpu),
     }
     .map_err(about)
+}
+
+/// The images of a folder labelled by sub-folder or `<category>__` file-name prefix (as the
+/// sprites example labels them), refused unless its classes are a conditional model's
+/// `classes`, by name and in order.
+fn load_labelled(
+    option: &str,
+    dir: &Path,
+    size: usize,
+    pixel_art: bool,
+    classes: &[String],
+) -> aegan::Result<ImageSet> {
+    let about = |e: AeganError| e.context(format!("{option} {}", dir.display()));
+    let mut options = LoadOptions::new(size);
+    if pixel_art {
+        options.resample = Resample::PixelArt;
+    }
+    let loaded = load_folder(dir, &options).map_err(about)?;
+    warn_if_resized(option, dir, &loaded.paths, size);
+    let set = loaded
+        .to_labelled_set(dir, format!("images from {}", dir.display()))
+        .map_err(about)?;
+    if set.class_names() != classes {
+        return Err(AeganError::option(
+            option,
+            dir.display().to_string(),
+            format!(
+                "holds the classes ({}), but the conditional --checkpoint was trained on ({}); for a HAM10000 model pass --ham-holdout",
+                set.class_names().join(", "),
+                classes.join(", ")
+            ),
+        ));
+    }
+    Ok(set)
 }
 
 /// The closest pairs of a memorisation check as one grid: each row a generated image beside

@@ -440,3 +440,86 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
     let fidelity = lines[1]["fidelity"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&fidelity));
 }
+
+#[test]
+fn a_conditional_sprites_model_is_measured_against_its_labelled_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let sprites = dir.path().join("sprites");
+    fs::create_dir_all(&sprites).unwrap();
+    let drawn = aegan::data::synthetic::sprites(16, 16, 1)
+        .to_tensor(&aegan::candle_core::Device::Cpu)
+        .unwrap();
+    for (i, image) in aegan::viz::to_rgb_images(&drawn).unwrap().iter().enumerate() {
+        let category = if i % 2 == 0 { "item" } else { "mon" };
+        image.save(sprites.join(format!("{category}__{i}.png"))).unwrap();
+    }
+    let out = dir.path().join("run");
+    let trained = Command::new(example("sprites"))
+        .args([
+            "--data",
+            sprites.to_str().unwrap(),
+            "--size",
+            "16",
+            "--batch",
+            "4",
+        ])
+        .args(["--steps", "3", "--conditional", "--no-progress", "--no-cache"])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let evaluate = |real: &Path| {
+        Command::new(example("evaluate"))
+            .args(["--real", real.to_str().unwrap(), "--pixel-art", "--n", "8"])
+            .args(["--checkpoint", out.join("checkpoint").to_str().unwrap()])
+            .args([
+                "--per-class",
+                "--per-class-n",
+                "4",
+                "--classifier-steps",
+                "2",
+                "--json",
+            ])
+            .env("AEGAN_CACHE_DIR", dir.path().join("cache"))
+            .output()
+            .unwrap()
+    };
+    let evaluated = evaluate(&sprites);
+    assert!(
+        evaluated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&evaluated.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&evaluated.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "the overall report, then one line per category");
+    assert_eq!(
+        (lines[1]["class"].as_str(), lines[2]["class"].as_str()),
+        (Some("item"), Some("mon"))
+    );
+
+    // A folder of other categories is refused, naming both sets of classes.
+    let other = dir.path().join("other");
+    fs::create_dir_all(other.join("player")).unwrap();
+    fs::create_dir_all(other.join("item")).unwrap();
+    for (i, folder) in ["item", "item", "player", "player"].iter().enumerate() {
+        fs::copy(
+            sprites.join(format!("item__{}.png", 2 * i)),
+            other.join(folder).join(format!("{i}.png")),
+        )
+        .unwrap();
+    }
+    let refused = evaluate(&other);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--real") && stderr.contains("(item, player)") && stderr.contains("(item, mon)"),
+        "{stderr}"
+    );
+}
