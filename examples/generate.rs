@@ -125,7 +125,9 @@ fn run(args: Args) -> aegan::Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    // The first images of each class, for the grid.
+    // The first images of each class, for the grid: one row per class, so a row holds at
+    // most --n images.
+    let class_row = args.grid_columns.min(args.n);
     let mut shown = Vec::new();
     for &class in &classes {
         let dir = match class {
@@ -148,7 +150,7 @@ fn run(args: Args) -> aegan::Result<()> {
                 viz::save_png(image, dir.join(name))?;
             }
             if first == 0 {
-                let per_class = if class.is_some() { args.grid_columns } else { CHUNK };
+                let per_class = if class.is_some() { class_row } else { CHUNK };
                 shown.push(generated.narrow(0, 0, per_class.min(count))?);
             }
             bar.inc(count as u64);
@@ -165,7 +167,7 @@ fn run(args: Args) -> aegan::Result<()> {
                 .flatten()
                 .map(|&label| model.class_names()[label].clone())
                 .collect();
-            viz::save_class_rows(&grid, &names, args.grid_columns, args.grid_scale, &grid_path)?
+            viz::save_class_rows(&grid, &names, class_row, args.grid_scale, &grid_path)?
         }
     }
     match classes[..] {

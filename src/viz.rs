@@ -86,6 +86,8 @@ pub fn save_labelled_grid(
 /// Writes [`grid`] of `images`, `columns` per row, with the name of each row's class in a
 /// band on its left: `row_names[r]` labels row r (a class-conditional model's samples, one
 /// row per class). Without a system font the names are left out and the grid goes alone.
+/// Images that do not fill exactly one row of `columns` per name are an error: a label must
+/// never stand beside another class's images.
 pub fn save_class_rows(
     images: &Tensor,
     row_names: &[String],
@@ -93,6 +95,14 @@ pub fn save_class_rows(
     zoom: usize,
     path: impl AsRef<Path>,
 ) -> Result<()> {
+    let count = images.dim(0)?;
+    if columns == 0 || count != row_names.len() * columns {
+        return Err(crate::AeganError::BadInput {
+            what: "class rows (one row of `columns` images per class name)",
+            expected: format!("{} × {columns} images", row_names.len()),
+            found: images.dims().to_vec(),
+        });
+    }
     let tiles = grid(images, columns, zoom)?;
     let longest = row_names.iter().map(|n| n.chars().count()).max().unwrap_or(0) as u32;
     let band = 8 + 8 * longest;

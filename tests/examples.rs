@@ -407,6 +407,21 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
         "lists the known classes: {stderr}"
     );
 
+    // Every class: one row of the grid per class, however few images each.
+    let every = generate(&[]);
+    assert!(
+        every.status.success(),
+        "{}",
+        String::from_utf8_lossy(&every.stderr)
+    );
+    let grid = image::open(generated.join("grid.png")).unwrap();
+    let tile = 16 * 2 + 2;
+    assert_eq!(
+        grid.height(),
+        2 * tile + 2,
+        "two classes, three images each: two rows"
+    );
+
     let evaluated = Command::new(example("evaluate"))
         .args(["--real", data, "--ham-holdout", "0.2", "--size", "16"])
         .args([

@@ -27,3 +27,20 @@ fn grid_has_the_expected_size_and_pixels() {
     viz::save_grid(&images, 2, 3, &path).unwrap();
     assert_eq!(image::open(&path).unwrap().to_rgb8(), grid);
 }
+
+#[cfg(feature = "plots")]
+#[test]
+fn class_rows_refuse_images_that_do_not_fill_one_row_per_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["pink".to_string(), "blue".to_string()];
+    let images =
+        |n: usize| Tensor::zeros((n, 3, 4, 4), aegan::candle_core::DType::F32, &Device::Cpu).unwrap();
+    let path = dir.path().join("rows.png");
+    // Six images of two classes in rows of four would put "blue" beside pink images.
+    let err = viz::save_class_rows(&images(6), &names, 4, 1, &path).unwrap_err();
+    assert!(err.to_string().contains("2 × 4 images"), "{err}");
+    assert!(!path.exists());
+    viz::save_class_rows(&images(6), &names, 3, 1, &path).unwrap();
+    // Two rows of 4-pixel tiles with 2-pixel gaps: 2 + 2·(4 + 2) = 14 high.
+    assert_eq!(image::open(&path).unwrap().height(), 14);
+}
