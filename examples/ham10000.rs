@@ -51,7 +51,7 @@ struct Args {
     transition: Vec<u64>,
     /// With --conditional: weight of the auxiliary classifier on Dx that tells G which
     /// diagnosis an image looks like (0: the projection discriminator alone).
-    #[arg(long, requires = "conditional", default_value_t = ConditioningConfig::DEFAULT_CLASS_LOSS_WEIGHT)]
+    #[arg(long, requires = "conditional", allow_negative_numbers = true, default_value_t = ConditioningConfig::DEFAULT_CLASS_LOSS_WEIGHT)]
     class_loss: f64,
     /// Don't cache decoded images on disk.
     #[arg(long)]
@@ -189,6 +189,13 @@ fn run(mut args: Args) -> aegan::Result<()> {
         common::Start::New(mut config) if args.conditional => {
             let mut conditioning = ConditioningConfig::new(data.class_names().to_vec());
             conditioning.balanced_batches = args.balanced;
+            if !(args.class_loss.is_finite() && args.class_loss >= 0.0) {
+                return Err(aegan::AeganError::option(
+                    "--class-loss",
+                    args.class_loss,
+                    "must be a finite number ≥ 0 (0: no auxiliary classifier)",
+                ));
+            }
             conditioning.class_loss_weight = args.class_loss;
             if let [start_images, length_images] = args.transition[..] {
                 if length_images == 0 {

@@ -418,6 +418,8 @@ fn options_out_of_range_fail_at_once_naming_the_option() {
         (&["--size", "24"], "--size"),
         (&["--batch", "0"], "--batch"),
         (&["--eval-images", "0"], "--eval-images"),
+        (&["--conditional", "--class-loss", "-1"], "--class-loss"),
+        (&["--conditional", "--class-loss", "NaN"], "--class-loss"),
     ];
     for (extra, option) in cases {
         let mut args = vec!["--data", data, "--out", out_s, "--no-progress", "--no-cache"];
