@@ -283,8 +283,8 @@ impl AeganObjective {
     }
 
     /// Dx's logits on `images` (with their class `labels` for a conditional Dx), augmented
-    /// first when DiffAugment is on, and the auxiliary classifier's cross-entropy against
-    /// `labels` when Dx has a classifier.
+    /// first when DiffAugment is on, and the auxiliary classifier's class logits when Dx has
+    /// a classifier.
     fn image_logits(
         &self,
         nets: &Networks,
@@ -297,16 +297,28 @@ impl AeganObjective {
             Some(policy) => diffaug::augment(images, policy, state.augment_probability, rng)?,
             None => images.clone(),
         };
-        let (logits, class_logits) = nets
+        Ok(nets
             .image_discriminator
-            .forward_with_classes_t(&seen, labels, true)?;
-        let class_loss = match (class_logits, labels) {
-            (Some(class_logits), Some(labels)) => {
-                Some(candle_nn::loss::cross_entropy(&class_logits, labels)?)
-            }
-            _ => None,
-        };
-        Ok((logits, class_loss))
+            .forward_with_classes_t(&seen, labels, true)?)
+    }
+
+    /// The classifier's cross-entropy against `labels`, averaged over the batches of class
+    /// logits given; `None` without a classifier (or without labels).
+    fn class_loss(class_logits: &[Option<Tensor>], labels: Option<&Tensor>) -> Result<Option<Tensor>> {
+        let Some(labels) = labels else { return Ok(None) };
+        let mut sum: Option<Tensor> = None;
+        for logits in class_logits {
+            let Some(logits) = logits else { return Ok(None) };
+            let loss = candle_nn::loss::cross_entropy(logits, labels)?;
+            sum = Some(match sum {
+                Some(sum) => (sum + loss)?,
+                None => loss,
+            });
+        }
+        Ok(match sum {
+            Some(sum) => Some((sum / class_logits.len() as f64)?),
+            None => None,
+        })
     }
 
     /// `w·loss` for the classifier's weight w, and the unweighted loss to report (0 without a
@@ -412,6 +424,8 @@ impl AeganObjective {
             let moved = state.augment_probability + (overfitting - adaptive.target).signum() * step;
             next_state.augment_probability = moved.clamp(0.0, 1.0);
         }
+        // The classifier learns from real images only: no cross-entropy on the fakes here.
+        let real_class = Self::class_loss(&[real_class], labels)?;
         let (weighted_class, class) = self.weighted_class_loss(real_class, &latent, 1.0)?;
         let image = (image + weighted_class)?;
         let terms = Tensor::stack(&[&image, &latent, &class], 0)?.detach();
@@ -445,10 +459,7 @@ impl AeganObjective {
         let (generated_logits, generated_class) = self.image_logits(nets, &x_hat, labels, state, rng)?;
         let (reconstructed_logits, reconstructed_class) =
             self.image_logits(nets, &x_tilde, labels, state, rng)?;
-        let class_loss = match (generated_class, reconstructed_class) {
-            (Some(a), Some(b)) => Some(((a + b)? * 0.5)?),
-            _ => None,
-        };
+        let class_loss = Self::class_loss(&[generated_class, reconstructed_class], labels)?;
         let image_adversarial = match self.image_loss {
             ImageLoss::NonSaturating => {
                 ((bce_with_logits(&generated_logits, 1.0)? + bce_with_logits(&reconstructed_logits, 1.0)?)?
