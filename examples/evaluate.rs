@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use aegan::candle_core::{Device, Tensor};
 use aegan::data::ham10000::{self, Ham10000};
-use aegan::data::{load_folder, ImageSet, LoadOptions, Resample};
+use aegan::data::{load_folder, ImageSet, LoadOptions, LoadedImages, Resample};
 use aegan::metrics::classifier::{Classifier, ClassifierConfig};
 use aegan::metrics::{self, FeatureStats, FidInception};
 use aegan::{checkpoint, AeganError, DeviceChoice};
@@ -392,6 +392,18 @@ struct Labelled {
     held_labels: Vec<usize>,
 }
 
+/// The images of the folder given as `option`, decoded at `size` (nearest-neighbour for pixel
+/// art), with a warning if any had another size; errors name `option` and the folder.
+fn read_folder(option: &str, dir: &Path, size: usize, pixel_art: bool) -> aegan::Result<LoadedImages> {
+    let mut options = LoadOptions::new(size);
+    if pixel_art {
+        options.resample = Resample::PixelArt;
+    }
+    let loaded = load_folder(dir, &options).map_err(|e| e.context(format!("{option} {}", dir.display())))?;
+    warn_if_resized(option, dir, &loaded.paths, size);
+    Ok(loaded)
+}
+
 /// Every image of a folder at `size`, as one `(N, 3, size, size)` tensor on the CPU.
 /// At most `max` of them (evenly spaced) when `max` is given. Errors name `option` and the
 /// folder; images of another size than `size` are resized, with a warning saying so.
@@ -403,13 +415,7 @@ fn load_images(
     max: Option<usize>,
 ) -> aegan::Result<Tensor> {
     let about = |e: AeganError| e.context(format!("{option} {}", dir.display()));
-    let mut options = LoadOptions::new(size);
-    if pixel_art {
-        options.resample = Resample::PixelArt;
-    }
-    let loaded = load_folder(dir, &options).map_err(about)?;
-    warn_if_resized(option, dir, &loaded.paths, size);
-    let set = loaded
+    let set = read_folder(option, dir, size, pixel_art)?
         .to_image_set(format!("images from {}", dir.display()))
         .map_err(about)?;
     match max {
@@ -429,16 +435,9 @@ fn load_labelled(
     pixel_art: bool,
     classes: &[String],
 ) -> aegan::Result<ImageSet> {
-    let about = |e: AeganError| e.context(format!("{option} {}", dir.display()));
-    let mut options = LoadOptions::new(size);
-    if pixel_art {
-        options.resample = Resample::PixelArt;
-    }
-    let loaded = load_folder(dir, &options).map_err(about)?;
-    warn_if_resized(option, dir, &loaded.paths, size);
-    let set = loaded
+    let set = read_folder(option, dir, size, pixel_art)?
         .to_labelled_set(dir, format!("images from {}", dir.display()))
-        .map_err(about)?;
+        .map_err(|e| e.context(format!("{option} {}", dir.display())))?;
     if set.class_names() != classes {
         return Err(AeganError::option(
             option,

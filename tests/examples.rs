@@ -24,6 +24,20 @@ fn run(args: &[&str]) -> Output {
     out
 }
 
+/// The JSON lines printed by a command that must have succeeded (`evaluate --json`: the overall
+/// report, then one line per class).
+fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn logged_steps(out: &Path) -> Vec<u64> {
     jsonl_steps(&out.join("losses.jsonl"))
 }
@@ -440,15 +454,7 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
         ])
         .output()
         .unwrap();
-    assert!(
-        evaluated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&evaluated.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&evaluated.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&evaluated);
     assert_eq!(lines.len(), 3, "the overall report, then one line per class");
     assert_eq!(lines[1]["class"], "mel");
     assert_eq!(lines[2]["class"], "nv");
@@ -504,15 +510,7 @@ fn a_conditional_sprites_model_is_measured_against_its_labelled_folder() {
             .unwrap()
     };
     let evaluated = evaluate(&sprites);
-    assert!(
-        evaluated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&evaluated.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&evaluated.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&evaluated);
     assert_eq!(lines.len(), 3, "the overall report, then one line per category");
     assert_eq!(
         (lines[1]["class"].as_str(), lines[2]["class"].as_str()),
