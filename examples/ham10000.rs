@@ -47,7 +47,7 @@ struct Args {
     balanced: bool,
     /// With --conditional: START,LENGTH in images shown: the condition's strength rises from 0
     /// to 1 between START and START + LENGTH (0,1 conditions fully from the start).
-    #[arg(long, requires = "conditional", value_delimiter = ',', num_args = 2, default_values_t = [32_000, 64_000])]
+    #[arg(long, requires = "conditional", value_delimiter = ',', default_values_t = [32_000, 64_000])]
     transition: Vec<u64>,
     /// With --conditional: weight of the auxiliary classifier on Dx that tells G which
     /// diagnosis an image looks like (0: the projection discriminator alone).
@@ -197,19 +197,24 @@ fn run(mut args: Args) -> aegan::Result<()> {
                 ));
             }
             conditioning.class_loss_weight = args.class_loss;
-            if let [start_images, length_images] = args.transition[..] {
-                if length_images == 0 {
-                    return Err(aegan::AeganError::option(
-                        "--transition",
-                        "LENGTH 0",
-                        "LENGTH must be at least 1",
-                    ));
-                }
-                conditioning.transition = Some(ConditioningTransition {
-                    start_images,
-                    length_images,
-                });
+            let [start_images, length_images] = args.transition[..] else {
+                return Err(aegan::AeganError::option(
+                    "--transition",
+                    format!("{:?}", args.transition),
+                    "must be two numbers START,LENGTH",
+                ));
+            };
+            if length_images == 0 {
+                return Err(aegan::AeganError::option(
+                    "--transition",
+                    "LENGTH 0",
+                    "LENGTH must be at least 1",
+                ));
             }
+            conditioning.transition = Some(ConditioningTransition {
+                start_images,
+                length_images,
+            });
             config.conditioning = Some(conditioning);
             common::Start::New(config)
         }

@@ -378,6 +378,8 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
         "4",
         "--conditional",
         "--balanced",
+        "--transition",
+        "8,16",
         "--out",
         out.to_str().unwrap(),
         "--no-progress",
@@ -392,7 +394,9 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
     let snapshot = aegan::checkpoint::resolve(&out.join("checkpoint")).unwrap();
     let config = fs::read_to_string(snapshot.join("config.json")).unwrap();
     assert!(
-        config.contains("\"mel\"") && config.contains("\"balanced_batches\": true"),
+        config.contains("\"mel\"")
+            && config.contains("\"balanced_batches\": true")
+            && config.contains("\"length_images\": 16"),
         "{config}"
     );
 

@@ -420,6 +420,11 @@ fn options_out_of_range_fail_at_once_naming_the_option() {
         (&["--eval-images", "0"], "--eval-images"),
         (&["--conditional", "--class-loss", "-1"], "--class-loss"),
         (&["--conditional", "--class-loss", "NaN"], "--class-loss"),
+        (&["--conditional", "--transition", "5"], "--transition"),
+        (
+            &["--conditional", "--transition", "5,0"],
+            "LENGTH must be at least 1",
+        ),
     ];
     for (extra, option) in cases {
         let mut args = vec!["--data", data, "--out", out_s, "--no-progress", "--no-cache"];
