@@ -118,13 +118,63 @@ fn checker_score_flags_a_planted_checkerboard_and_not_clean_images() {
     eprintln!("checker ratio: planted {flagged:.2}, clean {normal:.3}");
     assert!(flagged > 5.0, "planted checkerboard ratio {flagged}");
     assert!((0.5..2.0).contains(&normal), "clean ratio {normal}");
-    // A pure checkerboard puts all its power at (H/2, W/2).
+    // A pure checkerboard puts all its power at (H/2, W/2); the smooth component that carries
+    // the jumps across the image's edges takes a share of (H + W)/(2HW) of its amplitude.
     let pure = pattern
         .broadcast_as((1, 3, 32, 32))
         .unwrap()
         .contiguous()
         .unwrap();
-    assert!((checker::checker_score(&pure).unwrap() - 1.0).abs() < 1e-9);
+    let kept = (1.0 - 64.0 / (2.0 * 32.0 * 32.0)) * (1.0 - 64.0 / (2.0 * 32.0 * 32.0));
+    assert!((checker::checker_score(&pure).unwrap() - kept).abs() < 1e-9);
+}
+
+/// One grey image `(1, 3, h, w)` with the value `f(y, x)` in every channel.
+fn grey_image(h: usize, w: usize, f: impl Fn(usize, usize) -> f32) -> Tensor {
+    let plane: Vec<f32> = (0..h * w).map(|p| f(p / w, p % w)).collect();
+    Tensor::from_vec(plane, (1, 1, h, w), &Device::Cpu)
+        .unwrap()
+        .broadcast_as((1, 3, h, w))
+        .unwrap()
+        .contiguous()
+        .unwrap()
+}
+
+#[test]
+fn smooth_gradients_across_the_image_are_not_checkerboards() {
+    // Skin darkening from top to bottom, or from one corner to the other: nothing alternates
+    // from pixel to pixel, but the jump between the last and the first row (the DFT wraps
+    // around) put 3/H² of a linear ramp's power at the Nyquist bins before the periodic
+    // component was taken: 0.0029 at 32×32, where real 64×64 lesions have 5e-5.
+    let vertical = grey_image(32, 32, |y, _| -0.8 + 0.05 * y as f32);
+    let diagonal = grey_image(32, 48, |y, x| -0.5 + 0.02 * y as f32 + 0.015 * x as f32);
+    let curved = grey_image(64, 64, |y, x| {
+        let (dy, dx) = (y as f32 - 20.0, x as f32 - 40.0);
+        (-(dy * dy + dx * dx) / 600.0).exp() - 0.5
+    });
+    // What remains of a linear ramp over H rows is 3/(H²(H² − 1)).
+    let score = checker::checker_score(&vertical).unwrap();
+    let exact = 3.0 / (1024.0 * 1023.0);
+    assert!(
+        (score / exact - 1.0).abs() < 1e-4,
+        "vertical ramp scores {score}, not {exact}"
+    );
+    for (name, image) in [("diagonal", diagonal), ("off-centre blob", curved)] {
+        let score = checker::checker_score(&image).unwrap();
+        assert!(score < 1e-5, "{name} gradient scores {score}");
+    }
+    // Stripes of whole rows do count: they keep ((H − 1)/H)² of their power.
+    let stripes = grey_image(32, 32, |y, _| if y % 2 == 0 { 0.1 } else { -0.1 });
+    let score = checker::checker_score(&stripes).unwrap();
+    assert!(
+        (score - (31.0f64 / 32.0).powi(2)).abs() < 1e-9,
+        "row stripes score {score}"
+    );
+    // And they still show on top of a gradient.
+    let striped_ramp = grey_image(32, 32, |y, _| {
+        -0.8 + 0.05 * y as f32 + if y % 2 == 0 { 0.02 } else { -0.02 }
+    });
+    assert!(checker::checker_score(&striped_ramp).unwrap() > 1e-3);
 }
 
 #[test]
