@@ -165,6 +165,31 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
 }
 
 #[test]
+fn a_preset_at_64_pixels_grows_progressively_unless_told_direct() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 8);
+    let data = dir.path().to_str().unwrap();
+    let train = |extra: &[&str], out: &str| {
+        let out = dir.path().join(out);
+        let mut args = vec!["--data", data, "--size", "64", "--batch", "4", "--steps", "1"];
+        args.extend_from_slice(&["--out", out.to_str().unwrap(), "--no-progress", "--no-eval"]);
+        args.extend_from_slice(extra);
+        let stdout = String::from_utf8_lossy(&run(&args).stdout).into_owned();
+        let config = fs::read_to_string(out.join("checkpoint/step-00000001/config.json")).unwrap();
+        (stdout, config)
+    };
+    let (stdout, config) = train(&["--phase-images", "8"], "default");
+    assert!(
+        stdout.contains("progressive: 4×4 first, 8 images per phase"),
+        "{stdout}"
+    );
+    assert!(config.contains("\"images_per_phase\": 8"), "{config}");
+    let (stdout, config) = train(&["--direct"], "direct");
+    assert!(!stdout.contains("progressive:"), "{stdout}");
+    assert!(!config.contains("\"progressive\""), "{config}");
+}
+
+#[test]
 fn progressive_example_grows_and_its_checkpoint_generates_at_the_saved_resolution() {
     let dir = tempfile::tempdir().unwrap();
     ham_folder(dir.path(), 16);

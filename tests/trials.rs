@@ -418,6 +418,8 @@ fn options_out_of_range_fail_at_once_naming_the_option() {
         (&["--size", "24"], "--size"),
         (&["--batch", "0"], "--batch"),
         (&["--eval-images", "0"], "--eval-images"),
+        (&["--phase-images", "8"], "--phase-images"),
+        (&["--size", "64", "--direct", "--start-at-2"], "--start-at-2"),
         (&["--conditional", "--class-loss", "-1"], "--class-loss"),
         (&["--conditional", "--class-loss", "NaN"], "--class-loss"),
         (&["--conditional", "--transition", "5"], "--transition"),

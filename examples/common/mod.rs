@@ -35,15 +35,20 @@ pub struct TrainArgs {
     /// given alone (no --steps or --epochs), train for exactly this long.
     #[arg(long)]
     pub minutes: Option<f64>,
-    /// Grow progressively from 4×4 to --size, fading each new resolution in (ProGAN).
+    /// Grow progressively from 4×4 to --size, fading each new resolution in (ProGAN); the
+    /// default for a preset at --size 64 and above.
     #[arg(long)]
     pub progressive: bool,
-    /// With --progressive: real images shown per stable phase and per fade (default: the
-    /// number of training images, one epoch each).
-    #[arg(long, requires = "progressive")]
+    /// At --size 64 and above, train at full size from the first step instead of growing
+    /// progressively (which measured better there: `docs/quality.md`).
+    #[arg(long, conflicts_with = "progressive")]
+    pub direct: bool,
+    /// When growing progressively: real images shown per stable phase and per fade (default:
+    /// the number of training images, one epoch each).
+    #[arg(long)]
     pub phase_images: Option<u64>,
-    /// With --progressive: start at 2×2 instead of 4×4.
-    #[arg(long, requires = "progressive")]
+    /// When growing progressively: start at 2×2 instead of 4×4.
+    #[arg(long)]
     pub start_at_2: bool,
     /// Images per step (default: the preset's, 32 for lean, 64 for author).
     #[arg(long)]
@@ -90,7 +95,21 @@ pub struct TrainArgs {
     pub no_progress: bool,
 }
 
+/// The smallest --size at which a new run from a preset grows progressively unless --direct:
+/// at 64×64, direct training left a checkerboard (ratio 2.44 against 1.12) and a far worse
+/// SWD at equal compute (`docs/quality.md`).
+pub const PROGRESSIVE_FROM_SIZE: usize = 64;
+
 impl TrainArgs {
+    /// Whether a new run grows progressively: --progressive, or a preset (no --config, whose
+    /// own schedule rules) at --size [`PROGRESSIVE_FROM_SIZE`] and above without --direct.
+    pub fn grows_progressively(&self) -> bool {
+        self.progressive
+            || (self.config.is_none()
+                && !self.direct
+                && self.size.is_some_and(|s| s >= PROGRESSIVE_FROM_SIZE))
+    }
+
     /// The output folder: --out, else the example's default.
     pub fn out_dir(&self, default_out: &str) -> PathBuf {
         self.out.clone().unwrap_or_else(|| PathBuf::from(default_out))
@@ -113,6 +132,29 @@ impl TrainArgs {
                     "must be a power of two from 16 to 256",
                 ));
             }
+        }
+        let growing = self.grows_progressively() || (self.resume && !self.direct);
+        for (option, given) in [
+            ("--phase-images", self.phase_images.is_some()),
+            ("--start-at-2", self.start_at_2),
+        ] {
+            if given && !growing {
+                return Err(AeganError::option(
+                    option,
+                    "on",
+                    format!(
+                        "applies only when growing progressively: add --progressive (the default \
+                         for a preset at --size {PROGRESSIVE_FROM_SIZE} and above)"
+                    ),
+                ));
+            }
+        }
+        if self.direct && self.config.is_some() {
+            return Err(AeganError::option(
+                "--direct",
+                "on",
+                "a --config keeps its own progressive schedule: remove it from the file instead",
+            ));
         }
         if !self.no_eval && self.eval_images < 2 {
             return Err(AeganError::option(
@@ -265,6 +307,9 @@ fn check_resume_options(args: &TrainArgs, config: &AeganConfig) -> aegan::Result
             "no progressive schedule".into(),
         ));
     }
+    if args.direct && progressive.is_some() {
+        return Err(differs("--direct", "on".into(), "a progressive schedule".into()));
+    }
     if let Some(images) = args.phase_images {
         let has = progressive.map(|p| p.images_per_phase).unwrap_or(0);
         if images != has {
@@ -360,7 +405,7 @@ pub fn train(
     let mut trainer = match start {
         Start::Resume(trainer) => *trainer,
         Start::New(mut config) => {
-            if args.progressive {
+            if args.grows_progressively() {
                 let images = args.phase_images.unwrap_or(data.len() as u64).max(1);
                 let mut schedule = ProgressiveConfig::new(images);
                 if args.start_at_2 {
