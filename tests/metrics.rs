@@ -177,6 +177,64 @@ fn smooth_gradients_across_the_image_are_not_checkerboards() {
     assert!(checker::checker_score(&striped_ramp).unwrap() > 1e-3);
 }
 
+/// The Nyquist share of a grey plane's periodic component by Moisan's general formula: the
+/// boundary image's transform divided by 2 cos(2πk/H) + 2 cos(2πl/W) − 4, evaluated at the
+/// three bins by plain sums (their exponentials are ±1).
+fn periodic_nyquist_share(grey: &[f64], h: usize, w: usize) -> f64 {
+    let mean = grey.iter().sum::<f64>() / (h * w) as f64;
+    let g = |y: usize, x: usize| grey[y * w + x] - mean;
+    let mut boundary = vec![0f64; h * w];
+    for x in 0..w {
+        boundary[x] += g(h - 1, x) - g(0, x);
+        boundary[(h - 1) * w + x] += g(0, x) - g(h - 1, x);
+    }
+    for y in 0..h {
+        boundary[y * w] += g(y, w - 1) - g(y, 0);
+        boundary[y * w + w - 1] += g(y, 0) - g(y, w - 1);
+    }
+    let mut power = 0.0;
+    for (k, l) in [(h / 2, w / 2), (h / 2, 0), (0, w / 2)] {
+        let phase = |y: usize, x: usize| {
+            if (k * y / (h / 2) + l * x / (w / 2)) % 2 == 0 {
+                1.0
+            } else {
+                -1.0
+            }
+        };
+        let (mut image, mut edges) = (0.0, 0.0);
+        for y in 0..h {
+            for x in 0..w {
+                image += g(y, x) * phase(y, x);
+                edges += boundary[y * w + x] * phase(y, x);
+            }
+        }
+        let denominator = 2.0 * (std::f64::consts::TAU * k as f64 / h as f64).cos()
+            + 2.0 * (std::f64::consts::TAU * l as f64 / w as f64).cos()
+            - 4.0;
+        power += (image - edges / denominator).powi(2);
+    }
+    let energy: f64 = (0..h * w).map(|p| g(p / w, p % w).powi(2)).sum();
+    power / ((h * w) as f64 * energy)
+}
+
+#[test]
+fn the_checker_score_is_the_nyquist_share_of_the_periodic_component() {
+    for (h, w) in [(8, 8), (6, 10), (32, 16)] {
+        // Irregular texture on a slope, so that opposite edges differ.
+        let grey: Vec<f64> = (0..h * w)
+            .map(|p| 0.3 * ((p * 7919 % 1013) as f64).sin() + 0.04 * (p / w) as f64 - 0.03 * (p % w) as f64)
+            .collect();
+        let image = grey_image(h, w, |y, x| grey[y * w + x] as f32);
+        let as_stored: Vec<f64> = grey.iter().map(|&v| v as f32 as f64).collect();
+        let expected = periodic_nyquist_share(&as_stored, h, w);
+        let score = checker::checker_score(&image).unwrap();
+        assert!(
+            (score - expected).abs() < 1e-9,
+            "{h}×{w}: {score} against {expected}"
+        );
+    }
+}
+
 #[test]
 fn near_duplicates_are_found_in_a_repeated_set_and_not_in_distinct_images() {
     let real = lesions(200, 16, 4);
