@@ -195,7 +195,7 @@ fn periodic_nyquist_share(grey: &[f64], h: usize, w: usize) -> f64 {
     let mut power = 0.0;
     for (k, l) in [(h / 2, w / 2), (h / 2, 0), (0, w / 2)] {
         let phase = |y: usize, x: usize| {
-            if (k * y / (h / 2) + l * x / (w / 2)) % 2 == 0 {
+            if (k * y / (h / 2) + l * x / (w / 2)).is_multiple_of(2) {
                 1.0
             } else {
                 -1.0
