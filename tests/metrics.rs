@@ -129,6 +129,35 @@ fn checker_score_flags_a_planted_checkerboard_and_not_clean_images() {
     assert!((checker::checker_score(&pure).unwrap() - kept).abs() < 1e-9);
 }
 
+#[test]
+fn the_checker_ratio_comes_with_a_repeatable_bootstrap_interval_around_it() {
+    let real = lesions(300, 32, 1);
+    let fake = lesions(300, 32, 2);
+    let ratio = checker::checker_ratio(&fake, &real).unwrap();
+    let (low, high) = checker::checker_ratio_interval(&fake, &real, 5).unwrap();
+    eprintln!("ratio {ratio:.3}, interval {low:.3} to {high:.3}");
+    assert!(low < ratio && ratio < high, "{low} {ratio} {high}");
+    assert_eq!(
+        (low, high),
+        checker::checker_ratio_interval(&fake, &real, 5).unwrap()
+    );
+    assert_ne!(
+        (low, high),
+        checker::checker_ratio_interval(&fake, &real, 6).unwrap()
+    );
+    // A set against itself: the interval holds 1.
+    let (low, high) = checker::checker_ratio_interval(&real, &real, 5).unwrap();
+    assert!(low < 1.0 && 1.0 < high, "{low} {high}");
+    // Fewer images, a wider interval.
+    let few = |t: &Tensor| t.narrow(0, 0, 30).unwrap();
+    let (few_low, few_high) = checker::checker_ratio_interval(&few(&fake), &few(&real), 5).unwrap();
+    let (low, high) = checker::checker_ratio_interval(&fake, &real, 5).unwrap();
+    assert!(
+        few_high - few_low > high - low,
+        "{few_low}-{few_high} against {low}-{high}"
+    );
+}
+
 /// One grey image `(1, 3, h, w)` with the value `f(y, x)` in every channel.
 fn grey_image(h: usize, w: usize, f: impl Fn(usize, usize) -> f32) -> Tensor {
     let plane: Vec<f32> = (0..h * w).map(|p| f(p / w, p % w)).collect();

@@ -20,6 +20,8 @@
 //! form in the border pixels alone, so the correction costs one pass over the border. A true checkerboard or stripe pattern keeps (1 − 1/H)² or more of its
 //! power.
 use candle_core::Tensor;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use super::{bad_input, image_dims, to_cpu_f32_vec};
 use crate::error::Result;
@@ -56,15 +58,49 @@ pub fn checker_score(images: &Tensor) -> Result<f64> {
 /// infinite otherwise.
 pub fn checker_ratio(fake: &Tensor, real: &Tensor) -> Result<f64> {
     super::same_image_shape(real, fake)?;
-    let fake_score = checker_score(fake)?;
-    let real_score = checker_score(real)?;
-    Ok(if real_score > 0.0 {
+    Ok(ratio(checker_score(fake)?, checker_score(real)?))
+}
+
+/// Resamplings behind [`checker_ratio_interval`].
+pub const BOOTSTRAP_RESAMPLES: usize = 1000;
+
+/// A 95 % bootstrap interval of [`checker_ratio`]: both sets are resampled with replacement
+/// [`BOOTSTRAP_RESAMPLES`] times and the 2.5th and 97.5th percentiles of the resampled ratios
+/// are returned. The ratio rests on a tiny share of each image's power and is heavy-tailed
+/// across images: with 2,000 HAM10000 lesions a side the interval spans about ±0.08, so a
+/// ratio is compared with a target band only together with it. `seed` makes it repeatable.
+pub fn checker_ratio_interval(fake: &Tensor, real: &Tensor, seed: u64) -> Result<(f64, f64)> {
+    super::same_image_shape(real, fake)?;
+    let fake_scores = checker_scores(fake)?;
+    let real_scores = checker_scores(real)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut resampled_mean = |scores: &[f64]| {
+        (0..scores.len())
+            .map(|_| scores[rng.random_range(0..scores.len())])
+            .sum::<f64>()
+            / scores.len() as f64
+    };
+    let mut ratios: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .map(|_| {
+            let fake_mean = resampled_mean(&fake_scores);
+            let real_mean = resampled_mean(&real_scores);
+            ratio(fake_mean, real_mean)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: f64| ratios[((q * (ratios.len() - 1) as f64).round() as usize).min(ratios.len() - 1)];
+    Ok((at(0.025), at(0.975)))
+}
+
+/// Generated over real score, with the conventions of [`checker_ratio`] for a real score of 0.
+fn ratio(fake_score: f64, real_score: f64) -> f64 {
+    if real_score > 0.0 {
         fake_score / real_score
     } else if fake_score > 0.0 {
         f64::INFINITY
     } else {
         1.0
-    })
+    }
 }
 
 /// Mean of the channels of one image, minus its mean.
