@@ -133,25 +133,22 @@ fn checker_score_flags_a_planted_checkerboard_and_not_clean_images() {
 fn the_checker_ratio_comes_with_a_repeatable_bootstrap_interval_around_it() {
     let real = lesions(300, 32, 1);
     let fake = lesions(300, 32, 2);
-    let ratio = checker::checker_ratio(&fake, &real).unwrap();
-    let (low, high) = checker::checker_ratio_interval(&fake, &real, 5).unwrap();
+    let interval = |fake: &Tensor, real: &Tensor, seed: u64| {
+        checker::checker_ratio_with_interval(fake, real, seed).unwrap().1
+    };
+    let (ratio, (low, high)) = checker::checker_ratio_with_interval(&fake, &real, 5).unwrap();
+    assert_eq!(ratio, checker::checker_ratio(&fake, &real).unwrap());
     eprintln!("ratio {ratio:.3}, interval {low:.3} to {high:.3}");
     assert!(low < ratio && ratio < high, "{low} {ratio} {high}");
-    assert_eq!(
-        (low, high),
-        checker::checker_ratio_interval(&fake, &real, 5).unwrap()
-    );
-    assert_ne!(
-        (low, high),
-        checker::checker_ratio_interval(&fake, &real, 6).unwrap()
-    );
+    assert_eq!((low, high), interval(&fake, &real, 5));
+    assert_ne!((low, high), interval(&fake, &real, 6));
     // A set against itself: the interval holds 1.
-    let (low, high) = checker::checker_ratio_interval(&real, &real, 5).unwrap();
+    let (low, high) = interval(&real, &real, 5);
     assert!(low < 1.0 && 1.0 < high, "{low} {high}");
     // Fewer images, a wider interval.
     let few = |t: &Tensor| t.narrow(0, 0, 30).unwrap();
-    let (few_low, few_high) = checker::checker_ratio_interval(&few(&fake), &few(&real), 5).unwrap();
-    let (low, high) = checker::checker_ratio_interval(&fake, &real, 5).unwrap();
+    let (few_low, few_high) = interval(&few(&fake), &few(&real), 5);
+    let (low, high) = interval(&fake, &real, 5);
     assert!(
         few_high - few_low > high - low,
         "{few_low}-{few_high} against {low}-{high}"

@@ -45,7 +45,7 @@ pub mod swd;
 
 mod reconstruction;
 
-pub use checker::{checker_ratio, checker_ratio_interval, checker_score};
+pub use checker::{checker_ratio, checker_ratio_with_interval, checker_score};
 pub use diversity::{near_duplicate_fraction, pairwise_distance_ratio};
 pub use evaluator::{
     cached_features, evenly_spaced, evenly_spaced_indices, evenly_spaced_labels, generate, Evaluator,
@@ -80,7 +80,7 @@ pub struct Report {
     pub swd: SwdScore,
     /// Nyquist-power score of the generated set over the real set's (1: like real data).
     pub checker_ratio: f64,
-    /// 95 % bootstrap interval of `checker_ratio` ([`checker::checker_ratio_interval`]).
+    /// 95 % bootstrap interval of `checker_ratio` ([`checker::checker_ratio_with_interval`]).
     pub checker_ratio_interval: (f64, f64),
     /// Fraction of generated images with a near copy among the other generated images.
     pub near_duplicate_fraction: f64,
@@ -206,14 +206,15 @@ pub fn evaluate(real: &Tensor, fake: &Tensor, inception: Option<&FidInception>, 
         }
         None => (None, None),
     };
+    let (checker_ratio, checker_ratio_interval) = checker_ratio_with_interval(fake, real, seed)?;
     Ok(Report {
         n_real,
         n_fake,
         fid: fid_value,
         kid: kid_value,
         swd: swd(real, fake, seed)?,
-        checker_ratio: checker_ratio(fake, real)?,
-        checker_ratio_interval: checker::checker_ratio_interval(fake, real, seed)?,
+        checker_ratio,
+        checker_ratio_interval,
         near_duplicate_fraction: near_duplicate_fraction(fake, real)?,
         pairwise_distance_ratio: pairwise_distance_ratio(fake, real)?,
         reconstruction: None,
