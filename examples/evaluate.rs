@@ -131,8 +131,8 @@ fn run(args: Args) -> aegan::Result<()> {
     let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
     let networks = match &args.checkpoint {
         Some(dir) => {
-            let loaded = checkpoint::load_networks_reporting(dir, &device)
-                .map_err(|e| e.context(format!("--checkpoint {}", dir.display())))?;
+            let loaded =
+                checkpoint::load_networks_reporting(dir, &device).map_err(naming("--checkpoint", dir))?;
             for (snapshot, error) in &loaded.skipped {
                 eprintln!("warning: skipped snapshot {}: {error}", snapshot.display());
             }
@@ -167,7 +167,7 @@ fn run(args: Args) -> aegan::Result<()> {
     let (real, held_out) = match args.ham_holdout {
         Some(fraction) => {
             let mut set = Ham10000::load(&args.real, None, None, &LoadOptions::new(size))
-                .map_err(|e| e.context(format!("--real {}", args.real.display())))?;
+                .map_err(naming("--real", &args.real))?;
             set.images = set.labelled()?.without_empty_classes();
             let (train, held) = set.split_by_lesion(fraction, ham10000::SPLIT_SEED);
             if train.is_empty() {
@@ -399,7 +399,7 @@ fn read_folder(option: &str, dir: &Path, size: usize, pixel_art: bool) -> aegan:
     if pixel_art {
         options.resample = Resample::PixelArt;
     }
-    let loaded = load_folder(dir, &options).map_err(|e| e.context(format!("{option} {}", dir.display())))?;
+    let loaded = load_folder(dir, &options).map_err(naming(option, dir))?;
     warn_if_resized(option, dir, &loaded.paths, size);
     Ok(loaded)
 }
@@ -414,15 +414,14 @@ fn load_images(
     pixel_art: bool,
     max: Option<usize>,
 ) -> aegan::Result<Tensor> {
-    let about = |e: AeganError| e.context(format!("{option} {}", dir.display()));
     let set = read_folder(option, dir, size, pixel_art)?
         .to_image_set(format!("images from {}", dir.display()))
-        .map_err(about)?;
+        .map_err(naming(option, dir))?;
     match max {
         Some(n) => aegan::metrics::evenly_spaced(&set, n),
         None => set.to_tensor(&Device::Cpu),
     }
-    .map_err(about)
+    .map_err(naming(option, dir))
 }
 
 /// The images of a folder labelled by sub-folder or `<category>__` file-name prefix (as the
@@ -437,7 +436,7 @@ fn load_labelled(
 ) -> aegan::Result<ImageSet> {
     let set = read_folder(option, dir, size, pixel_art)?
         .to_labelled_set(dir, format!("images from {}", dir.display()))
-        .map_err(|e| e.context(format!("{option} {}", dir.display())))?;
+        .map_err(naming(option, dir))?;
     if set.class_names() != classes {
         return Err(AeganError::option(
             option,
@@ -450,6 +449,11 @@ fn load_labelled(
         ));
     }
     Ok(set)
+}
+
+/// Adds the option and the folder it named to an error about that folder.
+fn naming<'a>(option: &'a str, dir: &'a Path) -> impl Fn(AeganError) -> AeganError + 'a {
+    move |e| e.context(format!("{option} {}", dir.display()))
 }
 
 /// The closest pairs of a memorisation check as one grid: each row a generated image beside
