@@ -6,6 +6,7 @@
 //! cargo run --release --example generate -- --checkpoint runs/ham10000/checkpoint --n 64 --out runs/generated
 //! cargo run --release --example generate -- --checkpoint runs/ham10000/checkpoint --real ~/HAM10000/HAM10000_images_part_1
 //! cargo run --release --example generate -- --checkpoint runs/conditional/checkpoint --dx df --n 500  # one diagnosis
+//! cargo run --release --example generate -- --checkpoint runs/sprites/checkpoint --truncation 0.7  # more typical, less varied
 //! ```
 //!
 //! A class-conditional checkpoint (trained with `ham10000 --conditional`) writes `--n` images
@@ -43,6 +44,10 @@ struct Args {
     /// Seed of the latents.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Scale the latents by this factor, from 0 (exclusive) to 1 (the prior itself): samples
+    /// nearer the prior's centre are more typical and less varied (the truncation trick).
+    #[arg(long, default_value_t = 1.0)]
+    truncation: f64,
     /// Steps of the interpolation strip between two real images.
     #[arg(long, default_value_t = 10)]
     interpolation_steps: usize,
@@ -82,6 +87,13 @@ fn run(args: Args) -> aegan::Result<()> {
         if !(1..=64).contains(&value) {
             return Err(AeganError::option(option, value, "must be from 1 to 64"));
         }
+    }
+    if !(args.truncation > 0.0 && args.truncation <= 1.0) {
+        return Err(AeganError::option(
+            "--truncation",
+            args.truncation,
+            "must be above 0 and at most 1",
+        ));
     }
     if args.interpolation_steps < 2 {
         return Err(AeganError::option(
@@ -137,7 +149,7 @@ fn run(args: Args) -> aegan::Result<()> {
         std::fs::create_dir_all(&dir).map_err(|e| AeganError::io(&dir, e))?;
         // Latents are drawn in order from one stream, so image i is the same whatever --n is
         // (and each class is drawn from the same latents).
-        let latents = model.sample_latents(args.n, args.seed)?;
+        let latents = (model.sample_latents(args.n, args.seed)? * args.truncation)?;
         for first in (0..args.n).step_by(CHUNK) {
             let count = CHUNK.min(args.n - first);
             let z = latents.narrow(0, first, count)?;

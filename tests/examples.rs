@@ -162,6 +162,45 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
         image::open(generated.join("interpolation.png")).unwrap().width(),
         2 + 6 * (48 + 2)
     );
+
+    // Truncated latents lie nearer the prior's centre: the same five draws vary less.
+    let truncated = dir.path().join("truncated");
+    let status = Command::new(example("generate"))
+        .args(["--checkpoint", out.join("checkpoint").to_str().unwrap()])
+        .args(["--n", "5", "--truncation", "0.1"])
+        .args(["--out", truncated.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let full = pixel_spread(&generated.join("images"));
+    let near_centre = pixel_spread(&truncated.join("images"));
+    assert!(
+        near_centre < 0.5 * full,
+        "spread across images {near_centre} truncated vs {full}"
+    );
+}
+
+/// Mean over pixels of the variance across the PNGs in `dir` (0–255 scale).
+fn pixel_spread(dir: &Path) -> f64 {
+    let images: Vec<Vec<f64>> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let rgb = image::open(entry.unwrap().path()).unwrap().to_rgb8();
+            rgb.into_raw().into_iter().map(f64::from).collect()
+        })
+        .collect();
+    let n = images.len() as f64;
+    let pixels = images[0].len();
+    let mut total = 0.0;
+    for i in 0..pixels {
+        let mean = images.iter().map(|im| im[i]).sum::<f64>() / n;
+        total += images.iter().map(|im| (im[i] - mean).powi(2)).sum::<f64>() / n;
+    }
+    total / pixels as f64
 }
 
 #[test]

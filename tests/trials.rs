@@ -452,6 +452,13 @@ fn options_out_of_range_fail_at_once_naming_the_option() {
         ],
         &["--grid-columns"],
     );
+    for psi in ["0", "1.5", "NaN"] {
+        run_fails(
+            "generate",
+            &["--checkpoint", checkpoint.to_str().unwrap(), "--truncation", psi],
+            &["--truncation"],
+        );
+    }
     run_fails(
         "evaluate",
         &["--real", data, "--fake", data, "--max-real", "0"],
