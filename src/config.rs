@@ -57,6 +57,21 @@ impl Default for GeneratorAverage {
     }
 }
 
+/// The lean preset's half-life of G's average, in images: 4,000 below 64×64, 10,000 from
+/// 64×64 up. Measured over an hour each (`docs/quality.md`): the average smooths away the
+/// pixel-level texture that G draws differently at each step. At 32×32 G itself is about as
+/// smooth as real lesions or smoother (checker ratio 0.74 to 0.91), and 10,000 images left the
+/// average smoother still (0.71); at 64×64, grown progressively, G itself holds more texture
+/// than real (1.46 to 1.64), and 4,000 images took less of it out than 10,000 (1.25 against
+/// 0.92 on one thread; 10,000 on two threads, with more steps and a noisier G: 1.25).
+pub fn lean_half_life_images(image_size: usize) -> f64 {
+    if image_size >= 64 {
+        10_000.0
+    } else {
+        4_000.0
+    }
+}
+
 /// The adversarial loss of the image discriminator Dx (Dz always uses the binary
 /// cross-entropy). See [`crate::objective`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -273,9 +288,10 @@ impl AeganConfig {
     /// HAM10000 (see `docs/quality.md`): nearest-upsample convolutions (no checkerboards), soft
     /// targets 0.95/0.05, an image discriminator learning at twice the rate of G and E with no
     /// output zeroing (a weaker Dx lost the game and left the samples soft), and samples drawn
-    /// from a moving average of G with a half-life of 4,000 images. The latent discriminator
-    /// keeps the author's faster rate (1e-3): it is cheap, and when it lags the encoder's
-    /// latents drift away from N(0, I) and samples from the prior degrade.
+    /// from a moving average of G with a half-life of 4,000 images (10,000 from 64×64 up:
+    /// [`lean_half_life_images`]). The latent discriminator keeps the author's faster rate
+    /// (1e-3): it is cheap, and when it lags the encoder's latents drift away from N(0, I) and
+    /// samples from the prior degrade.
     pub fn lean(image_size: usize) -> Self {
         AeganConfig {
             image_size,
@@ -334,13 +350,9 @@ impl AeganConfig {
             // A half-life in images with a ramp-up rather than a fixed decay: a fixed 0.999
             // lagged a generator that was still improving fast (FID 154.8 against G's 143.0
             // after 7.5 epochs); this average beat G after 30 minutes (34.8 against 37.4).
-            // A half-life of 4,000 images rather than StyleGAN2-ADA's 10,000: after an hour the
-            // longer one smoothed away pixel-level texture (checker ratio 0.71 against G's
-            // 0.91, FID 32.8); the shorter one kept more (0.80) at FID 31.3
-            // (`docs/quality.md`).
             generator_ema: 0.0,
             generator_average: Some(GeneratorAverage {
-                half_life_images: 4_000.0,
+                half_life_images: lean_half_life_images(image_size),
                 ramp_up: 0.05,
             }),
             image_loss: ImageLoss::NonSaturating,

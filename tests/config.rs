@@ -18,6 +18,25 @@ fn presets_are_valid_at_every_supported_size() {
 }
 
 #[test]
+fn the_lean_preset_averages_g_over_more_images_from_64_pixels_up() {
+    let half_life = |size| {
+        AeganConfig::lean(size)
+            .generator_average
+            .expect("the lean preset samples from G's average")
+            .half_life_images
+    };
+    assert_eq!(half_life(16), half_life(32));
+    assert!(
+        half_life(64) > half_life(32),
+        "{} vs {}",
+        half_life(64),
+        half_life(32)
+    );
+    assert_eq!(half_life(64), half_life(256));
+    assert_eq!(half_life(32), aegan::config::lean_half_life_images(32));
+}
+
+#[test]
 fn each_bad_field_is_named_with_its_value() {
     let c = AeganConfig {
         image_size: 48,
