@@ -4,12 +4,14 @@
 //! ```sh
 //! cargo run --release --example sprites                                # synthetic sprites, 100 steps
 //! cargo run --release --example sprites -- --data ~/sprites --epochs 50
-//! cargo run --release --example sprites -- --data ~/sprites --conditional  # one class per category
+//! cargo run --release --example sprites -- --data ~/sprites --unconditional  # ignore the categories
 //! ```
 //!
-//! With `--conditional` the category of each sprite is a condition of the model: the first
-//! folder below `--data` that holds it, or the part of its file name before `__`
-//! (`mon__orc.png` is a `mon`).
+//! Where every sprite has a category, a new run from the preset makes it a condition of the
+//! model (it measured far better than one model for all: `docs/quality.md`): the first folder
+//! below `--data` that holds the sprite, or the part of its file name before `__`
+//! (`mon__orc.png` is a `mon`). `generate --dx mon` then draws monsters. `--unconditional`
+//! trains without; `--conditional` insists (an error when a sprite has no category).
 
 mod common;
 
@@ -30,9 +32,14 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "255,255,255")]
     background: Vec<u8>,
     /// Make each sprite's category a condition of the model (its sub-folder, or its file
-    /// name up to `__`): `generate --dx <category>` then draws that category.
+    /// name up to `__`): `generate --dx <category>` then draws that category. The default of
+    /// a new run from the preset when every sprite has one of two or more categories; with
+    /// this flag a sprite without a category is an error.
     #[arg(long)]
     conditional: bool,
+    /// Train one model for all sprites, ignoring their categories.
+    #[arg(long, conflicts_with = "conditional")]
+    unconditional: bool,
     /// Don't cache decoded images on disk.
     #[arg(long)]
     no_cache: bool,
@@ -51,6 +58,13 @@ fn run(args: Args) -> aegan::Result<()> {
     let (start, device) = common::start(&args.train, "runs/sprites", "sprites")?;
     let size = start.image_size();
     let conditional = start.is_conditional(args.conditional)?;
+    if conditional && args.unconditional {
+        return Err(aegan::AeganError::option(
+            "--unconditional",
+            "on",
+            "the --config or the resumed checkpoint is conditional, and a run keeps its config",
+        ));
+    }
     let Some(dir) = &args.data else {
         if conditional {
             return Err(aegan::AeganError::option(
@@ -87,17 +101,34 @@ fn run(args: Args) -> aegan::Result<()> {
     }
     let loaded = load_folder(dir, &options)?;
     let description = format!("sprites from {}", dir.display());
-    let data = match conditional {
-        true => loaded.to_labelled_set(dir, description)?,
-        false => loaded.to_image_set(description)?,
+    // A new run from the preset is conditional by default where the sprites have categories.
+    let by_default =
+        matches!(start, common::Start::New(_)) && args.train.config.is_none() && !args.unconditional;
+    let labelled = match conditional {
+        true => Some(loaded.to_labelled_set(dir, description.clone())?),
+        false if by_default => loaded
+            .to_labelled_set(dir, description.clone())
+            .ok()
+            .filter(|set| set.class_names().len() >= 2),
+        false => None,
     };
-    let start = match start {
-        common::Start::New(mut config) if args.conditional => {
-            println!("conditional on the category: {}", data.class_names().join(", "));
-            config.conditioning = Some(ConditioningConfig::new(data.class_names().to_vec()));
+    if by_default && !conditional && labelled.is_none() {
+        println!("unconditional: the sprites have no categories (sub-folders or <category>__ file names)");
+    }
+    let start = match (start, &labelled) {
+        (common::Start::New(mut config), Some(set)) if config.conditioning.is_none() => {
+            println!(
+                "conditional on the category: {} (--unconditional trains one model for all)",
+                set.class_names().join(", ")
+            );
+            config.conditioning = Some(ConditioningConfig::new(set.class_names().to_vec()));
             common::Start::New(config)
         }
-        other => other,
+        (other, _) => other,
+    };
+    let data = match labelled {
+        Some(set) => set,
+        None => loaded.to_image_set(description)?,
     };
     common::train(
         &args.train,

@@ -530,18 +530,101 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
     assert!((0.0..=1.0).contains(&fidelity));
 }
 
+/// Writes `n` synthetic 16×16 sprites into `dir`, named `<category>__<i>.png` when given
+/// categories (taken in turn), else `<i>.png`.
+fn write_sprites(dir: &Path, n: usize, categories: &[&str]) {
+    fs::create_dir_all(dir).unwrap();
+    let drawn = aegan::data::synthetic::sprites(n, 16, 1)
+        .to_tensor(&aegan::candle_core::Device::Cpu)
+        .unwrap();
+    for (i, image) in aegan::viz::to_rgb_images(&drawn).unwrap().iter().enumerate() {
+        let name = match categories {
+            [] => format!("{i}.png"),
+            _ => format!("{}__{i}.png", categories[i % categories.len()]),
+        };
+        image.save(dir.join(name)).unwrap();
+    }
+}
+
+#[test]
+fn the_sprites_example_conditions_on_the_categories_where_every_sprite_has_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = |data: &Path, name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let output = Command::new(example("sprites"))
+            .args(["--data", data.to_str().unwrap(), "--size", "16", "--batch", "4"])
+            .args(["--steps", "1", "--no-progress", "--no-cache", "--no-eval"])
+            .args(["--out", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let latest = fs::read_to_string(out.join("checkpoint/latest")).unwrap();
+        let config: serde_json::Value = serde_json::from_str(
+            &fs::read_to_string(out.join("checkpoint").join(latest.trim()).join("config.json")).unwrap(),
+        )
+        .unwrap();
+        (stdout, config["conditioning"].clone())
+    };
+    let labelled = dir.path().join("labelled");
+    write_sprites(&labelled, 8, &["item", "mon"]);
+    let (stdout, conditioning) = train(&labelled, "by_default", &[]);
+    assert!(
+        stdout.contains("conditional on the category: item, mon"),
+        "{stdout}"
+    );
+    assert_eq!(conditioning["classes"], serde_json::json!(["item", "mon"]));
+
+    let (_, conditioning) = train(&labelled, "told_not_to", &["--unconditional"]);
+    assert!(conditioning.is_null(), "{conditioning}");
+
+    // A conditional config stays conditional: asking otherwise is an error naming the option.
+    let latest = fs::read_to_string(dir.path().join("by_default/checkpoint/latest")).unwrap();
+    let config = dir
+        .path()
+        .join("by_default/checkpoint")
+        .join(latest.trim())
+        .join("config.json");
+    let refused = Command::new(example("sprites"))
+        .args([
+            "--data",
+            labelled.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .args(["--unconditional", "--steps", "1", "--no-progress", "--no-cache"])
+        .args(["--out", dir.path().join("refused").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--unconditional"), "{stderr}");
+
+    let plain = dir.path().join("plain");
+    write_sprites(&plain, 8, &[]);
+    let (stdout, conditioning) = train(&plain, "no_categories", &[]);
+    assert!(stdout.contains("the sprites have no categories"), "{stdout}");
+    assert!(conditioning.is_null(), "{conditioning}");
+
+    let one = dir.path().join("one");
+    write_sprites(&one, 8, &["mon"]);
+    let (_, conditioning) = train(&one, "one_category", &[]);
+    assert!(
+        conditioning.is_null(),
+        "one category is no condition: {conditioning}"
+    );
+}
+
 #[test]
 fn a_conditional_sprites_model_is_measured_against_its_labelled_folder() {
     let dir = tempfile::tempdir().unwrap();
     let sprites = dir.path().join("sprites");
-    fs::create_dir_all(&sprites).unwrap();
-    let drawn = aegan::data::synthetic::sprites(16, 16, 1)
-        .to_tensor(&aegan::candle_core::Device::Cpu)
-        .unwrap();
-    for (i, image) in aegan::viz::to_rgb_images(&drawn).unwrap().iter().enumerate() {
-        let category = if i % 2 == 0 { "item" } else { "mon" };
-        image.save(sprites.join(format!("{category}__{i}.png"))).unwrap();
-    }
+    write_sprites(&sprites, 16, &["item", "mon"]);
     let out = dir.path().join("run");
     let trained = Command::new(example("sprites"))
         .args([
