@@ -113,7 +113,9 @@ fn run(args: Args) -> aegan::Result<()> {
         false => None,
     };
     if by_default && !conditional && labelled.is_none() {
-        println!("unconditional: the sprites have no categories (sub-folders or <category>__ file names)");
+        println!(
+            "unconditional: the sprites do not all have one of two or more categories (sub-folders or <category>__ file names)"
+        );
     }
     let start = match (start, &labelled) {
         (common::Start::New(mut config), Some(set)) if config.conditioning.is_none() => {
