@@ -403,9 +403,17 @@ fn evaluate_reports_every_metric_without_an_inception_network() {
     let json: serde_json::Value = serde_json::from_str(&report.to_json_line()).unwrap();
     assert_eq!(json["n_fake"], 16);
     assert!(json["fid"].is_null());
+    assert_eq!(report.ring_power_ratio.len(), 16);
+    assert_eq!(json["ring_power_ratio"].as_array().unwrap().len(), 16);
+    assert_eq!(
+        report.ring_power_ratio,
+        metrics::ring_power_ratio(&fake, &real).unwrap()
+    );
     let table = report.to_string();
     assert!(
-        table.contains("SWD at 16x16") && table.contains("checkerboard"),
+        table.contains("SWD at 16x16")
+            && table.contains("checkerboard")
+            && table.contains("frequency ring 1 to 16"),
         "{table}"
     );
 }
@@ -607,4 +615,49 @@ fn memorisation_flags_planted_copies_and_passes_fresh_samples() {
         generated < 32 && nearest == generated + 10 && distance < 1e-3,
         "{check:?}"
     );
+}
+
+#[test]
+fn ring_power_puts_a_wave_in_its_ring_and_a_checkerboard_in_the_last() {
+    // A wave of 3 cycles down and 1 across: its power lies in ring max(3, 1) = 3.
+    let wave = grey_image(16, 16, |y, x| {
+        (2.0 * std::f32::consts::PI * (3.0 * y as f32 + x as f32) / 16.0).cos() * 0.5
+    });
+    let rings = metrics::ring_power(&wave).unwrap();
+    assert_eq!(rings.len(), 8);
+    let total: f64 = rings.iter().sum();
+    assert!(rings[2] > 0.9 * total, "ring 3 holds {} of {total}", rings[2]);
+    // A pure checkerboard: only ring H/2 holds power.
+    let board = grey_image(16, 16, |y, x| if (x + y) % 2 == 0 { 0.1 } else { -0.1 });
+    let rings = metrics::ring_power(&board).unwrap();
+    assert!(rings[7] > 0.0);
+    assert!(rings[..7].iter().all(|&p| p < 1e-3 * rings[7]), "{rings:?}");
+}
+
+#[test]
+fn the_ring_power_ratio_is_one_for_a_set_against_itself_and_sees_blur_and_checkerboards() {
+    let real = lesions(32, 32, 1);
+    let itself = metrics::ring_power_ratio(&real, &real).unwrap();
+    assert_eq!(itself.len(), 16);
+    assert!(itself.iter().all(|&r| (r - 1.0).abs() < 1e-12), "{itself:?}");
+
+    // A 3×3 box blur keeps the low rings and takes most of the high ones.
+    let soft = metrics::ring_power_ratio(&blurred(&real), &real).unwrap();
+    assert!(soft[0] > 0.8, "ring 1 {:.3}", soft[0]);
+    assert!(soft[15] < 0.2, "ring 16 {:.3}", soft[15]);
+    assert!(soft.windows(2).skip(2).all(|w| w[1] <= w[0] + 0.05), "{soft:?}");
+
+    // A planted checkerboard raises ring 16 alone.
+    let pattern = grey_image(32, 32, |y, x| if (x + y) % 2 == 0 { 0.06 } else { -0.06 });
+    let checkered = real.broadcast_add(&pattern).unwrap();
+    let planted = metrics::ring_power_ratio(&checkered, &real).unwrap();
+    assert!(planted[15] > 5.0, "ring 16 {:.2}", planted[15]);
+    assert!(
+        planted[..15].iter().all(|&r| (r - 1.0).abs() < 0.05),
+        "{planted:?}"
+    );
+
+    // Shapes that have no rings are errors, not panics.
+    assert!(metrics::ring_power(&lesions(2, 32, 1).narrow(3, 0, 30).unwrap()).is_err());
+    assert!(metrics::ring_power_ratio(&real, &lesions(2, 16, 1)).is_err());
 }

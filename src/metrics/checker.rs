@@ -99,7 +99,7 @@ pub fn checker_ratio_with_interval(fake: &Tensor, real: &Tensor, seed: u64) -> R
 }
 
 /// Generated over real score, with the conventions of [`checker_ratio`] for a real score of 0.
-fn ratio(fake_score: f64, real_score: f64) -> f64 {
+pub(super) fn ratio(fake_score: f64, real_score: f64) -> f64 {
     if real_score > 0.0 {
         fake_score / real_score
     } else if fake_score > 0.0 {
@@ -110,7 +110,7 @@ fn ratio(fake_score: f64, real_score: f64) -> f64 {
 }
 
 /// Mean of the channels of one image, minus its mean.
-fn grey_plane(image: &[f32], channels: usize, plane: usize) -> Vec<f64> {
+pub(super) fn grey_plane(image: &[f32], channels: usize, plane: usize) -> Vec<f64> {
     let mut grey: Vec<f64> = (0..plane)
         .map(|p| (0..channels).map(|c| image[c * plane + p] as f64).sum::<f64>() / channels as f64)
         .collect();

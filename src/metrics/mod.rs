@@ -6,6 +6,7 @@
 //! | FID, KID | [`fid`](mod@fid) (features from [`inception`]) | distance between Inception-v3 feature distributions | 0: same distribution |
 //! | SWD | [`swd`](mod@swd) | local 7×7 patch statistics at every scale of a Laplacian pyramid | 0: same patches |
 //! | checker ratio | [`checker`] | power at the Nyquist frequencies (checkerboard artefacts) | 1: like real data |
+//! | ring power ratio | [`spectrum`] | power at every spatial frequency, ring by ring (blur, upsampling imprints) | 1 at every ring: like real data |
 //! | near-duplicate fraction | [`diversity`] | generated images with a near copy among the others (mode collapse) | 0: none |
 //! | pairwise distance ratio | [`diversity`] | spread of the generated set against the real one | 1: as varied as real data |
 //! | reconstruction | [`reconstruction_error`] | L1 and PSNR of x → E → G on held-out real images | 0 / high |
@@ -41,6 +42,7 @@ pub mod fid;
 pub mod inception;
 pub mod memorisation;
 pub mod per_class;
+pub mod spectrum;
 pub mod swd;
 
 mod reconstruction;
@@ -55,6 +57,7 @@ pub use inception::FidInception;
 pub use memorisation::{memorisation, Memorisation};
 pub use per_class::{per_class_quality, ClassQuality, ClassReference, PerClassTable};
 pub use reconstruction::{reconstruction_error, Reconstruction};
+pub use spectrum::{ring_power, ring_power_ratio};
 pub use swd::{swd, SwdScore};
 
 use std::fmt;
@@ -82,6 +85,9 @@ pub struct Report {
     pub checker_ratio: f64,
     /// 95 % bootstrap interval of `checker_ratio` ([`checker::checker_ratio_with_interval`]).
     pub checker_ratio_interval: (f64, f64),
+    /// Generated over real power in each frequency ring 1 to H/2 ([`spectrum`]; empty for
+    /// images that are not square with an even side). 1 at every ring: like real data.
+    pub ring_power_ratio: Vec<f64>,
     /// Fraction of generated images with a near copy among the other generated images.
     pub near_duplicate_fraction: f64,
     /// Mean pairwise pixel distance of the generated set over the real set's (1: as varied).
@@ -141,6 +147,15 @@ impl fmt::Display for Report {
             format!("{:.3}", self.checker_ratio),
             &format!("1 = like real (95 % interval {low:.2} to {high:.2})"),
         )?;
+        if !self.ring_power_ratio.is_empty() {
+            let rings: Vec<String> = self.ring_power_ratio.iter().map(|r| format!("{r:.2}")).collect();
+            writeln!(
+                f,
+                "power ratio by frequency ring 1 to {} (1 = like real): {}",
+                rings.len(),
+                rings.join(" ")
+            )?;
+        }
         row(
             f,
             "near-duplicate fraction",
@@ -207,6 +222,11 @@ pub fn evaluate(real: &Tensor, fake: &Tensor, inception: Option<&FidInception>, 
         None => (None, None),
     };
     let (checker_ratio, checker_ratio_interval) = checker_ratio_with_interval(fake, real, seed)?;
+    let (_, _, h, w) = image_dims("real", real)?;
+    let ring_power_ratio = match h == w && h % 2 == 0 {
+        true => ring_power_ratio(fake, real)?,
+        false => Vec::new(),
+    };
     Ok(Report {
         n_real,
         n_fake,
@@ -215,6 +235,7 @@ pub fn evaluate(real: &Tensor, fake: &Tensor, inception: Option<&FidInception>, 
         swd: swd(real, fake, seed)?,
         checker_ratio,
         checker_ratio_interval,
+        ring_power_ratio,
         near_duplicate_fraction: near_duplicate_fraction(fake, real)?,
         pairwise_distance_ratio: pairwise_distance_ratio(fake, real)?,
         reconstruction: None,
