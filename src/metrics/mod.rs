@@ -199,7 +199,7 @@ impl fmt::Display for Report {
 /// [`fid::KID_SUBSETS`] subsets of at most [`fid::KID_SUBSET_SIZE`] images). `seed` fixes
 /// every random choice, so a report can be repeated exactly.
 pub fn evaluate(real: &Tensor, fake: &Tensor, inception: Option<&FidInception>, seed: u64) -> Result<Report> {
-    let (n_real, ..) = image_dims("real", real)?;
+    let (n_real, _, h, w) = image_dims("real", real)?;
     let (n_fake, ..) = image_dims("fake", fake)?;
     same_image_shape(real, fake)?;
     let (fid_value, kid_value) = match inception {
@@ -222,7 +222,6 @@ pub fn evaluate(real: &Tensor, fake: &Tensor, inception: Option<&FidInception>, 
         None => (None, None),
     };
     let (checker_ratio, checker_ratio_interval) = checker_ratio_with_interval(fake, real, seed)?;
-    let (_, _, h, w) = image_dims("real", real)?;
     let ring_power_ratio = match h == w && h % 2 == 0 {
         true => ring_power_ratio(fake, real)?,
         false => Vec::new(),

@@ -34,27 +34,22 @@ pub fn ring_power(images: &Tensor) -> Result<Vec<f64>> {
     }
     let data = to_cpu_f32_vec(images)?;
     let dft = Dft::new(h);
-    let ring_of = |f: usize| f.min(h - f);
+    // The ring of each bin (0 for the constant bin, which the zero-mean plane leaves empty).
+    let folded = |f: usize| f.min(h - f);
+    let ring_of_bin: Vec<usize> = (0..h * h)
+        .map(|bin| folded(bin / h).max(folded(bin % h)))
+        .collect();
     let mut bins = vec![0usize; h / 2];
-    for ky in 0..h {
-        for kx in 0..h {
-            let ring = ring_of(ky).max(ring_of(kx));
-            if ring > 0 {
-                bins[ring - 1] += 1;
-            }
-        }
+    for &ring in ring_of_bin.iter().filter(|&&ring| ring > 0) {
+        bins[ring - 1] += 1;
     }
     let mut power = vec![0f64; h / 2];
     for i in 0..n {
         let grey = grey_plane(&data[i * c * h * w..(i + 1) * c * h * w], c, h * w);
         let periodic = dft.periodic_spectrum(&grey);
-        for ky in 0..h {
-            for kx in 0..h {
-                let ring = ring_of(ky).max(ring_of(kx));
-                if ring > 0 {
-                    let (re, im) = periodic[ky * h + kx];
-                    power[ring - 1] += re * re + im * im;
-                }
+        for (&ring, &(re, im)) in ring_of_bin.iter().zip(&periodic) {
+            if ring > 0 {
+                power[ring - 1] += re * re + im * im;
             }
         }
     }
@@ -96,34 +91,29 @@ impl Dft {
         Dft { size, twiddles }
     }
 
+    /// The 1-D transform of the `size` values `at(0..size)`.
+    fn line(&self, at: impl Fn(usize) -> (f64, f64)) -> Vec<(f64, f64)> {
+        let n = self.size;
+        (0..n)
+            .map(|k| {
+                (0..n).fold((0f64, 0f64), |(re, im), j| {
+                    let (a, b) = at(j);
+                    let (cos, sin) = self.twiddles[(k * j) % n];
+                    // (a + ib)(cos − i sin)
+                    (re + a * cos + b * sin, im + b * cos - a * sin)
+                })
+            })
+            .collect()
+    }
+
     /// The transform of a real plane (row-major, size × size): rows first, then columns.
     fn transform(&self, plane: &[f64]) -> Vec<(f64, f64)> {
         let n = self.size;
-        let mut rows = vec![(0f64, 0f64); n * n];
-        for y in 0..n {
-            for k in 0..n {
-                let (mut re, mut im) = (0f64, 0f64);
-                for x in 0..n {
-                    let (cos, sin) = self.twiddles[(k * x) % n];
-                    let v = plane[y * n + x];
-                    re += v * cos;
-                    im -= v * sin;
-                }
-                rows[y * n + k] = (re, im);
-            }
-        }
+        let rows: Vec<Vec<(f64, f64)>> = (0..n).map(|y| self.line(|x| (plane[y * n + x], 0.0))).collect();
         let mut out = vec![(0f64, 0f64); n * n];
-        for k in 0..n {
-            for ky in 0..n {
-                let (mut re, mut im) = (0f64, 0f64);
-                for y in 0..n {
-                    let (cos, sin) = self.twiddles[(ky * y) % n];
-                    let (a, b) = rows[y * n + k];
-                    // (a + ib)(cos − i sin)
-                    re += a * cos + b * sin;
-                    im += b * cos - a * sin;
-                }
-                out[ky * n + k] = (re, im);
+        for kx in 0..n {
+            for (ky, value) in self.line(|y| rows[y][kx]).into_iter().enumerate() {
+                out[ky * n + kx] = value;
             }
         }
         out
