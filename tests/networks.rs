@@ -14,6 +14,8 @@ fn every_network_has_the_right_shapes_at_every_size_from_16_to_256() {
             Upsample::NearestConv,
             Upsample::TransposedConv,
             Upsample::BilinearConv,
+            Upsample::SubPixelConv,
+            Upsample::NearestPlusSubPixel,
         ] {
             let mut config = common::tiny_full(size);
             config.upsample = upsample;
@@ -245,4 +247,60 @@ fn a_network_built_from_the_config_is_the_one_built_from_its_spec() {
     let b = aegan::Generator::from_spec(&config.generator_spec(), from_spec.var_builder(&device)).unwrap();
     let diff = common::max_abs_diff(&a.forward_t(&z, false).unwrap(), &b.forward_t(&z, false).unwrap());
     assert_eq!(diff, 0.0);
+}
+
+#[test]
+fn nearest_plus_sub_pixel_starts_as_nearest_and_training_moves_its_phases() {
+    let device = Device::Cpu;
+    let nearest = common::tiny(16);
+    let mut corrected = nearest.clone();
+    corrected.upsample = Upsample::NearestPlusSubPixel;
+    let a = Networks::new(&nearest, &device).unwrap();
+    let b = Networks::new(&corrected, &device).unwrap();
+    let z = Tensor::randn(0f32, 1.0, (4, nearest.latent_dim), &device).unwrap();
+    let gap = (a.generator.forward_t(&z, false).unwrap() - b.generator.forward_t(&z, false).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(
+        gap, 0.0,
+        "the zero correction changed G's initial output by {gap}"
+    );
+
+    let phases = |trainer: &AeganTrainer| -> f32 {
+        let store = trainer.networks().store(aegan::NetworkKind::Generator);
+        let found: Vec<_> = store
+            .trainable()
+            .into_iter()
+            .filter(|(n, _)| n.contains("phases"))
+            .collect();
+        assert_eq!(found.len(), 2, "one phase convolution per stage at 16×16");
+        found
+            .iter()
+            .map(|(_, v)| {
+                v.as_tensor()
+                    .abs()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+            })
+            .sum()
+    };
+    let mut trainer = AeganTrainer::new(corrected, &device).unwrap();
+    assert_eq!(phases(&trainer), 0.0);
+    let real = Tensor::randn(0f32, 0.5, (4, 3, 16, 16), &device)
+        .unwrap()
+        .tanh()
+        .unwrap();
+    trainer.step(&real).unwrap();
+    assert!(
+        phases(&trainer) > 0.0,
+        "one step left the phase convolutions at zero"
+    );
 }

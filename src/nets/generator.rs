@@ -5,16 +5,18 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 
 use super::layers::{BlockChain, Conv, ConvBlock, ConvTranspose2x, NormLayer};
 use crate::config::{AeganConfig, GeneratorSpec, Upsample};
-use crate::ops::{upsample_bilinear_2x, upsample_nearest_2x};
+use crate::ops::{pixel_shuffle_2x, upsample_bilinear_2x, upsample_nearest_2x};
 use crate::progressive::{downsample_area, fade, Growth};
 
-/// One ×2 stage: nearest or bilinear upsample + conv, or a transposed conv; then norm and
-/// leaky ReLU.
+/// One ×2 stage: nearest or bilinear upsample + conv, a transposed conv, or a conv to four
+/// times the channels + pixel shuffle; then norm and leaky ReLU.
 #[derive(Debug, Clone)]
 enum UpStage {
     NearestConv(ConvBlock),
     BilinearConv(ConvBlock),
     Transposed { conv: ConvTranspose2x, norm: NormLayer },
+    SubPixel { conv: Conv, norm: NormLayer },
+    NearestPlusSubPixel { block: ConvBlock, phases: Conv },
 }
 
 /// Generator G: maps latent vectors `(batch, latent_dim)` to images `(batch, channels, size,
@@ -22,7 +24,10 @@ enum UpStage {
 ///
 /// Layout: `stem.linear` to `widths.at(4)`·4·4, `stem.norm`, then `stages.{i}` (one per
 /// doubling), `head.{i}` (full-resolution convolutions) and `out` (conv to image channels,
-/// tanh). Tensor names under these prefixes are stable across versions.
+/// tanh). Tensor names under these prefixes are stable across versions. A stage is
+/// `stages.{i}.conv` and `stages.{i}.norm` (`.convt` and `.norm` for a transposed
+/// convolution); with [`Upsample::SubPixelConv`] its convolution gives four times the
+/// channels, and [`Upsample::NearestPlusSubPixel`] adds `stages.{i}.phases`.
 ///
 /// **Progressive growing** (when the config has [`AeganConfig::progressive`]): G also has
 /// `to_rgb.{r}`, a convolution to image channels for every resolution r below the image size
@@ -101,6 +106,19 @@ impl Generator {
                     macs += conv.macs(side);
                     let norm = NormLayer::new(image.norm, next, vb.pp("norm"))?;
                     UpStage::Transposed { conv, norm }
+                }
+                Upsample::SubPixelConv => {
+                    let bias = NormLayer::conv_needs_bias(image.norm);
+                    let conv = Conv::new(vb.pp("conv"), width, 4 * next, g.kernel, 1, bias)?;
+                    macs += conv.macs(side);
+                    let norm = NormLayer::new(image.norm, next, vb.pp("norm"))?;
+                    UpStage::SubPixel { conv, norm }
+                }
+                Upsample::NearestPlusSubPixel => {
+                    let phases = Conv::zero_initialised(vb.pp("phases"), width, 4 * next, g.kernel)?;
+                    let block = ConvBlock::new(vb, width, next, g.kernel, 1, image.norm, slope)?;
+                    macs += block.macs(side * 2) + phases.macs(side);
+                    UpStage::NearestPlusSubPixel { block, phases }
                 }
             };
             stages.push(stage);
@@ -244,6 +262,12 @@ impl Generator {
             UpStage::NearestConv(block) => block.forward_upsampled_t(x, train),
             UpStage::BilinearConv(block) => block.forward_t(&upsample_bilinear_2x(x)?, train),
             UpStage::Transposed { conv, norm } => norm.forward_leaky(&conv.forward(x)?, train, self.slope),
+            UpStage::SubPixel { conv, norm } => {
+                norm.forward_leaky(&pixel_shuffle_2x(&conv.forward(x)?)?, train, self.slope)
+            }
+            UpStage::NearestPlusSubPixel { block, phases } => {
+                block.forward_upsampled_plus_t(x, &pixel_shuffle_2x(&phases.forward(x)?)?, train)
+            }
         }
     }
 

@@ -59,6 +59,25 @@ impl Conv {
         })
     }
 
+    /// A `kernel`×`kernel`, stride-1 convolution without bias whose weight starts at zero: a
+    /// correction that leaves the network's initial function unchanged.
+    pub fn zero_initialised(vb: VarBuilder, c_in: usize, c_out: usize, kernel: usize) -> Result<Self> {
+        let weight = vb.get_with_hints(
+            (c_out, c_in, kernel, kernel),
+            "weight",
+            candle_nn::Init::Const(0.0),
+        )?;
+        let total_pad = kernel - 1;
+        Ok(Conv {
+            weight,
+            bias: None,
+            spectral: None,
+            stride: 1,
+            pad_before: total_pad / 2,
+            pad_after: total_pad - total_pad / 2,
+        })
+    }
+
     /// The same convolution with its weight spectrally normalised, the power-iteration state
     /// stored as `<vb>.spectral_u` (`vb`: the builder this convolution was made with).
     pub fn with_spectral_norm(mut self, vb: &VarBuilder) -> Result<Self> {
@@ -294,6 +313,13 @@ impl ConvBlock {
     pub fn forward_upsampled_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.norm
             .forward_leaky(&self.conv.forward_upsampled(x)?, train, self.slope)
+    }
+
+    /// [`ConvBlock::forward_upsampled_t`] with `extra` (same shape as the convolution's
+    /// output) added before the normalisation.
+    pub fn forward_upsampled_plus_t(&self, x: &Tensor, extra: &Tensor, train: bool) -> Result<Tensor> {
+        let y = (self.conv.forward_upsampled(x)? + extra)?;
+        self.norm.forward_leaky(&y, train, self.slope)
     }
 }
 

@@ -1,5 +1,6 @@
 //! ×2 upsampling: nearest-neighbour as a tensor operation with a correct gradient and on one
-//! image in a slice (for the fused upsample + convolution), and bilinear.
+//! image in a slice (for the fused upsample + convolution), bilinear, and the pixel shuffle
+//! of a sub-pixel convolution.
 
 use candle_core::{Result, Tensor};
 
@@ -23,6 +24,22 @@ pub fn upsample_nearest_2x(x: &Tensor) -> Result<Tensor> {
 pub fn upsample_bilinear_2x(x: &Tensor) -> Result<Tensor> {
     let up = upsample_nearest_2x(x)?;
     smooth_121(&smooth_121(&up, 3)?, 2)
+}
+
+/// Depth to space ×2 (the pixel shuffle of Shi et al. 2016): (B, 4C, H, W) → (B, C, 2H, 2W),
+/// where input channel 4c + 2a + b becomes the pixels (2i + a, 2j + b) of output channel c.
+/// After a convolution to 4C channels at H×W, every output phase (a, b) has its own kernel,
+/// so the upsampled image can hold any content at its Nyquist frequency. Reshapes and one
+/// permutation: exact gradients on every device.
+pub fn pixel_shuffle_2x(x: &Tensor) -> Result<Tensor> {
+    let (b, c4, h, w) = x.dims4()?;
+    if c4 % 4 != 0 {
+        candle_core::bail!("pixel_shuffle_2x: {c4} channels is not a multiple of 4");
+    }
+    let c = c4 / 4;
+    x.reshape((b, c, 2, 2, h, w))?
+        .permute((0, 1, 4, 2, 5, 3))?
+        .reshape((b, c, 2 * h, 2 * w))
 }
 
 /// The filter [1, 2, 1]/4 along `dim`, edges replicated.
@@ -68,6 +85,50 @@ pub(crate) fn sum_blocks(up: &[f32], (planes, h, w): (usize, usize, usize), out:
 mod tests {
     use super::*;
     use candle_core::{Device, Var};
+
+    #[test]
+    fn pixel_shuffle_puts_each_channel_of_four_on_its_own_phase() {
+        // Channels 0..4 hold the constants 0, 1, 2, 3 on a 2×2 image: the shuffled 4×4 image
+        // alternates 0 1 / 2 3 in every 2×2 block.
+        let x = Tensor::arange(0f32, 4.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 4, 1, 1))
+            .unwrap()
+            .broadcast_as((1, 4, 2, 2))
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        let y = pixel_shuffle_2x(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let row_even = [0., 1., 0., 1.];
+        let row_odd = [2., 3., 2., 3.];
+        assert_eq!(y, [row_even, row_odd, row_even, row_odd].concat());
+        // Distinct values everywhere: every input value appears once, at its own place.
+        let x = Tensor::arange(0f32, 2.0 * 4.0 * 6.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 8, 2, 3))
+            .unwrap();
+        let y = pixel_shuffle_2x(&x).unwrap();
+        assert_eq!(y.dims(), &[1, 2, 4, 6]);
+        let xv = x.squeeze(0).unwrap().to_vec3::<f32>().unwrap();
+        let yv = y.squeeze(0).unwrap().to_vec3::<f32>().unwrap();
+        for (c, plane) in yv.iter().enumerate() {
+            for (r, row) in plane.iter().enumerate() {
+                for (col, &v) in row.iter().enumerate() {
+                    let channel = 4 * c + 2 * (r % 2) + col % 2;
+                    assert_eq!(v, xv[channel][r / 2][col / 2], "output ({c}, {r}, {col})");
+                }
+            }
+        }
+        assert!(pixel_shuffle_2x(
+            &Tensor::zeros((1, 6, 2, 2), candle_core::DType::F32, &Device::Cpu).unwrap()
+        )
+        .is_err());
+    }
 
     #[test]
     fn upsample_repeats_each_pixel_into_a_2x2_block() {
