@@ -48,15 +48,7 @@ impl Conv {
         } else {
             None
         };
-        let total_pad = kernel - 1;
-        Ok(Conv {
-            weight,
-            bias,
-            spectral: None,
-            stride,
-            pad_before: total_pad / 2,
-            pad_after: total_pad - total_pad / 2,
-        })
+        Ok(Self::from_parts(weight, bias, kernel, stride))
     }
 
     /// A `kernel`×`kernel`, stride-1 convolution without bias whose weight starts at zero: a
@@ -67,15 +59,20 @@ impl Conv {
             "weight",
             candle_nn::Init::Const(0.0),
         )?;
+        Ok(Self::from_parts(weight, None, kernel, 1))
+    }
+
+    /// The convolution of `weight` (and `bias`) with 'same'-style padding for `kernel`.
+    fn from_parts(weight: Tensor, bias: Option<Tensor>, kernel: usize, stride: usize) -> Self {
         let total_pad = kernel - 1;
-        Ok(Conv {
+        Conv {
             weight,
-            bias: None,
+            bias,
             spectral: None,
-            stride: 1,
+            stride,
             pad_before: total_pad / 2,
             pad_after: total_pad - total_pad / 2,
-        })
+        }
     }
 
     /// The same convolution with its weight spectrally normalised, the power-iteration state
