@@ -3,24 +3,16 @@
 use aegan::candle_core::Device;
 use aegan::data::{synthetic, BatchSampler};
 
+mod common;
+
 #[test]
 fn synthetic_sets_are_deterministic_from_their_seed() {
     for make in [synthetic::lesions, synthetic::sprites] {
         let a = make(6, 32, 1).to_tensor(&Device::Cpu).unwrap();
         let b = make(6, 32, 1).to_tensor(&Device::Cpu).unwrap();
         let c = make(6, 32, 2).to_tensor(&Device::Cpu).unwrap();
-        let diff = |x: &aegan::candle_core::Tensor, y: &aegan::candle_core::Tensor| {
-            (x - y)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
-        assert_eq!(diff(&a, &b), 0.0);
-        assert!(diff(&a, &c) > 0.1);
+        assert_eq!(common::max_abs_diff(&a, &b), 0.0);
+        assert!(common::max_abs_diff(&a, &c) > 0.1);
     }
 }
 
@@ -63,15 +55,7 @@ fn lesions_are_darker_in_the_middle_and_sprites_have_mirror_symmetry() {
 
     let sprites = synthetic::sprites(10, 32, 4).to_tensor(&Device::Cpu).unwrap();
     let mirrored = sprites.flip(&[3]).unwrap();
-    let diff = (&sprites - &mirrored)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    assert_eq!(diff, 0.0);
+    assert_eq!(common::max_abs_diff(&sprites, &mirrored), 0.0);
     let std = sprites.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     assert!(std.iter().any(|v| *v < 0.0) && std.iter().any(|v| *v > 0.9));
 }

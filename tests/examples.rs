@@ -24,14 +24,20 @@ fn run(args: &[&str]) -> Output {
     out
 }
 
+/// Fails the test, showing what the command printed, unless it succeeded.
+fn assert_succeeded(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// The JSON lines printed by a command that must have succeeded (`evaluate --json`: the overall
 /// report, then one line per class).
 fn json_lines(output: &Output) -> Vec<serde_json::Value> {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_succeeded(output);
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -147,11 +153,7 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
         .args(["--real", real.to_str().unwrap(), "--interpolation-steps", "4"])
         .output()
         .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    assert_succeeded(&status);
     let pngs = fs::read_dir(generated.join("images")).unwrap().count();
     assert_eq!(pngs, 5);
     for file in ["grid.png", "reconstructions.png", "interpolation.png"] {
@@ -171,11 +173,7 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
         .args(["--out", truncated.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    assert_succeeded(&status);
     let full = pixel_spread(&generated.join("images"));
     let near_centre = pixel_spread(&truncated.join("images"));
     assert!(
@@ -271,11 +269,7 @@ fn progressive_example_grows_and_its_checkpoint_generates_at_the_saved_resolutio
         .args(["--n", "2", "--out", generated.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    assert_succeeded(&status);
     let first_image = fs::read_dir(generated.join("images"))
         .unwrap()
         .next()
@@ -404,11 +398,7 @@ fn augment_classifier_reports_both_arms_and_names_a_generated_folder_without_cla
     };
     let out = classify(&["--generated", generated.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert!(
         stdout.contains("| real only |") && stdout.contains("| real + generated |"),
         "{stdout}"
@@ -474,11 +464,7 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
             .unwrap()
     };
     let chosen = generate(&["--dx", "mel"]);
-    assert!(
-        chosen.status.success(),
-        "{}",
-        String::from_utf8_lossy(&chosen.stderr)
-    );
+    assert_succeeded(&chosen);
     assert_eq!(fs::read_dir(generated.join("images/mel")).unwrap().count(), 3);
     assert!(!generated.join("images/nv").exists(), "only the class asked for");
     let unknown = generate(&["--dx", "bcc"]);
@@ -491,11 +477,7 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
 
     // Every class: one row of the grid per class, however few images each.
     let every = generate(&[]);
-    assert!(
-        every.status.success(),
-        "{}",
-        String::from_utf8_lossy(&every.stderr)
-    );
+    assert_succeeded(&every);
     let grid = image::open(generated.join("grid.png")).unwrap();
     let tile = 16 * 2 + 2;
     assert_eq!(
@@ -559,11 +541,7 @@ fn the_sprites_example_conditions_on_the_categories_where_every_sprite_has_one()
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_succeeded(&output);
         let latest = fs::read_to_string(out.join("checkpoint/latest")).unwrap();
         let config: serde_json::Value = serde_json::from_str(
             &fs::read_to_string(out.join("checkpoint").join(latest.trim()).join("config.json")).unwrap(),
@@ -646,11 +624,7 @@ fn a_conditional_sprites_model_is_measured_against_its_labelled_folder() {
         .args(["--out", out.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(
-        trained.status.success(),
-        "{}",
-        String::from_utf8_lossy(&trained.stderr)
-    );
+    assert_succeeded(&trained);
     let evaluate = |real: &Path| {
         Command::new(example("evaluate"))
             .args(["--real", real.to_str().unwrap(), "--pixel-art", "--n", "8"])

@@ -258,14 +258,10 @@ fn nearest_plus_sub_pixel_starts_as_nearest_and_training_moves_its_phases() {
     let a = Networks::new(&nearest, &device).unwrap();
     let b = Networks::new(&corrected, &device).unwrap();
     let z = Tensor::randn(0f32, 1.0, (4, nearest.latent_dim), &device).unwrap();
-    let gap = (a.generator.forward_t(&z, false).unwrap() - b.generator.forward_t(&z, false).unwrap())
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let gap = common::max_abs_diff(
+        &a.generator.forward_t(&z, false).unwrap(),
+        &b.generator.forward_t(&z, false).unwrap(),
+    );
     assert_eq!(
         gap, 0.0,
         "the zero correction changed G's initial output by {gap}"
@@ -281,16 +277,8 @@ fn nearest_plus_sub_pixel_starts_as_nearest_and_training_moves_its_phases() {
         assert_eq!(found.len(), 2, "one phase convolution per stage at 16×16");
         found
             .iter()
-            .map(|(_, v)| {
-                v.as_tensor()
-                    .abs()
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap()
-            })
-            .sum()
+            .map(|(_, v)| common::max_abs(v.as_tensor()))
+            .fold(0.0, f32::max)
     };
     let mut trainer = AeganTrainer::new(corrected, &device).unwrap();
     assert_eq!(phases(&trainer), 0.0);
