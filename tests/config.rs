@@ -37,6 +37,15 @@ fn the_lean_preset_averages_g_over_more_images_from_64_pixels_up() {
 }
 
 #[test]
+fn the_lean_preset_has_pixel_noise_below_64_pixels_only() {
+    for (size, noise) in [(16, true), (32, true), (64, false), (256, false)] {
+        assert_eq!(AeganConfig::lean(size).generator.noise, noise, "lean({size})");
+        assert_eq!(aegan::config::lean_pixel_noise(size), noise);
+    }
+    assert!(!AeganConfig::sprites(32).generator.noise);
+}
+
+#[test]
 fn each_bad_field_is_named_with_its_value() {
     let c = AeganConfig {
         image_size: 48,

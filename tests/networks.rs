@@ -171,6 +171,7 @@ fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
             kernel: 3,
             head: vec![],
             out_kernel: 3,
+            noise: false,
         },
         label_embedding: None,
     };
@@ -291,4 +292,73 @@ fn nearest_plus_sub_pixel_starts_as_nearest_and_training_moves_its_phases() {
         phases(&trainer) > 0.0,
         "one step left the phase convolutions at zero"
     );
+}
+
+/// The noise weights of G's trainable tensors, by name.
+fn noise_weights(networks: &Networks) -> Vec<(String, aegan::candle_core::Var)> {
+    networks
+        .store(aegan::NetworkKind::Generator)
+        .trainable()
+        .into_iter()
+        .filter(|(n, _)| n.ends_with(".noise"))
+        .collect()
+}
+
+#[test]
+fn pixel_noise_starts_silent_and_keeps_g_a_function_of_each_latent() {
+    let device = Device::Cpu;
+    let mut plain = common::tiny(16);
+    plain.generator.noise = false;
+    let mut noisy = plain.clone();
+    noisy.generator.noise = true;
+    let a = Networks::new(&plain, &device).unwrap();
+    let b = Networks::new(&noisy, &device).unwrap();
+    assert!(noise_weights(&a).is_empty());
+    let weights = noise_weights(&b);
+    assert_eq!(weights.len(), 2, "one noise input per stage at 16×16");
+
+    let z = Tensor::randn(0f32, 1.0, (4, plain.latent_dim), &device).unwrap();
+    let image = |nets: &Networks, z: &Tensor| nets.generator.forward_t(z, false).unwrap();
+    assert_eq!(common::max_abs_diff(&image(&a, &z), &image(&b, &z)), 0.0);
+
+    for (_, w) in &weights {
+        w.set(&w.as_tensor().ones_like().unwrap()).unwrap();
+    }
+    let batch = image(&b, &z);
+    assert!(
+        common::max_abs_diff(&image(&a, &z), &batch) > 0.05,
+        "noise weighted 1 left the images as they were"
+    );
+    assert_eq!(common::max_abs_diff(&image(&b, &z), &batch), 0.0);
+    let last = z.narrow(0, 3, 1).unwrap();
+    let alone = image(&b, &last);
+    let in_batch = batch.narrow(0, 3, 1).unwrap();
+    assert!(
+        common::max_abs_diff(&alone, &in_batch) < 1e-5,
+        "a latent's noise depends on its place in the batch"
+    );
+    let twin = image(&b, &Tensor::cat(&[&last, &last], 0).unwrap());
+    let twins_gap = common::max_abs_diff(&twin.narrow(0, 0, 1).unwrap(), &twin.narrow(0, 1, 1).unwrap());
+    assert!(twins_gap < 1e-5, "the same latent twice drew different noise");
+}
+
+#[test]
+fn training_moves_the_noise_weights_off_zero() {
+    let device = Device::Cpu;
+    let mut config = common::tiny(16);
+    config.generator.noise = true;
+    let mut trainer = AeganTrainer::new(config, &device).unwrap();
+    let largest = |trainer: &AeganTrainer| {
+        noise_weights(trainer.networks())
+            .iter()
+            .map(|(_, v)| common::max_abs(v.as_tensor()))
+            .fold(0.0, f32::max)
+    };
+    assert_eq!(largest(&trainer), 0.0);
+    let real = Tensor::randn(0f32, 0.5, (4, 3, 16, 16), &device)
+        .unwrap()
+        .tanh()
+        .unwrap();
+    trainer.step(&real).unwrap();
+    assert!(largest(&trainer) > 0.0, "one step left the noise weights at zero");
 }

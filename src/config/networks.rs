@@ -123,6 +123,11 @@ pub struct GeneratorConfig {
     pub head: Vec<ConvLayer>,
     /// Kernel of the final convolution to image channels.
     pub out_kernel: usize,
+    /// Per-pixel noise after every stage and head block, scaled by a learned weight per
+    /// channel that starts at zero (StyleGAN's noise inputs): a source of pixel-level texture.
+    /// The noise is seeded by a hash of each latent, so G stays a function of z.
+    #[serde(default)]
+    pub noise: bool,
 }
 
 /// Encoder E: x → z. Stride-2 convolutions down to 4×4, optional stride-1 "neck" convolutions

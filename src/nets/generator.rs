@@ -4,6 +4,7 @@ use candle_core::{DType, Module, ModuleT, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use super::layers::{BlockChain, Conv, ConvBlock, ConvTranspose2x, NormLayer};
+use super::noise::{latent_seeds, PixelNoise};
 use crate::config::{AeganConfig, GeneratorSpec, Upsample};
 use crate::ops::{pixel_shuffle_2x, upsample_bilinear_2x, upsample_nearest_2x};
 use crate::progressive::{downsample_area, fade, Growth};
@@ -41,6 +42,11 @@ enum UpStage {
 /// `label_embedding` (classes × embedding size), and its stem takes `[z, λ·e(y)]`, where λ is
 /// the condition's strength ([`Generator::set_condition_strength`], 1 unless a transition is
 /// under way). Call [`Generator::forward_labelled_t`] with a label per latent.
+///
+/// **Per-pixel noise** (when [`GeneratorConfig::noise`](crate::config::GeneratorConfig) is
+/// on): after every stage and head block, a noise image per sample scaled by a learned weight
+/// per channel (`stages.{i}.noise`, `head.{i}.noise`, `(1, channels, 1, 1)`, zero at first).
+/// The noise is drawn from a seed hashed from the sample's latent, so G stays a function of z.
 #[derive(Debug, Clone)]
 pub struct Generator {
     stem: Linear,
@@ -50,6 +56,9 @@ pub struct Generator {
     stem_width: usize,
     stages: Vec<UpStage>,
     head: Vec<ConvBlock>,
+    /// One noise input per stage and one per head block, or none (noise off).
+    stage_noise: Vec<PixelNoise>,
+    head_noise: Vec<PixelNoise>,
     out: Conv,
     /// `(resolution, conv)` for every resolution below the image size, in a progressive network.
     to_rgb: Vec<(usize, Conv)>,
@@ -86,10 +95,14 @@ impl Generator {
         let mut macs = (stem_inputs * stem_width * 16) as u64;
 
         let mut stages = Vec::new();
+        let mut stage_noise = Vec::new();
         let (mut side, mut width) = (4, stem_width);
         for i in 0..image.stages() {
             let next = g.widths.at(side * 2);
             let vb = vb.pp(format!("stages.{i}"));
+            if g.noise {
+                stage_noise.push(PixelNoise::new(vb.clone(), next, i as u64)?);
+            }
             let stage = match spec.upsample {
                 Upsample::NearestConv => {
                     let block = ConvBlock::new(vb, width, next, g.kernel, 1, image.norm, slope)?;
@@ -129,6 +142,13 @@ impl Generator {
         macs += head.macs;
         let width = head.width;
         let head = head.blocks;
+        let mut head_noise = Vec::new();
+        if g.noise {
+            for (j, layer) in g.head.iter().enumerate() {
+                let vb = vb.pp(format!("head.{j}"));
+                head_noise.push(PixelNoise::new(vb, layer.width, HEAD_NOISE_LAYERS + j as u64)?);
+            }
+        }
         let out = Conv::new(vb.pp("out"), width, image.channels, g.out_kernel, 1, true)?;
         macs += out.macs(side);
         let mut to_rgb = Vec::new();
@@ -156,6 +176,8 @@ impl Generator {
             stem_width,
             stages,
             head,
+            stage_noise,
+            head_noise,
             out,
             to_rgb,
             image_size: image.image_size,
@@ -216,11 +238,22 @@ impl Generator {
     /// a class-conditional G. Labels for an unconditional G, or none for a conditional one,
     /// are an error. The images are f32 whatever the precision G computes in.
     pub fn forward_labelled_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
-        self.forward_in_precision(&z.to_dtype(self.compute)?, labels, train)?
+        let seeds = match self.stage_noise.is_empty() {
+            true => Vec::new(),
+            false => latent_seeds(z)?,
+        };
+        self.forward_in_precision(&z.to_dtype(self.compute)?, labels, train, &seeds)?
             .to_dtype(DType::F32)
     }
 
-    fn forward_in_precision(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+    /// `seeds`: one noise seed per latent (empty when G has no noise).
+    fn forward_in_precision(
+        &self,
+        z: &Tensor,
+        labels: Option<&Tensor>,
+        train: bool,
+        seeds: &[u64],
+    ) -> Result<Tensor> {
         let growth = self.growth.unwrap_or(Growth::stable(self.image_size));
         let b = z.dim(0)?;
         let stem_input = match super::with_labels(&self.label_embedding, labels, b, "generator", "latent")? {
@@ -234,7 +267,7 @@ impl Generator {
         let mut x = self.stem_norm.forward_leaky(&x, train, self.slope)?;
         let r = growth.resolution;
         if r <= 4 {
-            let four = self.to_image(4, &x, train)?;
+            let four = self.to_image(4, &x, train, seeds)?;
             let two = downsample_area(&four, 2)?;
             return match r {
                 2 => Ok(two),
@@ -245,19 +278,28 @@ impl Generator {
             };
         }
         let stages = r.trailing_zeros() as usize - 2;
-        for stage in &self.stages[..stages - 1] {
-            x = self.run_stage(stage, &x, train)?;
+        for i in 0..stages - 1 {
+            x = self.run_stage(i, &x, train, seeds)?;
         }
-        let new = self.run_stage(&self.stages[stages - 1], &x, train)?;
-        let new_image = self.to_image(r, &new, train)?;
+        let new = self.run_stage(stages - 1, &x, train, seeds)?;
+        let new_image = self.to_image(r, &new, train, seeds)?;
         if !growth.is_fading() {
             return Ok(new_image);
         }
-        let old_image = upsample_nearest_2x(&self.to_image(r / 2, &x, train)?)?;
+        let old_image = upsample_nearest_2x(&self.to_image(r / 2, &x, train, seeds)?)?;
         fade(&old_image, &new_image, growth.alpha)
     }
 
-    fn run_stage(&self, stage: &UpStage, x: &Tensor, train: bool) -> Result<Tensor> {
+    /// Stage `i`, then its noise (if any).
+    fn run_stage(&self, i: usize, x: &Tensor, train: bool, seeds: &[u64]) -> Result<Tensor> {
+        let y = self.run_upsampling(&self.stages[i], x, train)?;
+        match self.stage_noise.get(i) {
+            Some(noise) => noise.forward(&y, seeds),
+            None => Ok(y),
+        }
+    }
+
+    fn run_upsampling(&self, stage: &UpStage, x: &Tensor, train: bool) -> Result<Tensor> {
         match stage {
             UpStage::NearestConv(block) => block.forward_upsampled_t(x, train),
             UpStage::BilinearConv(block) => block.forward_t(&upsample_bilinear_2x(x)?, train),
@@ -272,11 +314,14 @@ impl Generator {
     }
 
     /// Features at resolution `r` to an image: the head and `out` at full size, `to_rgb.{r}` below.
-    fn to_image(&self, r: usize, x: &Tensor, train: bool) -> Result<Tensor> {
+    fn to_image(&self, r: usize, x: &Tensor, train: bool, seeds: &[u64]) -> Result<Tensor> {
         if r == self.image_size {
             let mut x = x.clone();
-            for block in &self.head {
+            for (j, block) in self.head.iter().enumerate() {
                 x = block.forward_t(&x, train)?;
+                if let Some(noise) = self.head_noise.get(j) {
+                    x = noise.forward(&x, seeds)?;
+                }
             }
             return self.out.forward(&x)?.tanh();
         }
@@ -291,6 +336,9 @@ impl Generator {
         self.macs
     }
 }
+
+/// Layer numbers of the head's noise inputs start here (the stages' are their indices).
+const HEAD_NOISE_LAYERS: u64 = 1000;
 
 impl ModuleT for Generator {
     fn forward_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {

@@ -5,6 +5,7 @@ mod encoder;
 mod generator;
 mod growing;
 pub(crate) mod layers;
+mod noise;
 pub(crate) mod spectral;
 
 pub use discriminator::{ImageDiscriminator, LatentDiscriminator};

@@ -18,6 +18,7 @@
 //! - [`conv_transpose2d`]: the same kernels in the other order.
 //! - [`batch_norm_leaky_relu`] (training), [`scale_shift_leaky_relu`] (evaluation),
 //!   [`bias_leaky_relu`] and [`leaky_relu`]: one vectorised pass forward and one backward.
+//! - [`add_scaled_noise`]: G's per-pixel noise, scaled per channel, in one pass each way.
 //!
 //! Every kernel is tested against candle's own operations (forward and gradients, ≤ 1e-4).
 //!
@@ -32,6 +33,7 @@ mod conv;
 mod gemm;
 mod generic;
 mod im2col;
+mod noise;
 mod parallel;
 mod resample;
 mod scratch;
@@ -41,6 +43,7 @@ mod upsample;
 pub use activation::{bias_leaky_relu, leaky_relu, scale_shift_leaky_relu};
 pub use batch_norm::batch_norm_leaky_relu;
 pub use conv::{conv2d, conv2d_rect, conv_transpose2d, upsample2x_conv2d};
+pub use noise::add_scaled_noise;
 pub use resample::{downsample_area, upsample_nearest};
 pub use upsample::{pixel_shuffle_2x, upsample_bilinear_2x, upsample_nearest_2x};
 

@@ -1,0 +1,94 @@
+//! Per-pixel noise for G (StyleGAN, Karras et al. 2019): after a stage, one image of standard
+//! normal noise per sample, scaled by a learned weight per channel and added to the features,
+//! so G has a source of pixel-level detail (texture, speckle) that does not have to come from
+//! the few numbers of z.
+//!
+//! The noise is a function of the latent: each sample's noise is drawn from a stream seeded by
+//! a hash of its latent vector's bits and the layer. So G stays a deterministic function of z
+//! (the same latent gives the same image in every batch, in training and in sampling, on every
+//! run), a resumed run sees exactly the noise an uninterrupted one would, and no random state
+//! has to be saved.
+
+use candle_core::{DType, Result, Tensor};
+use candle_nn::VarBuilder;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::io::fnv1a;
+
+/// One noise input: `weight` `(1, channels, 1, 1)`, zero at initialisation so that G starts
+/// exactly as it would without noise.
+#[derive(Debug, Clone)]
+pub(crate) struct PixelNoise {
+    weight: Tensor,
+    /// Mixed into each sample's seed so that every layer draws its own noise.
+    layer: u64,
+}
+
+impl PixelNoise {
+    /// The weight `noise` under `vb` for features of `channels`; `layer` tells this input's
+    /// noise from the other layers'.
+    pub fn new(vb: VarBuilder, channels: usize, layer: u64) -> Result<Self> {
+        let weight = vb.get_with_hints((1, channels, 1, 1), "noise", candle_nn::Init::Const(0.0))?;
+        Ok(PixelNoise { weight, layer })
+    }
+
+    /// `x` `(batch, channels, h, w)` plus this layer's noise for each sample's `seeds` entry.
+    pub fn forward(&self, x: &Tensor, seeds: &[u64]) -> Result<Tensor> {
+        let (b, _, h, w) = x.dims4()?;
+        if seeds.len() != b {
+            candle_core::bail!("{} noise seeds for a batch of {b}", seeds.len());
+        }
+        let mut values = Vec::with_capacity(b * h * w);
+        for &seed in seeds {
+            let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, self.layer));
+            values.extend((0..h * w).map(|_| -> f32 { StandardNormal.sample(&mut rng) }));
+        }
+        let noise = Tensor::from_vec(values, (b, 1, h, w), x.device())?.to_dtype(x.dtype())?;
+        crate::ops::add_scaled_noise(x, &self.weight.to_dtype(x.dtype())?, &noise)
+    }
+}
+
+/// One seed per latent row of `z` `(batch, latent_dim)`: a hash of its values' bits.
+pub(crate) fn latent_seeds(z: &Tensor) -> Result<Vec<u64>> {
+    let rows = z.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let bytes: Vec<u8> = row.iter().flat_map(|v| v.to_bits().to_le_bytes()).collect();
+            fnv1a(&bytes)
+        })
+        .collect())
+}
+
+/// A sample's seed and a layer number mixed into one seed (SplitMix64's finaliser), so that
+/// nearby inputs give unrelated streams.
+fn mix(seed: u64, layer: u64) -> u64 {
+    let mut x = seed ^ layer.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_latent_row_gets_its_own_seed_whatever_the_batch() {
+        let device = candle_core::Device::Cpu;
+        let z = Tensor::new(&[[0.5f32, -1.0], [0.5, -1.0], [0.25, 2.0]], &device).unwrap();
+        let seeds = latent_seeds(&z).unwrap();
+        assert_eq!(seeds[0], seeds[1]);
+        assert_ne!(seeds[0], seeds[2]);
+        let alone = latent_seeds(&z.narrow(0, 2, 1).unwrap()).unwrap();
+        assert_eq!(alone[0], seeds[2]);
+    }
+
+    #[test]
+    fn layers_mix_to_different_seeds() {
+        assert_ne!(mix(7, 0), mix(7, 1));
+        assert_ne!(mix(7, 0), mix(8, 0));
+    }
+}
