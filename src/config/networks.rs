@@ -125,7 +125,9 @@ pub struct GeneratorConfig {
     pub out_kernel: usize,
     /// Per-pixel noise after every stage and head block, scaled by a learned weight per
     /// channel that starts at zero (StyleGAN's noise inputs): a source of pixel-level texture.
-    /// The noise is seeded by a hash of each latent, so G stays a function of z.
+    /// The noise is seeded by a hash of each latent, so G stays a function of z; every point
+    /// of an interpolation between latents draws its own noise (the fine texture changes from
+    /// frame to frame while the lesion morphs smoothly).
     #[serde(default)]
     pub noise: bool,
 }
