@@ -269,17 +269,9 @@ fn nearest_plus_sub_pixel_starts_as_nearest_and_training_moves_its_phases() {
     );
 
     let phases = |trainer: &AeganTrainer| -> f32 {
-        let store = trainer.networks().store(aegan::NetworkKind::Generator);
-        let found: Vec<_> = store
-            .trainable()
-            .into_iter()
-            .filter(|(n, _)| n.contains("phases"))
-            .collect();
+        let found = generator_weights(trainer.networks(), "phases");
         assert_eq!(found.len(), 2, "one phase convolution per stage at 16×16");
-        found
-            .iter()
-            .map(|(_, v)| common::max_abs(v.as_tensor()))
-            .fold(0.0, f32::max)
+        largest_abs(&found)
     };
     let mut trainer = AeganTrainer::new(corrected, &device).unwrap();
     assert_eq!(phases(&trainer), 0.0);
@@ -294,14 +286,27 @@ fn nearest_plus_sub_pixel_starts_as_nearest_and_training_moves_its_phases() {
     );
 }
 
-/// The noise weights of G's trainable tensors, by name.
-fn noise_weights(networks: &Networks) -> Vec<(String, aegan::candle_core::Var)> {
+/// G's trainable tensors whose names contain `part`, by name.
+fn generator_weights(networks: &Networks, part: &str) -> Vec<(String, aegan::candle_core::Var)> {
     networks
         .store(aegan::NetworkKind::Generator)
         .trainable()
         .into_iter()
-        .filter(|(n, _)| n.ends_with(".noise"))
+        .filter(|(n, _)| n.contains(part))
         .collect()
+}
+
+/// The largest absolute value among `weights`.
+fn largest_abs(weights: &[(String, aegan::candle_core::Var)]) -> f32 {
+    weights
+        .iter()
+        .map(|(_, v)| common::max_abs(v.as_tensor()))
+        .fold(0.0, f32::max)
+}
+
+/// G's per-pixel noise weights.
+fn noise_weights(networks: &Networks) -> Vec<(String, aegan::candle_core::Var)> {
+    generator_weights(networks, ".noise")
 }
 
 #[test]
@@ -348,12 +353,7 @@ fn training_moves_the_noise_weights_off_zero() {
     let mut config = common::tiny(16);
     config.generator.noise = true;
     let mut trainer = AeganTrainer::new(config, &device).unwrap();
-    let largest = |trainer: &AeganTrainer| {
-        noise_weights(trainer.networks())
-            .iter()
-            .map(|(_, v)| common::max_abs(v.as_tensor()))
-            .fold(0.0, f32::max)
-    };
+    let largest = |trainer: &AeganTrainer| largest_abs(&noise_weights(trainer.networks()));
     assert_eq!(largest(&trainer), 0.0);
     let real = Tensor::randn(0f32, 0.5, (4, 3, 16, 16), &device)
         .unwrap()
