@@ -238,9 +238,10 @@ impl Generator {
     /// a class-conditional G. Labels for an unconditional G, or none for a conditional one,
     /// are an error. The images are f32 whatever the precision G computes in.
     pub fn forward_labelled_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
-        let seeds = match self.stage_noise.is_empty() {
-            true => Vec::new(),
-            false => latent_seeds(z)?,
+        let seeds = if self.stage_noise.is_empty() {
+            Vec::new()
+        } else {
+            latent_seeds(z)?
         };
         self.forward_in_precision(&z.to_dtype(self.compute)?, labels, train, &seeds)?
             .to_dtype(DType::F32)
