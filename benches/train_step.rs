@@ -12,13 +12,16 @@ use aegan::candle_core::{Device, Tensor};
 use aegan::config::Precision;
 use aegan::data::synthetic;
 use aegan::{AeganConfig, AeganTrainer};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
 
 fn bench_train_step(c: &mut Criterion) {
     aegan::keep_freed_memory();
     let device = aegan::select_device(aegan::DeviceChoice::Auto).unwrap_or(Device::Cpu);
     let mut group = c.benchmark_group("train_step");
     group.sample_size(10);
+    // A step takes milliseconds to seconds: flat sampling runs a slow row 10 times, where
+    // criterion's default (linear) sampling would run it at least 55 times.
+    group.sampling_mode(SamplingMode::Flat);
     let batches: Vec<usize> = std::env::var("AEGAN_BENCH_BATCHES")
         .ok()
         .map(|list| list.split(',').filter_map(|b| b.trim().parse().ok()).collect())

@@ -34,6 +34,11 @@ struct Args {
     /// Where to write the losses (a JSON array, one object per step).
     #[arg(long)]
     json: PathBuf,
+    /// Keep the preset's per-pixel noise in G. Off by default: the noise of a reconstruction
+    /// G(E(x)) is seeded by a hash of E(x)'s bits, so the last-bit differences between two
+    /// devices draw different noise and the losses part by more than rounding.
+    #[arg(long)]
+    pixel_noise: bool,
 }
 
 fn main() {
@@ -54,6 +59,7 @@ fn run(args: Args) -> aegan::Result<()> {
     let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
     let mut config = AeganConfig::preset(&args.preset, args.size)?;
     config.batch_size = args.batch;
+    config.generator.noise &= args.pixel_noise;
     let data = synthetic::lesions(4 * args.batch, args.size, 0);
     let sampler = BatchSampler::new(data.len(), config.batch_size, config.seed)?;
     let mut trainer = AeganTrainer::new(config, &device)?;

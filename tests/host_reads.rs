@@ -21,7 +21,17 @@ fn a_training_step_reads_from_the_device_once_and_each_adaptive_option_once_more
     };
     let mut config = common::tiny(16);
     config.generator_average = None;
+    config.generator.noise = false;
     assert_eq!(reads_per_step(config.clone()), 1.0, "the default objective");
+    // The per-pixel noise is seeded by a hash of each latent's bits, which G reads from the
+    // device at each forward pass: G(z) and G(E(x)) in each of the two phases.
+    let mut noisy = config.clone();
+    noisy.generator.noise = true;
+    let noisy_reads = reads_per_step(noisy);
+    assert!(
+        noisy_reads > 1.0,
+        "per-pixel noise reads each pass's latents: {noisy_reads}"
+    );
     let mut averaged = config.clone();
     averaged.generator_average = Some(aegan::config::GeneratorAverage::new());
     assert_eq!(reads_per_step(averaged), 1.0, "with the moving average of G");

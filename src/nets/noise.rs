@@ -9,11 +9,12 @@
 //! run), a resumed run sees exactly the noise an uninterrupted one would, and no random state
 //! has to be saved.
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 
 use crate::io::fnv1a;
 
@@ -40,21 +41,31 @@ impl PixelNoise {
         if seeds.len() != b {
             candle_core::bail!("{} noise seeds for a batch of {b}", seeds.len());
         }
-        let mut values = Vec::with_capacity(b * h * w);
-        for &seed in seeds {
-            let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, self.layer));
-            values.extend((0..h * w).map(|_| -> f32 { StandardNormal.sample(&mut rng) }));
-        }
+        // Each sample's stream is independent of the others', so the samples are drawn in
+        // parallel (the same values on any number of threads).
+        let mut values = vec![0f32; b * h * w];
+        values
+            .par_chunks_mut((h * w).max(1))
+            .zip(seeds.par_iter())
+            .for_each(|(plane, &seed)| {
+                let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, self.layer));
+                plane
+                    .iter_mut()
+                    .for_each(|v| *v = StandardNormal.sample(&mut rng));
+            });
         let noise = Tensor::from_vec(values, (b, 1, h, w), x.device())?.to_dtype(x.dtype())?;
         crate::ops::add_scaled_noise(x, &self.weight.to_dtype(x.dtype())?, &noise)
     }
 }
 
-/// One seed per latent row of `z` `(batch, latent_dim)`: a hash of its values' bits.
+/// One seed per latent row of `z` `(batch, latent_dim)`: a hash of its values' bits. On a GPU
+/// this reads `z` back to the host, one counted read ([`crate::host_reads`]) per forward pass
+/// of G.
 pub(crate) fn latent_seeds(z: &Tensor) -> Result<Vec<u64>> {
-    let rows = z.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-    Ok(rows
-        .iter()
+    let width = z.dim(1)?;
+    let values = crate::host::read_f32(z).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    Ok(values
+        .chunks(width.max(1))
         .map(|row| {
             let bytes: Vec<u8> = row.iter().flat_map(|v| v.to_bits().to_le_bytes()).collect();
             fnv1a(&bytes)
