@@ -46,9 +46,9 @@ steps=20; [ "$tiny" = 1 ] && steps=3
 say "(a) $steps steps on the cpu and on $device"
 agree() {  # agree NAME ARGS...: the same steps on both devices, the largest relative difference
   local name="$1"; shift
-  limited 40 "$dir/device_check" --device cpu --steps "$steps" --json "$out/agree-cpu-$name.json" "$@" >> "$log" 2>&1
+  limited 40 "$dir/device_check" --device cpu --steps "$steps" --json "$out/agree-reference-cpu-$name.json" "$@" >> "$log" 2>&1
   limited 40 "$dir/device_check" --device "$device" --steps "$steps" --json "$out/agree-$device-$name.json" "$@" >> "$log" 2>&1
-  python3 - "$name" "$out/agree-cpu-$name.json" "$out/agree-$device-$name.json" <<'PY' | tee -a "$out/agreement.txt" | tee -a "$log"
+  python3 - "$name" "$out/agree-reference-cpu-$name.json" "$out/agree-$device-$name.json" <<'PY' | tee -a "$out/agreement.txt" | tee -a "$log"
 import json, sys
 name = sys.argv[1]
 try:
