@@ -19,6 +19,12 @@ pub fn host_reads() -> u64 {
 
 /// The values of `t` (any shape) as f32 on the host, counted as one read.
 pub(crate) fn read_f32(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(read_f32_in_layer(t)?)
+}
+
+/// [`read_f32`] for code inside a network layer, which works in candle's `Result`: the same
+/// counted read, with candle's error kept as it is rather than turned into a message.
+pub(crate) fn read_f32_in_layer(t: &Tensor) -> candle_core::Result<Vec<f32>> {
     READS.fetch_add(1, Ordering::Relaxed);
-    Ok(t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
+    t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()
 }

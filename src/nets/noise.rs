@@ -63,7 +63,7 @@ impl PixelNoise {
 /// of G.
 pub(crate) fn latent_seeds(z: &Tensor) -> Result<Vec<u64>> {
     let width = z.dim(1)?;
-    let values = crate::host::read_f32(z).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    let values = crate::host::read_f32_in_layer(z)?;
     Ok(values
         .chunks(width.max(1))
         .map(|row| {
