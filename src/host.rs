@@ -1,7 +1,8 @@
 //! Reading values back from the compute device. On a GPU every read waits for the queued
 //! work to finish, so the training step reads once: all its loss values in one copy. Every
-//! read of the step's path goes through [`read_f32`], which counts them, so a test can hold
-//! the step to its budget ([`host_reads`]).
+//! read of the step's path goes through [`read_f32`] (or [`read_f32_in_layer`] inside a
+//! network layer), which counts them, so a test can hold the step to its budget
+//! ([`host_reads`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
