@@ -284,7 +284,9 @@ fn a_folder_is_labelled_by_sub_folder_or_name_prefix_and_a_file_without_category
     let mut options = aegan::data::LoadOptions::new(16);
     options.cache_dir = None;
     let loaded = aegan::data::load_folder(dir.path(), &options).unwrap();
-    let set = loaded.to_labelled_set(dir.path(), "test sprites").unwrap();
+    let set = loaded
+        .to_labelled_set(dir.path(), aegan::data::Categories::TOP, "test sprites")
+        .unwrap();
     assert_eq!(set.class_names(), ["item", "mon"]);
     let labels = set.labels().unwrap();
     for (path, &label) in loaded.paths.iter().zip(labels) {
@@ -296,11 +298,77 @@ fn a_folder_is_labelled_by_sub_folder_or_name_prefix_and_a_file_without_category
     write("stray.png", 50);
     let loaded = aegan::data::load_folder(dir.path(), &options).unwrap();
     let message = loaded
-        .to_labelled_set(dir.path(), "test sprites")
+        .to_labelled_set(dir.path(), aegan::data::Categories::TOP, "test sprites")
         .unwrap_err()
         .to_string();
     assert!(
         message.contains("stray.png") && message.contains("no category"),
         "{message}"
     );
+}
+
+#[test]
+fn deeper_categories_join_small_kinds_to_their_parent_and_a_model_relabels_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |relative: &str| {
+        let path = dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        image::RgbImage::new(8, 8).save(&path).unwrap();
+    };
+    for name in ["ruby", "emerald", "milk"] {
+        write(&format!("item__potion__{name}.png"));
+    }
+    write("item/ring/gold.png");
+    write("mon/undead__mummy.png");
+    write("mon/undead/skeletons/orc.png");
+    write("mon/orc.png");
+    let mut options = aegan::data::LoadOptions::new(8);
+    options.cache_dir = None;
+    let loaded = aegan::data::load_folder(dir.path(), &options).unwrap();
+    let categories = aegan::data::Categories::new(2, 2).unwrap();
+    let set = loaded.to_labelled_set(dir.path(), categories, "sprites").unwrap();
+    // The single ring joins item; the two undead (one a level deeper) stay mon/undead.
+    assert_eq!(set.class_names(), ["item", "item/potion", "mon", "mon/undead"]);
+    let by_file = |set: &aegan::data::ImageSet| -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> = loaded
+            .paths
+            .iter()
+            .zip(set.labels().unwrap())
+            .map(|(p, &l)| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, set.class_names()[l].clone())
+            })
+            .collect();
+        pairs.sort();
+        pairs
+    };
+    let trained = by_file(&set);
+    assert!(
+        trained.contains(&("gold.png".into(), "item".into())),
+        "{trained:?}"
+    );
+    assert!(
+        trained.contains(&("orc.png".into(), "mon/undead".into()))
+            && trained.contains(&("orc.png".into(), "mon".into())),
+        "{trained:?}"
+    );
+
+    // Relabelled by the model's classes, every file gets the class it was trained with.
+    let again = loaded
+        .to_labelled_set_as(dir.path(), set.class_names(), "sprites")
+        .unwrap();
+    assert_eq!(by_file(&again), trained);
+
+    // A file of a kind the model never saw is an error naming it.
+    write("dngn__altar.png");
+    let loaded = aegan::data::load_folder(dir.path(), &options).unwrap();
+    let message = loaded
+        .to_labelled_set_as(dir.path(), set.class_names(), "sprites")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("dngn__altar.png") && message.contains("dngn"),
+        "{message}"
+    );
+    assert!(aegan::data::Categories::new(0, 1).is_err());
 }

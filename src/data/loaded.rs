@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
+use super::categories::{location_of, longest_class, Categories};
 use super::ImageSet;
 use crate::error::{AeganError, Result};
 
@@ -86,16 +87,17 @@ impl LoadedImages {
     }
 
     /// The images as an [`ImageSet`] labelled by category, for class-conditional training.
-    /// The category of a file is the first folder below `root` that holds it, or, for a file
-    /// directly in `root`, its name up to the first `__` (the layout
-    /// `<category>__<name>.png`). Class names are sorted. A file with neither is an error
-    /// naming it.
-    pub fn to_labelled_set(&self, root: &Path, description: impl Into<String>) -> Result<ImageSet> {
-        let categories = self
-            .paths
-            .iter()
-            .map(|path| category_of(root, path))
-            .collect::<Result<Vec<String>>>()?;
+    /// The category of a file comes from where it lies below `root` (its folders, then the
+    /// parts of its name before the last `__`), cut to `categories` (see [`Categories`]):
+    /// with [`Categories::TOP`], `mon/orc.png` and `mon__orc.png` are both a `mon`. Class names
+    /// are sorted. A file with no category is an error naming it.
+    pub fn to_labelled_set(
+        &self,
+        root: &Path,
+        categories: Categories,
+        description: impl Into<String>,
+    ) -> Result<ImageSet> {
+        let categories = categories.assign(&self.locations(root)?);
         let mut names = categories.clone();
         names.sort();
         names.dedup();
@@ -105,29 +107,42 @@ impl LoadedImages {
             .collect();
         ImageSet::from_rgb(&self.images, description)?.with_labels(labels, names)
     }
-}
 
-fn no_category(path: &Path, reason: &str) -> AeganError {
-    AeganError::io(
-        path,
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, reason),
-    )
-}
+    /// The images labelled by a trained model's `classes` (names as
+    /// [`LoadedImages::to_labelled_set`] made them): each file gets the longest class that
+    /// begins its location, so files of a kind that joined its parent get the parent, at
+    /// whatever depth the model was trained. A class may have no image here (a held-out
+    /// folder); a file that fits no class is an error naming it and the classes.
+    pub fn to_labelled_set_as(
+        &self,
+        root: &Path,
+        classes: &[String],
+        description: impl Into<String>,
+    ) -> Result<ImageSet> {
+        let locations = self.locations(root)?;
+        let labels = locations
+            .iter()
+            .zip(&self.paths)
+            .map(|(location, path)| {
+                longest_class(location, classes).ok_or_else(|| {
+                    AeganError::io(
+                        path,
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            format!(
+                                "its category {} is none of the model's classes ({})",
+                                location.join("/"),
+                                classes.join(", ")
+                            ),
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        ImageSet::from_rgb(&self.images, description)?.with_labels(labels, classes.to_vec())
+    }
 
-/// The category of `path` below `root` (see [`LoadedImages::to_labelled_set`]).
-fn category_of(root: &Path, path: &Path) -> Result<String> {
-    let relative = path.strip_prefix(root).unwrap_or(path);
-    let mut parts = relative.components();
-    let first = parts.next().map(|c| c.as_os_str().to_string_lossy().into_owned());
-    match (first, parts.next()) {
-        (Some(folder), Some(_)) => Ok(folder),
-        (Some(file), None) => match file.split_once("__") {
-            Some((category, _)) if !category.is_empty() => Ok(category.to_string()),
-            _ => Err(no_category(
-                path,
-                "no category: put it in a sub-folder named after its class, or name it <category>__<name>",
-            )),
-        },
-        (None, _) => Err(no_category(path, "not a file below the folder")),
+    fn locations(&self, root: &Path) -> Result<Vec<Vec<String>>> {
+        self.paths.iter().map(|path| location_of(root, path)).collect()
     }
 }

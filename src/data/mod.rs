@@ -9,6 +9,7 @@
 
 mod augment;
 mod cache;
+mod categories;
 mod dataset;
 pub mod folder;
 #[cfg(feature = "ham10000")]
@@ -17,6 +18,7 @@ mod loaded;
 pub mod synthetic;
 
 pub use augment::Augment;
+pub use categories::Categories;
 pub use dataset::{batch, batch_pixels, Dataset, FolderDataset};
 pub use folder::{load_folder, LoadOptions, LoadedImages, Resample};
 #[cfg(feature = "ham10000")]
