@@ -424,9 +424,9 @@ fn load_images(
     .map_err(naming(option, dir))
 }
 
-/// The images of a folder labelled by sub-folder or `<category>__` file-name prefix (as the
-/// sprites example labels them), refused unless its classes are a conditional model's
-/// `classes`, by name and in order.
+/// The images of a folder labelled by a conditional model's `classes`, from where each lies
+/// (sub-folders and `__` name parts, as the sprites example labels them): a file that fits
+/// none of them is an error naming it (for a HAM10000 model pass --ham-holdout).
 fn load_labelled(
     option: &str,
     dir: &Path,
@@ -434,21 +434,9 @@ fn load_labelled(
     pixel_art: bool,
     classes: &[String],
 ) -> aegan::Result<ImageSet> {
-    let set = read_folder(option, dir, size, pixel_art)?
-        .to_labelled_set(dir, format!("images from {}", dir.display()))
-        .map_err(naming(option, dir))?;
-    if set.class_names() != classes {
-        return Err(AeganError::option(
-            option,
-            dir.display().to_string(),
-            format!(
-                "holds the classes ({}), but the conditional --checkpoint was trained on ({}); for a HAM10000 model pass --ham-holdout",
-                set.class_names().join(", "),
-                classes.join(", ")
-            ),
-        ));
-    }
-    Ok(set)
+    read_folder(option, dir, size, pixel_art)?
+        .to_labelled_set_as(dir, classes, format!("images from {}", dir.display()))
+        .map_err(naming(option, dir))
 }
 
 /// Adds the option and the folder it named to an error about that folder.

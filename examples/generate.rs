@@ -9,9 +9,10 @@
 //! cargo run --release --example generate -- --checkpoint runs/sprites/checkpoint --truncation 0.7  # more typical, less varied
 //! ```
 //!
-//! A class-conditional checkpoint (trained with `ham10000 --conditional`) writes `--n` images
-//! of each class into `images/<class>/` (or of the `--dx` class alone) and a grid with one
-//! labelled row per class.
+//! A class-conditional checkpoint (trained with `ham10000 --conditional`, or `sprites` on
+//! sprites with categories) writes `--n` images of each class into `images/<class>/` (a
+//! sprite class `item/potion` into `images/item/potion/`, the layout the sprites example
+//! reads) or of the `--dx` class alone, and a grid with one labelled row per class.
 
 use std::path::PathBuf;
 

@@ -8,9 +8,11 @@
 //! ```
 //!
 //! Where every sprite has a category, a new run from the preset makes it a condition of the
-//! model (it measured far better than one model for all: `docs/quality.md`): the first folder
-//! below `--data` that holds the sprite, or the part of its file name before `__`
-//! (`mon__orc.png` is a `mon`). `generate --dx mon` then draws monsters. `--unconditional`
+//! model (it measured far better than one model for all: `docs/quality.md`): two levels of
+//! where the sprite lies below `--data`, folders or the parts of its file name before `__`
+//! (`mon/undead/mummy.png` and `mon__undead__mummy.png` are a `mon/undead`, `mon__orc.png` a
+//! `mon`), a kind of fewer than 10 sprites joining its parent (`--category-depth`,
+//! `--category-min-images`). `generate --dx mon/undead` then draws undead. `--unconditional`
 //! trains without; `--conditional` insists (an error when a sprite has no category).
 
 mod common;
@@ -18,7 +20,7 @@ mod common;
 use std::path::PathBuf;
 
 use aegan::config::ConditioningConfig;
-use aegan::data::{load_folder, synthetic, Augment, LoadOptions, Resample};
+use aegan::data::{load_folder, synthetic, Augment, Categories, LoadOptions, Resample};
 use clap::Parser;
 use common::{DefaultLength, TrainArgs};
 
@@ -31,8 +33,9 @@ struct Args {
     /// Background colour for transparent pixels, as R,G,B.
     #[arg(long, value_delimiter = ',', default_value = "255,255,255")]
     background: Vec<u8>,
-    /// Make each sprite's category a condition of the model (its sub-folder, or its file
-    /// name up to `__`): `generate --dx <category>` then draws that category. The default of
+    /// Make each sprite's category a condition of the model (its sub-folders, or the parts of
+    /// its file name before `__`; see --category-depth): `generate --dx <category>` then draws
+    /// that category. The default of
     /// a new run from the preset when every sprite has one of two or more categories; with
     /// this flag a sprite without a category is an error.
     #[arg(long)]
@@ -40,11 +43,75 @@ struct Args {
     /// Train one model for all sprites, ignoring their categories.
     #[arg(long, conflicts_with = "conditional")]
     unconditional: bool,
+    /// How many levels of a sprite's location name its category: 1 takes the first folder
+    /// (`mon`), 2 the next as well (`mon/undead`; file names count `__` as a folder:
+    /// `mon__undead__mummy.png`). [default: 2]
+    #[arg(long, conflicts_with = "unconditional")]
+    category_depth: Option<usize>,
+    /// A category of fewer sprites than this joins its parent (`mon/aberr` of one sprite
+    /// becomes a `mon`). [default: 10]
+    #[arg(long, conflicts_with = "unconditional")]
+    category_min_images: Option<usize>,
     /// Don't cache decoded images on disk.
     #[arg(long)]
     no_cache: bool,
     #[command(flatten)]
     train: TrainArgs,
+}
+
+/// The preset's category depth: `item/book`, `mon/animals`. On the DCSS sprites its classes'
+/// samples became recognisable kinds (books, staves, gold, four-legged animals) where the
+/// five top-level classes each gave one averaged shape (`docs/quality.md`).
+const DEFAULT_CATEGORY_DEPTH: usize = 2;
+/// The preset's smallest category: kinds of fewer sprites join their parent.
+const DEFAULT_CATEGORY_MIN_IMAGES: usize = 10;
+
+impl Args {
+    /// The first category option given on the command line, with its value.
+    fn category_option_given(&self) -> Option<(&'static str, usize)> {
+        self.category_depth
+            .map(|v| ("--category-depth", v))
+            .or(self.category_min_images.map(|v| ("--category-min-images", v)))
+    }
+
+    /// How the sprites are labelled, with the preset's defaults (`used`: whether the run
+    /// labels them at all). A category option is an error where it cannot apply: without
+    /// --data, in an unconditional run, or in a run whose config names its classes already.
+    fn categories(&self, start: &common::Start, used: bool) -> aegan::Result<Categories> {
+        if let Some((option, value)) = self.category_option_given() {
+            let classes = class_names(start);
+            let refusal = if self.data.is_none() {
+                Some("needs --data: categories come from where the sprites lie".to_string())
+            } else if !used {
+                Some(
+                    "the run is unconditional (its --config has no conditioning): categories are not used"
+                        .into(),
+                )
+            } else if !classes.is_empty() {
+                Some(format!(
+                    "the --config or resumed checkpoint names its classes already ({}); leave the category options out",
+                    classes.join(", ")
+                ))
+            } else {
+                None
+            };
+            if let Some(reason) = refusal {
+                return Err(aegan::AeganError::option(option, value, reason));
+            }
+        }
+        Categories::new(
+            self.category_depth.unwrap_or(DEFAULT_CATEGORY_DEPTH),
+            self.category_min_images.unwrap_or(DEFAULT_CATEGORY_MIN_IMAGES),
+        )
+    }
+}
+
+/// The class names of a resumed or new run's config (empty when it is unconditional).
+fn class_names(start: &common::Start) -> &[String] {
+    match start {
+        common::Start::Resume(trainer) => trainer.config().class_names(),
+        common::Start::New(config) => config.class_names(),
+    }
 }
 
 fn main() {
@@ -65,6 +132,10 @@ fn run(args: Args) -> aegan::Result<()> {
             "the --config or the resumed checkpoint is conditional, and a run keeps its config",
         ));
     }
+    // A new run from the preset is conditional by default where the sprites have categories.
+    let by_default =
+        matches!(start, common::Start::New(_)) && args.train.config.is_none() && !args.unconditional;
+    let categories = args.categories(&start, conditional || by_default)?;
     let Some(dir) = &args.data else {
         if conditional {
             return Err(aegan::AeganError::option(
@@ -101,16 +172,18 @@ fn run(args: Args) -> aegan::Result<()> {
     }
     let loaded = load_folder(dir, &options)?;
     let description = format!("sprites from {}", dir.display());
-    // A new run from the preset is conditional by default where the sprites have categories.
-    let by_default =
-        matches!(start, common::Start::New(_)) && args.train.config.is_none() && !args.unconditional;
-    let labelled = match conditional {
-        true => Some(loaded.to_labelled_set(dir, description.clone())?),
-        false if by_default => loaded
-            .to_labelled_set(dir, description.clone())
+    let labelled = match (conditional, class_names(&start)) {
+        // A resumed run or a conditional --config names its classes: the sprites are labelled
+        // by them, whatever depth they were made at.
+        (true, classes) if !classes.is_empty() => {
+            Some(loaded.to_labelled_set_as(dir, classes, description.clone())?)
+        }
+        (true, _) => Some(loaded.to_labelled_set(dir, categories, description.clone())?),
+        (false, _) if by_default => loaded
+            .to_labelled_set(dir, categories, description.clone())
             .ok()
             .filter(|set| set.class_names().len() >= 2),
-        false => None,
+        (false, _) => None,
     };
     if by_default && !conditional && labelled.is_none() {
         println!(

@@ -583,6 +583,44 @@ fn the_sprites_example_conditions_on_the_categories_where_every_sprite_has_one()
     assert_eq!(refused.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--unconditional"), "{stderr}");
 
+    // Two levels of the name make the category; kinds smaller than --category-min-images
+    // join their parent, and a run that names its classes refuses the category options.
+    let deep = dir.path().join("deep_sprites");
+    write_sprites(&deep, 8, &["item__potion", "mon__undead"]);
+    let (stdout, _) = train(&deep, "deep", &["--category-min-images", "4"]);
+    assert!(
+        stdout.contains("conditional on the category: item/potion, mon/undead"),
+        "{stdout}"
+    );
+    let (stdout, _) = train(&deep, "merged", &["--category-min-images", "5"]);
+    assert!(
+        stdout.contains("conditional on the category: item, mon"),
+        "{stdout}"
+    );
+    let (stdout, _) = train(&deep, "shallow", &["--category-depth", "1"]);
+    assert!(
+        stdout.contains("conditional on the category: item, mon"),
+        "{stdout}"
+    );
+    for extra in [
+        &["--category-depth", "0"][..],
+        &["--config", config.to_str().unwrap(), "--category-depth", "2"][..],
+    ] {
+        let refused = Command::new(example("sprites"))
+            .args(["--data", deep.to_str().unwrap(), "--steps", "1", "--no-progress"])
+            .args([
+                "--no-cache",
+                "--out",
+                dir.path().join("refused_depth").to_str().unwrap(),
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(1), "{extra:?}: {stderr}");
+        assert!(stderr.contains("--category-depth"), "{stderr}");
+    }
+
     let plain = dir.path().join("plain");
     write_sprites(&plain, 8, &[]);
     let (stdout, conditioning) = train(&plain, "no_categories", &[]);
@@ -664,7 +702,7 @@ fn a_conditional_sprites_model_is_measured_against_its_labelled_folder() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        stderr.contains("--real") && stderr.contains("(item, player)") && stderr.contains("(item, mon)"),
+        stderr.contains("--real") && stderr.contains("category player") && stderr.contains("(item, mon)"),
         "{stderr}"
     );
 }
