@@ -426,7 +426,7 @@ fn load_images(
 
 /// The images of a folder labelled by a conditional model's `classes`, from where each lies
 /// (sub-folders and `__` name parts, as the sprites example labels them): a file that fits
-/// none of them is an error naming it (for a HAM10000 model pass --ham-holdout).
+/// none of them is an error naming it, the folder and the option, with a hint for HAM10000.
 fn load_labelled(
     option: &str,
     dir: &Path,
@@ -436,7 +436,12 @@ fn load_labelled(
 ) -> aegan::Result<ImageSet> {
     read_folder(option, dir, size, pixel_art)?
         .to_labelled_set_as(dir, classes, format!("images from {}", dir.display()))
-        .map_err(naming(option, dir))
+        .map_err(|e| {
+            e.context(format!(
+                "{option} {} (for a HAM10000 model pass --ham-holdout)",
+                dir.display()
+            ))
+        })
 }
 
 /// Adds the option and the folder it named to an error about that folder.

@@ -35,9 +35,8 @@ struct Args {
     background: Vec<u8>,
     /// Make each sprite's category a condition of the model (its sub-folders, or the parts of
     /// its file name before `__`; see --category-depth): `generate --dx <category>` then draws
-    /// that category. The default of
-    /// a new run from the preset when every sprite has one of two or more categories; with
-    /// this flag a sprite without a category is an error.
+    /// that category. The default of a new run from the preset when every sprite has one of
+    /// two or more categories; with this flag a sprite without a category is an error.
     #[arg(long)]
     conditional: bool,
     /// Train one model for all sprites, ignoring their categories.

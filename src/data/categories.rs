@@ -111,10 +111,11 @@ pub(crate) fn longest_class(location: &[String], classes: &[String]) -> Option<u
         .map(|(label, _)| label)
 }
 
-fn no_category(path: &Path, reason: &str) -> AeganError {
+/// An error naming the file whose location gives it no class, and why.
+pub(crate) fn no_category(path: &Path, reason: impl Into<String>) -> AeganError {
     AeganError::io(
         path,
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, reason),
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, reason.into()),
     )
 }
 

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-use super::categories::{location_of, longest_class, Categories};
+use super::categories::{location_of, longest_class, no_category, Categories};
 use super::ImageSet;
-use crate::error::{AeganError, Result};
+use crate::error::Result;
 
 /// How images are resized to the model size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,15 +125,12 @@ impl LoadedImages {
             .zip(&self.paths)
             .map(|(location, path)| {
                 longest_class(location, classes).ok_or_else(|| {
-                    AeganError::io(
+                    no_category(
                         path,
-                        std::io::Error::new(
-                            std::io::ErrorKind::InvalidInput,
-                            format!(
-                                "its category {} is none of the model's classes ({})",
-                                location.join("/"),
-                                classes.join(", ")
-                            ),
+                        format!(
+                            "its category {} is none of the model's classes ({})",
+                            location.join("/"),
+                            classes.join(", ")
                         ),
                     )
                 })
