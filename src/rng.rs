@@ -1,7 +1,7 @@
 //! [`TrainRng`]: the trainer's random stream, whose position can be saved and restored so that
 //! a resumed run draws exactly the numbers an uninterrupted one would.
 
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Shape, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -51,10 +51,13 @@ impl TrainRng {
         Some(rng)
     }
 
-    /// A tensor of standard normal samples.
-    pub fn normal(&mut self, shape: (usize, usize), device: &Device) -> Result<Tensor> {
-        let n = shape.0 * shape.1;
-        let values: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut self.rng)).collect();
+    /// A tensor of standard normal samples, of any shape (a batch of latents `(n, d)`, or an
+    /// image batch `(n, c, h, w)` for a test's inputs).
+    pub fn normal(&mut self, shape: impl Into<Shape>, device: &Device) -> Result<Tensor> {
+        let shape = shape.into();
+        let values: Vec<f32> = (0..shape.elem_count())
+            .map(|_| StandardNormal.sample(&mut self.rng))
+            .collect();
         Ok(Tensor::from_vec(values, shape, device)?)
     }
 
@@ -69,5 +72,19 @@ impl TrainRng {
             .map(|_| if self.rng.random::<f64>() < p { 0.0 } else { 1.0 })
             .collect();
         Ok(Tensor::from_vec(values, (n, 1), device)?)
+    }
+}
+
+#[cfg(test)]
+impl TrainRng {
+    /// [`TrainRng::normal`] with candle's error type: the unit tests of candle operations
+    /// draw their inputs here, so that a failure reproduces.
+    pub(crate) fn test_input(
+        &mut self,
+        shape: impl Into<Shape>,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        self.normal(shape, device)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))
     }
 }

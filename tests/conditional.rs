@@ -9,6 +9,7 @@ use std::sync::Arc;
 use aegan::candle_core::{Device, Tensor};
 use aegan::config::{ConditioningConfig, ConditioningTransition};
 use aegan::data::{synthetic, ImageSet};
+use aegan::rng::TrainRng;
 use aegan::{AeganConfig, AeganError, AeganTrainer, LoopOptions, Model, NetworkKind, Networks, TrainingLoop};
 
 const CLASSES: [&str; 2] = ["pink", "blue"];
@@ -69,6 +70,7 @@ fn tensor_of(networks: &Networks, kind: NetworkKind, name: &str) -> Tensor {
 
 #[test]
 fn the_label_embedding_joins_z_and_the_projection_reads_dx_features() {
+    let mut rng = TrainRng::new(21);
     let config = conditional(common::tiny(16));
     let nets = Networks::new(&config, &Device::Cpu).unwrap();
     let embedding = tensor_of(&nets, NetworkKind::Generator, "label_embedding.weight");
@@ -94,7 +96,7 @@ fn the_label_embedding_joins_z_and_the_projection_reads_dx_features() {
         );
     }
 
-    let z = Tensor::randn(0f32, 1.0, (2, config.latent_dim), &Device::Cpu).unwrap();
+    let z = rng.normal((2, config.latent_dim), &Device::Cpu).unwrap();
     let same_z = Tensor::cat(&[&z.get(0).unwrap().unsqueeze(0).unwrap(); 2], 0).unwrap();
     let labels = nets.labels_for(Some(&[0, 1]), 2).unwrap();
     let x = nets
@@ -432,7 +434,6 @@ fn with_classifier(weight: f64) -> AeganConfig {
 #[test]
 fn the_auxiliary_classifier_adds_its_weighted_cross_entropy_to_both_steps() {
     use aegan::objective::{AdaptiveState, AeganObjective};
-    use aegan::rng::TrainRng;
 
     let nets = Networks::new(&with_classifier(0.5), &Device::Cpu).unwrap();
     assert!(nets.image_discriminator.has_classifier());
@@ -452,7 +453,7 @@ fn the_auxiliary_classifier_adds_its_weighted_cross_entropy_to_both_steps() {
 
     let x = two_classes(4, 16).to_tensor(&Device::Cpu).unwrap();
     let labels = nets.labels_for(Some(&[0, 1, 0, 1, 0, 1, 0, 1]), 8).unwrap();
-    let z = Tensor::randn(0f32, 1.0, (8, 8), &Device::Cpu).unwrap();
+    let z = TrainRng::new(23).normal((8, 8), &Device::Cpu).unwrap();
     let losses = |weight: f64, strength: f64| {
         let config = with_classifier(weight);
         let mut nets = Networks::new(&config, &Device::Cpu).unwrap();

@@ -4,10 +4,12 @@ mod common;
 
 use aegan::candle_core::{Device, Tensor};
 use aegan::config::Upsample;
+use aegan::rng::TrainRng;
 use aegan::{AeganConfig, AeganTrainer, Networks};
 
 #[test]
 fn every_network_has_the_right_shapes_at_every_size_from_16_to_256() {
+    let mut rng = TrainRng::new(21);
     let device = Device::Cpu;
     for size in [16, 32, 64, 128, 256] {
         for upsample in [
@@ -20,7 +22,7 @@ fn every_network_has_the_right_shapes_at_every_size_from_16_to_256() {
             let mut config = common::tiny_full(size);
             config.upsample = upsample;
             let nets = Networks::new(&config, &device).unwrap();
-            let z = Tensor::randn(0f32, 1.0, (2, config.latent_dim), &device).unwrap();
+            let z = rng.normal((2, config.latent_dim), &device).unwrap();
             let x = nets.generator.forward_t(&z, true).unwrap();
             assert_eq!(x.dims(), &[2, 3, size, size], "G at {size} ({upsample:?})");
             let z_back = nets.encoder.forward_t(&x, true).unwrap();
@@ -41,9 +43,10 @@ fn every_network_has_the_right_shapes_at_every_size_from_16_to_256() {
 
 #[test]
 fn generator_output_lies_in_minus_one_to_one() {
+    let mut rng = TrainRng::new(22);
     let config = common::tiny(32);
     let nets = Networks::new(&config, &Device::Cpu).unwrap();
-    let z = (Tensor::randn(0f32, 1.0, (8, config.latent_dim), &Device::Cpu).unwrap() * 50.0).unwrap();
+    let z = (rng.normal((8, config.latent_dim), &Device::Cpu).unwrap() * 50.0).unwrap();
     let x = nets
         .generator
         .forward_t(&z, false)
@@ -141,6 +144,7 @@ fn a_network_built_on_its_own_refuses_an_invalid_config() {
 
 #[test]
 fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
+    let mut rng = TrainRng::new(23);
     use aegan::config::{
         EncoderConfig, EncoderSpec, GeneratorConfig, GeneratorSpec, ImageDiscriminatorConfig,
         ImageDiscriminatorSpec, ImageSpec, LatentDiscriminatorConfig, LatentDiscriminatorSpec, Norm,
@@ -213,7 +217,7 @@ fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
         vb().pp("dz"),
     )
     .unwrap();
-    let z = Tensor::randn(0f32, 1.0, (2, 5), &device).unwrap();
+    let z = rng.normal((2, 5), &device).unwrap();
     let x = g.forward_t(&z, true).unwrap();
     assert_eq!(x.dims(), &[2, 3, 16, 16]);
     assert_eq!(e.forward_t(&x, true).unwrap().dims(), &[2, 5]);
@@ -239,9 +243,10 @@ fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
 
 #[test]
 fn a_network_built_from_the_config_is_the_one_built_from_its_spec() {
+    let mut rng = TrainRng::new(24);
     let config = common::tiny(16);
     let device = Device::Cpu;
-    let z = Tensor::randn(0f32, 1.0, (3, config.latent_dim), &device).unwrap();
+    let z = rng.normal((3, config.latent_dim), &device).unwrap();
     let from_config = aegan::params::ParamStore::new(9);
     let from_spec = aegan::params::ParamStore::new(9);
     let a = aegan::Generator::new(&config, from_config.var_builder(&device)).unwrap();
@@ -252,13 +257,14 @@ fn a_network_built_from_the_config_is_the_one_built_from_its_spec() {
 
 #[test]
 fn nearest_plus_sub_pixel_starts_as_nearest_and_training_moves_its_phases() {
+    let mut rng = TrainRng::new(25);
     let device = Device::Cpu;
     let nearest = common::tiny(16);
     let mut corrected = nearest.clone();
     corrected.upsample = Upsample::NearestPlusSubPixel;
     let a = Networks::new(&nearest, &device).unwrap();
     let b = Networks::new(&corrected, &device).unwrap();
-    let z = Tensor::randn(0f32, 1.0, (4, nearest.latent_dim), &device).unwrap();
+    let z = rng.normal((4, nearest.latent_dim), &device).unwrap();
     let gap = common::max_abs_diff(
         &a.generator.forward_t(&z, false).unwrap(),
         &b.generator.forward_t(&z, false).unwrap(),
@@ -275,7 +281,7 @@ fn nearest_plus_sub_pixel_starts_as_nearest_and_training_moves_its_phases() {
     };
     let mut trainer = AeganTrainer::new(corrected, &device).unwrap();
     assert_eq!(phases(&trainer), 0.0);
-    let real = Tensor::randn(0f32, 0.5, (4, 3, 16, 16), &device)
+    let real = (rng.normal((4, 3, 16, 16), &device).unwrap() * 0.5)
         .unwrap()
         .tanh()
         .unwrap();
@@ -311,6 +317,7 @@ fn noise_weights(networks: &Networks) -> Vec<(String, aegan::candle_core::Var)> 
 
 #[test]
 fn pixel_noise_starts_silent_and_keeps_g_a_function_of_each_latent() {
+    let mut rng = TrainRng::new(26);
     let device = Device::Cpu;
     let mut plain = common::tiny(16);
     plain.generator.noise = false;
@@ -322,7 +329,7 @@ fn pixel_noise_starts_silent_and_keeps_g_a_function_of_each_latent() {
     let weights = noise_weights(&b);
     assert_eq!(weights.len(), 2, "one noise input per stage at 16×16");
 
-    let z = Tensor::randn(0f32, 1.0, (4, plain.latent_dim), &device).unwrap();
+    let z = rng.normal((4, plain.latent_dim), &device).unwrap();
     let image = |nets: &Networks, z: &Tensor| nets.generator.forward_t(z, false).unwrap();
     assert_eq!(common::max_abs_diff(&image(&a, &z), &image(&b, &z)), 0.0);
 
@@ -349,13 +356,14 @@ fn pixel_noise_starts_silent_and_keeps_g_a_function_of_each_latent() {
 
 #[test]
 fn training_moves_the_noise_weights_off_zero() {
+    let mut rng = TrainRng::new(27);
     let device = Device::Cpu;
     let mut config = common::tiny(16);
     config.generator.noise = true;
     let mut trainer = AeganTrainer::new(config, &device).unwrap();
     let largest = |trainer: &AeganTrainer| largest_abs(&noise_weights(trainer.networks()));
     assert_eq!(largest(&trainer), 0.0);
-    let real = Tensor::randn(0f32, 0.5, (4, 3, 16, 16), &device)
+    let real = (rng.normal((4, 3, 16, 16), &device).unwrap() * 0.5)
         .unwrap()
         .tanh()
         .unwrap();

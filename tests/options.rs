@@ -61,7 +61,8 @@ fn the_average_half_life_counts_images_and_ramps_up() {
 }
 
 fn batch() -> Tensor {
-    Tensor::randn(0f32, 0.5, (3, 3, 16, 16), &Device::Cpu).unwrap()
+    let mut rng = TrainRng::new(21);
+    (rng.normal((3, 3, 16, 16), &Device::Cpu).unwrap() * 0.5).unwrap()
 }
 
 #[test]
@@ -74,8 +75,9 @@ fn diffaugment_is_the_identity_at_probability_zero() {
 
 #[test]
 fn diffaugment_changes_images_and_is_differentiable() {
+    let mut rng = TrainRng::new(22);
     let x = Var::from_tensor(&batch()).unwrap();
-    let weights = Tensor::randn(0f32, 1.0, (3, 3, 16, 16), &Device::Cpu).unwrap();
+    let weights = rng.normal((3, 3, 16, 16), &Device::Cpu).unwrap();
     for (name, policy) in [
         (
             "color",
@@ -123,7 +125,7 @@ fn diffaugment_changes_images_and_is_differentiable() {
             .get(x.as_tensor())
             .unwrap()
             .clone();
-        let delta = Tensor::randn(0f32, 0.01, (3, 3, 16, 16), &Device::Cpu).unwrap();
+        let delta = (rng.normal((3, 3, 16, 16), &Device::Cpu).unwrap() * 0.01).unwrap();
         let moved = (x.as_tensor() + &delta).unwrap();
         let change = scalar(&f(&moved)) - scalar(&f(x.as_tensor()));
         let predicted = scalar(&(grad * &delta).unwrap().sum_all().unwrap());

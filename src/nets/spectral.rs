@@ -92,6 +92,7 @@ fn unit(x: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::TrainRng;
     use candle_core::Device;
 
     /// The largest singular value by many power iterations in f64, independent of the code
@@ -120,9 +121,17 @@ mod tests {
 
     #[test]
     fn after_power_iteration_the_normalised_weight_has_largest_singular_value_one() {
+        let mut rng = TrainRng::new(11);
         let store = crate::params::ParamStore::new(3);
         let vb = store.var_builder(&Device::Cpu);
-        let weight = (Tensor::randn(0f32, 1.0, (8, 4, 3, 3), &Device::Cpu).unwrap() * 5.0).unwrap();
+        // A spectral gap by construction: a rank-one spike of 20 over noise whose singular
+        // values stay below about 5, so power iteration converges as (σ₂/σ₁)^(2k) whatever the
+        // draw (on a plain Gaussian matrix the top two can be close and 30 steps fall short).
+        let a = unit(&rng.test_input(8, &Device::Cpu).unwrap()).unwrap();
+        let b = unit(&rng.test_input(36, &Device::Cpu).unwrap()).unwrap();
+        let spike = (a.unsqueeze(1).unwrap().matmul(&b.unsqueeze(0).unwrap()).unwrap() * 20.0).unwrap();
+        let noise = (rng.test_input((8, 36), &Device::Cpu).unwrap() * 0.5).unwrap();
+        let weight = (spike + noise).unwrap().reshape((8, 4, 3, 3)).unwrap();
         let sn = SpectralNorm::new(&vb.pp("conv"), 8).unwrap();
         let truth = largest_singular_value(&weight);
         assert!(truth > 10.0, "a weight far from 1-Lipschitz: {truth}");
@@ -141,12 +150,13 @@ mod tests {
 
     #[test]
     fn one_step_per_update_tracks_a_weight_that_changes_slowly() {
+        let mut rng = TrainRng::new(12);
         let store = crate::params::ParamStore::new(5);
         let vb = store.var_builder(&Device::Cpu);
-        let mut weight = Tensor::randn(0f32, 1.0, (16, 32), &Device::Cpu).unwrap();
+        let mut weight = rng.test_input((16, 32), &Device::Cpu).unwrap();
         let sn = SpectralNorm::new(&vb, 16).unwrap();
         for _ in 0..200 {
-            let nudge = (Tensor::randn(0f32, 1.0, (16, 32), &Device::Cpu).unwrap() * 1e-3).unwrap();
+            let nudge = (rng.test_input((16, 32), &Device::Cpu).unwrap() * 1e-3).unwrap();
             weight = (weight + nudge).unwrap();
             sn.power_iteration(&weight).unwrap();
         }
@@ -157,10 +167,11 @@ mod tests {
 
     #[test]
     fn the_gradient_flows_through_the_weight_and_sigma() {
+        let mut rng = TrainRng::new(13);
         // d/dW sum(W/σ(W)) with u, v fixed: 1/σ - sum(W) u vᵀ / σ²; compare with finite differences.
         let store = crate::params::ParamStore::new(9);
         let vb = store.var_builder(&Device::Cpu);
-        let w0 = Tensor::randn(0f32, 1.0, (3, 4), &Device::Cpu).unwrap();
+        let w0 = rng.test_input((3, 4), &Device::Cpu).unwrap();
         let sn = SpectralNorm::new(&vb, 3).unwrap();
         for _ in 0..50 {
             sn.power_iteration(&w0).unwrap();

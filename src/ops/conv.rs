@@ -521,6 +521,7 @@ pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::TrainRng;
     use candle_core::{Device, Var};
 
     use crate::ops::{assert_same_gradients, max_abs_diff as max_diff};
@@ -530,6 +531,7 @@ mod tests {
     /// backward assumes them.)
     #[test]
     fn matches_candle_convolution_forward_and_gradients() {
+        let mut rng = TrainRng::new(11);
         let dev = Device::Cpu;
         // Batch 1 takes the one-image-at-a-time path with a parallel product.
         for (k, stride, pb, pa, h, batch) in [
@@ -542,10 +544,11 @@ mod tests {
             (3, 2, 1, 1, 7, 3),
             (3, 1, 0, 0, 6, 3),
         ] {
-            let x = Var::randn(0f32, 1.0, (batch, 4, h, h), &dev).unwrap();
-            let w = Var::randn(0f32, 1.0, (5, 4, k, k), &dev).unwrap();
-            let probe =
-                Tensor::randn(0f32, 1.0, conv2d(&x, &w, stride, pb, pa).unwrap().shape(), &dev).unwrap();
+            let x = Var::from_tensor(&rng.test_input((batch, 4, h, h), &dev).unwrap()).unwrap();
+            let w = Var::from_tensor(&rng.test_input((5, 4, k, k), &dev).unwrap()).unwrap();
+            let probe = rng
+                .test_input(conv2d(&x, &w, stride, pb, pa).unwrap().shape(), &dev)
+                .unwrap();
 
             let ours = conv2d(&x, &w, stride, pb, pa).unwrap();
             let reference = x
@@ -565,6 +568,7 @@ mod tests {
 
     #[test]
     fn transposed_convolution_matches_candle_forward_and_gradients() {
+        let mut rng = TrainRng::new(12);
         let dev = Device::Cpu;
         for (k, stride, padding, h, batch) in [
             (4, 2, 1, 4, 2),
@@ -573,8 +577,8 @@ mod tests {
             (3, 2, 1, 4, 2),
             (1, 1, 0, 3, 2),
         ] {
-            let x = Var::randn(0f32, 1.0, (batch, 5, h, h), &dev).unwrap();
-            let w = Var::randn(0f32, 1.0, (5, 3, k, k), &dev).unwrap();
+            let x = Var::from_tensor(&rng.test_input((batch, 5, h, h), &dev).unwrap()).unwrap();
+            let w = Var::from_tensor(&rng.test_input((5, 3, k, k), &dev).unwrap()).unwrap();
             let ours = conv_transpose2d(&x, &w, stride, padding).unwrap();
             let reference = x.conv_transpose2d(&w, padding, 0, stride, 1).unwrap();
             assert_eq!(ours.dims(), reference.dims(), "k{k} s{stride} p{padding}");
@@ -582,7 +586,7 @@ mod tests {
                 max_diff(&ours, &reference) < 1e-4,
                 "forward k{k} s{stride} p{padding}"
             );
-            let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev).unwrap();
+            let probe = rng.test_input(ours.shape(), &dev).unwrap();
             let label = format!("k{k} s{stride} p{padding}");
             assert_same_gradients(&ours, &reference, &probe, &[&x, &w], 1e-3, &label);
         }
@@ -590,6 +594,7 @@ mod tests {
 
     #[test]
     fn fused_upsample_matches_upsampling_then_convolving() {
+        let mut rng = TrainRng::new(13);
         let dev = Device::Cpu;
         // 'Same' stride-1 convolutions take the sub-pixel form (odd and even kernels, batch 1
         // with phases in parallel); other paddings and strides the upsampled scratch.
@@ -604,14 +609,14 @@ mod tests {
             (3, 1, 0, 0, 2),
             (3, 2, 1, 1, 2),
         ] {
-            let x = Var::randn(0f32, 1.0, (batch, 3, 4, 5), &dev).unwrap();
-            let w = Var::randn(0f32, 1.0, (2, 3, k, k), &dev).unwrap();
+            let x = Var::from_tensor(&rng.test_input((batch, 3, 4, 5), &dev).unwrap()).unwrap();
+            let w = Var::from_tensor(&rng.test_input((2, 3, k, k), &dev).unwrap()).unwrap();
             let ours = upsample2x_conv2d(&x, &w, stride, pb, pa).unwrap();
             let reference = conv2d(&upsample_nearest_2x(&x).unwrap(), &w, stride, pb, pa).unwrap();
             assert_eq!(ours.dims(), reference.dims());
             let label = format!("k{k} s{stride} pads ({pb},{pa})");
             assert!(max_diff(&ours, &reference) < 1e-4, "forward {label}");
-            let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev).unwrap();
+            let probe = rng.test_input(ours.shape(), &dev).unwrap();
             assert_same_gradients(&ours, &reference, &probe, &[&x, &w], 1e-4, &label);
         }
     }
@@ -619,24 +624,26 @@ mod tests {
     /// A single image of 16×16 or more takes the sub-pixel form with its phases in parallel.
     #[test]
     fn fused_upsample_of_one_large_image_matches_upsampling_then_convolving() {
+        let mut rng = TrainRng::new(14);
         let dev = Device::Cpu;
         for k in [3, 4] {
-            let x = Var::randn(0f32, 1.0, (1, 2, 16, 16), &dev).unwrap();
-            let w = Var::randn(0f32, 1.0, (3, 2, k, k), &dev).unwrap();
+            let x = Var::from_tensor(&rng.test_input((1, 2, 16, 16), &dev).unwrap()).unwrap();
+            let w = Var::from_tensor(&rng.test_input((3, 2, k, k), &dev).unwrap()).unwrap();
             let (pb, pa) = ((k - 1) / 2, k / 2);
             let ours = upsample2x_conv2d(&x, &w, 1, pb, pa).unwrap();
             let reference = conv2d(&upsample_nearest_2x(&x).unwrap(), &w, 1, pb, pa).unwrap();
             assert!(max_diff(&ours, &reference) < 1e-4, "forward k{k}");
-            let probe = Tensor::randn(0f32, 1.0, ours.shape(), &dev).unwrap();
+            let probe = rng.test_input(ours.shape(), &dev).unwrap();
             assert_same_gradients(&ours, &reference, &probe, &[&x, &w], 1e-3, &format!("k{k}"));
         }
     }
 
     #[test]
     fn constant_inputs_get_no_gradient_and_the_weight_gradient_is_unchanged() {
+        let mut rng = TrainRng::new(15);
         let dev = Device::Cpu;
-        let x = Tensor::randn(0f32, 1.0, (2, 3, 6, 6), &dev).unwrap();
-        let w = Var::randn(0f32, 1.0, (4, 3, 3, 3), &dev).unwrap();
+        let x = rng.test_input((2, 3, 6, 6), &dev).unwrap();
+        let w = Var::from_tensor(&rng.test_input((4, 3, 3, 3), &dev).unwrap()).unwrap();
         let ours = conv2d(&x, &w, 1, 1, 1)
             .unwrap()
             .sum_all()
@@ -660,9 +667,10 @@ mod tests {
 
     #[test]
     fn non_square_inputs_match_candle_forward() {
+        let mut rng = TrainRng::new(16);
         let dev = Device::Cpu;
-        let x = Tensor::randn(0f32, 1.0, (2, 3, 6, 9), &dev).unwrap();
-        let w = Tensor::randn(0f32, 1.0, (4, 3, 3, 3), &dev).unwrap();
+        let x = rng.test_input((2, 3, 6, 9), &dev).unwrap();
+        let w = rng.test_input((4, 3, 3, 3), &dev).unwrap();
         for stride in [1, 2] {
             let ours = conv2d(&x, &w, stride, 1, 1).unwrap();
             let reference = x.conv2d(&w, 1, stride, 1, 1).unwrap();
