@@ -3,18 +3,15 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 
-use common::{example, ham_folder};
+use common::{example_command, ham_folder};
 
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(example("ham10000"))
-        .args(args)
-        .env("AEGAN_CACHE_DIR", std::env::temp_dir().join("aegan-test-cache"))
-        .output()
-        .unwrap();
+/// Runs the `ham10000` example (see [`example_command`]) and asserts that it succeeded.
+fn run(dir: &Path, args: &[&str]) -> Output {
+    let out = example_command("ham10000", dir).args(args).output().unwrap();
     assert!(
         out.status.success(),
         "ham10000 {args:?} failed:\n{}\n{}",
@@ -83,7 +80,7 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
         "8",
     ];
 
-    let first = run(&[&common[..], &["--steps", "3"]].concat());
+    let first = run(dir.path(), &[&common[..], &["--steps", "3"]].concat());
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(
         stdout.contains("mel") && stdout.contains("nv"),
@@ -125,7 +122,7 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
         "step-00000003"
     );
 
-    let second = run(&[&common[..], &["--steps", "5", "--resume"]].concat());
+    let second = run(dir.path(), &[&common[..], &["--steps", "5", "--resume"]].concat());
     assert!(
         String::from_utf8_lossy(&second.stdout).contains("resumed from"),
         "{}",
@@ -141,7 +138,7 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
     // The trained checkpoint generates, reconstructs and interpolates.
     let generated = dir.path().join("generated");
     let real = dir.path().join("HAM10000_images_part_1");
-    let status = Command::new(example("generate"))
+    let status = example_command("generate", dir.path())
         .args([
             "--checkpoint",
             out.join("checkpoint").to_str().unwrap(),
@@ -167,7 +164,7 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
 
     // Truncated latents lie nearer the prior's centre: the same five draws vary less.
     let truncated = dir.path().join("truncated");
-    let status = Command::new(example("generate"))
+    let status = example_command("generate", dir.path())
         .args(["--checkpoint", out.join("checkpoint").to_str().unwrap()])
         .args(["--n", "5", "--truncation", "0.1"])
         .args(["--out", truncated.to_str().unwrap()])
@@ -211,7 +208,7 @@ fn a_preset_at_64_pixels_grows_progressively_unless_told_direct() {
         let mut args = vec!["--data", data, "--size", "64", "--batch", "4", "--steps", "1"];
         args.extend_from_slice(&["--out", out.to_str().unwrap(), "--no-progress", "--no-eval"]);
         args.extend_from_slice(extra);
-        let stdout = String::from_utf8_lossy(&run(&args).stdout).into_owned();
+        let stdout = String::from_utf8_lossy(&run(dir.path(), &args).stdout).into_owned();
         let config = fs::read_to_string(out.join("checkpoint/step-00000001/config.json")).unwrap();
         (stdout, config)
     };
@@ -233,25 +230,28 @@ fn progressive_example_grows_and_its_checkpoint_generates_at_the_saved_resolutio
     let out = dir.path().join("run");
     // Batch 4, 8 images per phase and per fade: 4×4 for steps 1-2, 8×8 fades in over 3-4,
     // 8×8 for 5-6, 16×16 fades in over 7-8.
-    let first = run(&[
-        "--data",
-        dir.path().to_str().unwrap(),
-        "--size",
-        "16",
-        "--batch",
-        "4",
-        "--progressive",
-        "--phase-images",
-        "8",
-        "--steps",
-        "6",
-        "--save-every",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-        "--no-progress",
-        "--no-eval",
-    ]);
+    let first = run(
+        dir.path(),
+        &[
+            "--data",
+            dir.path().to_str().unwrap(),
+            "--size",
+            "16",
+            "--batch",
+            "4",
+            "--progressive",
+            "--phase-images",
+            "8",
+            "--steps",
+            "6",
+            "--save-every",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+            "--no-progress",
+            "--no-eval",
+        ],
+    );
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(stdout.contains("progressive: 4×4 first"), "{stdout}");
     assert!(stdout.contains("growing to 8×8"), "{stdout}");
@@ -264,7 +264,7 @@ fn progressive_example_grows_and_its_checkpoint_generates_at_the_saved_resolutio
     assert!(state.contains("\"resolution\": 16"), "{state}");
 
     let generated = dir.path().join("generated");
-    let status = Command::new(example("generate"))
+    let status = example_command("generate", dir.path())
         .args(["--checkpoint", out.join("checkpoint").to_str().unwrap()])
         .args(["--n", "2", "--out", generated.to_str().unwrap()])
         .output()
@@ -287,8 +287,13 @@ fn ham10000_example_reports_a_missing_csv_column_without_panicking() {
         "lesion_id,image_id\nHAM_0,ISIC_0000000\n",
     )
     .unwrap();
-    let out = Command::new(example("ham10000"))
+    // The output folder holds another run: the data's fault is still the one reported, so
+    // that a user fixing the CSV is not sent to --overwrite first.
+    let run_folder = dir.path().join("earlier-run");
+    common::write_a_run(&run_folder);
+    let out = example_command("ham10000", dir.path())
         .args(["--data", dir.path().to_str().unwrap(), "--steps", "1"])
+        .args(["--out", run_folder.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -297,21 +302,54 @@ fn ham10000_example_reports_a_missing_csv_column_without_panicking() {
         stderr.contains("HAM10000_metadata.csv") && stderr.contains("dx"),
         "{stderr}"
     );
+    assert!(!stderr.contains("--overwrite"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The guard behind [`example_command`]: every example runs beside a user's runs in the
+/// default folders, so a command without `--out` is refused rather than writing anywhere.
+#[test]
+fn without_out_the_training_examples_meet_a_users_earlier_runs_and_leave_them_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 8);
+    let sprites = dir.path().join("sprites");
+    write_sprites(&sprites, 8, &[]);
+    for (name, data, folder) in [
+        ("ham10000", dir.path().to_path_buf(), "runs/ham10000"),
+        ("sprites", sprites, "runs/sprites"),
+    ] {
+        let before = fs::read(common::users_folder().join(folder).join("losses.jsonl")).unwrap();
+        let output = example_command(name, dir.path())
+            .args(["--data", data.to_str().unwrap(), "--size", "16", "--steps", "1"])
+            .args(["--no-progress", "--no-eval"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(folder) && stderr.contains("--overwrite"),
+            "{name}: {stderr}"
+        );
+        let after = fs::read(common::users_folder().join(folder).join("losses.jsonl")).unwrap();
+        assert_eq!(before, after, "{name} changed the run in {folder}");
+    }
 }
 
 #[test]
 fn the_first_run_on_synthetic_lesions_uses_its_settings_and_ends_saying_what_to_look_at() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("first");
-    let out = run(&[
-        "--steps",
-        "2",
-        "--no-eval",
-        "--no-progress",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = run(
+        dir.path(),
+        &[
+            "--steps",
+            "2",
+            "--no-eval",
+            "--no-progress",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("first-run settings"), "{stdout}");
     let last: Vec<&str> = stdout.lines().rev().take(4).collect();
@@ -326,16 +364,19 @@ fn the_first_run_on_synthetic_lesions_uses_its_settings_and_ends_saying_what_to_
     assert_eq!(config.loss_weights.image_adversarial, 0.3);
     // Real data, or an explicit preset, keeps the measured defaults.
     let preset_dir = dir.path().join("preset");
-    run(&[
-        "--steps",
-        "1",
-        "--no-eval",
-        "--no-progress",
-        "--preset",
-        "lean",
-        "--out",
-        preset_dir.to_str().unwrap(),
-    ]);
+    run(
+        dir.path(),
+        &[
+            "--steps",
+            "1",
+            "--no-eval",
+            "--no-progress",
+            "--preset",
+            "lean",
+            "--out",
+            preset_dir.to_str().unwrap(),
+        ],
+    );
     let config = aegan::Model::load(preset_dir.join("checkpoint"), &aegan::candle_core::Device::Cpu)
         .unwrap()
         .config()
@@ -353,16 +394,19 @@ fn a_config_file_keeps_its_progressive_schedule_without_the_flag() {
     let path = dir.path().join("config.json");
     fs::write(&path, config.to_json()).unwrap();
     let out = dir.path().join("run");
-    let result = run(&[
-        "--config",
-        path.to_str().unwrap(),
-        "--steps",
-        "4",
-        "--out",
-        out.to_str().unwrap(),
-        "--no-progress",
-        "--no-eval",
-    ]);
+    let result = run(
+        dir.path(),
+        &[
+            "--config",
+            path.to_str().unwrap(),
+            "--steps",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+            "--no-progress",
+            "--no-eval",
+        ],
+    );
     let stdout = String::from_utf8_lossy(&result.stdout);
     assert!(
         stdout.contains("progressive: 4×4 first, 8 images per phase"),
@@ -378,7 +422,7 @@ fn augment_classifier_reports_both_arms_and_names_a_generated_folder_without_cla
     let generated = dir.path().join("generated");
     common::write_images(&generated.join("mel"), 4, 24);
     let classify = |extra: &[&str]| {
-        Command::new(example("augment_classifier"))
+        example_command("augment_classifier", dir.path())
             .args([
                 "--data",
                 dir.path().to_str().unwrap(),
@@ -392,7 +436,6 @@ fn augment_classifier_reports_both_arms_and_names_a_generated_folder_without_cla
                 "0.3",
             ])
             .args(extra)
-            .env("AEGAN_CACHE_DIR", std::env::temp_dir().join("aegan-test-cache"))
             .output()
             .unwrap()
     };
@@ -421,25 +464,28 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
     ham_folder(dir.path(), 24);
     let data = dir.path().to_str().unwrap();
     let out = dir.path().join("run");
-    let trained = run(&[
-        "--data",
-        data,
-        "--size",
-        "16",
-        "--batch",
-        "4",
-        "--steps",
-        "4",
-        "--conditional",
-        "--balanced",
-        "--transition",
-        "8,16",
-        "--out",
-        out.to_str().unwrap(),
-        "--no-progress",
-        "--eval-images",
-        "8",
-    ]);
+    let trained = run(
+        dir.path(),
+        &[
+            "--data",
+            data,
+            "--size",
+            "16",
+            "--batch",
+            "4",
+            "--steps",
+            "4",
+            "--conditional",
+            "--balanced",
+            "--transition",
+            "8,16",
+            "--out",
+            out.to_str().unwrap(),
+            "--no-progress",
+            "--eval-images",
+            "8",
+        ],
+    );
     let stdout = String::from_utf8_lossy(&trained.stdout);
     assert!(
         stdout.contains("conditional on the diagnosis: mel, nv"),
@@ -456,7 +502,7 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
 
     let generated = dir.path().join("generated");
     let generate = |extra: &[&str]| {
-        Command::new(example("generate"))
+        example_command("generate", dir.path())
             .args(["--checkpoint", out.join("checkpoint").to_str().unwrap()])
             .args(["--n", "3", "--out", generated.to_str().unwrap()])
             .args(extra)
@@ -486,7 +532,7 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
         "two classes, three images each: two rows"
     );
 
-    let evaluated = Command::new(example("evaluate"))
+    let evaluated = example_command("evaluate", dir.path())
         .args(["--real", data, "--ham-holdout", "0.2", "--size", "16"])
         .args([
             "--checkpoint",
@@ -533,7 +579,7 @@ fn the_sprites_example_conditions_on_the_categories_where_every_sprite_has_one()
     let dir = tempfile::tempdir().unwrap();
     let train = |data: &Path, name: &str, extra: &[&str]| {
         let out = dir.path().join(name);
-        let output = Command::new(example("sprites"))
+        let output = example_command("sprites", dir.path())
             .args(["--data", data.to_str().unwrap(), "--size", "16", "--batch", "4"])
             .args(["--steps", "1", "--no-progress", "--no-cache", "--no-eval"])
             .args(["--out", out.to_str().unwrap()])
@@ -568,7 +614,7 @@ fn the_sprites_example_conditions_on_the_categories_where_every_sprite_has_one()
         .join("by_default/checkpoint")
         .join(latest.trim())
         .join("config.json");
-    let refused = Command::new(example("sprites"))
+    let refused = example_command("sprites", dir.path())
         .args([
             "--data",
             labelled.to_str().unwrap(),
@@ -606,7 +652,7 @@ fn the_sprites_example_conditions_on_the_categories_where_every_sprite_has_one()
         &["--category-depth", "0"][..],
         &["--config", config.to_str().unwrap(), "--category-depth", "2"][..],
     ] {
-        let refused = Command::new(example("sprites"))
+        let refused = example_command("sprites", dir.path())
             .args(["--data", deep.to_str().unwrap(), "--steps", "1", "--no-progress"])
             .args([
                 "--no-cache",
@@ -649,7 +695,7 @@ fn a_conditional_sprites_model_is_measured_against_its_labelled_folder() {
     let sprites = dir.path().join("sprites");
     write_sprites(&sprites, 16, &["item", "mon"]);
     let out = dir.path().join("run");
-    let trained = Command::new(example("sprites"))
+    let trained = example_command("sprites", dir.path())
         .args([
             "--data",
             sprites.to_str().unwrap(),
@@ -664,7 +710,7 @@ fn a_conditional_sprites_model_is_measured_against_its_labelled_folder() {
         .unwrap();
     assert_succeeded(&trained);
     let evaluate = |real: &Path| {
-        Command::new(example("evaluate"))
+        example_command("evaluate", dir.path())
             .args(["--real", real.to_str().unwrap(), "--pixel-art", "--n", "8"])
             .args(["--checkpoint", out.join("checkpoint").to_str().unwrap()])
             .args([
@@ -675,7 +721,6 @@ fn a_conditional_sprites_model_is_measured_against_its_labelled_folder() {
                 "2",
                 "--json",
             ])
-            .env("AEGAN_CACHE_DIR", dir.path().join("cache"))
             .output()
             .unwrap()
     };

@@ -10,17 +10,18 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{example, ham_folder, write_images};
+use common::{example_command, ham_folder, write_images};
 
-fn command(name: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(example(name));
-    c.args(args)
-        .env("AEGAN_CACHE_DIR", std::env::temp_dir().join("aegan-trials-cache"));
+/// Example `name` with `args`, as a user runs it (see [`example_command`]); `dir` is the
+/// test's temporary directory.
+fn command(dir: &Path, name: &str, args: &[&str]) -> Command {
+    let mut c = example_command(name, dir);
+    c.args(args);
     c
 }
 
-fn run(name: &str, args: &[&str]) -> Output {
-    command(name, args).output().unwrap()
+fn run(dir: &Path, name: &str, args: &[&str]) -> Output {
+    command(dir, name, args).output().unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -28,8 +29,8 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// Runs and asserts success, returning standard output.
-fn run_ok(name: &str, args: &[&str]) -> Output {
-    let out = run(name, args);
+fn run_ok(dir: &Path, name: &str, args: &[&str]) -> Output {
+    let out = run(dir, name, args);
     assert!(
         out.status.success(),
         "{name} {args:?} failed:\n{}\n{}",
@@ -40,8 +41,8 @@ fn run_ok(name: &str, args: &[&str]) -> Output {
 }
 
 /// Runs and asserts exit code 1 with an error (no panic) that contains every one of `words`.
-fn run_fails(name: &str, args: &[&str], words: &[&str]) -> String {
-    let out = run(name, args);
+fn run_fails(dir: &Path, name: &str, args: &[&str], words: &[&str]) -> String {
+    let out = run(dir, name, args);
     let stderr = text(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -106,11 +107,16 @@ fn a_new_run_into_a_folder_with_a_run_is_refused_and_overwrite_says_what_it_dele
     let out = dir.path().join("run");
     let (data, out_s) = (dir.path().to_str().unwrap(), out.to_str().unwrap());
     let base = tiny_run(data, out_s);
-    run_ok("ham10000", &with(&base, &["--steps", "3", "--save-every", "1"]));
+    run_ok(
+        dir.path(),
+        "ham10000",
+        &with(&base, &["--steps", "3", "--save-every", "1"]),
+    );
     let log_before = fs::read_to_string(out.join("losses.jsonl")).unwrap();
 
     // The forgotten --resume: refused, nothing touched.
     let stderr = run_fails(
+        dir.path(),
         "ham10000",
         &with(&base, &["--steps", "2"]),
         &[out_s, "--resume", "--out", "--overwrite", "step 3"],
@@ -121,7 +127,11 @@ fn a_new_run_into_a_folder_with_a_run_is_refused_and_overwrite_says_what_it_dele
     assert!(out.join("checkpoint/step-00000002").is_dir());
 
     // --overwrite deletes the old run, saying so, and starts afresh.
-    let fresh = run_ok("ham10000", &with(&base, &["--steps", "2", "--overwrite"]));
+    let fresh = run_ok(
+        dir.path(),
+        "ham10000",
+        &with(&base, &["--steps", "2", "--overwrite"]),
+    );
     let stdout = text(&fresh.stdout);
     assert!(stdout.contains("--overwrite: deleting the run"), "{stdout}");
     assert!(stdout.contains("losses.jsonl"), "{stdout}");
@@ -140,6 +150,7 @@ fn minutes_alone_trains_for_that_long_past_the_default_length() {
     let base = tiny_run(dir.path().to_str().unwrap(), out.to_str().unwrap());
     let started = Instant::now();
     let output = run_ok(
+        dir.path(),
         "ham10000",
         &with(&base, &["--minutes", "0.1", "--save-every", "100000"]),
     );
@@ -183,6 +194,7 @@ fn sigint_sigterm_and_sighup_save_a_checkpoint_and_exit_0() {
         let out = dir.path().join(format!("run-{name}"));
         let (data, out_s) = (dir.path().to_str().unwrap(), out.to_str().unwrap());
         let mut child = command(
+            dir.path(),
             "ham10000",
             &with(
                 &tiny_run(data, out_s),
@@ -220,6 +232,7 @@ fn kill_9_at_any_moment_of_saving_leaves_a_run_that_resumes() {
     for (round, delay_ms) in [0u64, 7, 23, 41].into_iter().enumerate() {
         let resume: &[&str] = if round == 0 { &[] } else { &["--resume"] };
         let mut child = command(
+            dir.path(),
             "ham10000",
             &with(&with(&base, &["--steps", "100000", "--save-every", "1"]), resume),
         )
@@ -234,6 +247,7 @@ fn kill_9_at_any_moment_of_saving_leaves_a_run_that_resumes() {
         child.wait().unwrap();
     }
     let resumed = run_ok(
+        dir.path(),
         "ham10000",
         &with(
             &base,
@@ -265,12 +279,17 @@ fn resume_falls_back_to_the_newest_snapshot_that_loads() {
     let out = dir.path().join("run");
     let (data, out_s) = (dir.path().to_str().unwrap(), out.to_str().unwrap());
     let base = tiny_run(data, out_s);
-    run_ok("ham10000", &with(&base, &["--steps", "4", "--save-every", "1"]));
+    run_ok(
+        dir.path(),
+        "ham10000",
+        &with(&base, &["--steps", "4", "--save-every", "1"]),
+    );
     let checkpoint = out.join("checkpoint");
 
     // `latest` missing.
     fs::remove_file(checkpoint.join("latest")).unwrap();
     let resumed = run_ok(
+        dir.path(),
         "ham10000",
         &with(&base, &["--steps", "5", "--save-every", "1", "--resume"]),
     );
@@ -284,6 +303,7 @@ fn resume_falls_back_to_the_newest_snapshot_that_loads() {
     // `latest` dangling.
     fs::write(checkpoint.join("latest"), "step-00000099").unwrap();
     let resumed = run_ok(
+        dir.path(),
         "ham10000",
         &with(&base, &["--steps", "6", "--save-every", "1", "--resume"]),
     );
@@ -297,6 +317,7 @@ fn resume_falls_back_to_the_newest_snapshot_that_loads() {
     let damaged = checkpoint.join("step-00000006");
     fs::write(damaged.join("generator.safetensors"), b"not a safetensors file").unwrap();
     let resumed = run_ok(
+        dir.path(),
         "ham10000",
         &with(&base, &["--steps", "7", "--save-every", "1", "--resume"]),
     );
@@ -326,7 +347,7 @@ fn truncated_images_are_skipped_with_a_warning_naming_them() {
 
     let out = dir.path().join("run");
     let base = tiny_run(images.to_str().unwrap(), out.to_str().unwrap());
-    let result = run_ok("ham10000", &with(&base, &["--steps", "1"]));
+    let result = run_ok(dir.path(), "ham10000", &with(&base, &["--steps", "1"]));
     let stderr = text(&result.stderr);
     for path in [&paths[0], &png] {
         assert!(
@@ -353,7 +374,11 @@ fn resume_refuses_options_that_would_change_the_checkpoint_config() {
     let out = dir.path().join("run");
     let (data, out_s) = (dir.path().to_str().unwrap(), out.to_str().unwrap());
     let base = tiny_run(data, out_s);
-    run_ok("ham10000", &with(&base, &["--steps", "1", "--seed", "5"]));
+    run_ok(
+        dir.path(),
+        "ham10000",
+        &with(&base, &["--steps", "1", "--seed", "5"]),
+    );
     let resume = |extra: &[&str], words: &[&str]| {
         let mut args = vec![
             "--data",
@@ -367,7 +392,7 @@ fn resume_refuses_options_that_would_change_the_checkpoint_config() {
             "2",
         ];
         args.extend_from_slice(extra);
-        run_fails("ham10000", &args, words);
+        run_fails(dir.path(), "ham10000", &args, words);
     };
     resume(&["--size", "32"], &["--size", "the checkpoint has 16"]);
     resume(&["--batch", "8"], &["--batch", "the checkpoint has 4"]);
@@ -386,6 +411,7 @@ fn resume_refuses_options_that_would_change_the_checkpoint_config() {
 
     // The checkpoint's own values are accepted, and the run continues.
     run_ok(
+        dir.path(),
         "ham10000",
         &with(
             &base,
@@ -431,18 +457,20 @@ fn options_out_of_range_fail_at_once_naming_the_option() {
     for (extra, option) in cases {
         let mut args = vec!["--data", data, "--out", out_s, "--no-progress", "--no-cache"];
         args.extend_from_slice(extra);
-        let stderr = run_fails("ham10000", &args, &[option]);
+        let stderr = run_fails(dir.path(), "ham10000", &args, &[option]);
         assert!(!stderr.contains("cat expects"), "{stderr}");
     }
     assert!(!out.join("checkpoint").exists(), "no run was started");
 
     let checkpoint = dir.path().join("whatever");
     run_fails(
+        dir.path(),
         "generate",
         &["--checkpoint", checkpoint.to_str().unwrap(), "--n", "0"],
         &["--n"],
     );
     run_fails(
+        dir.path(),
         "generate",
         &[
             "--checkpoint",
@@ -454,22 +482,26 @@ fn options_out_of_range_fail_at_once_naming_the_option() {
     );
     for psi in ["0", "1.5", "NaN"] {
         run_fails(
+            dir.path(),
             "generate",
             &["--checkpoint", checkpoint.to_str().unwrap(), "--truncation", psi],
             &["--truncation"],
         );
     }
     run_fails(
+        dir.path(),
         "evaluate",
         &["--real", data, "--fake", data, "--max-real", "0"],
         &["--max-real"],
     );
     run_fails(
+        dir.path(),
         "evaluate",
         &["--real", data, "--fake", data, "--size", "0"],
         &["--size"],
     );
     run_fails(
+        dir.path(),
         "sprites",
         &["--data", data, "--out", out_s, "--steps", "0"],
         &["--steps"],
@@ -493,6 +525,7 @@ fn metadata_anomalies_warn_or_refuse_naming_the_csv_line() {
     text_csv.push_str(&format!("\n{}\n", rows[3]));
     fs::write(&csv, &text_csv).unwrap();
     let result = run_ok(
+        dir.path(),
         "ham10000",
         &with(&tiny_run(data, out_s), &["--steps", "1", "--holdout", "0"]),
     );
@@ -512,6 +545,7 @@ fn metadata_anomalies_warn_or_refuse_naming_the_csv_line() {
     let conflicting = format!("{original}HAM_77,ISIC_0000002,nv\n");
     fs::write(&csv, conflicting).unwrap();
     run_fails(
+        dir.path(),
         "ham10000",
         &with(
             &tiny_run(data, dir.path().join("run2").to_str().unwrap()),
@@ -551,10 +585,11 @@ fn generate_streams_any_number_of_images_in_bounded_memory() {
     let (data, out_s) = (dir.path().to_str().unwrap(), out.to_str().unwrap());
     let mut args = tiny_run(data, out_s);
     args[3] = "32";
-    run_ok("ham10000", &with(&args, &["--steps", "1"]));
+    run_ok(dir.path(), "ham10000", &with(&args, &["--steps", "1"]));
     let checkpoint = out.join("checkpoint");
     let generate = |n: &str, to: &Path| {
         let mut c = command(
+            dir.path(),
             "generate",
             &["--checkpoint", checkpoint.to_str().unwrap(), "--n", n],
         );
@@ -581,6 +616,7 @@ fn evaluation_warns_about_small_and_resized_sets_and_names_the_folder_at_fault()
     write_images(&real, 12, 24);
     write_images(&fake, 12, 32);
     let result = run_ok(
+        dir.path(),
         "evaluate",
         &[
             "--real",
@@ -609,6 +645,7 @@ fn evaluation_warns_about_small_and_resized_sets_and_names_the_folder_at_fault()
     write_images(&held, 12, 32);
     let pairs = dir.path().join("pairs.png");
     let result = run_ok(
+        dir.path(),
         "evaluate",
         &[
             "--real",
@@ -631,6 +668,7 @@ fn evaluation_warns_about_small_and_resized_sets_and_names_the_folder_at_fault()
     let empty = dir.path().join("empty");
     fs::create_dir(&empty).unwrap();
     run_fails(
+        dir.path(),
         "evaluate",
         &[
             "--real",
@@ -667,6 +705,7 @@ fn a_folder_of_mixed_odd_and_broken_files_trains_on_the_usable_images_only() {
 
     let out = dir.path().join("run");
     let result = run_ok(
+        dir.path(),
         "ham10000",
         &with(
             &tiny_run(images.to_str().unwrap(), out.to_str().unwrap()),
@@ -701,6 +740,7 @@ fn a_broken_csv_row_is_an_error_naming_the_line() {
     fs::write(&csv, rows).unwrap();
     let out = dir.path().join("run");
     run_fails(
+        dir.path(),
         "ham10000",
         &with(
             &tiny_run(dir.path().to_str().unwrap(), out.to_str().unwrap()),
@@ -717,6 +757,7 @@ fn generate_and_evaluate_fall_back_from_a_damaged_snapshot_and_name_a_missing_ch
     let out = dir.path().join("run");
     let (data, out_s) = (dir.path().to_str().unwrap(), out.to_str().unwrap());
     run_ok(
+        dir.path(),
         "ham10000",
         &with(&tiny_run(data, out_s), &["--steps", "2", "--save-every", "1"]),
     );
@@ -727,6 +768,7 @@ fn generate_and_evaluate_fall_back_from_a_damaged_snapshot_and_name_a_missing_ch
 
     let generated = dir.path().join("generated");
     let result = run_ok(
+        dir.path(),
         "generate",
         &[
             "--checkpoint",
@@ -746,6 +788,7 @@ fn generate_and_evaluate_fall_back_from_a_damaged_snapshot_and_name_a_missing_ch
 
     // Pointed at the damaged snapshot itself, there is nothing to fall back to.
     run_fails(
+        dir.path(),
         "generate",
         &[
             "--checkpoint",
@@ -757,6 +800,7 @@ fn generate_and_evaluate_fall_back_from_a_damaged_snapshot_and_name_a_missing_ch
     );
     let nowhere = dir.path().join("nowhere");
     run_fails(
+        dir.path(),
         "evaluate",
         &[
             "--real",

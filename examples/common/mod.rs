@@ -222,9 +222,10 @@ impl Start {
     }
 }
 
-/// Checks the options and the output folder, then resumes the run in --out or builds a new
-/// run's config: everything that can fail on the user's input fails here, before any data
-/// is loaded. A new run into a folder that holds another one is refused unless --overwrite.
+/// Checks the options, then resumes the run in --out or builds a new run's config: every
+/// option that can fail fails here, before any data is loaded. Whether --out may take a new
+/// run is decided later, in [`train`], once the data has loaded: a user whose data cannot be
+/// read hears about the data first, whatever the output folder holds.
 pub fn start(args: &TrainArgs, default_out: &str, default_preset: &str) -> aegan::Result<(Start, Device)> {
     args.validate()?;
     let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
@@ -242,22 +243,6 @@ pub fn start(args: &TrainArgs, default_out: &str, default_preset: &str) -> aegan
         );
         check_resume_options(args, resumed.value.config())?;
         return Ok((Start::Resume(Box::new(resumed.value)), device));
-    }
-    if let Some(existing) = ExistingRun::find(&out) {
-        if !args.overwrite {
-            return Err(existing.refusal());
-        }
-        let paths: Vec<String> = existing
-            .deleted_paths()
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        println!(
-            "--overwrite: deleting the run in {} ({}): {}",
-            out.display(),
-            existing.describe(),
-            paths.join(", ")
-        );
     }
     // A --config keeps its progressive schedule (--progressive replaces it); a preset's
     // schedule is added in `run`, where the data's size is known.
@@ -380,6 +365,29 @@ fn first_difference(
     }
 }
 
+/// A new run may write into `out` when it holds no other run, or when --overwrite says to
+/// delete that run (whose files are listed here and deleted by the training loop).
+fn claim_output_folder(args: &TrainArgs, out: &std::path::Path) -> aegan::Result<()> {
+    let Some(existing) = ExistingRun::find(out) else {
+        return Ok(());
+    };
+    if !args.overwrite {
+        return Err(existing.refusal());
+    }
+    let paths: Vec<String> = existing
+        .deleted_paths()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    println!(
+        "--overwrite: deleting the run in {} ({}): {}",
+        out.display(),
+        existing.describe(),
+        paths.join(", ")
+    );
+    Ok(())
+}
+
 /// Steps to train when neither --steps nor --epochs is given.
 pub enum DefaultLength {
     Steps(u64),
@@ -405,6 +413,7 @@ pub fn train(
     let mut trainer = match start {
         Start::Resume(trainer) => *trainer,
         Start::New(mut config) => {
+            claim_output_folder(args, &out)?;
             if args.grows_progressively() {
                 let images = args.phase_images.unwrap_or(data.len() as u64).max(1);
                 let mut schedule = ProgressiveConfig::new(images);

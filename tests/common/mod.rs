@@ -77,6 +77,70 @@ pub fn max_weight_diff(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f3
         .fold(0f32, f32::max)
 }
 
+/// The default output folders of the example programs (`runs/<name>`), which a user's earlier
+/// runs fill.
+pub const DEFAULT_RUN_FOLDERS: [&str; 3] = ["runs/ham10000", "runs/sprites", "runs/generated"];
+
+/// A command that runs example `name` as a user runs it after the README's first command: in
+/// a working directory whose `runs/` holds a run in every example's default output folder
+/// ([`users_folder`]), with the image cache inside `dir` (the test's own temporary
+/// directory). A test that forgets `--out` is refused there instead of writing into the
+/// project folder, and no test reads what a user left in the project's `runs/`.
+pub fn example_command(name: &str, dir: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(example(name));
+    command
+        .current_dir(users_folder())
+        .env("AEGAN_CACHE_DIR", dir.join("cache"));
+    command
+}
+
+/// A folder like a user's copy of the project after running every example: each of
+/// [`DEFAULT_RUN_FOLDERS`] holds a checkpoint and a loss log. Made once per test binary under
+/// cargo's temporary folder for tests; every file is written to a temporary name and renamed,
+/// so test processes that make it at the same time see whole files.
+pub fn users_folder() -> &'static std::path::Path {
+    static FOLDER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FOLDER.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("users-folder");
+        for run in DEFAULT_RUN_FOLDERS {
+            write_a_run(&root.join(run));
+        }
+        root
+    })
+}
+
+/// Makes `out` an output folder that holds a training run: a checkpoint (the 0.1 fixture's,
+/// two steps) and a loss log of two steps.
+pub fn write_a_run(out: &std::path::Path) {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checkpoint-0.1");
+    copy_whole_files(&fixture, &out.join("checkpoint"));
+    write_whole_file(
+        &out.join("losses.jsonl"),
+        b"{\"step\":1,\"d_image\":1.0}\n{\"step\":2,\"d_image\":1.0}\n",
+    );
+}
+
+/// Copies the tree `from` into `to`, each file through [`write_whole_file`].
+fn copy_whole_files(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_whole_files(&entry.path(), &target);
+        } else {
+            write_whole_file(&target, &std::fs::read(entry.path()).unwrap());
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file of this process and a rename.
+fn write_whole_file(path: &std::path::Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temporary, bytes).unwrap();
+    std::fs::rename(&temporary, path).unwrap();
+}
+
 /// An example binary that `cargo test` builds beside the test binaries.
 pub fn example(name: &str) -> std::path::PathBuf {
     let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
