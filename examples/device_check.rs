@@ -34,9 +34,8 @@ struct Args {
     /// Where to write the losses (a JSON array, one object per step).
     #[arg(long)]
     json: PathBuf,
-    /// Keep the preset's per-pixel noise in G. Off by default: the noise of a reconstruction
-    /// G(E(x)) is seeded by a hash of E(x)'s bits, so the last-bit differences between two
-    /// devices draw different noise and the losses part by more than rounding.
+    /// Keep the preset's per-pixel noise in G (off by default). A training step draws the
+    /// noise's seeds from the trainer's stream, so both devices add the same noise.
     #[arg(long)]
     pixel_noise: bool,
 }

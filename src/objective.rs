@@ -339,8 +339,8 @@ impl AeganObjective {
     }
 
     /// L_Dx + L_Dz on real images `x` (with their class `labels`, u32 `(batch,)`, for a
-    /// conditional model; `None` otherwise) and prior samples `z`; `rng` draws the zeroing masks and
-    /// augmentations; `state` is the adaptive state before this step. The fakes are detached:
+    /// conditional model; `None` otherwise) and prior samples `z`; `rng` draws G's noise seeds,
+    /// the zeroing masks and augmentations; `state` is the adaptive state before this step. The fakes are detached:
     /// the loss's gradient reaches Dx and Dz only. The networks run in training mode (batch
     /// statistics; their running statistics move).
     pub fn discriminator_loss(
@@ -353,9 +353,13 @@ impl AeganObjective {
         rng: &mut TrainRng,
     ) -> Result<Evaluated<DiscriminatorLosses>> {
         let g = &nets.generator;
-        let x_hat = g.forward_labelled_t(z, labels, true)?.detach();
+        let generated_noise = g.draw_noise_seeds(z.dim(0)?, rng);
+        let reconstructed_noise = g.draw_noise_seeds(x.dim(0)?, rng);
+        let x_hat = g.forward_seeded_t(z, labels, &generated_noise, true)?.detach();
         let z_hat = nets.encoder.forward_t(x, true)?.detach();
-        let x_tilde = g.forward_labelled_t(&z_hat, labels, true)?.detach();
+        let x_tilde = g
+            .forward_seeded_t(&z_hat, labels, &reconstructed_noise, true)?
+            .detach();
         let z_tilde = nets.encoder.forward_t(&x_hat, true)?.detach();
 
         let (real_logits, real_class) = self.image_logits(nets, x, labels, state, rng)?;
@@ -438,7 +442,7 @@ impl AeganObjective {
     }
 
     /// L_GE on real images `x` (with their class `labels` for a conditional model) and prior
-    /// samples `z`; `rng` draws the augmentations. The
+    /// samples `z`; `rng` draws G's noise seeds and the augmentations. The
     /// gradient reaches G and E, and Dx and Dz too: a loop that updates only G and E (as
     /// [`crate::AeganTrainer`] does) steps only their optimisers.
     pub fn generator_loss(
@@ -451,9 +455,11 @@ impl AeganObjective {
         rng: &mut TrainRng,
     ) -> Result<Evaluated<GeneratorLosses>> {
         let g = &nets.generator;
-        let x_hat = g.forward_labelled_t(z, labels, true)?;
+        let generated_noise = g.draw_noise_seeds(z.dim(0)?, rng);
+        let reconstructed_noise = g.draw_noise_seeds(x.dim(0)?, rng);
+        let x_hat = g.forward_seeded_t(z, labels, &generated_noise, true)?;
         let z_hat = nets.encoder.forward_t(x, true)?;
-        let x_tilde = g.forward_labelled_t(&z_hat, labels, true)?;
+        let x_tilde = g.forward_seeded_t(&z_hat, labels, &reconstructed_noise, true)?;
         let z_tilde = nets.encoder.forward_t(&x_hat, true)?;
 
         let (generated_logits, generated_class) = self.image_logits(nets, &x_hat, labels, state, rng)?;

@@ -61,6 +61,11 @@ impl TrainRng {
         Ok(Tensor::from_vec(values, shape, device)?)
     }
 
+    /// `n` seeds, one per sample, for G's per-pixel noise in a training step.
+    pub fn noise_seeds(&mut self, n: usize) -> Vec<u64> {
+        (0..n).map(|_| self.rng.random::<u64>()).collect()
+    }
+
     /// A uniform sample in [0, 1).
     pub fn uniform(&mut self) -> f64 {
         self.rng.random::<f64>()

@@ -352,6 +352,28 @@ fn pixel_noise_starts_silent_and_keeps_g_a_function_of_each_latent() {
     let twin = image(&b, &Tensor::cat(&[&last, &last], 0).unwrap());
     let twins_gap = common::max_abs_diff(&twin.narrow(0, 0, 1).unwrap(), &twin.narrow(0, 1, 1).unwrap());
     assert!(twins_gap < 1e-5, "the same latent twice drew different noise");
+
+    // The trainer's form: the caller's seeds instead of the latents' hash (no read:
+    // `host_reads.rs` counts a step's).
+    let seeded = |seeds: &[u64]| b.generator.forward_seeded_t(&z, None, seeds, false).unwrap();
+    let first = seeded(&[1, 2, 3, 4]);
+    assert_eq!(common::max_abs_diff(&seeded(&[1, 2, 3, 4]), &first), 0.0);
+    let other = seeded(&[1, 2, 3, 5]);
+    assert_eq!(
+        common::max_abs_diff(&other.narrow(0, 0, 3).unwrap(), &first.narrow(0, 0, 3).unwrap()),
+        0.0,
+        "a sample's noise depends on another sample's seed"
+    );
+    assert!(
+        common::max_abs_diff(&other.narrow(0, 3, 1).unwrap(), &first.narrow(0, 3, 1).unwrap()) > 0.05,
+        "another seed drew the same noise"
+    );
+    let plain_seeded = a.generator.forward_seeded_t(&z, None, &[], false).unwrap();
+    assert_eq!(common::max_abs_diff(&plain_seeded, &image(&a, &z)), 0.0);
+    assert!(
+        b.generator.forward_seeded_t(&z, None, &[1, 2], false).is_err(),
+        "two seeds for four latents"
+    );
 }
 
 #[test]

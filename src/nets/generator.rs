@@ -8,6 +8,7 @@ use super::noise::{latent_seeds, PixelNoise};
 use crate::config::{AeganConfig, GeneratorSpec, Upsample};
 use crate::ops::{pixel_shuffle_2x, upsample_bilinear_2x, upsample_nearest_2x};
 use crate::progressive::{downsample_area, fade, Growth};
+use crate::rng::TrainRng;
 
 /// One ×2 stage: nearest or bilinear upsample + conv, a transposed conv, or a conv to four
 /// times the channels + pixel shuffle; then norm and leaky ReLU.
@@ -46,7 +47,10 @@ enum UpStage {
 /// **Per-pixel noise** (when [`GeneratorConfig::noise`](crate::config::GeneratorConfig) is
 /// on): after every stage and head block, a noise image per sample scaled by a learned weight
 /// per channel (`stages.{i}.noise`, `head.{i}.noise`, `(1, channels, 1, 1)`, zero at first).
-/// The noise is drawn from a seed hashed from the sample's latent, so G stays a function of z.
+/// Each sample's noise is drawn from a seed: by default a hash of its latent, so the same z
+/// gives the same image in any batch ([`Generator::forward_labelled_t`]); the trainer passes
+/// seeds from its own random stream instead ([`Generator::forward_seeded_t`]), so that a
+/// training step never reads latents back from the device.
 #[derive(Debug, Clone)]
 pub struct Generator {
     stem: Linear,
@@ -237,14 +241,47 @@ impl Generator {
     /// [`Generator::forward_t`] with a class label per latent (`labels`: `(batch,)`, u32) for
     /// a class-conditional G. Labels for an unconditional G, or none for a conditional one,
     /// are an error. The images are f32 whatever the precision G computes in.
+    ///
+    /// With per-pixel noise, each sample's noise is seeded by a hash of its latent's bits: one
+    /// device→host read of `z` per call (on a GPU it waits for the queued work).
     pub fn forward_labelled_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
-        let seeds = if self.stage_noise.is_empty() {
-            Vec::new()
-        } else {
+        let seeds = if self.has_noise() {
             latent_seeds(z)?
+        } else {
+            Vec::new()
         };
-        self.forward_in_precision(&z.to_dtype(self.compute)?, labels, train, &seeds)?
+        self.forward_seeded_t(z, labels, &seeds, train)
+    }
+
+    /// [`Generator::forward_labelled_t`] with the per-pixel noise of sample i drawn from
+    /// `noise_seeds[i]` instead of a hash of its latent: nothing is read from the device. A G
+    /// without noise ignores the seeds; a G with noise needs one per latent.
+    pub fn forward_seeded_t(
+        &self,
+        z: &Tensor,
+        labels: Option<&Tensor>,
+        noise_seeds: &[u64],
+        train: bool,
+    ) -> Result<Tensor> {
+        let seeds = if self.has_noise() { noise_seeds } else { &[] };
+        self.forward_in_precision(&z.to_dtype(self.compute)?, labels, train, seeds)?
             .to_dtype(DType::F32)
+    }
+
+    /// Seeds for the per-pixel noise of `n` samples, drawn from `rng` (none when G has no
+    /// noise), for [`Generator::forward_seeded_t`]: the training step's noise, which a hash of
+    /// each latent would have to read back from the device mid-step.
+    pub fn draw_noise_seeds(&self, n: usize, rng: &mut TrainRng) -> Vec<u64> {
+        if self.has_noise() {
+            rng.noise_seeds(n)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Whether G adds per-pixel noise (and so takes noise seeds).
+    pub fn has_noise(&self) -> bool {
+        !self.stage_noise.is_empty() || !self.head_noise.is_empty()
     }
 
     /// `seeds`: one noise seed per latent (empty when G has no noise).

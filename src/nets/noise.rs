@@ -3,11 +3,13 @@
 //! so G has a source of pixel-level detail (texture, speckle) that does not have to come from
 //! the few numbers of z.
 //!
-//! The noise is a function of the latent: each sample's noise is drawn from a stream seeded by
-//! a hash of its latent vector's bits and the layer. So G stays a deterministic function of z
-//! (the same latent gives the same image in every batch, in training and in sampling, on every
-//! run), a resumed run sees exactly the noise an uninterrupted one would, and no random state
-//! has to be saved.
+//! Each sample's noise is drawn from a stream seeded by a per-sample seed mixed with the layer.
+//! In sampling and inference the seed is a hash of the sample's latent vector's bits, so G is a
+//! deterministic function of z (the same latent gives the same image in every batch, on every
+//! run). In a training step the seeds come from the trainer's random stream
+//! ([`crate::rng::TrainRng::noise_seeds`]): hashing the latents would read them back from the
+//! device in the middle of the step, and a resumed run still sees exactly the noise an
+//! uninterrupted one would, since the stream's position is saved.
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
