@@ -68,6 +68,7 @@
 mod alloc;
 pub mod checkpoint;
 pub mod config;
+pub mod controllers;
 #[cfg(feature = "plots")]
 mod curves;
 pub mod data;

@@ -111,6 +111,7 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AeganConfig, DiffAugmentConfig, ImageLoss, LeCamConfig, LossWeights};
+use crate::controllers::augment_probability_after;
 use crate::diffaug;
 use crate::error::Result;
 use crate::nets::Networks;
@@ -423,10 +424,8 @@ impl AeganObjective {
         }
         if let Some(adaptive) = self.diff_augment.and_then(|d| d.adaptive) {
             let overfitting = mean(&real_logits.sign()?)?;
-            let batch = x.dim(0)? as f64;
-            let step = batch / adaptive.images_to_full;
-            let moved = state.augment_probability + (overfitting - adaptive.target).signum() * step;
-            next_state.augment_probability = moved.clamp(0.0, 1.0);
+            next_state.augment_probability =
+                augment_probability_after(state.augment_probability, overfitting, x.dim(0)?, &adaptive);
         }
         // The classifier learns from real images only: no cross-entropy on the fakes here.
         let real_class = Self::class_loss(&[real_class], labels)?;
