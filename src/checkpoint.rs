@@ -95,10 +95,27 @@ pub(crate) fn save(root: &Path, snapshot: Snapshot) -> Result<PathBuf> {
     let name = unused_snapshot_name(root, snapshot.state.step);
     let tmp = root.join(format!(".tmp-{name}-{}", unique_suffix()));
     fs::create_dir(&tmp).map_err(|e| AeganError::io(&tmp, e))?;
+    // A snapshot that cannot be written whole (weights that are not finite, a full disk)
+    // leaves nothing behind, and `latest` keeps naming the last good one.
+    let dest = root.join(&name);
+    if let Err(e) = write_snapshot_files(&tmp, &dest, &snapshot) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    sync_dir(&tmp)?;
 
+    fs::rename(&tmp, &dest).map_err(|e| AeganError::io(&dest, e))?;
+    sync_dir(root)?;
+    write_atomic(&root.join(LATEST_FILE), name.as_bytes())?;
+    prune(root, &name, snapshot.state.run_id.as_deref());
+    Ok(dest)
+}
+
+/// Writes the files of `snapshot` into `tmp`, each synced; errors name the file under `dest`.
+fn write_snapshot_files(tmp: &Path, dest: &Path, snapshot: &Snapshot) -> Result<()> {
     write_synced(&tmp.join(CONFIG_FILE), snapshot.config.to_json().as_bytes())?;
     let state_json = serde_json::to_vec_pretty(&snapshot.state).map_err(|source| AeganError::Json {
-        path: tmp.join(STATE_FILE),
+        path: dest.join(STATE_FILE),
         source,
     })?;
     write_synced(&tmp.join(STATE_FILE), &state_json)?;
@@ -108,20 +125,13 @@ pub(crate) fn save(root: &Path, snapshot: Snapshot) -> Result<PathBuf> {
             .into_iter()
             .map(|(n, v)| (n, v.as_tensor().clone()))
             .collect();
-        write_synced(&tmp.join(format!("{stem}.safetensors")), &serialize(&tensors)?)?;
+        let file = format!("{stem}.safetensors");
+        write_synced(&tmp.join(&file), &serialize(&dest.join(&file), &tensors)?)?;
     }
     write_synced(
         &tmp.join(OPTIMIZER_FILE),
-        &serialize(&snapshot.optimizer_tensors)?,
-    )?;
-    sync_dir(&tmp)?;
-
-    let dest = root.join(&name);
-    fs::rename(&tmp, &dest).map_err(|e| AeganError::io(&dest, e))?;
-    sync_dir(root)?;
-    write_atomic(&root.join(LATEST_FILE), name.as_bytes())?;
-    prune(root, &name, snapshot.state.run_id.as_deref());
-    Ok(dest)
+        &serialize(&dest.join(OPTIMIZER_FILE), &snapshot.optimizer_tensors)?,
+    )
 }
 
 /// The snapshot directory that `dir` designates: `dir` itself if it holds `state.json`,
@@ -373,22 +383,41 @@ pub fn read_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
+        check_finite(path, &name, &values)?;
         let t = Tensor::from_vec(values, view.shape(), device)?;
         out.insert(name, t);
     }
     Ok(out)
 }
 
-/// Writes named tensors (as f32) to a safetensors file, atomically.
-pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
-    write_atomic(path, &serialize(tensors)?)
+/// Fails with [`AeganError::NonFiniteTensor`] when `values` (tensor `name` of the file `path`)
+/// hold NaN or an infinity: such weights load without complaint and then make NaN images or a
+/// run that stops for a reason it cannot name.
+fn check_finite(path: &Path, name: &str, values: &[f32]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(AeganError::NonFiniteTensor {
+            path: path.to_path_buf(),
+            tensor: name.to_string(),
+            value: values[index],
+            index,
+            len: values.len(),
+        }),
+        None => Ok(()),
+    }
 }
 
-/// Encodes named f32 tensors as a safetensors file.
-fn serialize(tensors: &[(String, Tensor)]) -> Result<Vec<u8>> {
+/// Writes named tensors (as f32) to a safetensors file, atomically. A tensor holding NaN or an
+/// infinity is refused ([`AeganError::NonFiniteTensor`]) and nothing is written.
+pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
+    write_atomic(path, &serialize(path, tensors)?)
+}
+
+/// Encodes named f32 tensors as the safetensors file `path`.
+fn serialize(path: &Path, tensors: &[(String, Tensor)]) -> Result<Vec<u8>> {
     let mut buffers = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
         let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        check_finite(path, name, &values)?;
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         buffers.push((name.clone(), t.dims().to_vec(), bytes));
     }

@@ -104,6 +104,24 @@ pub enum AeganError {
         problem: &'static str,
     },
 
+    /// A tensor holds NaN or an infinite value: read from a file (a checkpoint saved from a
+    /// diverged run, or damaged) or about to be written to one.
+    #[error(
+        "{path}: tensor `{tensor}` holds {value} (element {index} of {len}): the weights are damaged or come from a diverged run"
+    )]
+    NonFiniteTensor {
+        /// The file read or written.
+        path: PathBuf,
+        /// The tensor's name.
+        tensor: String,
+        /// The first non-finite value.
+        value: f32,
+        /// Its position in the flattened tensor.
+        index: usize,
+        /// The tensor's number of elements.
+        len: usize,
+    },
+
     /// No checkpoint was found where one was expected.
     #[error("{path}: no checkpoint found ({reason})")]
     NoCheckpoint {
@@ -189,6 +207,18 @@ pub enum AeganError {
         path: PathBuf,
         /// What is there, e.g. "checkpoint at step 1200, 1200 logged steps".
         what: String,
+    },
+
+    /// Another live process is training into the same output folder (it holds the folder's
+    /// [`crate::run_lock::RunLock`]).
+    #[error(
+        "{path} is in use by another training run (process {pid}); wait for it to end or choose another --out (if no such run is going on, delete {path}/run.lock)"
+    )]
+    RunInProgress {
+        /// The output folder.
+        path: PathBuf,
+        /// The process id written in its lock file.
+        pid: u32,
     },
 
     /// A program option (command-line flag or the equivalent setting) is outside its range.

@@ -88,6 +88,7 @@ mod progress;
 pub mod progressive;
 pub mod rng;
 pub mod run_folder;
+pub mod run_lock;
 mod trainer;
 pub mod training_loop;
 pub mod viz;

@@ -24,6 +24,7 @@ use crate::error::{AeganError, Result};
 use crate::metrics::Evaluator;
 use crate::progress::{Measure, Progress};
 use crate::run_folder::ExistingRun;
+use crate::run_lock::RunLock;
 use crate::trainer::{AeganTrainer, StepLosses};
 use crate::viz;
 
@@ -162,10 +163,14 @@ impl TrainingLoop {
     ///
     /// An output folder that holds another run (a checkpoint or loss log this trainer's run
     /// did not write) is refused with [`AeganError::RunExists`] before anything is written,
-    /// unless [`LoopOptions::overwrite`] is set.
+    /// unless [`LoopOptions::overwrite`] is set; so is a folder that another live process is
+    /// training into ([`AeganError::RunInProgress`], see [`RunLock`]).
     pub fn run(&self, trainer: &mut AeganTrainer, data: &dyn Dataset) -> Result<LoopSummary> {
         let o = &self.options;
         let out = &o.out_dir;
+        // Held until the run returns: a second run into this folder is refused, even one
+        // started at the same moment that found it empty too.
+        let _lock = RunLock::acquire(out)?;
         if let Some(existing) = ExistingRun::find(out).filter(|e| !e.is_run(trainer.run_id())) {
             if !o.overwrite {
                 return Err(existing.refusal());

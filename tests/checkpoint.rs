@@ -316,3 +316,62 @@ fn resume_is_exact_with_every_adaptive_option_on() {
         "the moving average of G continues exactly"
     );
 }
+
+#[test]
+fn weights_that_are_not_finite_are_refused_by_every_load_and_resume_falls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    let mut trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    train(&mut trainer, &data, 1);
+    let good = trainer.save_checkpoint(dir.path()).unwrap();
+    train(&mut trainer, &data, 1);
+    let damaged = trainer.save_checkpoint(dir.path()).unwrap();
+    let file = damaged.join(checkpoint::network_file(NetworkKind::Generator));
+    for value in [f32::NAN, f32::INFINITY] {
+        common::poison(&file, "out.bias", value);
+        let names_it = |err: &AeganError| {
+            matches!(err, AeganError::NonFiniteTensor { path, tensor, .. }
+                if path == &file && tensor == "out.bias")
+        };
+        // The snapshot alone: refused by each way of loading it, naming file and tensor.
+        let err = aegan::Model::load(&damaged, &Device::Cpu).err().unwrap();
+        assert!(names_it(&err), "Model::load: {err}");
+        let err = checkpoint::load_networks(&damaged, &Device::Cpu).err().unwrap();
+        assert!(names_it(&err), "load_networks: {err}");
+        let err = AeganTrainer::resume(&damaged, &Device::Cpu).err().unwrap();
+        assert!(names_it(&err), "resume: {err}");
+        assert!(err.to_string().contains(&value.to_string()), "{err}");
+        // The checkpoint root: the newest finite snapshot, saying which was skipped and why.
+        let resumed = AeganTrainer::resume_reporting(dir.path(), &Device::Cpu).unwrap();
+        assert_eq!(
+            (resumed.snapshot.as_path(), resumed.value.step_count()),
+            (good.as_path(), 1)
+        );
+        assert_eq!(resumed.skipped.len(), 1);
+        assert!(names_it(&resumed.skipped[0].1), "{}", resumed.skipped[0].1);
+        let model = aegan::Model::load_reporting(dir.path(), &Device::Cpu).unwrap();
+        assert_eq!(model.snapshot, good);
+    }
+}
+
+#[test]
+fn a_snapshot_of_weights_that_are_not_finite_is_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let trainer = AeganTrainer::new(common::tiny(16), &Device::Cpu).unwrap();
+    let first = trainer.save_checkpoint(dir.path()).unwrap();
+    let store = trainer.networks().store(NetworkKind::Encoder);
+    let (name, var) = store.trainable().into_iter().next().unwrap();
+    var.set(&(var.as_tensor() * f64::INFINITY).unwrap()).unwrap();
+    let err = trainer.save_checkpoint(dir.path()).err().unwrap();
+    assert!(
+        matches!(&err, AeganError::NonFiniteTensor { tensor, path, .. }
+            if tensor == &name && path.ends_with(checkpoint::network_file(NetworkKind::Encoder))),
+        "{err}"
+    );
+    let left: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "the first snapshot and `latest` only: {left:?}");
+    assert_eq!(checkpoint::resolve(dir.path()).unwrap(), first);
+}

@@ -816,3 +816,78 @@ fn generate_and_evaluate_fall_back_from_a_damaged_snapshot_and_name_a_missing_ch
         ],
     );
 }
+
+#[test]
+fn weights_that_are_not_finite_are_refused_and_resume_falls_back_to_a_finite_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 8);
+    let out = dir.path().join("run");
+    let (data, out_s) = (dir.path().to_str().unwrap(), out.to_str().unwrap());
+    let base = tiny_run(data, out_s);
+    run_ok(
+        dir.path(),
+        "ham10000",
+        &with(&base, &["--steps", "2", "--save-every", "1"]),
+    );
+    let newest = out.join("checkpoint/step-00000002");
+    let generator = newest.join("generator.safetensors");
+    common::poison(&generator, "out.bias", f32::NAN);
+    let file = generator.display().to_string();
+    run_fails(
+        dir.path(),
+        "generate",
+        &[
+            "--checkpoint",
+            newest.to_str().unwrap(),
+            "--out",
+            dir.path().join("generated").to_str().unwrap(),
+        ],
+        &[&file, "`out.bias`", "NaN"],
+    );
+    common::poison(&generator, "out.bias", f32::INFINITY);
+    let resumed = run_ok(
+        dir.path(),
+        "ham10000",
+        &with(&base, &["--steps", "3", "--resume"]),
+    );
+    let stderr = text(&resumed.stderr);
+    assert!(
+        stderr.contains("skipped snapshot") && stderr.contains(&file) && stderr.contains("inf"),
+        "{stderr}"
+    );
+    assert!(
+        text(&resumed.stdout).contains("step-00000001 at step 1"),
+        "{}",
+        text(&resumed.stdout)
+    );
+}
+
+#[test]
+fn a_run_into_a_folder_another_live_run_is_writing_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 8);
+    let out = dir.path().join("run");
+    let (data, out_s) = (dir.path().to_str().unwrap(), out.to_str().unwrap());
+    // The lock of a run that is alive: this test's own process.
+    fs::create_dir_all(&out).unwrap();
+    let me = std::process::id().to_string();
+    fs::write(out.join("run.lock"), format!("{me}\n")).unwrap();
+    run_fails(
+        dir.path(),
+        "ham10000",
+        &with(&tiny_run(data, out_s), &["--steps", "1"]),
+        &[out_s, "in use by another training run", &format!("process {me}")],
+    );
+    assert!(!out.join("losses.jsonl").exists(), "the refused run wrote a log");
+    // Once that process is gone (a kill -9 leaves its lock behind), the folder is free.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    fs::write(out.join("run.lock"), format!("{pid}\n")).unwrap();
+    run_ok(
+        dir.path(),
+        "ham10000",
+        &with(&tiny_run(data, out_s), &["--steps", "1"]),
+    );
+    assert!(!out.join("run.lock").exists(), "the lock outlived its run");
+}

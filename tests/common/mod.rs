@@ -183,3 +183,14 @@ pub fn ham_folder(dir: &std::path::Path, n: usize) {
     }
     std::fs::write(dir.join("HAM10000_metadata.csv"), csv).unwrap();
 }
+
+/// Overwrites the first value of tensor `name` in the safetensors file `path` with `value`,
+/// byte by byte (aegan itself refuses to write a value that is not finite).
+pub fn poison(path: &std::path::Path, name: &str, value: f32) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let start = header[name]["data_offsets"][0].as_u64().unwrap() as usize + 8 + header_len;
+    bytes[start..start + 4].copy_from_slice(&value.to_le_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
