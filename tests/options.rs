@@ -303,3 +303,40 @@ fn spectral_norm_keeps_one_saved_estimate_per_dx_layer_advanced_once_per_step() 
     trainer.generator_step(&batch, None).unwrap();
     assert_eq!(estimates(&trainer), after);
 }
+
+/// The README's statement of what spectral normalisation covers: Dx's convolutions and output
+/// layer, not a conditional Dx's class projection or auxiliary classifier head.
+#[test]
+fn spectral_norm_covers_the_convolutions_and_output_of_dx_but_not_its_class_layers() {
+    use aegan::config::ConditioningConfig;
+    use aegan::NetworkKind;
+    let mut config = common::tiny(16);
+    config.image_discriminator.spectral_norm = true;
+    let mut conditioning = ConditioningConfig::new(vec!["a".into(), "b".into()]);
+    conditioning.class_loss_weight = 0.5;
+    config.conditioning = Some(conditioning);
+    let nets = aegan::Networks::new(&config, &Device::Cpu).unwrap();
+    let store = nets.store(NetworkKind::ImageDiscriminator);
+    let weights: Vec<String> = store
+        .trainable()
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| !n.contains("norm") && !n.ends_with("bias"))
+        .collect();
+    let normalised: Vec<String> = store
+        .buffers()
+        .into_iter()
+        .filter_map(|(n, _)| n.strip_suffix(".spectral_u").map(str::to_string))
+        .collect();
+    for weight in &weights {
+        let layer = weight.trim_end_matches(".weight").trim_end_matches(".embeddings");
+        let class_layer = layer.starts_with("class_projection") || layer.starts_with("class_head");
+        assert_eq!(
+            normalised.iter().any(|n| n == layer),
+            !class_layer,
+            "{weight}: normalised {normalised:?}"
+        );
+    }
+    assert!(weights.iter().any(|w| w.starts_with("class_projection")));
+    assert!(weights.iter().any(|w| w.starts_with("class_head")));
+}

@@ -20,9 +20,11 @@ use crate::progressive::Growth;
 /// (see [`crate::Encoder`]).
 ///
 /// **Spectral normalisation** (when [`crate::config::ImageDiscriminatorConfig::spectral_norm`]
-/// is set): every weight is divided by its estimated largest singular value; each layer then
-/// also has a saved buffer `<layer>.spectral_u`, advanced by
-/// [`ImageDiscriminator::power_iteration`] once per training step.
+/// is set): the weight of every convolution and of `out` is divided by its estimated largest
+/// singular value; each such layer then also has a saved buffer `<layer>.spectral_u`,
+/// advanced by [`ImageDiscriminator::power_iteration`] once per training step. The class
+/// projection and the auxiliary classifier head are not normalised, and with batch norm
+/// between the layers the network as a whole has no Lipschitz bound.
 ///
 /// **Class conditioning** (when the config has [`AeganConfig::conditioning`]): a projection
 /// discriminator (Miyato & Koyama 2018). With φ(x) the flattened features that `out` reads,
