@@ -49,4 +49,10 @@ if [ -d "$images" ]; then
   mkdir -p "$dest/ham128"
   find "$images" -maxdepth 1 -name '*.jpg' | sort | sed -n '1,2500p' | xargs -I{} cp {} "$dest/ham128/"
 fi
+# Which code the binaries are: bench/gpu.sh prints it first, so a GPU call never runs stale
+# binaries unawares.
+commit=$(git rev-parse --short HEAD)
+[ -n "$(git status --porcelain --untracked-files=no)" ] && commit="$commit with uncommitted changes"
+echo "$commit" > "$dest/COMMIT"
 du -sh "$dest"
+echo "packed $dest from commit $commit"

@@ -6,7 +6,9 @@
 //! cargo bench --bench forward -- lean32       # one preset and size
 //! ```
 
-use aegan::candle_core::{Device, Tensor};
+mod common;
+
+use aegan::candle_core::Tensor;
 use aegan::data::synthetic;
 use aegan::rng::TrainRng;
 use aegan::{AeganConfig, Networks};
@@ -14,7 +16,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 fn bench_forward(c: &mut Criterion) {
     aegan::keep_freed_memory();
-    let device = aegan::select_device(aegan::DeviceChoice::Auto).unwrap_or(Device::Cpu);
+    let device = common::bench_device();
     for (name, size) in [("lean", 32), ("author", 32), ("lean", 64)] {
         let config = AeganConfig::preset(name, size).expect("known preset");
         let nets = Networks::new(&config, &device).expect("networks");

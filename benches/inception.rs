@@ -8,9 +8,10 @@
 //! .venv-bench/bin/python bench/inception_twin.py --threads 2   # PyTorch, same layer shapes
 //! ```
 
+mod common;
+
 use std::path::PathBuf;
 
-use aegan::candle_core::Device;
 use aegan::data::synthetic;
 use aegan::metrics::FidInception;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -28,7 +29,7 @@ fn bench_inception(c: &mut Criterion) {
         eprintln!("inception bench: no weights (set AEGAN_INCEPTION); nothing measured");
         return;
     };
-    let device = aegan::select_device(aegan::DeviceChoice::Auto).unwrap_or(Device::Cpu);
+    let device = common::bench_device();
     let mut group = c.benchmark_group("inception");
     group.sample_size(10);
     for batch in [16, 64] {

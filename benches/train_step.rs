@@ -6,9 +6,12 @@
 //! cargo bench --bench train_step -- lean      # only the lean preset
 //! AEGAN_BENCH_BATCHES=64,256 cargo bench --bench train_step   # other batch sizes (default 64)
 //! AEGAN_BENCH_PRECISION=f32,bf16 cargo bench --bench train_step # also mixed precision (rows lean32-bf16, ...)
+//! AEGAN_BENCH_DEVICE=cuda cargo bench --features cuda --bench train_step  # that device or an error (default: the best present)
 //! ```
 
-use aegan::candle_core::{Device, Tensor};
+mod common;
+
+use aegan::candle_core::Tensor;
 use aegan::config::Precision;
 use aegan::data::synthetic;
 use aegan::{AeganConfig, AeganTrainer};
@@ -16,7 +19,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Samplin
 
 fn bench_train_step(c: &mut Criterion) {
     aegan::keep_freed_memory();
-    let device = aegan::select_device(aegan::DeviceChoice::Auto).unwrap_or(Device::Cpu);
+    let device = common::bench_device();
     let mut group = c.benchmark_group("train_step");
     group.sample_size(10);
     // A step takes milliseconds to seconds: flat sampling runs a slow row 10 times, where
