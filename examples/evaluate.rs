@@ -44,11 +44,15 @@ struct Args {
     /// held-out lesions.
     #[arg(long)]
     ham_holdout: Option<f64>,
-    /// Real images the model never saw (e.g. held-out lesions): adds the memorisation check,
-    /// generated images' distance to their nearest --real image against these images'.
+    /// Real images the model never saw (e.g. held-out lesions): adds the memorisation check
+    /// (generated images' distance to their nearest --real image, searched among all of them
+    /// whatever --max-real says, against these images'; and the NN1/NN2 copy test) and, with a
+    /// checkpoint, membership inference (training against these images by Dx's logit and by
+    /// the reconstruction error).
     #[arg(long, conflicts_with = "ham_holdout")]
     held_out: Option<PathBuf>,
-    /// Write the closest (generated | nearest real) pairs of the memorisation check here (PNG).
+    /// Write the most copy-like pairs of the memorisation check here (PNG): each row a generated
+    /// image beside its nearest training image, lowest NN1/NN2 ratio first.
     #[arg(long)]
     closest_pairs: Option<PathBuf>,
     /// Folder of generated images.
@@ -164,7 +168,9 @@ fn run(args: Args) -> aegan::Result<()> {
         ));
     }
     let mut labelled: Option<Labelled> = None;
-    let (real, held_out) = match args.ham_holdout {
+    // `train`: every training image (the memorisation check searches them all); `real`: the
+    // --max-real of them that the distribution metrics compare with.
+    let (train, real, held_out) = match args.ham_holdout {
         Some(fraction) => {
             let mut set = Ham10000::load(&args.real, None, None, &LoadOptions::new(size))
                 .map_err(naming("--real", &args.real))?;
@@ -197,7 +203,7 @@ fn run(args: Args) -> aegan::Result<()> {
             let held = (!held.is_empty())
                 .then(|| held.to_tensor(&Device::Cpu))
                 .transpose()?;
-            (real, held)
+            (train, real, held)
         }
         // A conditional model trained on a labelled folder (the sprites example's categories):
         // the same labelling of --real (and --held-out) gives the classes.
@@ -218,18 +224,21 @@ fn run(args: Args) -> aegan::Result<()> {
                     .and_then(|h| h.labels())
                     .unwrap_or_default()
                     .to_vec(),
-                train,
+                train: train.clone(),
                 held,
             });
-            (real, held_tensor)
+            (train, real, held_tensor)
         }
-        None => (
-            load_images("--real", &args.real, size, args.pixel_art, args.max_real)?,
-            match &args.held_out {
+        None => {
+            let train = load_set("--real", &args.real, size, args.pixel_art)?;
+            let real = metrics::evenly_spaced(&train, args.max_real.unwrap_or(train.len()))
+                .map_err(naming("--real", &args.real))?;
+            let held = match &args.held_out {
                 Some(dir) => Some(load_images("--held-out", dir, size, args.pixel_art, None)?),
                 None => None,
-            },
-        ),
+            };
+            (train, real, held)
+        }
     };
     let fake = match (&args.fake, &networks) {
         (Some(dir), _) => load_images("--fake", dir, size, args.pixel_art, None)?,
@@ -295,21 +304,43 @@ fn run(args: Args) -> aegan::Result<()> {
         features = Some((net, real_features, fake_features));
     }
     if let Some(held) = &held_out {
-        let pixels = metrics::memorisation(&real, &fake, held)?;
+        let chunks = training_chunks(&train).map(|c| c?.to_tensor(&Device::Cpu));
+        let pixels = metrics::memorisation_over(chunks, &fake, held)?;
         if let Some(path) = &args.closest_pairs {
-            save_closest_pairs(&pixels, &real, &fake, path)?;
+            save_copy_like_pairs(&pixels, &train, &fake, path)?;
             eprintln!(
-                "wrote {} (generated | nearest real image, closest first)",
+                "wrote {} (generated | nearest training image, lowest NN1/NN2 ratio first)",
                 path.display()
             );
         }
         report.memorisation_pixels = Some(pixels);
-        if let Some((net, real_features, fake_features)) = &features {
+        if let Some((net, _, fake_features)) = &features {
+            eprintln!(
+                "memorisation: Inception features of all {} training images (computed once, then cached)",
+                train.len()
+            );
             let held_features = metrics::cached_features(net, held, cache.as_deref())?;
-            report.memorisation_features = Some(metrics::memorisation(
-                real_features,
+            let train_features = training_chunks(&train).map(|chunk| {
+                metrics::cached_features(net, &chunk?.to_tensor(&Device::Cpu)?, cache.as_deref())
+            });
+            report.memorisation_features = Some(metrics::memorisation_over(
+                train_features,
                 fake_features,
                 &held_features,
+            )?);
+        }
+        if let Some((_, nets)) = &networks {
+            // As many training images as held-out ones, evenly spaced: balanced sets.
+            let count = held.dim(0)?;
+            let members = metrics::evenly_spaced(&train, count)?;
+            let labels = labelled.as_ref().filter(|_| conditional);
+            let member_labels = labels.and_then(|_| metrics::evenly_spaced_labels(&train, count));
+            report.membership = Some(metrics::membership_inference(
+                nets,
+                &members,
+                member_labels.as_deref(),
+                held,
+                labels.map(|l| l.held_labels.as_slice()),
             )?);
         }
     } else if args.closest_pairs.is_some() {
@@ -404,6 +435,23 @@ fn read_folder(option: &str, dir: &Path, size: usize, pixel_art: bool) -> aegan:
     Ok(loaded)
 }
 
+/// The training images in consecutive chunks of [`metrics::memorisation::TRAINING_CHUNK`]:
+/// searched whole, held as f32 tensors one chunk at a time.
+fn training_chunks(set: &ImageSet) -> impl Iterator<Item = aegan::Result<ImageSet>> + '_ {
+    let chunk = metrics::memorisation::TRAINING_CHUNK;
+    (0..set.len())
+        .step_by(chunk)
+        .map(move |start| set.select(&(start..set.len().min(start + chunk)).collect::<Vec<_>>()))
+}
+
+/// Every image of a folder at `size`, as a set. Errors name `option` and the folder; images of
+/// another size than `size` are resized, with a warning saying so.
+fn load_set(option: &str, dir: &Path, size: usize, pixel_art: bool) -> aegan::Result<ImageSet> {
+    read_folder(option, dir, size, pixel_art)?
+        .to_image_set(format!("images from {}", dir.display()))
+        .map_err(naming(option, dir))
+}
+
 /// Every image of a folder at `size`, as one `(N, 3, size, size)` tensor on the CPU.
 /// At most `max` of them (evenly spaced) when `max` is given. Errors name `option` and the
 /// folder; images of another size than `size` are resized, with a warning saying so.
@@ -414,9 +462,7 @@ fn load_images(
     pixel_art: bool,
     max: Option<usize>,
 ) -> aegan::Result<Tensor> {
-    let set = read_folder(option, dir, size, pixel_art)?
-        .to_image_set(format!("images from {}", dir.display()))
-        .map_err(naming(option, dir))?;
+    let set = load_set(option, dir, size, pixel_art)?;
     match max {
         Some(n) => aegan::metrics::evenly_spaced(&set, n),
         None => set.to_tensor(&Device::Cpu),
@@ -449,18 +495,20 @@ fn naming<'a>(option: &'a str, dir: &'a Path) -> impl Fn(AeganError) -> AeganErr
     move |e| e.context(format!("{option} {}", dir.display()))
 }
 
-/// The closest pairs of a memorisation check as one grid: each row a generated image beside
-/// its nearest real image.
-fn save_closest_pairs(
+/// The most copy-like pairs of a memorisation check (lowest NN1/NN2 ratio first) as one grid:
+/// each row a generated image beside its nearest training image.
+fn save_copy_like_pairs(
     check: &metrics::Memorisation,
-    real: &Tensor,
+    train: &ImageSet,
     fake: &Tensor,
     path: &Path,
 ) -> aegan::Result<()> {
-    let mut tiles = Vec::with_capacity(2 * check.closest.len());
-    for &(generated, nearest, _) in &check.closest {
+    let nearest: Vec<usize> = check.most_copy_like.iter().map(|&(_, t, _)| t).collect();
+    let nearest = train.batch(&nearest, &Device::Cpu)?;
+    let mut tiles = Vec::with_capacity(2 * nearest.dim(0)?);
+    for (row, &(generated, _, _)) in check.most_copy_like.iter().enumerate() {
         tiles.push(fake.get(generated)?);
-        tiles.push(real.get(nearest)?);
+        tiles.push(nearest.get(row)?);
     }
     aegan::viz::save_grid(&Tensor::stack(&tiles, 0)?, 2, 3, path)
 }

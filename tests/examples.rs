@@ -552,6 +552,17 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
         .unwrap();
     let lines = json_lines(&evaluated);
     assert_eq!(lines.len(), 3, "the overall report, then one line per class");
+    // The privacy evidence: every training image searched, and both membership attacks.
+    let report = &lines[0];
+    let searched = report["memorisation_pixels"]["training_images"].as_u64().unwrap();
+    assert!(
+        searched > 8,
+        "searched {searched} training images, not only --n's 8"
+    );
+    for auc in ["discriminator_auc", "reconstruction_auc"] {
+        let value = report["membership"][auc].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&value), "{auc} {value}");
+    }
     assert_eq!(lines[1]["class"], "mel");
     assert_eq!(lines[2]["class"], "nv");
     let fidelity = lines[1]["fidelity"].as_f64().unwrap();
@@ -750,4 +761,50 @@ fn a_conditional_sprites_model_is_measured_against_its_labelled_folder() {
         stderr.contains("--real") && stderr.contains("category player") && stderr.contains("(item, mon)"),
         "{stderr}"
     );
+}
+
+#[test]
+fn evaluate_finds_a_copy_of_a_training_image_that_the_fid_sample_leaves_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = common::write_images(&dir.path().join("real"), 24, 16);
+    common::write_images(&dir.path().join("held"), 8, 16);
+    // Generated: other images, and a copy of training image 23, which --max-real 4 (images
+    // 0, 6, 12 and 18) leaves out of the distribution metrics.
+    let fake = dir.path().join("fake");
+    fs::create_dir_all(&fake).unwrap();
+    for (i, image) in aegan::viz::to_rgb_images(
+        &aegan::data::synthetic::lesions(7, 16, 9)
+            .to_tensor(&aegan::candle_core::Device::Cpu)
+            .unwrap(),
+    )
+    .unwrap()
+    .iter()
+    .enumerate()
+    {
+        image.save(fake.join(format!("new_{i}.png"))).unwrap();
+    }
+    fs::copy(&real[23], fake.join("copy.jpg")).unwrap();
+    let output = example_command("evaluate", dir.path())
+        .args([
+            "--real",
+            dir.path().join("real").to_str().unwrap(),
+            "--max-real",
+            "4",
+        ])
+        .args(["--held-out", dir.path().join("held").to_str().unwrap()])
+        .args(["--fake", fake.to_str().unwrap(), "--size", "16", "--json"])
+        .args(["--closest-pairs", dir.path().join("pairs.png").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let report = &json_lines(&output)[0];
+    let check = &report["memorisation_pixels"];
+    assert_eq!(report["n_real"], 4, "{report}");
+    assert_eq!(check["training_images"], 24, "{check}");
+    let closest = &check["closest"][0];
+    assert_eq!(closest[1], 23, "{check}");
+    assert!(closest[2].as_f64().unwrap() < 1e-3, "{check}");
+    assert_eq!(check["most_copy_like"][0][1], 23, "{check}");
+    let share = check["generated_copy_share"].as_f64().unwrap();
+    assert!((share - 1.0 / 8.0).abs() < 1e-9, "one copy in eight: {check}");
+    assert!(dir.path().join("pairs.png").is_file());
 }

@@ -616,6 +616,61 @@ fn memorisation_flags_planted_copies_and_passes_fresh_samples() {
         generated < 32 && nearest == generated + 10 && distance < 1e-3,
         "{check:?}"
     );
+    // The copy test: each copy's nearest training image is far nearer than its second.
+    assert_eq!(check.generated_copy_share, 0.5, "{check:?}");
+    assert!(honest.generated_copy_share < 0.05, "{honest:?}");
+    assert!(check.held_out_copy_share < 0.05, "{check:?}");
+    let (generated, nearest, ratio) = check.most_copy_like[0];
+    assert!(
+        generated < 32 && nearest == generated + 10 && ratio < 1e-3,
+        "{check:?}"
+    );
+}
+
+#[test]
+fn memorisation_searches_every_training_chunk_and_finds_a_copy_in_the_last() {
+    use aegan::metrics::{memorisation, memorisation_over};
+    let lesions = |n, seed| synthetic::lesions(n, 16, seed).to_tensor(&Device::Cpu).unwrap();
+    let train = lesions(50, 1);
+    let held_out = lesions(20, 2);
+    // Generated: fresh images and one copy of training image 47, which sits in the last of
+    // the chunks below and outside any evenly spaced subset of 10 (0, 5, 10, ..., 45).
+    let generated = Tensor::cat(&[&lesions(9, 3), &train.narrow(0, 47, 1).unwrap()], 0).unwrap();
+    let chunks = (0..50)
+        .step_by(16)
+        .map(|start| Ok(train.narrow(0, start, 16.min(50 - start))?));
+    let chunked = memorisation_over(chunks, &generated, &held_out).unwrap();
+    assert_eq!(chunked.training_images, 50);
+    assert_eq!(chunked.closest[0].0, 9);
+    assert_eq!(chunked.closest[0].1, 47);
+    assert!(chunked.closest[0].2 < 1e-3, "{chunked:?}");
+    assert_eq!(chunked.most_copy_like[0].1, 47);
+    assert!((chunked.generated_copy_share - 0.1).abs() < 1e-12, "{chunked:?}");
+    // One chunk or many: the same answer.
+    let whole = memorisation(&train, &generated, &held_out).unwrap();
+    assert_eq!(whole.closest, chunked.closest);
+    assert_eq!(whole.ratio, chunked.ratio);
+}
+
+#[test]
+fn the_membership_auc_is_one_for_a_score_that_separates_and_a_half_for_a_random_one() {
+    use aegan::metrics::roc_auc;
+    let mut rng = TrainRng::new(7);
+    let draw = |rng: &mut TrainRng, n: usize| -> Vec<f64> { (0..n).map(|_| rng.uniform()).collect() };
+    let members = draw(&mut rng, 1000);
+    let non_members = draw(&mut rng, 1000);
+    let random = roc_auc(&members, &non_members).unwrap();
+    assert!((random - 0.5).abs() < 0.04, "a random score: AUC {random}");
+    let planted: Vec<f64> = members.iter().map(|s| s + 1.0).collect();
+    assert_eq!(roc_auc(&planted, &non_members), Some(1.0));
+    // A score that separates a tenth of the members: AUC about 0.5 + 0.1 / 2.
+    let some: Vec<f64> = members
+        .iter()
+        .enumerate()
+        .map(|(i, s)| if i % 10 == 0 { s + 1.0 } else { *s })
+        .collect();
+    let partial = roc_auc(&some, &non_members).unwrap();
+    assert!((partial - 0.55).abs() < 0.04, "{partial}");
 }
 
 #[test]

@@ -12,7 +12,8 @@
 //! | reconstruction | [`reconstruction_error`] | L1 and PSNR of x → E → G on held-out real images | 0 / high |
 //! | per-class KID/FID, class fidelity | [`per_class`] | a conditional model's images of each class against that class's real images, and the share a classifier assigns to the class asked for | KID 0 / fidelity 1 |
 //! | class fidelity, balanced accuracy | [`classifier`] | a small CNN trained on labelled real images: which class it sees in an image | 1: every image recognised |
-//! | memorisation ratio | [`memorisation`](mod@memorisation) | nearest-training distance of generated images over that of held-out real ones | ≥ 1: no copying |
+//! | memorisation ratio, copy share | [`memorisation`](mod@memorisation) | nearest-training distance of generated images over that of held-out real ones, against every training image; the share of generated images whose nearest training image is far nearer than the second (NN1/NN2 < 1/3) | ratio ≥ 1, share as low as held-out images give: no copying |
+//! | membership AUC | [`membership`] | telling training from held-out images by Dx's logit or by the reconstruction error | 0.5: the model gives away nothing about who was trained on |
 //!
 //! Images are tensors `(N, 3, H, W)`, f32, in [−1, 1], as [`crate::data::ImageSet::to_tensor`]
 //! makes them; every function checks its input's shape and returns
@@ -40,6 +41,7 @@ pub mod diversity;
 mod evaluator;
 pub mod fid;
 pub mod inception;
+pub mod membership;
 pub mod memorisation;
 pub mod per_class;
 pub mod spectrum;
@@ -54,7 +56,8 @@ pub use evaluator::{
 };
 pub use fid::{fid, kid, FeatureStats, KidScore};
 pub use inception::FidInception;
-pub use memorisation::{memorisation, Memorisation};
+pub use membership::{membership_inference, roc_auc, MembershipInference};
+pub use memorisation::{memorisation, memorisation_over, Memorisation};
 pub use per_class::{per_class_quality, ClassQuality, ClassReference, PerClassTable};
 pub use reconstruction::{reconstruction_error, Reconstruction};
 pub use spectrum::{ring_power, ring_power_ratio};
@@ -100,6 +103,10 @@ pub struct Report {
     /// Memorisation check on Inception features, when held-out images and Inception were given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memorisation_features: Option<Memorisation>,
+    /// Membership inference by Dx's logit and by the reconstruction error, when held-out real
+    /// images and a checkpoint were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub membership: Option<MembershipInference>,
 }
 
 impl Report {
@@ -173,8 +180,44 @@ impl fmt::Display for Report {
             ("memorisation ratio (Incep.)", &self.memorisation_features),
         ] {
             if let Some(m) = m {
-                row(f, name, format!("{:.3}", m.ratio), "≥ 1 = no copying")?;
+                row(
+                    f,
+                    name,
+                    format!("{:.3}", m.ratio),
+                    &format!("≥ 1 = no copying (all {} training images)", m.training_images),
+                )?;
             }
+        }
+        for (name, m) in [
+            ("copy share, NN1/NN2 (pixels)", &self.memorisation_pixels),
+            ("copy share, NN1/NN2 (Incep.)", &self.memorisation_features),
+        ] {
+            if let Some(m) = m {
+                row(
+                    f,
+                    name,
+                    format!("{:.4}", m.generated_copy_share),
+                    &format!("as held-out images: {:.4}", m.held_out_copy_share),
+                )?;
+            }
+        }
+        if let Some(m) = &self.membership {
+            let leak = format!(
+                "0.5 = no leak ({} training, {} held-out)",
+                m.members, m.non_members
+            );
+            row(
+                f,
+                "membership AUC (Dx logit)",
+                format!("{:.3}", m.discriminator_auc),
+                &leak,
+            )?;
+            row(
+                f,
+                "membership AUC (reconstr.)",
+                format!("{:.3}", m.reconstruction_auc),
+                &leak,
+            )?;
         }
         if let Some(r) = &self.reconstruction {
             row(
@@ -240,6 +283,7 @@ pub fn evaluate(real: &Tensor, fake: &Tensor, inception: Option<&FidInception>, 
         reconstruction: None,
         memorisation_pixels: None,
         memorisation_features: None,
+        membership: None,
     })
 }
 
