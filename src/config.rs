@@ -119,6 +119,37 @@ impl Default for LeCamConfig {
     }
 }
 
+/// Consistency regularisation of Dx (bCR, Zhao et al. 2021): Dx should score an image and a
+/// transformed copy of it alike. Adds `real_weight · mean (Dx(x) − Dx(T(x)))²` on real images
+/// and `fake_weight · mean (Dx(x̂) − Dx(T(x̂)))²` on generated ones to Dx's loss, T drawn afresh
+/// for each batch from `transforms` (DiffAugment's, at their probability). No second-order
+/// gradients: it costs two more passes of Dx per step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyConfig {
+    /// λ_real (the paper: 10).
+    pub real_weight: f64,
+    /// λ_fake (the paper: 10).
+    pub fake_weight: f64,
+    /// The transforms T.
+    pub transforms: DiffAugmentConfig,
+}
+
+impl Default for ConsistencyConfig {
+    /// The paper's weights with translation and cutout at probability 1 (colour changes alter
+    /// what a lesion looks like, so they are left out).
+    fn default() -> Self {
+        ConsistencyConfig {
+            real_weight: 10.0,
+            fake_weight: 10.0,
+            transforms: DiffAugmentConfig {
+                color: false,
+                ..DiffAugmentConfig::all()
+            },
+        }
+    }
+}
+
 /// Differentiable augmentation of every image Dx sees — real, generated and reconstructed, in
 /// both phases (DiffAugment, Zhao et al. 2020), so that Dx cannot memorise a small training
 /// set. Each transform is applied to each image with probability `probability` (1 is the
@@ -265,6 +296,9 @@ pub struct AeganConfig {
     /// Differentiable augmentation of Dx's inputs; `None` for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff_augment: Option<DiffAugmentConfig>,
+    /// Consistency regularisation of Dx (bCR); `None` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<ConsistencyConfig>,
     /// Progressive growing: when set, training starts at a small resolution and doubles it
     /// on this schedule up to `image_size` (see [`crate::progressive`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -317,6 +351,8 @@ impl AeganConfig {
                 head: vec![],
                 out_kernel: 3,
                 noise: lean_pixel_noise(image_size),
+                skip_outputs: false,
+                excitation: false,
             },
             encoder: EncoderConfig {
                 widths: WidthSchedule {
@@ -336,6 +372,8 @@ impl AeganConfig {
                 },
                 kernel: 3,
                 spectral_norm: false,
+                residual: false,
+                minibatch_std: None,
             },
             latent_discriminator: LatentDiscriminatorConfig { hidden: vec![64, 64] },
             upsample: Upsample::NearestConv,
@@ -369,6 +407,7 @@ impl AeganConfig {
             image_loss: ImageLoss::NonSaturating,
             lecam: None,
             diff_augment: None,
+            consistency: None,
             progressive: None,
             conditioning: None,
             precision: Precision::F32,
@@ -404,6 +443,8 @@ impl AeganConfig {
                 ],
                 out_kernel: 1,
                 noise: false,
+                skip_outputs: false,
+                excitation: false,
             },
             encoder: EncoderConfig {
                 widths: WidthSchedule {
@@ -432,6 +473,8 @@ impl AeganConfig {
                 },
                 kernel: 3,
                 spectral_norm: false,
+                residual: false,
+                minibatch_std: None,
             },
             latent_discriminator: LatentDiscriminatorConfig {
                 hidden: vec![128, 64, 32, 32],
@@ -461,6 +504,7 @@ impl AeganConfig {
             image_loss: ImageLoss::NonSaturating,
             lecam: None,
             diff_augment: None,
+            consistency: None,
             progressive: None,
             conditioning: None,
             precision: Precision::F32,
@@ -671,6 +715,23 @@ impl AeganConfig {
                         "must be finite and > 0",
                     ));
                 }
+            }
+        }
+        if let Some(c) = &self.consistency {
+            for (field, weight) in [
+                ("consistency.real_weight", c.real_weight),
+                ("consistency.fake_weight", c.fake_weight),
+            ] {
+                if !weight.is_finite() || weight < 0.0 {
+                    return Err(AeganError::config(field, weight, "must be finite and >= 0"));
+                }
+            }
+            if !(0.0..=1.0).contains(&c.transforms.probability) {
+                return Err(AeganError::config(
+                    "consistency.transforms.probability",
+                    c.transforms.probability,
+                    "must be in [0, 1]",
+                ));
             }
         }
         if let Some(p) = &self.progressive {

@@ -39,6 +39,10 @@
 //!   ([`crate::diffaug`]), applied per image with probability p. With ADA's controller, after
 //!   each discriminator step `p ← clamp(p + sign(mean sign Dx(T(x)) − target)·batch /
 //!   images_to_full, 0, 1)`.
+//! - *Consistency regularisation* (bCR, [`ConsistencyConfig`]): with T a random transform
+//!   drawn afresh per batch, L_Dx gains `λ_r·mean (Dx(x) − Dx(T(x)))² + λ_f·mean (Dx(x̂) −
+//!   Dx(T(x̂)))²` ([`consistency_term`]); with DiffAugment on, each side is also augmented as
+//!   every Dx(·) is.
 //! - *Class conditioning* ([`crate::config::ConditioningConfig`]): with y the labels of the
 //!   real batch, every G(·) above is G(·, y) and every Dx(·) is the projection
 //!   discriminator Dx(·, y): generated images x̂ = G(z, y) take the labels of the real batch
@@ -110,7 +114,7 @@
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AeganConfig, DiffAugmentConfig, ImageLoss, LeCamConfig, LossWeights};
+use crate::config::{AeganConfig, ConsistencyConfig, DiffAugmentConfig, ImageLoss, LeCamConfig, LossWeights};
 use crate::controllers::augment_probability_after;
 use crate::diffaug;
 use crate::error::Result;
@@ -265,6 +269,7 @@ pub struct AeganObjective {
     image_loss: ImageLoss,
     lecam: Option<LeCamConfig>,
     diff_augment: Option<DiffAugmentConfig>,
+    consistency: Option<ConsistencyConfig>,
     class_loss_weight: f64,
 }
 
@@ -279,6 +284,7 @@ impl AeganObjective {
             image_loss: config.image_loss,
             lecam: config.lecam,
             diff_augment: config.diff_augment,
+            consistency: config.consistency,
             class_loss_weight: config.conditioning.as_ref().map_or(0.0, |c| c.class_loss_weight),
         }
     }
@@ -422,6 +428,15 @@ impl AeganObjective {
             )?;
             image = (image + (term * lecam.weight)?)?;
         }
+        if let Some(cr) = &self.consistency {
+            let mut transformed = |images: &Tensor| -> Result<Tensor> {
+                let t = diffaug::augment(images, &cr.transforms, cr.transforms.probability, rng)?;
+                Ok(self.image_logits(nets, &t, labels, state, rng)?.0)
+            };
+            let real_term = consistency_term(&real_logits, &transformed(x)?)?;
+            let fake_term = consistency_term(&generated_logits, &transformed(&x_hat)?)?;
+            image = ((image + (real_term * cr.real_weight)?)? + (fake_term * cr.fake_weight)?)?;
+        }
         if let Some(adaptive) = self.diff_augment.and_then(|d| d.adaptive) {
             let overfitting = mean(&real_logits.sign()?)?;
             next_state.augment_probability =
@@ -507,6 +522,12 @@ impl AeganObjective {
             values: std::marker::PhantomData,
         })
     }
+}
+
+/// bCR's consistency term: `mean (a − b)²` of Dx's logits on images (`a`) and on their
+/// transformed copies (`b`), differentiable in both.
+pub fn consistency_term(logits: &Tensor, transformed_logits: &Tensor) -> Result<Tensor> {
+    Ok((logits - transformed_logits)?.sqr()?.mean_all()?)
 }
 
 /// LeCam's regulariser: `mean (real − a_fake)² + mean over fakes of mean (fake − a_real)²`.

@@ -375,3 +375,42 @@ fn a_snapshot_of_weights_that_are_not_finite_is_not_written() {
     assert_eq!(left.len(), 2, "the first snapshot and `latest` only: {left:?}");
     assert_eq!(checkpoint::resolve(dir.path()).unwrap(), first);
 }
+
+#[test]
+fn resume_is_exact_with_every_architecture_option_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // 64×64 is the smallest size with a skip-layer excitation (4×4 → 64×64).
+    let data = synthetic::lesions(16, 64, 9).to_tensor(&Device::Cpu).unwrap();
+    let mut config = common::tiny(64);
+    config.generator.skip_outputs = true;
+    config.generator.excitation = true;
+    config.image_discriminator.residual = true;
+    config.image_discriminator.minibatch_std = Some(2);
+    config.consistency = Some(aegan::config::ConsistencyConfig::default());
+    config.fake_target = 0.0;
+    config.progressive = Some(aegan::config::ProgressiveConfig::new(8));
+
+    let mut straight = AeganTrainer::new(config.clone(), &Device::Cpu).unwrap();
+    train(&mut straight, &data, 6);
+    let mut first = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    train(&mut first, &data, 3);
+    first.save_checkpoint(dir.path()).unwrap();
+    let mut resumed = AeganTrainer::resume(dir.path(), &Device::Cpu).unwrap();
+    train(&mut resumed, &data, 3);
+    let worst = common::max_weight_diff(
+        &common::snapshot(straight.networks()),
+        &common::snapshot(resumed.networks()),
+    );
+    assert!(worst <= 1e-6, "resumed weights differ by {worst}");
+    let names: Vec<String> = common::snapshot(resumed.networks())
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    for expected in [
+        "generator/excitation.64.fc.0.weight",
+        "generator/to_rgb.4.weight",
+        "image_discriminator/down.0.skip.weight",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing");
+    }
+}

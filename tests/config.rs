@@ -120,6 +120,19 @@ fn each_bad_field_is_named_with_its_value() {
                 c.diff_augment = Some(d);
             }),
         ),
+        (
+            "image_discriminator.minibatch_std",
+            Box::new(|c| c.image_discriminator.minibatch_std = Some(1)),
+        ),
+        (
+            "consistency.fake_weight",
+            Box::new(|c| {
+                c.consistency = Some(aegan::config::ConsistencyConfig {
+                    fake_weight: -1.0,
+                    ..Default::default()
+                })
+            }),
+        ),
     ];
     for (field, break_it) in cases {
         let mut c = AeganConfig::default();
@@ -165,4 +178,24 @@ fn json_round_trip_and_unknown_fields_are_rejected() {
 fn unknown_preset_is_named() {
     let err = AeganConfig::preset("huge", 32).unwrap_err();
     assert!(err.to_string().contains("huge"));
+}
+
+#[test]
+fn the_architecture_options_round_trip_and_old_configs_leave_them_off() {
+    let mut config = AeganConfig::lean(64);
+    config.generator.skip_outputs = true;
+    config.generator.excitation = true;
+    config.image_discriminator.residual = true;
+    config.image_discriminator.minibatch_std = Some(4);
+    config.consistency = Some(aegan::config::ConsistencyConfig::default());
+    let json = config.to_json();
+    let back: AeganConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, config);
+    // A config written before these options existed has none of their fields.
+    let old = AeganConfig::lean(64).to_json();
+    for field in ["skip_outputs", "excitation", "residual", "minibatch_std", "consistency"] {
+        assert!(!old.contains(field), "{field} written for a config that is off");
+    }
+    let read: AeganConfig = serde_json::from_str(&old).unwrap();
+    assert!(!read.generator.skip_outputs && read.image_discriminator.minibatch_std.is_none());
 }

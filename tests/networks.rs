@@ -176,6 +176,8 @@ fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
             head: vec![],
             out_kernel: 3,
             noise: false,
+            skip_outputs: false,
+            excitation: false,
         },
         label_embedding: None,
     };
@@ -201,6 +203,8 @@ fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
                 widths,
                 kernel: 3,
                 spectral_norm: false,
+                residual: false,
+                minibatch_std: None,
             },
             classes: None,
             auxiliary_classifier: false,

@@ -340,3 +340,94 @@ fn spectral_norm_covers_the_convolutions_and_output_of_dx_but_not_its_class_laye
     assert!(weights.iter().any(|w| w.starts_with("class_projection")));
     assert!(weights.iter().any(|w| w.starts_with("class_head")));
 }
+
+#[test]
+fn the_consistency_term_is_the_mean_squared_difference_of_the_logits() {
+    use aegan::objective::consistency_term;
+    let a = Tensor::new(&[[1f32], [2.0]], &Device::Cpu).unwrap();
+    let b = Tensor::new(&[[0f32], [4.0]], &Device::Cpu).unwrap();
+    let term = consistency_term(&a, &b).unwrap().to_scalar::<f32>().unwrap();
+    assert_eq!(term, 2.5, "mean of 1² and 2²");
+    // Differentiable in both: d/da = 2(a − b)/n, d/db = −2(a − b)/n.
+    let (va, vb) = (Var::from_tensor(&a).unwrap(), Var::from_tensor(&b).unwrap());
+    let grads = consistency_term(va.as_tensor(), vb.as_tensor())
+        .unwrap()
+        .backward()
+        .unwrap();
+    let ga = grads
+        .get(va.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let gb = grads
+        .get(vb.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert_eq!(ga, [1.0, -2.0]);
+    assert_eq!(gb, [-1.0, 2.0]);
+}
+
+#[test]
+fn consistency_adds_nothing_for_the_identity_transform_and_a_penalty_for_a_real_one() {
+    use aegan::config::ConsistencyConfig;
+    use aegan::objective::{AdaptiveState, AeganObjective};
+    use aegan::Networks;
+    let x = batch();
+    let d_image = |consistency: Option<ConsistencyConfig>| {
+        let mut config = common::tiny(16);
+        config.consistency = consistency;
+        let nets = Networks::new(&config, &Device::Cpu).unwrap();
+        let z = TrainRng::new(3)
+            .normal((3, config.latent_dim), &Device::Cpu)
+            .unwrap();
+        let mut rng = TrainRng::new(4);
+        AeganObjective::new(&config)
+            .discriminator_loss(&nets, &x, None, &z, &AdaptiveState::new(&config), &mut rng)
+            .unwrap()
+            .values()
+            .unwrap()
+            .image
+    };
+    let without = d_image(None);
+    let mut identity = ConsistencyConfig::default();
+    identity.transforms.probability = 0.0;
+    assert_eq!(d_image(Some(identity)), without, "T = identity: Dx(T(x)) = Dx(x)");
+    let with = d_image(Some(ConsistencyConfig::default()));
+    assert!(with > without, "translation and cutout: {with} vs {without}");
+}
+
+#[test]
+fn the_smoothing_targets_enter_the_cross_entropy_as_given() {
+    use aegan::objective::bce_with_logits;
+    let logits = Tensor::new(&[0f32, 2.0], &Device::Cpu).unwrap();
+    let at = |target: f64| {
+        bce_with_logits(&logits, target)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    // −t·log σ(l) − (1 − t)·log(1 − σ(l)), averaged over the two logits.
+    let by_hand = |t: f64| {
+        let sigma = |l: f64| 1.0 / (1.0 + (-l).exp());
+        [0.0, 2.0]
+            .iter()
+            .map(|&l| -t * sigma(l).ln() - (1.0 - t) * (1.0 - sigma(l)).ln())
+            .sum::<f64>()
+            / 2.0
+    };
+    // Real-side-only smoothing (Salimans et al. 2016): real 0.9, fake 0 (the hard label).
+    for target in [0.9, 0.0, 0.95, 0.05, 1.0] {
+        assert!(
+            (f64::from(at(target)) - by_hand(target)).abs() < 1e-6,
+            "target {target}"
+        );
+    }
+    let mut config = common::tiny(16);
+    config.fake_target = 0.0;
+    config.validate().unwrap();
+}

@@ -125,11 +125,29 @@ pub struct GeneratorConfig {
     pub out_kernel: usize,
     /// Per-pixel noise after every stage and head block, scaled by a learned weight per
     /// channel that starts at zero (StyleGAN's noise inputs): a source of pixel-level texture.
-    /// The noise is seeded by a hash of each latent, so G stays a function of z; every point
-    /// of an interpolation between latents draws its own noise (the fine texture changes from
-    /// frame to frame while the lesion morphs smoothly).
+    /// When sampling, the noise is seeded by a hash of each latent, so G is a function of z;
+    /// every point of an interpolation between latents draws its own noise (the fine texture
+    /// changes from frame to frame while the lesion morphs smoothly).
     #[serde(default)]
     pub noise: bool,
+    /// Skip outputs (StyleGAN2's "skip G", Karras et al. 2020): every stage, from 4×4 up, has
+    /// its own convolution to image channels (`to_rgb.{r}`, and `out` at full size), and the
+    /// image is `tanh` of the sum of these outputs, each upsampled (bilinear ×2 per stage) to
+    /// the full size. Low resolutions draw the layout and each stage adds its detail, with a
+    /// short gradient path from the image to every stage.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skip_outputs: bool,
+    /// Skip-layer excitation (FastGAN, Liu et al. 2021): the features of every stage of side
+    /// r ≥ 4 gate the channels of the stage of side 16·r (4→64, 8→128, 16→256): pooled to
+    /// 4×4, a linear layer (a 4×4 valid convolution), leaky ReLU, a linear layer to the large
+    /// stage's channels and a sigmoid (`excitation.{16r}.fc.0`, `.out`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub excitation: bool,
+}
+
+/// Whether a flag is off (so that a config's JSON leaves it out, as older configs had it).
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 /// Encoder E: x → z. Stride-2 convolutions down to 4×4, optional stride-1 "neck" convolutions
@@ -161,6 +179,17 @@ pub struct ImageDiscriminatorConfig {
     /// normalisation, Miyato et al. 2018). Off in the presets.
     #[serde(default)]
     pub spectral_norm: bool,
+    /// Residual downsampling blocks (StyleGAN2's "resnet D"): each stride-2 block adds a skip
+    /// path, the input averaged 2×2 and convolved 1×1 to the block's width
+    /// (`down.{i}.skip`), and the sum is scaled by 1/√2.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub residual: bool,
+    /// Minibatch standard deviation (ProGAN, Karras et al. 2018) over groups of this many
+    /// images: the standard deviation of each 4×4 feature across the group, averaged into one
+    /// number per group, joins the last features as one more channel, so that Dx sees how
+    /// varied a batch is and a G that collapses gives itself away. `None`: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minibatch_std: Option<usize>,
 }
 
 /// Latent discriminator Dz: z → logit. A multilayer perceptron.
@@ -316,6 +345,13 @@ impl ImageDiscriminatorSpec {
         self.image.validate()?;
         check_widths("image_discriminator.widths", &self.layout.widths)?;
         check_kernel("image_discriminator.kernel", self.layout.kernel, true)?;
+        if let Some(group) = self.layout.minibatch_std.filter(|&g| g < 2) {
+            return Err(AeganError::config(
+                "image_discriminator.minibatch_std",
+                group,
+                "must be a group of at least 2 images (or null for none)",
+            ));
+        }
         match self.classes {
             Some(classes) => check_classes(classes),
             None if self.auxiliary_classifier => Err(AeganError::config(

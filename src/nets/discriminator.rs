@@ -4,7 +4,7 @@ use candle_core::{DType, Module, ModuleT, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use super::growing::GrowingInput;
-use super::layers::{BlockChain, Conv, ConvBlock, Mlp};
+use super::layers::{BlockChain, Conv, DownBlock, Mlp};
 use super::spectral::SpectralNorm;
 use crate::config::{AeganConfig, ImageDiscriminatorSpec, LatentDiscriminatorSpec};
 use crate::progressive::Growth;
@@ -26,6 +26,15 @@ use crate::progressive::Growth;
 /// projection and the auxiliary classifier head are not normalised, and with batch norm
 /// between the layers the network as a whole has no Lipschitz bound.
 ///
+/// **Residual blocks** (when [`crate::config::ImageDiscriminatorConfig::residual`] is set):
+/// every `down.{i}` block also has `down.{i}.skip`, a 1×1 convolution of its input averaged
+/// 2×2, added to the block's output and scaled by 1/√2.
+///
+/// **Minibatch standard deviation** (when
+/// [`crate::config::ImageDiscriminatorConfig::minibatch_std`] is set): the 4×4 features gain
+/// one channel, the standard deviation of the features across each group of images, before
+/// `out` reads them (so `out`, the projection and the classifier head take 16 more inputs).
+///
 /// **Class conditioning** (when the config has [`AeganConfig::conditioning`]): a projection
 /// discriminator (Miyato & Koyama 2018). With φ(x) the flattened features that `out` reads,
 /// Dx also has `class_projection` (a vector w(y) per class, as long as φ) and returns
@@ -39,7 +48,9 @@ use crate::progressive::Growth;
 pub struct ImageDiscriminator {
     input: GrowingInput,
     from_image: Conv,
-    down: Vec<ConvBlock>,
+    down: Vec<DownBlock>,
+    /// Group size of the minibatch standard deviation, when Dx has one.
+    minibatch_std: Option<usize>,
     out: Linear,
     class_projection: Option<Embedding>,
     class_head: Option<Linear>,
@@ -67,10 +78,22 @@ impl ImageDiscriminator {
         let width = d.widths.at(side);
         let mut input = GrowingInput::new(image, &d.widths, &vb)?;
         let mut from_image = Conv::new(vb.pp("from_image"), image.channels, width, d.kernel, 1, true)?;
-        let mut down =
+        let chain =
             BlockChain::downsampling(&vb, "down", (width, side), &d.widths, d.kernel, image.norm, slope)?;
-        let mut macs = from_image.macs(side) + down.macs;
-        let features = down.width * down.side * down.side;
+        let (last_width, last_side) = (chain.width, chain.side);
+        let mut macs = from_image.macs(side);
+        let mut down = Vec::with_capacity(chain.blocks.len());
+        let (mut c_in, mut block_side) = (width, side);
+        for (i, block) in chain.blocks.into_iter().enumerate() {
+            let c_out = d.widths.at(block_side / 2);
+            let block = DownBlock::new(block, &vb.pp(format!("down.{i}")), c_in, c_out, d.residual)?;
+            macs += block.macs(block_side / 2);
+            down.push(block);
+            (c_in, block_side) = (c_out, block_side / 2);
+        }
+        // The minibatch standard deviation joins the last features as one more channel.
+        let channels = last_width + usize::from(d.minibatch_std.is_some());
+        let features = channels * last_side * last_side;
         let out = candle_nn::linear(features, 1, vb.pp("out"))?;
         macs += features as u64;
         // Projection vectors start small (as a linear layer's weights would), so that the
@@ -101,7 +124,7 @@ impl ImageDiscriminator {
         if d.spectral_norm {
             input = input.with_spectral_norm(&vb)?;
             from_image = from_image.with_spectral_norm(&vb.pp("from_image"))?;
-            down.blocks = (down.blocks.into_iter().enumerate())
+            down = (down.into_iter().enumerate())
                 .map(|(i, block)| block.with_spectral_norm(&vb.pp(format!("down.{i}"))))
                 .collect::<Result<_>>()?;
             out_spectral = Some(SpectralNorm::new(&vb.pp("out"), 1)?);
@@ -109,7 +132,8 @@ impl ImageDiscriminator {
         Ok(ImageDiscriminator {
             input,
             from_image,
-            down: down.blocks,
+            down,
+            minibatch_std: d.minibatch_std,
             out,
             class_projection,
             class_head,
@@ -161,9 +185,14 @@ impl ImageDiscriminator {
         train: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
         let from_image = |x: &Tensor| self.from_image.forward_leaky(x, self.slope);
-        let features = self
+        let last = self
             .input
-            .forward_t(&x.to_dtype(self.compute)?, &self.down, from_image, train)?
+            .forward_t(&x.to_dtype(self.compute)?, &self.down, from_image, train)?;
+        let last = match self.minibatch_std {
+            Some(group) => with_minibatch_std(&last, group)?,
+            None => last,
+        };
+        let features = last
             .flatten_from(1)?
             // The last layer and the projection in f32: logits feed the loss directly.
             .to_dtype(DType::F32)?;
@@ -236,6 +265,28 @@ impl ImageDiscriminator {
     }
 }
 
+/// `features` `(B, C, H, W)` with one more channel: the minibatch standard deviation. The
+/// batch is split into groups of `group` images (image i in group i mod B/group, as
+/// StyleGAN2 takes them); within a group, the standard deviation of every feature across its
+/// images (`sqrt(variance + 1e-8)`, the variance over the group), averaged over channels and
+/// positions, is that group's number, given to each of its images as a constant channel. A
+/// batch that `group` does not divide (or one smaller than `group`) is one group.
+pub(crate) fn with_minibatch_std(features: &Tensor, group: usize) -> Result<Tensor> {
+    let (b, c, h, w) = features.dims4()?;
+    let group = if b >= group && b % group == 0 { group } else { b };
+    let groups = b / group;
+    let x = features.to_dtype(DType::F32)?.reshape((group, groups, c, h, w))?;
+    let centred = x.broadcast_sub(&x.mean_keepdim(0)?)?;
+    let std = (centred.sqr()?.mean(0)? + 1e-8)?.sqrt()?;
+    let per_group = std.flatten_from(1)?.mean_keepdim(1)?;
+    let channel = per_group
+        .reshape((1, groups, 1, 1, 1))?
+        .broadcast_as((group, groups, 1, h, w))?
+        .reshape((b, 1, h, w))?
+        .to_dtype(features.dtype())?;
+    Tensor::cat(&[features, &channel], 1)
+}
+
 impl ModuleT for ImageDiscriminator {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         ImageDiscriminator::forward_t(self, x, train)
@@ -279,5 +330,42 @@ impl LatentDiscriminator {
 impl ModuleT for LatentDiscriminator {
     fn forward_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {
         LatentDiscriminator::forward_t(self, z, train)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn the_minibatch_standard_deviation_of_a_known_batch() {
+        // Four images of two 1×1 channels; groups of 2: image i in group i mod 2, so group 0
+        // is images 0 and 2, group 1 images 1 and 3.
+        let batch = Tensor::new(&[[1f32, 3.0], [0.0, 0.0], [3.0, 7.0], [0.0, 4.0]], &Device::Cpu)
+            .unwrap()
+            .reshape((4, 2, 1, 1))
+            .unwrap();
+        let out = with_minibatch_std(&batch, 2).unwrap();
+        assert_eq!(out.dims(), &[4, 3, 1, 1]);
+        let values = out.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        // Group 0: channel standard deviations 1 (1, 3) and 2 (3, 7): 1.5. Group 1: 1e-4
+        // (0, 0: the ε alone) and 2 (0, 4): 1.00005.
+        let std: Vec<f32> = values.chunks(3).map(|image| image[2]).collect();
+        let expected = [1.5, 1.00005, 1.5, 1.00005];
+        for (got, want) in std.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-5, "{std:?}");
+        }
+        assert_eq!(&values[..2], &[1.0, 3.0], "the features pass unchanged");
+        // A batch that the group does not divide is one group: three images, one number.
+        let three = with_minibatch_std(&batch.narrow(0, 0, 3).unwrap(), 2).unwrap();
+        let extra: Vec<f32> = three
+            .narrow(1, 2, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(extra.iter().all(|v| (v - extra[0]).abs() < 1e-7), "{extra:?}");
     }
 }

@@ -3,6 +3,7 @@
 use candle_core::{DType, Module, ModuleT, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
+use super::excitation::{excited_side, Excitation};
 use super::layers::{BlockChain, Conv, ConvBlock, ConvTranspose2x, NormLayer};
 use super::noise::{latent_seeds, PixelNoise};
 use crate::config::{AeganConfig, GeneratorSpec, Upsample};
@@ -44,6 +45,16 @@ enum UpStage {
 /// the condition's strength ([`Generator::set_condition_strength`], 1 unless a transition is
 /// under way). Call [`Generator::forward_labelled_t`] with a label per latent.
 ///
+/// **Skip outputs** (when [`GeneratorConfig::skip_outputs`](crate::config::GeneratorConfig)
+/// is on): G also has `to_rgb.{r}` for every resolution r from 4 below the image size, and
+/// its image is `tanh(Σ_r up(rgb_r))`, where `rgb_r` is stage r's output (`to_rgb.{r}`, or
+/// the head and `out` at full size) and `up` upsamples it bilinearly to the image size, one
+/// doubling at a time. While a progressive resolution fades in, its own output is scaled by α.
+///
+/// **Skip-layer excitation** (when [`GeneratorConfig::excitation`](crate::config::GeneratorConfig)
+/// is on): `excitation.{16r}`, a gate per channel of the stage of side 16r computed from the
+/// stage of side r (4 → 64, 8 → 128, 16 → 256).
+///
 /// **Per-pixel noise** (when [`GeneratorConfig::noise`](crate::config::GeneratorConfig) is
 /// on): after every stage and head block, a noise image per sample scaled by a learned weight
 /// per channel (`stages.{i}.noise`, `head.{i}.noise`, `(1, channels, 1, 1)`, zero at first).
@@ -64,8 +75,14 @@ pub struct Generator {
     stage_noise: Vec<PixelNoise>,
     head_noise: Vec<PixelNoise>,
     out: Conv,
-    /// `(resolution, conv)` for every resolution below the image size, in a progressive network.
+    /// `(resolution, conv)` for every resolution below the image size, in a progressive
+    /// network or one with skip outputs.
     to_rgb: Vec<(usize, Conv)>,
+    /// Whether the image is the sum of every stage's output ([`GeneratorConfig::skip_outputs`](crate::config::GeneratorConfig)).
+    skip_outputs: bool,
+    /// `(small side, gate)`: the skip-layer excitations, each from the stage of that side to
+    /// the stage 16 times larger.
+    excitation: Vec<(usize, Excitation)>,
     image_size: usize,
     start_size: usize,
     growth: Option<Growth>,
@@ -156,7 +173,7 @@ impl Generator {
         let out = Conv::new(vb.pp("out"), width, image.channels, g.out_kernel, 1, true)?;
         macs += out.macs(side);
         let mut to_rgb = Vec::new();
-        if let Some(start) = image.progressive_start {
+        if image.progressive_start.is_some() || g.skip_outputs {
             let mut r = 4;
             while r < image.image_size {
                 let conv = Conv::new(
@@ -167,10 +184,22 @@ impl Generator {
                     1,
                     true,
                 )?;
+                macs += conv.macs(r) * u64::from(g.skip_outputs);
                 to_rgb.push((r, conv));
                 r *= 2;
             }
-            debug_assert!(start <= 4);
+        }
+        let mut excitation = Vec::new();
+        if g.excitation {
+            let mut small = 4;
+            while excited_side(small) <= image.image_size {
+                let large = excited_side(small);
+                let vb = vb.pp(format!("excitation.{large}"));
+                let gate = Excitation::new(vb, g.widths.at(small), g.widths.at(large), slope)?;
+                macs += gate.macs();
+                excitation.push((small, gate));
+                small *= 2;
+            }
         }
         Ok(Generator {
             stem,
@@ -184,6 +213,8 @@ impl Generator {
             head_noise,
             out,
             to_rgb,
+            skip_outputs: g.skip_outputs,
+            excitation,
             image_size: image.image_size,
             start_size: image.progressive_start.unwrap_or(image.image_size),
             growth: None,
@@ -316,16 +347,61 @@ impl Generator {
             };
         }
         let stages = r.trailing_zeros() as usize - 2;
-        for i in 0..stages - 1 {
-            x = self.run_stage(i, &x, train, seeds)?;
+        // The features of the stages that gate a later one (skip-layer excitation).
+        let mut gating: Vec<(usize, Tensor)> = Vec::new();
+        self.keep_if_gating(4, &x, &mut gating);
+        // With skip outputs: the running sum of the stages' image outputs (before tanh).
+        let mut skip_sum = match self.skip_outputs {
+            true => Some(self.stage_output(4, &x, train, seeds)?),
+            false => None,
+        };
+        let mut previous = x.clone();
+        for i in 0..stages {
+            let side = 8 << i;
+            previous = x;
+            x = self.run_stage(i, &previous, train, seeds)?;
+            x = self.excite(side, x, &gating)?;
+            self.keep_if_gating(side, &x, &mut gating);
+            if let Some(sum) = skip_sum {
+                let mut own = self.stage_output(side, &x, train, seeds)?;
+                if i == stages - 1 && growth.is_fading() {
+                    own = (own * growth.alpha)?;
+                }
+                skip_sum = Some((upsample_bilinear_2x(&sum)? + own)?);
+            }
         }
-        let new = self.run_stage(stages - 1, &x, train, seeds)?;
-        let new_image = self.to_image(r, &new, train, seeds)?;
+        if let Some(sum) = skip_sum {
+            return sum.tanh();
+        }
+        let new_image = self.to_image(r, &x, train, seeds)?;
         if !growth.is_fading() {
             return Ok(new_image);
         }
-        let old_image = upsample_nearest_2x(&self.to_image(r / 2, &x, train, seeds)?)?;
+        let old_image = upsample_nearest_2x(&self.to_image(r / 2, &previous, train, seeds)?)?;
         fade(&old_image, &new_image, growth.alpha)
+    }
+
+    /// Keeps the features `x` of the stage of side `side` when a gate reads them.
+    fn keep_if_gating(&self, side: usize, x: &Tensor, gating: &mut Vec<(usize, Tensor)>) {
+        if self.excitation.iter().any(|(small, _)| *small == side) {
+            gating.push((side, x.clone()));
+        }
+    }
+
+    /// The features `x` of the stage of side `side`, gated by an earlier stage's features
+    /// when a skip-layer excitation targets this stage.
+    fn excite(&self, side: usize, x: Tensor, gating: &[(usize, Tensor)]) -> Result<Tensor> {
+        let gate = self
+            .excitation
+            .iter()
+            .find(|(small, _)| excited_side(*small) == side);
+        let Some((small, gate)) = gate else { return Ok(x) };
+        match gating.iter().find(|(s, _)| s == small) {
+            Some((_, features)) => gate.forward(features, &x),
+            None => candle_core::bail!(
+                "the {small}×{small} features that gate the {side}×{side} stage were not kept"
+            ),
+        }
     }
 
     /// Stage `i`, then its noise (if any).
@@ -353,6 +429,12 @@ impl Generator {
 
     /// Features at resolution `r` to an image: the head and `out` at full size, `to_rgb.{r}` below.
     fn to_image(&self, r: usize, x: &Tensor, train: bool, seeds: &[u64]) -> Result<Tensor> {
+        self.stage_output(r, x, train, seeds)?.tanh()
+    }
+
+    /// The image channels a stage of side `r` draws, before tanh: the head and `out` at full
+    /// size, `to_rgb.{r}` below.
+    fn stage_output(&self, r: usize, x: &Tensor, train: bool, seeds: &[u64]) -> Result<Tensor> {
         if r == self.image_size {
             let mut x = x.clone();
             for (j, block) in self.head.iter().enumerate() {
@@ -361,10 +443,10 @@ impl Generator {
                     x = noise.forward(&x, seeds)?;
                 }
             }
-            return self.out.forward(&x)?.tanh();
+            return self.out.forward(&x);
         }
         match self.to_rgb.iter().find(|(side, _)| *side == r) {
-            Some((_, conv)) => conv.forward(x)?.tanh(),
+            Some((_, conv)) => conv.forward(x),
             None => candle_core::bail!("this generator has no to_rgb layer for {r}×{r}"),
         }
     }
@@ -381,5 +463,54 @@ const HEAD_NOISE_LAYERS: u64 = 1000;
 impl ModuleT for Generator {
     fn forward_t(&self, z: &Tensor, train: bool) -> Result<Tensor> {
         Generator::forward_t(self, z, train)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::TrainRng;
+    use candle_core::Device;
+
+    #[test]
+    fn with_skip_outputs_the_image_is_tanh_of_the_sum_of_the_upsampled_stage_outputs() {
+        let mut config = AeganConfig::lean(16);
+        config.generator.skip_outputs = true;
+        config.generator.noise = false;
+        let store = crate::params::ParamStore::new(4);
+        let g = Generator::new(&config, store.var_builder(&Device::Cpu)).unwrap();
+        let z = TrainRng::new(5)
+            .test_input((3, config.latent_dim), &Device::Cpu)
+            .unwrap();
+        let image = g.forward_t(&z, false).unwrap();
+
+        // By hand: the stem, the two stages, each stage's own output, upsampled to 16×16.
+        let stem = super::super::layers::linear(&g.stem, &z)
+            .unwrap()
+            .reshape((3, g.stem_width, 4, 4))
+            .unwrap();
+        let x4 = g.stem_norm.forward_leaky(&stem, false, g.slope).unwrap();
+        let x8 = g.run_stage(0, &x4, false, &[]).unwrap();
+        let x16 = g.run_stage(1, &x8, false, &[]).unwrap();
+        let output = |side, x: &Tensor| g.stage_output(side, x, false, &[]).unwrap();
+        let up = |x: &Tensor| upsample_bilinear_2x(x).unwrap();
+        let sum = ((up(&up(&output(4, &x4))) + up(&output(8, &x8))).unwrap() + output(16, &x16)).unwrap();
+        let expected = sum.tanh().unwrap();
+        let diff = crate::ops::max_abs_diff(&image, &expected);
+        assert!(
+            diff < 1e-5,
+            "image differs from tanh(Σ up(stage output)) by {diff}"
+        );
+        // Each stage draws something: none of the three outputs is zero.
+        for (side, x) in [(4, &x4), (8, &x8), (16, &x16)] {
+            let largest = output(side, x)
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(largest > 1e-3, "stage {side} drew nothing");
+        }
     }
 }

@@ -5,7 +5,7 @@
 use candle_core::{ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::layers::{Conv, ConvBlock};
+use super::layers::Conv;
 use crate::config::{ImageSpec, WidthSchedule};
 use crate::ops::upsample_nearest_2x;
 use crate::progressive::{downsample_area, fade, Growth};
@@ -84,10 +84,10 @@ impl GrowingInput {
     /// Runs images `x` at the current resolution through the input layer and the stride-2
     /// `down` blocks (built for the full image size) to the 4×4 features. `full_entry` is the
     /// network's own first layer at the full image size.
-    pub fn forward_t(
+    pub fn forward_t<B: ModuleT>(
         &self,
         x: &Tensor,
-        down: &[ConvBlock],
+        down: &[B],
         full_entry: impl Fn(&Tensor) -> Result<Tensor>,
         train: bool,
     ) -> Result<Tensor> {

@@ -326,6 +326,61 @@ impl ModuleT for ConvBlock {
     }
 }
 
+/// A stride-2 [`ConvBlock`] of Dx, optionally residual: with a skip path (the input averaged
+/// 2×2, then a 1×1 convolution to the block's width, no bias), the output is
+/// `(block(x) + skip(avg_pool(x))) / √2`, StyleGAN2's "resnet D" with one convolution per
+/// block.
+#[derive(Debug, Clone)]
+pub(crate) struct DownBlock {
+    block: ConvBlock,
+    skip: Option<Conv>,
+}
+
+impl DownBlock {
+    /// `block` (built under `vb`, from `c_in` to `c_out` channels), with the skip path
+    /// `<vb>.skip` when `residual`.
+    pub fn new(block: ConvBlock, vb: &VarBuilder, c_in: usize, c_out: usize, residual: bool) -> Result<Self> {
+        let skip = match residual {
+            true => Some(Conv::new(vb.pp("skip"), c_in, c_out, 1, 1, false)?),
+            false => None,
+        };
+        Ok(DownBlock { block, skip })
+    }
+
+    /// Multiply-accumulates per image for an output of `out_side`².
+    pub fn macs(&self, out_side: usize) -> u64 {
+        self.block.macs(out_side) + self.skip.as_ref().map_or(0, |s| s.macs(out_side))
+    }
+
+    /// The block with its convolutions spectrally normalised (`vb`: the block's builder).
+    pub fn with_spectral_norm(mut self, vb: &VarBuilder) -> Result<Self> {
+        self.block = self.block.with_spectral_norm(vb)?;
+        if let Some(skip) = self.skip.take() {
+            self.skip = Some(skip.with_spectral_norm(&vb.pp("skip"))?);
+        }
+        Ok(self)
+    }
+
+    /// One power-iteration step of every spectral norm of the block.
+    pub fn power_iteration(&self) -> Result<()> {
+        self.block.power_iteration()?;
+        self.skip.as_ref().map_or(Ok(()), Conv::power_iteration)
+    }
+}
+
+impl ModuleT for DownBlock {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let y = self.block.forward_t(x, train)?;
+        match &self.skip {
+            Some(skip) => {
+                let shortcut = skip.forward(&crate::ops::downsample_area(x, 2)?)?;
+                (y + shortcut)? * std::f64::consts::FRAC_1_SQRT_2
+            }
+            None => Ok(y),
+        }
+    }
+}
+
 /// A chain of [`ConvBlock`]s and what comes out of it: channels, side, and its cost.
 #[derive(Debug, Clone)]
 pub(crate) struct BlockChain {
@@ -473,6 +528,35 @@ mod tests {
     use super::*;
     use crate::rng::TrainRng;
     use candle_core::Device;
+
+    #[test]
+    fn a_residual_block_adds_the_convolved_average_of_its_input_and_scales_by_root_half() {
+        let store = crate::params::ParamStore::new(2);
+        let vb = store.var_builder(&Device::Cpu);
+        let conv = ConvBlock::new(vb.pp("down.0"), 3, 5, 3, 2, Norm::Batch, 0.2).unwrap();
+        let residual = DownBlock::new(conv.clone(), &vb.pp("down.0"), 3, 5, true).unwrap();
+        let plain = DownBlock::new(conv.clone(), &vb.pp("down.0"), 3, 5, false).unwrap();
+        let x = TrainRng::new(3).test_input((2, 3, 8, 8), &Device::Cpu).unwrap();
+        let skip = residual.skip.as_ref().unwrap();
+        let expected = ((conv.forward_t(&x, false).unwrap()
+            + skip
+                .forward(&crate::ops::downsample_area(&x, 2).unwrap())
+                .unwrap())
+        .unwrap()
+            * std::f64::consts::FRAC_1_SQRT_2)
+            .unwrap();
+        let got = residual.forward_t(&x, false).unwrap();
+        assert_eq!(got.dims(), &[2, 5, 4, 4]);
+        assert!(crate::ops::max_abs_diff(&got, &expected) < 1e-6);
+        let plain_out = plain.forward_t(&x, false).unwrap();
+        assert_eq!(
+            crate::ops::max_abs_diff(&plain_out, &conv.forward_t(&x, false).unwrap()),
+            0.0
+        );
+        let names: Vec<String> = store.all().into_iter().map(|(n, _)| n).collect();
+        assert!(names.iter().any(|n| n == "down.0.skip.weight"), "{names:?}");
+        assert!(!names.iter().any(|n| n == "down.0.skip.bias"), "{names:?}");
+    }
 
     #[test]
     fn batch_norm_agrees_with_candles_in_training_and_evaluation() {

@@ -2,6 +2,7 @@
 
 mod discriminator;
 mod encoder;
+mod excitation;
 mod generator;
 mod growing;
 pub(crate) mod layers;
