@@ -26,7 +26,7 @@ use aegan::candle_core::{Device, Tensor};
 use aegan::data::ham10000::{self, Ham10000};
 use aegan::data::{load_folder, ImageSet, LoadOptions, LoadedImages, Resample};
 use aegan::metrics::classifier::{Classifier, ClassifierConfig};
-use aegan::metrics::{self, FeatureStats, FidInception};
+use aegan::metrics::{self, FidInception};
 use aegan::{checkpoint, AeganError, DeviceChoice};
 use clap::Parser;
 
@@ -290,17 +290,7 @@ fn run(args: Args) -> aegan::Result<()> {
     if let Some(net) = &inception {
         let real_features = metrics::cached_features(net, &real, cache.as_deref())?;
         let fake_features = net.features(&fake)?;
-        report.fid = Some(metrics::fid(
-            &FeatureStats::from_features(&real_features)?,
-            &FeatureStats::from_features(&fake_features)?,
-        )?);
-        report.kid = Some(metrics::kid(
-            &real_features,
-            &fake_features,
-            metrics::fid::KID_SUBSET_SIZE,
-            metrics::fid::KID_SUBSETS,
-            args.seed,
-        )?);
+        report.add_feature_scores(&real_features, &fake_features, args.seed)?;
         features = Some((net, real_features, fake_features));
     }
     if let Some(held) = &held_out {

@@ -742,6 +742,11 @@ fn a_conditional_sprites_model_is_measured_against_its_labelled_folder() {
         (lines[1]["class"].as_str(), lines[2]["class"].as_str()),
         (Some("item"), Some("mon"))
     );
+    // Within-class diversity, per class.
+    for line in &lines[1..] {
+        let diversity = line["diversity"].as_f64().unwrap();
+        assert!(diversity.is_finite() && diversity >= 0.0, "{line}");
+    }
 
     // A folder of other categories is refused, naming both sets of classes.
     let other = dir.path().join("other");

@@ -717,3 +717,48 @@ fn the_ring_power_ratio_is_one_for_a_set_against_itself_and_sees_blur_and_checke
     assert!(metrics::ring_power(&lesions(2, 32, 1).narrow(3, 0, 30).unwrap()).is_err());
     assert!(metrics::ring_power_ratio(&real, &lesions(2, 16, 1)).is_err());
 }
+
+#[test]
+fn precision_and_recall_are_one_for_identical_sets_and_recall_falls_for_a_collapsed_one() {
+    use aegan::metrics::precision_recall;
+    let mut rng = TrainRng::new(11);
+    let real = rng.normal((200, 16), &Device::Cpu).unwrap();
+    let same = precision_recall(&real, &real).unwrap();
+    assert_eq!((same.precision, same.recall), (1.0, 1.0));
+    // New points of the same distribution: most inside each other's manifold.
+    let fresh = rng.normal((200, 16), &Device::Cpu).unwrap();
+    let honest = precision_recall(&real, &fresh).unwrap();
+    assert!(honest.precision > 0.5 && honest.recall > 0.5, "{honest:?}");
+    // Collapse: a hundred copies of one real point (and a little noise). Each copy lies in
+    // that point's ball, so precision stays high; the copies' balls are tiny, so almost no
+    // real point is covered.
+    let one = real.narrow(0, 7, 1).unwrap().broadcast_as((100, 16)).unwrap();
+    let jitter = (rng.normal((100, 16), &Device::Cpu).unwrap() * 1e-3).unwrap();
+    let collapsed = (one + jitter).unwrap();
+    let check = precision_recall(&real, &collapsed).unwrap();
+    assert!(check.precision > 0.9, "{check:?}");
+    assert!(check.recall < 0.05, "{check:?}");
+    // Points far from the real ones: precision 0.
+    let far = (fresh + 100.0).unwrap();
+    assert_eq!(precision_recall(&real, &far).unwrap().precision, 0.0);
+    assert!(precision_recall(&real, &real.narrow(0, 0, 3).unwrap()).is_err());
+}
+
+#[test]
+fn within_class_diversity_is_one_for_a_class_drawn_from_its_own_images_and_near_zero_for_one_image() {
+    use aegan::metrics::pairwise_distance_ratio;
+    let class = synthetic::lesions(40, 16, 3).to_tensor(&Device::Cpu).unwrap();
+    assert!((pairwise_distance_ratio(&class, &class).unwrap() - 1.0).abs() < 1e-9);
+    let other_half = class.narrow(0, 20, 20).unwrap();
+    let half = class.narrow(0, 0, 20).unwrap();
+    let ratio = pairwise_distance_ratio(&half, &other_half).unwrap();
+    assert!((0.8..1.25).contains(&ratio), "two draws of one class: {ratio}");
+    let one = class
+        .narrow(0, 0, 1)
+        .unwrap()
+        .broadcast_as((20, 3, 16, 16))
+        .unwrap()
+        .contiguous()
+        .unwrap();
+    assert!(pairwise_distance_ratio(&one, &class).unwrap() < 1e-3);
+}

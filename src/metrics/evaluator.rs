@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 
-use super::{evaluate, fid, kid, memorisation, reconstruction_error, FeatureStats, FidInception, Report};
+use super::{evaluate, memorisation, reconstruction_error, FidInception, Report};
 use crate::checkpoint::{read_tensors, save_tensors};
 use crate::data::ImageSet;
 use crate::error::Result;
@@ -89,18 +89,7 @@ impl Evaluator {
         let fake = generate(networks, &z, fake_labels.as_deref())?;
         let mut report = evaluate(&self.real, &fake, None, self.seed)?;
         if let Some((net, real_features)) = &self.inception {
-            let fake_features = net.features(&fake)?;
-            report.fid = Some(fid(
-                &FeatureStats::from_features(real_features)?,
-                &FeatureStats::from_features(&fake_features)?,
-            )?);
-            report.kid = Some(kid(
-                real_features,
-                &fake_features,
-                super::fid::KID_SUBSET_SIZE,
-                super::fid::KID_SUBSETS,
-                self.seed,
-            )?);
+            report.add_feature_scores(real_features, &net.features(&fake)?, self.seed)?;
         }
         if let Some(held_out) = &self.held_out {
             report.memorisation_pixels = Some(memorisation(&self.real, &fake, held_out)?);

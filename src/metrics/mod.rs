@@ -7,6 +7,7 @@
 //! | SWD | [`swd`](mod@swd) | local 7×7 patch statistics at every scale of a Laplacian pyramid | 0: same patches |
 //! | checker ratio | [`checker`] | power at the Nyquist frequencies (checkerboard artefacts) | 1: like real data |
 //! | ring power ratio | [`spectrum`] | power at every spatial frequency, ring by ring (blur, upsampling imprints) | 1 at every ring: like real data |
+//! | precision, recall | [`precision_recall`](mod@precision_recall) | generated images inside the real images' k-nearest-neighbour manifold, and real ones inside the generated manifold (Inception features) | 1 and 1: every generated image plausible, every real image covered |
 //! | near-duplicate fraction | [`diversity`] | generated images with a near copy among the others (mode collapse) | 0: none |
 //! | pairwise distance ratio | [`diversity`] | spread of the generated set against the real one | 1: as varied as real data |
 //! | reconstruction | [`reconstruction_error`] | L1 and PSNR of x → E → G on held-out real images | 0 / high |
@@ -44,6 +45,7 @@ pub mod inception;
 pub mod membership;
 pub mod memorisation;
 pub mod per_class;
+pub mod precision_recall;
 pub mod spectrum;
 pub mod swd;
 
@@ -59,6 +61,7 @@ pub use inception::FidInception;
 pub use membership::{membership_inference, roc_auc, MembershipInference};
 pub use memorisation::{memorisation, memorisation_over, Memorisation};
 pub use per_class::{per_class_quality, ClassQuality, ClassReference, PerClassTable};
+pub use precision_recall::{precision_recall, PrecisionRecall};
 pub use reconstruction::{reconstruction_error, Reconstruction};
 pub use spectrum::{ring_power, ring_power_ratio};
 pub use swd::{swd, SwdScore};
@@ -95,6 +98,9 @@ pub struct Report {
     pub near_duplicate_fraction: f64,
     /// Mean pairwise pixel distance of the generated set over the real set's (1: as varied).
     pub pairwise_distance_ratio: f64,
+    /// Improved precision and recall on Inception features, when Inception was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision_recall: Option<PrecisionRecall>,
     /// Reconstruction error of real images through x → E → G.
     pub reconstruction: Option<Reconstruction>,
     /// Memorisation check in pixel space, when held-out real images were given.
@@ -110,6 +116,34 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds the scores of the Inception features of the real and the generated images: FID,
+    /// KID (with [`fid::KID_SUBSETS`] subsets of at most [`fid::KID_SUBSET_SIZE`] images,
+    /// drawn by `seed`) and improved precision and recall.
+    pub fn add_feature_scores(
+        &mut self,
+        real_features: &Tensor,
+        fake_features: &Tensor,
+        seed: u64,
+    ) -> Result<()> {
+        self.fid = Some(fid(
+            &FeatureStats::from_features(real_features)?,
+            &FeatureStats::from_features(fake_features)?,
+        )?);
+        self.kid = Some(kid(
+            real_features,
+            fake_features,
+            fid::KID_SUBSET_SIZE,
+            fid::KID_SUBSETS,
+            seed,
+        )?);
+        // Precision and recall need more points than the balls' neighbours.
+        let enough = real_features.dim(0)?.min(fake_features.dim(0)?) > precision_recall::NEIGHBOURS;
+        self.precision_recall = enough
+            .then(|| precision_recall::precision_recall(real_features, fake_features))
+            .transpose()?;
+        Ok(())
+    }
+
     /// The report as one line of JSON.
     pub fn to_json_line(&self) -> String {
         // Serialising plain numbers and strings cannot fail; non-finite numbers become null.
@@ -175,6 +209,20 @@ impl fmt::Display for Report {
             format!("{:.3}", self.pairwise_distance_ratio),
             "1 = as varied as real",
         )?;
+        if let Some(pr) = &self.precision_recall {
+            row(
+                f,
+                "precision (k = 3)",
+                format!("{:.3}", pr.precision),
+                "higher: generated images look real",
+            )?;
+            row(
+                f,
+                "recall (k = 3)",
+                format!("{:.3}", pr.recall),
+                "higher: real images are covered",
+            )?;
+        }
         for (name, m) in [
             ("memorisation ratio (pixels)", &self.memorisation_pixels),
             ("memorisation ratio (Incep.)", &self.memorisation_features),
@@ -245,46 +293,32 @@ pub fn evaluate(real: &Tensor, fake: &Tensor, inception: Option<&FidInception>, 
     let (n_real, _, h, w) = image_dims("real", real)?;
     let (n_fake, ..) = image_dims("fake", fake)?;
     same_image_shape(real, fake)?;
-    let (fid_value, kid_value) = match inception {
-        Some(net) => {
-            let real_features = net.features(real)?;
-            let fake_features = net.features(fake)?;
-            let fid_value = fid(
-                &FeatureStats::from_features(&real_features)?,
-                &FeatureStats::from_features(&fake_features)?,
-            )?;
-            let kid_value = kid(
-                &real_features,
-                &fake_features,
-                fid::KID_SUBSET_SIZE,
-                fid::KID_SUBSETS,
-                seed,
-            )?;
-            (Some(fid_value), Some(kid_value))
-        }
-        None => (None, None),
-    };
     let (checker_ratio, checker_ratio_interval) = checker_ratio_with_interval(fake, real, seed)?;
     let ring_power_ratio = match h == w && h % 2 == 0 {
         true => ring_power_ratio(fake, real)?,
         false => Vec::new(),
     };
-    Ok(Report {
+    let mut report = Report {
         n_real,
         n_fake,
-        fid: fid_value,
-        kid: kid_value,
+        fid: None,
+        kid: None,
         swd: swd(real, fake, seed)?,
         checker_ratio,
         checker_ratio_interval,
         ring_power_ratio,
         near_duplicate_fraction: near_duplicate_fraction(fake, real)?,
         pairwise_distance_ratio: pairwise_distance_ratio(fake, real)?,
+        precision_recall: None,
         reconstruction: None,
         memorisation_pixels: None,
         memorisation_features: None,
         membership: None,
-    })
+    };
+    if let Some(net) = inception {
+        report.add_feature_scores(&net.features(real)?, &net.features(fake)?, seed)?;
+    }
+    Ok(report)
 }
 
 /// `(N, C, H, W)` of an image tensor, checked to be 4-D with 3 channels and at least one image.

@@ -1,6 +1,7 @@
 //! How good a class-conditional model's images are, class by class: KID (and FID where a class
-//! has enough real images) against that class's real images, and class fidelity, the share
-//! of its images that a classifier trained on real images assigns to the class asked for.
+//! has enough real images) against that class's real images, class fidelity (the share of its
+//! images that a classifier trained on real images assigns to the class asked for),
+//! within-class diversity, and precision and recall.
 
 use std::fmt;
 use std::path::Path;
@@ -9,7 +10,9 @@ use candle_core::Device;
 use serde::Serialize;
 
 use super::classifier::{recall_per_class, Classifier};
+use super::diversity::pairwise_distance_ratio;
 use super::fid::{fid, kid, FeatureStats, KidScore, KID_SUBSETS, KID_SUBSET_SIZE};
+use super::precision_recall::{precision_recall, PrecisionRecall, NEIGHBOURS};
 use super::{cached_features, evenly_spaced_indices, FidInception};
 use crate::data::ImageSet;
 use crate::error::{AeganError, Result};
@@ -38,6 +41,13 @@ pub struct ClassQuality {
     /// The classifier's recall on held-out real images of this class: what `fidelity` is
     /// compared with.
     pub held_out_recall: Option<f64>,
+    /// Within-class diversity: the mean pairwise pixel distance among the generated images
+    /// over the same among the class's real images (1: as varied as the real ones; near 0:
+    /// one image for every latent). `None` for a class of fewer than two different real images.
+    pub diversity: Option<f64>,
+    /// Improved precision and recall against the class's real images (Inception features,
+    /// k = 3), when the class has more than three of them.
+    pub precision_recall: Option<PrecisionRecall>,
 }
 
 /// What [`per_class_quality`] compares with.
@@ -114,15 +124,28 @@ pub fn per_class_quality(
             fid: None,
             fidelity: None,
             held_out_recall: held_out_recall[class],
+            diversity: None,
+            precision_recall: None,
         };
+        let real = match chosen.len() {
+            0 => None,
+            _ => Some(reference.real.batch(&chosen, &Device::Cpu)?),
+        };
+        let generated_here = generated.to_device(&Device::Cpu)?;
+        if let Some(real) = real.as_ref().filter(|_| chosen.len() >= 2) {
+            // All-identical real images have no spread to compare with: no figure.
+            quality.diversity = pairwise_distance_ratio(&generated_here, real).ok();
+        }
         if let Some(classifier) = reference.classifier {
             let predicted = classifier.predict(&generated)?;
             quality.fidelity = Some(predicted.iter().filter(|&&p| p == class).count() as f64 / n as f64);
         }
-        if let (Some(net), true) = (reference.inception, chosen.len() >= 2) {
-            let real = reference.real.batch(&chosen, &Device::Cpu)?;
-            let real_features = cached_features(net, &real, reference.cache_dir)?;
-            let fake_features = net.features(&generated.to_device(&Device::Cpu)?)?;
+        if let (Some(net), Some(real), true) = (reference.inception, &real, chosen.len() >= 2) {
+            let real_features = cached_features(net, real, reference.cache_dir)?;
+            let fake_features = net.features(&generated_here)?;
+            if chosen.len().min(n) > NEIGHBOURS {
+                quality.precision_recall = Some(precision_recall(&real_features, &fake_features)?);
+            }
             quality.kid = Some(kid(
                 &real_features,
                 &fake_features,
@@ -149,9 +172,9 @@ impl fmt::Display for PerClassTable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "| class | real images | KID ×10³ | FID | class fidelity | classifier recall (held-out real) | fidelity / recall |"
+            "| class | real images | KID ×10³ | FID | class fidelity | classifier recall (held-out real) | fidelity / recall | diversity | precision | recall |"
         )?;
-        writeln!(f, "|---|---|---|---|---|---|---|")?;
+        writeln!(f, "|---|---|---|---|---|---|---|---|---|---|")?;
         let or_dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
         for q in self.0 {
             let ratio = match (q.fidelity, q.held_out_recall) {
@@ -160,7 +183,7 @@ impl fmt::Display for PerClassTable<'_> {
             };
             writeln!(
                 f,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 q.class,
                 q.real_images,
                 or_dash(q.kid.map(|k| format!("{:.1} ± {:.1}", 1e3 * k.mean, 1e3 * k.std))),
@@ -168,6 +191,9 @@ impl fmt::Display for PerClassTable<'_> {
                 or_dash(q.fidelity.map(|v| format!("{v:.3}"))),
                 or_dash(q.held_out_recall.map(|v| format!("{v:.3}"))),
                 or_dash(ratio),
+                or_dash(q.diversity.map(|v| format!("{v:.2}"))),
+                or_dash(q.precision_recall.map(|p| format!("{:.2}", p.precision))),
+                or_dash(q.precision_recall.map(|p| format!("{:.2}", p.recall))),
             )?;
         }
         Ok(())
