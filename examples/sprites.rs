@@ -171,6 +171,14 @@ fn run(args: Args) -> aegan::Result<()> {
     }
     let loaded = load_folder(dir, &options)?;
     let description = format!("sprites from {}", dir.display());
+    let wrapping = loaded.wrapping_folders(dir);
+    if !wrapping.is_empty() {
+        println!(
+            "every sprite lies in {}/ under {}: that folder names no category, so categories start below it",
+            wrapping.join("/"),
+            dir.display()
+        );
+    }
     let labelled = match (conditional, class_names(&start)) {
         // A resumed run or a conditional --config names its classes: the sprites are labelled
         // by them, whatever depth they were made at.

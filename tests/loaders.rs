@@ -372,3 +372,47 @@ fn deeper_categories_join_small_kinds_to_their_parent_and_a_model_relabels_any_f
     );
     assert!(aegan::data::Categories::new(0, 1).is_err());
 }
+
+#[test]
+fn a_folder_that_wraps_every_sprite_names_no_category() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |relative: &str| {
+        let path = dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        image::RgbImage::new(8, 8).save(&path).unwrap();
+    };
+    // The shared layout: every sprite in `32/`, its category in its name.
+    for name in [
+        "item__potion__ruby",
+        "item__potion__milk",
+        "mon__undead__mummy",
+        "mon__undead__lich",
+    ] {
+        write(&format!("32/{name}.png"));
+    }
+    let mut options = aegan::data::LoadOptions::new(8);
+    options.cache_dir = None;
+    let loaded = aegan::data::load_folder(dir.path(), &options).unwrap();
+    assert_eq!(loaded.wrapping_folders(dir.path()), ["32"]);
+    let categories = aegan::data::Categories::new(2, 1).unwrap();
+    let set = loaded.to_labelled_set(dir.path(), categories, "sprites").unwrap();
+    assert_eq!(set.class_names(), ["item/potion", "mon/undead"]);
+    // The folder itself, or the wrapping one: the same labels by the model's classes.
+    let inner = aegan::data::load_folder(&dir.path().join("32"), &options).unwrap();
+    assert!(inner.wrapping_folders(&dir.path().join("32")).is_empty());
+    for (root, images) in [
+        (dir.path().to_path_buf(), &loaded),
+        (dir.path().join("32"), &inner),
+    ] {
+        let again = images
+            .to_labelled_set_as(&root, set.class_names(), "sprites")
+            .unwrap();
+        assert_eq!(again.labels(), set.labels(), "labelled from {}", root.display());
+    }
+
+    // One category folder of its own is not a wrapper when a file lies in it with no other
+    // part: `mon/orc.png` is a `mon`.
+    write("mon/orc.png");
+    let mixed = aegan::data::load_folder(dir.path(), &options).unwrap();
+    assert!(mixed.wrapping_folders(dir.path()).is_empty());
+}

@@ -96,6 +96,44 @@ pub(crate) fn location_of(root: &Path, path: &Path) -> Result<Vec<String>> {
     Ok(parts)
 }
 
+/// The folders below `root` that every one of `paths` lies in, as long as each file's
+/// location (see [`location_of`]) keeps at least one part after them: a folder that wraps the
+/// whole set (the `32/` of `sprites/32/mon__orc.png`) tells no file from another, so it names
+/// no category. Empty when the files lie in different folders, or when a file lies in the
+/// shared folders with no category of its own.
+pub(crate) fn wrapping_folders(
+    root: &Path,
+    paths: &[std::path::PathBuf],
+    locations: &[Vec<String>],
+) -> Vec<String> {
+    let folders = |path: &Path| -> Vec<String> {
+        let relative = path.strip_prefix(root).unwrap_or(path);
+        let mut parts: Vec<String> = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        parts.pop();
+        parts
+    };
+    let Some(first) = paths.first() else {
+        return Vec::new();
+    };
+    let mut shared = folders(first);
+    for path in &paths[1..] {
+        let own = folders(path);
+        let common = shared.iter().zip(&own).take_while(|(a, b)| a == b).count();
+        shared.truncate(common);
+    }
+    let keep_one = locations
+        .iter()
+        .map(Vec::len)
+        .min()
+        .unwrap_or(0)
+        .saturating_sub(1);
+    shared.truncate(keep_one);
+    shared
+}
+
 /// The class of a location among `classes` (names as [`Categories::assign`] makes them): the
 /// longest class whose parts begin the location, so a file of a kind that joined its parent
 /// gets the parent.

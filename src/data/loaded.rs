@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-use super::categories::{location_of, longest_class, no_category, Categories};
+use super::categories::{location_of, longest_class, no_category, wrapping_folders, Categories};
 use super::ImageSet;
 use crate::error::Result;
 
@@ -90,14 +90,16 @@ impl LoadedImages {
     /// The category of a file comes from where it lies below `root` (its folders, then the
     /// parts of its name before the last `__`), cut to `categories` (see [`Categories`]):
     /// with [`Categories::TOP`], `mon/orc.png` and `mon__orc.png` are both a `mon`. Class names
-    /// are sorted. A file with no category is an error naming it.
+    /// are sorted. A file with no category is an error naming it. Folders that every file lies
+    /// in ([`LoadedImages::wrapping_folders`]: `sprites/32/` when `root` is `sprites`) are
+    /// skipped: they tell no file from another.
     pub fn to_labelled_set(
         &self,
         root: &Path,
         categories: Categories,
         description: impl Into<String>,
     ) -> Result<ImageSet> {
-        let categories = categories.assign(&self.locations(root)?);
+        let categories = categories.assign(&self.category_locations(root)?);
         let mut names = categories.clone();
         names.sort();
         names.dedup();
@@ -120,26 +122,51 @@ impl LoadedImages {
         description: impl Into<String>,
     ) -> Result<ImageSet> {
         let locations = self.locations(root)?;
+        let wrap = wrapping_folders(root, &self.paths, &locations).len();
         let labels = locations
             .iter()
             .zip(&self.paths)
             .map(|(location, path)| {
-                longest_class(location, classes).ok_or_else(|| {
-                    no_category(
-                        path,
-                        format!(
-                            "its category {} is none of the model's classes ({})",
-                            location.join("/"),
-                            classes.join(", ")
-                        ),
-                    )
-                })
+                // As the folder holds it, or without the folders that wrap the whole set (as
+                // the model's classes were made from its training folder).
+                longest_class(location, classes)
+                    .or_else(|| longest_class(&location[wrap..], classes))
+                    .ok_or_else(|| {
+                        no_category(
+                            path,
+                            format!(
+                                "its category {} is none of the model's classes ({})",
+                                location.join("/"),
+                                classes.join(", ")
+                            ),
+                        )
+                    })
             })
             .collect::<Result<Vec<usize>>>()?;
         ImageSet::from_rgb(&self.images, description)?.with_labels(labels, classes.to_vec())
     }
 
+    /// The folders below `root` that wrap every image and so name no category (`32` for a
+    /// download whose sprites all lie in `32/`); [`LoadedImages::to_labelled_set`] skips them.
+    /// Empty when some image has no category at all.
+    pub fn wrapping_folders(&self, root: &Path) -> Vec<String> {
+        match self.locations(root) {
+            Ok(locations) => wrapping_folders(root, &self.paths, &locations),
+            Err(_) => Vec::new(),
+        }
+    }
+
     fn locations(&self, root: &Path) -> Result<Vec<Vec<String>>> {
         self.paths.iter().map(|path| location_of(root, path)).collect()
+    }
+
+    /// The locations without the folders that wrap the whole set.
+    fn category_locations(&self, root: &Path) -> Result<Vec<Vec<String>>> {
+        let mut locations = self.locations(root)?;
+        let wrap = wrapping_folders(root, &self.paths, &locations).len();
+        for location in &mut locations {
+            location.drain(..wrap);
+        }
+        Ok(locations)
     }
 }
