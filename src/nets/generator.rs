@@ -49,7 +49,9 @@ enum UpStage {
 /// is on): G also has `to_rgb.{r}` for every resolution r from 4 below the image size, and
 /// its image is `tanh(Σ_r up(rgb_r))`, where `rgb_r` is stage r's output (`to_rgb.{r}`, or
 /// the head and `out` at full size) and `up` upsamples it bilinearly to the image size, one
-/// doubling at a time. While a progressive resolution fades in, its own output is scaled by α.
+/// doubling at a time. Every stage's output but the 4×4 one starts at zero (a zero weight and
+/// no bias), so a new G draws the 4×4 image upsampled. While a progressive resolution fades
+/// in, its own output is scaled by α.
 ///
 /// **Skip-layer excitation** (when [`GeneratorConfig::excitation`](crate::config::GeneratorConfig)
 /// is on): `excitation.{16r}`, a gate per channel of the stage of side 16r computed from the
@@ -170,20 +172,23 @@ impl Generator {
                 head_noise.push(PixelNoise::new(vb, layer.width, HEAD_NOISE_LAYERS + j as u64)?);
             }
         }
-        let out = Conv::new(vb.pp("out"), width, image.channels, g.out_kernel, 1, true)?;
+        // With skip outputs every stage but the 4×4 one starts by adding nothing (a zero
+        // weight, no bias): G starts from the 4×4 image upsampled, and each stage learns what
+        // to add. Drawn at random like the rest, five outputs summed before tanh saturated it
+        // (garish colours, SWD rising from 150 to 187 in a 64×64 screen).
+        let stage_output = |name: &str, c_in: usize, first: bool| -> Result<Conv> {
+            match g.skip_outputs && !first {
+                true => Conv::zero_initialised(vb.pp(name), c_in, image.channels, g.out_kernel),
+                false => Conv::new(vb.pp(name), c_in, image.channels, g.out_kernel, 1, true),
+            }
+        };
+        let out = stage_output("out", width, false)?;
         macs += out.macs(side);
         let mut to_rgb = Vec::new();
         if image.progressive_start.is_some() || g.skip_outputs {
             let mut r = 4;
             while r < image.image_size {
-                let conv = Conv::new(
-                    vb.pp(format!("to_rgb.{r}")),
-                    g.widths.at(r),
-                    image.channels,
-                    g.out_kernel,
-                    1,
-                    true,
-                )?;
+                let conv = stage_output(&format!("to_rgb.{r}"), g.widths.at(r), r == 4)?;
                 macs += conv.macs(r) * u64::from(g.skip_outputs);
                 to_rgb.push((r, conv));
                 r *= 2;
@@ -482,26 +487,34 @@ mod tests {
         let z = TrainRng::new(5)
             .test_input((3, config.latent_dim), &Device::Cpu)
             .unwrap();
-        let image = g.forward_t(&z, false).unwrap();
-
-        // By hand: the stem, the two stages, each stage's own output, upsampled to 16×16.
+        let up = |x: &Tensor| upsample_bilinear_2x(x).unwrap();
+        let output = |side, x: &Tensor| g.stage_output(side, x, false, &[]).unwrap();
         let stem = super::super::layers::linear(&g.stem, &z)
             .unwrap()
             .reshape((3, g.stem_width, 4, 4))
             .unwrap();
         let x4 = g.stem_norm.forward_leaky(&stem, false, g.slope).unwrap();
+
+        // A new G draws the 4×4 image upsampled: the other stages start at zero.
+        let at_start = g.forward_t(&z, false).unwrap();
+        let first = up(&up(&output(4, &x4))).tanh().unwrap();
+        assert!(crate::ops::max_abs_diff(&at_start, &first) < 1e-6);
+
+        // With every stage's output drawn at random (as training moves them), by hand: the
+        // two stages, each stage's own output, upsampled to 16×16 and summed.
+        let mut rng = TrainRng::new(6);
+        for (name, var) in store.all() {
+            if name.starts_with("to_rgb") || name.starts_with("out") {
+                let value = (rng.test_input(var.shape(), &Device::Cpu).unwrap() * 0.1).unwrap();
+                var.set(&value).unwrap();
+            }
+        }
+        let image = g.forward_t(&z, false).unwrap();
         let x8 = g.run_stage(0, &x4, false, &[]).unwrap();
         let x16 = g.run_stage(1, &x8, false, &[]).unwrap();
-        let output = |side, x: &Tensor| g.stage_output(side, x, false, &[]).unwrap();
-        let up = |x: &Tensor| upsample_bilinear_2x(x).unwrap();
         let sum = ((up(&up(&output(4, &x4))) + up(&output(8, &x8))).unwrap() + output(16, &x16)).unwrap();
-        let expected = sum.tanh().unwrap();
-        let diff = crate::ops::max_abs_diff(&image, &expected);
-        assert!(
-            diff < 1e-5,
-            "image differs from tanh(Σ up(stage output)) by {diff}"
-        );
-        // Each stage draws something: none of the three outputs is zero.
+        let diff = crate::ops::max_abs_diff(&image, &sum.tanh().unwrap());
+        assert!(diff < 1e-5, "image differs from tanh(Σ up(stage output)) by {diff}");
         for (side, x) in [(4, &x4), (8, &x8), (16, &x16)] {
             let largest = output(side, x)
                 .abs()
