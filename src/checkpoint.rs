@@ -63,7 +63,7 @@ pub struct TrainingState {
     /// The trainer's adaptive state (augmentation probability, LeCam anchors); absent when
     /// the config uses neither, and in older checkpoints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adaptive: Option<crate::objective::AdaptiveState>,
+    pub adaptive: Option<crate::controllers::AdaptiveState>,
     /// Where progressive growing stood after `step` (resolution and fade-in α); absent
     /// without a progressive config. Informative: resuming recomputes it from the step and the
     /// config's schedule and refuses a checkpoint where the two disagree.
@@ -290,7 +290,8 @@ fn load_snapshot_networks(snapshot: &Path, device: &Device) -> Result<(AeganConf
     // a conditional one in its transition at its saved condition strength.
     let state = read_state(&snapshot)?;
     if let Some(c) = &config.conditioning {
-        networks.set_condition_strength(c.strength_at(state.step * config.batch_size as u64));
+        let images_shown = state.step * config.batch_size as u64;
+        networks.set_condition_strength(crate::controllers::condition_strength(c, images_shown));
     }
     let growth = state.growth;
     networks

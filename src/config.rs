@@ -17,37 +17,39 @@ pub use networks::{
     Norm, Precision, Upsample, WidthSchedule,
 };
 
-/// A moving average of G whose memory is counted in real images shown, as in StyleGAN2-ADA
-/// (Karras et al. 2020): after each G update `avg ← β·avg + (1 − β)·G` with
-/// `β = 0.5^(batch / h)`, where the half-life `h = min(half_life_images, ramp_up · images
-/// shown)` grows with training (when `ramp_up > 0`), so the average forgets the random
-/// initial weights quickly early on. See [`GeneratorAverage::decay`].
+/// A moving average of G's weights, kept beside G and used for sampling and image-quality
+/// measurements (Karras et al. 2018; Yazıcı et al. 2019): after each G update
+/// `avg ← β·avg + (1 − β)·G`, with β from [`crate::controllers::average_decay`]. In JSON,
+/// `{"half_life_images": …, "ramp_up": …}` or `{"decay": …}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GeneratorAverage {
-    /// Images after which a past G's weight in the average has halved.
-    pub half_life_images: f64,
-    /// The half-life is at most this fraction of the images shown so far (0: no ramp-up).
-    pub ramp_up: f64,
+#[serde(untagged, deny_unknown_fields)]
+pub enum GeneratorAverage {
+    /// Memory counted in real images shown, as in StyleGAN2-ADA (Karras et al. 2020):
+    /// `β = 0.5^(batch / h)`, where the half-life `h = min(half_life_images, ramp_up · images
+    /// shown)` grows with training (when `ramp_up > 0`), so the average forgets the random
+    /// initial weights quickly early on.
+    HalfLife {
+        /// Images after which a past G's weight in the average has halved.
+        half_life_images: f64,
+        /// The half-life is at most this fraction of the images shown so far (0: no ramp-up).
+        ramp_up: f64,
+    },
+    /// One decay per G update, ramped up as `min(decay, (1 + t) / (10 + t))` at update t.
+    /// Over a CPU hour (7.5 epochs of HAM10000) a decay of 0.999 lagged G and measured worse
+    /// (FID 154.8 against 143.0) than G itself.
+    FixedDecay {
+        /// The decay d, in (0, 1).
+        decay: f64,
+    },
 }
 
 impl GeneratorAverage {
     /// StyleGAN2-ADA's setting for small batches: half-life 10,000 images, ramp-up 0.05.
     pub fn new() -> Self {
-        GeneratorAverage {
+        GeneratorAverage::HalfLife {
             half_life_images: 10_000.0,
             ramp_up: 0.05,
         }
-    }
-
-    /// β for the update made after `images_shown` real images (this step's included) at
-    /// batch size `batch`.
-    pub fn decay(&self, images_shown: u64, batch: usize) -> f64 {
-        let mut half_life = self.half_life_images;
-        if self.ramp_up > 0.0 {
-            half_life = half_life.min(self.ramp_up * images_shown as f64);
-        }
-        0.5f64.powf(batch as f64 / half_life.max(1e-8))
     }
 }
 
@@ -275,16 +277,9 @@ pub struct AeganConfig {
     pub adam_betas: (f64, f64),
     /// Adam ε.
     pub adam_eps: f64,
-    /// Decay of an exponential moving average of G's weights, kept beside G and used for
-    /// sampling and image-quality measurements (Karras et al. 2018; Yazıcı et al. 2019).
-    /// `0` (the presets' default) keeps no average. The decay is ramped up as
-    /// `min(decay, (1 + t) / (10 + t))` at step t, so that the average does not remember the
-    /// random initial weights for long. It pays off in long runs; over a CPU hour (7.5 epochs
-    /// of HAM10000) a decay of 0.999 lagged G and measured worse (FID 154.8 against 143.0).
-    #[serde(default)]
-    pub generator_ema: f64,
-    /// A moving average of G with a half-life in images and a ramp-up (StyleGAN2-ADA), kept
-    /// and used like `generator_ema`; set at most one of the two.
+    /// A moving average of G's weights, used for sampling and image-quality measurements;
+    /// `None` keeps none. (Configs written before this field took its two forms held a fixed
+    /// decay in `generator_ema`; [`AeganConfig::from_json`] reads them.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator_average: Option<GeneratorAverage>,
     /// Dx's adversarial loss.
@@ -399,8 +394,7 @@ impl AeganConfig {
             // A half-life in images with a ramp-up rather than a fixed decay: a fixed 0.999
             // lagged a generator that was still improving fast (FID 154.8 against G's 143.0
             // after 7.5 epochs); this average beat G after 30 minutes (34.8 against 37.4).
-            generator_ema: 0.0,
-            generator_average: Some(GeneratorAverage {
+            generator_average: Some(GeneratorAverage::HalfLife {
                 half_life_images: lean_half_life_images(image_size),
                 ramp_up: 0.05,
             }),
@@ -499,7 +493,6 @@ impl AeganConfig {
             },
             adam_betas: (0.5, 0.999),
             adam_eps: 1e-8,
-            generator_ema: 0.0,
             generator_average: None,
             image_loss: ImageLoss::NonSaturating,
             lecam: None,
@@ -650,35 +643,34 @@ impl AeganConfig {
                 "must be finite and > 0",
             ));
         }
-        if !(0.0..1.0).contains(&self.generator_ema) {
-            return Err(AeganError::config(
-                "generator_ema",
-                self.generator_ema,
-                "must be in [0, 1) (0 keeps no average)",
-            ));
-        }
-        if let Some(a) = &self.generator_average {
-            if self.generator_ema > 0.0 {
+        match self.generator_average {
+            Some(GeneratorAverage::HalfLife {
+                half_life_images,
+                ramp_up,
+            }) => {
+                if !half_life_images.is_finite() || half_life_images <= 0.0 {
+                    return Err(AeganError::config(
+                        "generator_average.half_life_images",
+                        half_life_images,
+                        "must be finite and > 0",
+                    ));
+                }
+                if !ramp_up.is_finite() || ramp_up < 0.0 {
+                    return Err(AeganError::config(
+                        "generator_average.ramp_up",
+                        ramp_up,
+                        "must be finite and >= 0",
+                    ));
+                }
+            }
+            Some(GeneratorAverage::FixedDecay { decay }) if !(decay > 0.0 && decay < 1.0) => {
                 return Err(AeganError::config(
-                    "generator_average",
-                    a,
-                    "set either generator_ema or generator_average, not both",
+                    "generator_average.decay",
+                    decay,
+                    "must be in (0, 1) (null keeps no average)",
                 ));
             }
-            if !a.half_life_images.is_finite() || a.half_life_images <= 0.0 {
-                return Err(AeganError::config(
-                    "generator_average.half_life_images",
-                    a.half_life_images,
-                    "must be finite and > 0",
-                ));
-            }
-            if !a.ramp_up.is_finite() || a.ramp_up < 0.0 {
-                return Err(AeganError::config(
-                    "generator_average.ramp_up",
-                    a.ramp_up,
-                    "must be finite and >= 0",
-                ));
-            }
+            _ => {}
         }
         if let Some(l) = &self.lecam {
             if !l.weight.is_finite() || l.weight < 0.0 {
@@ -826,21 +818,45 @@ impl AeganConfig {
         self.conditioning.as_ref().map_or(&[], |c| c.classes.as_slice())
     }
 
-    /// Whether a moving average of G is kept (`generator_ema` or `generator_average`).
+    /// Whether a moving average of G is kept.
     pub fn keeps_generator_average(&self) -> bool {
-        self.generator_ema > 0.0 || self.generator_average.is_some()
+        self.generator_average.is_some()
     }
 
-    /// Reads and validates a config from a JSON file.
+    /// Reads and validates a config from a JSON file ([`AeganConfig::from_json`]).
     pub fn from_json_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| AeganError::io(path, e))?;
-        let config: AeganConfig = serde_json::from_str(&text).map_err(|source| AeganError::Json {
+        let config = Self::from_json(&text).map_err(|source| AeganError::Json {
             path: path.to_path_buf(),
             source,
         })?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Parses a config from JSON, including those written by earlier versions: a fixed decay
+    /// of G's average was once its own field, `"generator_ema": d` (0 for none), and is read
+    /// as `"generator_average": {"decay": d}`. Unknown fields are an error.
+    pub fn from_json(text: &str) -> std::result::Result<Self, serde_json::Error> {
+        let mut value: serde_json::Value = serde_json::from_str(text)?;
+        if let Some(object) = value.as_object_mut() {
+            if let Some(legacy) = object.remove("generator_ema") {
+                use serde::de::Error;
+                let decay = legacy
+                    .as_f64()
+                    .ok_or_else(|| serde_json::Error::custom("generator_ema must be a number"))?;
+                if decay != 0.0 {
+                    if object.contains_key("generator_average") {
+                        return Err(serde_json::Error::custom(
+                            "set either generator_ema or generator_average, not both",
+                        ));
+                    }
+                    object.insert("generator_average".into(), serde_json::json!({ "decay": decay }));
+                }
+            }
+        }
+        serde_json::from_value(value)
     }
 
     /// The config as pretty-printed JSON.

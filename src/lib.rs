@@ -38,8 +38,9 @@
 //! let batch = data.batch(&[0, 1, 2, 3, 4, 5, 6, 7], &device)?;
 //! let losses = trainer.step(&batch)?;
 //! println!("{:?}", losses.generator);
-//! let z = trainer.sample_latents(4, 42)?;
-//! let images = trainer.generate(&z)?; // (4, 3, 32, 32) in [-1, 1]
+//! let model = trainer.model(); // sampling, encoding, reconstruction: `Model`
+//! let z = model.sample_latents(4, 42)?;
+//! let images = model.generate(&z)?; // (4, 3, 32, 32) in [-1, 1]
 //! assert_eq!(images.dims(), &[4, 3, 32, 32]);
 //! # Ok(()) }
 //! ```

@@ -31,14 +31,14 @@
 //! - *Hinge loss* for Dx ([`ImageLoss::Hinge`]): `L_Dx = mean relu(1 − Dx(x)) +
 //!   ½·[mean relu(1 + Dx(x̂)) + mean relu(1 + Dx(x̃))]` and the image term of L_GE becomes
 //!   `½·[−mean Dx(x̂) − mean Dx(x̃)]`; targets and output zeroing do not apply to it.
-//! - *LeCam* ([`LeCamConfig`]): with anchors a_r ← d·a_r + (1 − d)·mean Dx(x) and
-//!   a_f ← d·a_f + (1 − d)·½[mean Dx(x̂) + mean Dx(x̃)] updated first, L_Dx gains
+//! - *LeCam* ([`LeCamConfig`]): with anchors a_r and a_f, moving averages of Dx's mean logits
+//!   on real and on generated and reconstructed images up to the step before
+//!   ([`crate::controllers`]), L_Dx gains
 //!   `λ·(mean (Dx(x) − a_f)² + ½·[mean (Dx(x̂) − a_r)² + mean (Dx(x̃) − a_r)²])`.
 //! - *DiffAugment* ([`DiffAugmentConfig`]): every Dx(·) above, in both steps, is Dx(T(·))
 //!   with T a random differentiable augmentation drawn afresh for each batch
-//!   ([`crate::diffaug`]), applied per image with probability p. With ADA's controller, after
-//!   each discriminator step `p ← clamp(p + sign(mean sign Dx(T(x)) − target)·batch /
-//!   images_to_full, 0, 1)`.
+//!   ([`crate::diffaug`]), applied per image with probability p (fixed, or set by ADA's
+//!   controller in [`crate::controllers`]).
 //! - *Consistency regularisation* (bCR, [`ConsistencyConfig`]): with T a random transform
 //!   drawn afresh per batch, L_Dx gains `λ_r·mean (Dx(x) − Dx(T(x)))² + λ_f·mean (Dx(x̂) −
 //!   Dx(T(x̂)))²` ([`consistency_term`]); with DiffAugment on, each side is also augmented as
@@ -65,7 +65,8 @@
 //! ```
 //! # fn main() -> aegan::Result<()> {
 //! use aegan::candle_core::Device;
-//! use aegan::objective::{AdaptiveState, AeganObjective};
+//! use aegan::controllers::AdaptiveState;
+//! use aegan::objective::AeganObjective;
 //! use aegan::optim::Adam;
 //! use aegan::rng::TrainRng;
 //! use aegan::{data::synthetic, AeganConfig, NetworkKind, Networks};
@@ -115,7 +116,7 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{AeganConfig, ConsistencyConfig, DiffAugmentConfig, ImageLoss, LeCamConfig, LossWeights};
-use crate::controllers::augment_probability_after;
+use crate::controllers::AdaptiveState;
 use crate::diffaug;
 use crate::error::Result;
 use crate::nets::Networks;
@@ -131,29 +132,6 @@ pub fn bce_with_logits(logits: &Tensor, target: f64) -> Result<Tensor> {
 /// Mean hinge loss `relu(1 − sign·l)` of `logits`: `sign` 1 for real, −1 for fake.
 pub fn hinge(logits: &Tensor, sign: f64) -> Result<Tensor> {
     Ok(logits.affine(-sign, 1.0)?.relu()?.mean_all()?)
-}
-
-/// The state that the objective's adaptive parts carry from step to step, saved in
-/// checkpoints: the augmentation probability (ADA) and the LeCam anchors.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct AdaptiveState {
-    /// Probability of each DiffAugment transform per image.
-    pub augment_probability: f64,
-    /// LeCam anchor a_r: moving average of Dx's mean logit on real images.
-    pub lecam_real: f64,
-    /// LeCam anchor a_f: moving average of Dx's mean logit on generated and reconstructed images.
-    pub lecam_fake: f64,
-}
-
-impl AdaptiveState {
-    /// The state before the first step: the configured probability, anchors at 0.
-    pub fn new(config: &AeganConfig) -> Self {
-        AdaptiveState {
-            augment_probability: config.diff_augment.map(|d| d.probability).unwrap_or(0.0),
-            lecam_real: 0.0,
-            lecam_fake: 0.0,
-        }
-    }
 }
 
 /// The discriminator step's loss values.
@@ -238,8 +216,10 @@ pub struct Evaluated<L> {
     /// read back to the host until [`Evaluated::values`] (on a GPU, a read waits for the
     /// queued work): a loop can read several losses in one copy.
     pub terms: Tensor,
-    /// The adaptive state after this step, to keep only if the step is applied.
-    pub next_state: AdaptiveState,
+    /// What the training-time controllers need from this step, detached, in the order of
+    /// [`crate::controllers::DiscriminatorStatistics::NAMES`]: Dx's mean logits and the mean
+    /// sign of its real logits (discriminator step); empty for the generator step.
+    pub statistics: Tensor,
     values: std::marker::PhantomData<L>,
 }
 
@@ -401,30 +381,12 @@ impl AeganObjective {
                 + bce_with_logits(&zeroed(dz.forward_t(&z_tilde, true)?)?, tf)?)?
                 * 0.5)?)?;
 
-        let mut next_state = *state;
-        // LeCam's anchors and ADA's controller are host numbers: each option reads its
-        // statistics back once per step (the default objective reads nothing here).
-        let mean = |t: &Tensor| -> Result<f64> { Ok(f64::from(crate::host::read_f32(&t.mean_all()?)?[0])) };
         if let Some(lecam) = &self.lecam {
-            let d = lecam.decay;
-            let means = Tensor::stack(
-                &[
-                    real_logits.mean_all()?,
-                    generated_logits.mean_all()?,
-                    reconstructed_logits.mean_all()?,
-                ],
-                0,
-            )?;
-            let means = crate::host::read_f32(&means)?;
-            let real_mean = f64::from(means[0]);
-            let fake_mean = 0.5 * (f64::from(means[1]) + f64::from(means[2]));
-            next_state.lecam_real = d * state.lecam_real + (1.0 - d) * real_mean;
-            next_state.lecam_fake = d * state.lecam_fake + (1.0 - d) * fake_mean;
             let term = lecam_term(
                 &real_logits,
                 &[&generated_logits, &reconstructed_logits],
-                next_state.lecam_real,
-                next_state.lecam_fake,
+                state.lecam_real,
+                state.lecam_fake,
             )?;
             image = (image + (term * lecam.weight)?)?;
         }
@@ -437,20 +399,25 @@ impl AeganObjective {
             let fake_term = consistency_term(&generated_logits, &transformed(&x_hat)?)?;
             image = ((image + (real_term * cr.real_weight)?)? + (fake_term * cr.fake_weight)?)?;
         }
-        if let Some(adaptive) = self.diff_augment.and_then(|d| d.adaptive) {
-            let overfitting = mean(&real_logits.sign()?)?;
-            next_state.augment_probability =
-                augment_probability_after(state.augment_probability, overfitting, x.dim(0)?, &adaptive);
-        }
         // The classifier learns from real images only: no cross-entropy on the fakes here.
         let real_class = Self::class_loss(&[real_class], labels)?;
         let (weighted_class, class) = self.weighted_class_loss(real_class, &latent, 1.0)?;
         let image = (image + weighted_class)?;
         let terms = Tensor::stack(&[&image, &latent, &class], 0)?.detach();
+        let statistics = Tensor::stack(
+            &[
+                real_logits.mean_all()?,
+                generated_logits.mean_all()?,
+                reconstructed_logits.mean_all()?,
+                real_logits.sign()?.mean_all()?,
+            ],
+            0,
+        )?
+        .detach();
         Ok(Evaluated {
             loss: (image + latent)?,
             terms,
-            next_state,
+            statistics,
             values: std::marker::PhantomData,
         })
     }
@@ -518,7 +485,7 @@ impl AeganObjective {
         Ok(Evaluated {
             loss: total,
             terms,
-            next_state: *state,
+            statistics: Tensor::zeros(0, candle_core::DType::F32, x.device())?,
             values: std::marker::PhantomData,
         })
     }

@@ -340,9 +340,10 @@ impl TrainingLoop {
         quality: &[QualityPoint],
     ) -> Result<PathBuf> {
         let out = &self.options.out_dir;
+        let model = trainer.model();
         let samples = match &shown.z_labels {
-            Some(labels) => trainer.generate_labelled(&shown.z, labels)?,
-            None => trainer.generate(&shown.z)?,
+            Some(labels) => model.generate_labelled(&shown.z, labels)?,
+            None => model.generate(&shown.z)?,
         };
         let step = trainer.step_count();
         let class_names = trainer.config().class_names();
@@ -404,8 +405,8 @@ impl TrainingLoop {
         }
         let shown_real = trainer.at_current_resolution(&shown.real)?;
         let reconstructed = match &shown.real_labels {
-            Some(labels) => trainer.reconstruct_labelled(&shown_real, labels)?,
-            None => trainer.reconstruct(&shown_real)?,
+            Some(labels) => model.reconstruct_labelled(&shown_real, labels)?,
+            None => model.reconstruct(&shown_real)?,
         };
         let pairs = Tensor::stack(&[&shown_real, &reconstructed], 1)?.flatten_to(1)?;
         let zoom = (2 * trainer.config().image_size / trainer.resolution()).max(1);
@@ -485,13 +486,13 @@ impl Shown {
         let real = batch(data, &indices, Augment::None, 0, 0, trainer.device())?;
         if classes == 0 {
             return Ok(Shown {
-                z: trainer.sample_latents(32, seed)?,
+                z: trainer.model().sample_latents(32, seed)?,
                 z_labels: None,
                 real,
                 real_labels: None,
             });
         }
-        let row = trainer.sample_latents(SHOWN_PER_CLASS, seed)?;
+        let row = trainer.model().sample_latents(SHOWN_PER_CLASS, seed)?;
         let rows: Vec<&Tensor> = (0..classes).map(|_| &row).collect();
         Ok(Shown {
             z: Tensor::cat(&rows, 0)?,

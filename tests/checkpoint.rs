@@ -40,11 +40,17 @@ fn round_trip_gives_identical_outputs() {
     assert_eq!(loaded.config(), trainer.config());
     let z = rng.normal((4, 8), &Device::Cpu).unwrap();
     assert_eq!(
-        common::max_abs_diff(&trainer.generate(&z).unwrap(), &loaded.generate(&z).unwrap()),
+        common::max_abs_diff(
+            &trainer.model().generate(&z).unwrap(),
+            &loaded.model().generate(&z).unwrap()
+        ),
         0.0
     );
     assert_eq!(
-        common::max_abs_diff(&trainer.encode(&data).unwrap(), &loaded.encode(&data).unwrap()),
+        common::max_abs_diff(
+            &trainer.model().encode(&data).unwrap(),
+            &loaded.model().encode(&data).unwrap()
+        ),
         0.0
     );
     let (_, nets) = checkpoint::load_networks(dir.path(), &Device::Cpu).unwrap();
@@ -278,7 +284,7 @@ fn resume_is_exact_with_every_adaptive_option_on() {
     let dir = tempfile::tempdir().unwrap();
     let data = data();
     let mut config = common::tiny(16);
-    config.generator_average = Some(aegan::config::GeneratorAverage {
+    config.generator_average = Some(aegan::config::GeneratorAverage::HalfLife {
         half_life_images: 20.0,
         ramp_up: 0.5,
     });
@@ -309,9 +315,12 @@ fn resume_is_exact_with_every_adaptive_option_on() {
         &common::snapshot(resumed.networks()),
     );
     assert!(worst <= 1e-6, "resumed weights differ by {worst}");
-    let z = straight.sample_latents(4, 1).unwrap();
+    let z = straight.model().sample_latents(4, 1).unwrap();
     assert_eq!(
-        common::max_abs_diff(&straight.generate(&z).unwrap(), &resumed.generate(&z).unwrap()),
+        common::max_abs_diff(
+            &straight.model().generate(&z).unwrap(),
+            &resumed.model().generate(&z).unwrap()
+        ),
         0.0,
         "the moving average of G continues exactly"
     );

@@ -6,7 +6,8 @@ mod common;
 
 use aegan::candle_core::{Device, Tensor, Var};
 use aegan::config::LossWeights;
-use aegan::objective::{AdaptiveState, AeganObjective, DiscriminatorLosses, Evaluated, GeneratorLosses};
+use aegan::controllers::AdaptiveState;
+use aegan::objective::{AeganObjective, DiscriminatorLosses, Evaluated, GeneratorLosses};
 use aegan::optim::Adam;
 use aegan::rng::TrainRng;
 use aegan::{data::synthetic, AeganConfig, NetworkKind, Networks};

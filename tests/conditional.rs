@@ -353,16 +353,17 @@ fn conditioning_is_validated_by_name_and_its_strength_ramps_linearly() {
         "conditioning.transition.length_images",
     );
 
+    use aegan::controllers::condition_strength;
     let mut c = ConditioningConfig::new(vec!["a".into(), "b".into()]);
-    assert_eq!(c.strength_at(0), 1.0, "no transition: fully conditional");
+    assert_eq!(condition_strength(&c, 0), 1.0, "no transition: fully conditional");
     c.transition = Some(ConditioningTransition {
         start_images: 100,
         length_images: 400,
     });
-    assert_eq!(c.strength_at(100), 0.0);
-    assert_eq!(c.strength_at(300), 0.5);
-    assert_eq!(c.strength_at(500), 1.0);
-    assert_eq!(c.strength_at(10_000), 1.0);
+    assert_eq!(condition_strength(&c, 100), 0.0);
+    assert_eq!(condition_strength(&c, 300), 0.5);
+    assert_eq!(condition_strength(&c, 500), 1.0);
+    assert_eq!(condition_strength(&c, 10_000), 1.0);
     // The JSON keeps the class names and reads back the same config.
     let config = conditional(common::tiny(16));
     let json = serde_json::to_string(&config).unwrap();
@@ -433,7 +434,8 @@ fn with_classifier(weight: f64) -> AeganConfig {
 
 #[test]
 fn the_auxiliary_classifier_adds_its_weighted_cross_entropy_to_both_steps() {
-    use aegan::objective::{AdaptiveState, AeganObjective};
+    use aegan::controllers::AdaptiveState;
+    use aegan::objective::AeganObjective;
 
     let nets = Networks::new(&with_classifier(0.5), &Device::Cpu).unwrap();
     assert!(nets.image_discriminator.has_classifier());

@@ -19,11 +19,9 @@ fn presets_are_valid_at_every_supported_size() {
 
 #[test]
 fn the_lean_preset_averages_g_over_more_images_from_64_pixels_up() {
-    let half_life = |size| {
-        AeganConfig::lean(size)
-            .generator_average
-            .expect("the lean preset samples from G's average")
-            .half_life_images
+    let half_life = |size| match AeganConfig::lean(size).generator_average {
+        Some(aegan::config::GeneratorAverage::HalfLife { half_life_images, .. }) => half_life_images,
+        other => panic!("the lean preset samples from G's average with a half-life: {other:?}"),
     };
     assert_eq!(half_life(16), half_life(32));
     assert!(
@@ -64,7 +62,12 @@ fn each_bad_field_is_named_with_its_value() {
         ("real_target", Box::new(|c| c.real_target = 1.5)),
         ("fake_target", Box::new(|c| c.fake_target = 0.99)),
         ("output_zeroing", Box::new(|c| c.output_zeroing = 1.0)),
-        ("generator_ema", Box::new(|c| c.generator_ema = 1.0)),
+        (
+            "generator_average.decay",
+            Box::new(|c| {
+                c.generator_average = Some(aegan::config::GeneratorAverage::FixedDecay { decay: 1.0 })
+            }),
+        ),
         (
             "learning_rates.image_discriminator",
             Box::new(|c| c.learning_rates.image_discriminator = f64::NAN),
@@ -77,16 +80,9 @@ fn each_bad_field_is_named_with_its_value() {
         ("batch_size", Box::new(|c| c.batch_size = 1)),
         ("leaky_slope", Box::new(|c| c.leaky_slope = 1.0)),
         (
-            "generator_average",
-            Box::new(|c| {
-                c.generator_ema = 0.99;
-                c.generator_average = Some(Default::default());
-            }),
-        ),
-        (
             "generator_average.half_life_images",
             Box::new(|c| {
-                c.generator_average = Some(aegan::config::GeneratorAverage {
+                c.generator_average = Some(aegan::config::GeneratorAverage::HalfLife {
                     half_life_images: 0.0,
                     ramp_up: 0.05,
                 })
@@ -193,9 +189,49 @@ fn the_architecture_options_round_trip_and_old_configs_leave_them_off() {
     assert_eq!(back, config);
     // A config written before these options existed has none of their fields.
     let old = AeganConfig::lean(64).to_json();
-    for field in ["skip_outputs", "excitation", "residual", "minibatch_std", "consistency"] {
+    for field in [
+        "skip_outputs",
+        "excitation",
+        "residual",
+        "minibatch_std",
+        "consistency",
+    ] {
         assert!(!old.contains(field), "{field} written for a config that is off");
     }
     let read: AeganConfig = serde_json::from_str(&old).unwrap();
     assert!(!read.generator.skip_outputs && read.image_discriminator.minibatch_std.is_none());
+}
+
+#[test]
+fn a_config_with_the_older_generator_ema_field_loads_as_a_fixed_decay_average() {
+    let mut json: serde_json::Value = serde_json::from_str(&AeganConfig::lean(32).to_json()).unwrap();
+    let object = json.as_object_mut().unwrap();
+    object.remove("generator_average");
+    object.insert("generator_ema".into(), serde_json::json!(0.999));
+    let config = AeganConfig::from_json(&json.to_string()).unwrap();
+    assert_eq!(
+        config.generator_average,
+        Some(aegan::config::GeneratorAverage::FixedDecay { decay: 0.999 })
+    );
+    // 0 was "no average".
+    let object = json.as_object_mut().unwrap();
+    object.insert("generator_ema".into(), serde_json::json!(0.0));
+    assert_eq!(
+        AeganConfig::from_json(&json.to_string())
+            .unwrap()
+            .generator_average,
+        None
+    );
+    // Both forms at once, as before, is refused.
+    let object = json.as_object_mut().unwrap();
+    object.insert("generator_ema".into(), serde_json::json!(0.9));
+    object.insert(
+        "generator_average".into(),
+        serde_json::json!({"half_life_images": 4000.0, "ramp_up": 0.05}),
+    );
+    assert!(AeganConfig::from_json(&json.to_string()).is_err());
+    // The new forms round-trip.
+    let mut fixed = AeganConfig::lean(32);
+    fixed.generator_average = Some(aegan::config::GeneratorAverage::FixedDecay { decay: 0.99 });
+    assert_eq!(AeganConfig::from_json(&fixed.to_json()).unwrap(), fixed);
 }

@@ -44,7 +44,7 @@ fn a_loaded_checkpoint_samples_what_the_trainer_samples_from_the_moving_average(
     assert_eq!(samples.dims(), &[6, 3, 16, 16]);
     let z = model.sample_latents(6, 42).unwrap();
     assert_eq!(
-        common::max_abs_diff(&samples, &trainer.generate(&z).unwrap()),
+        common::max_abs_diff(&samples, &trainer.model().generate(&z).unwrap()),
         0.0
     );
     // From the average, not from G.

@@ -39,25 +39,26 @@ fn lecam_term_on_known_logits() {
 
 #[test]
 fn the_average_half_life_counts_images_and_ramps_up() {
-    let average = GeneratorAverage {
+    use aegan::controllers::average_decay;
+    let average = GeneratorAverage::HalfLife {
         half_life_images: 10_000.0,
         ramp_up: 0.05,
     };
     // After 1,000,000 images the ramp (50,000) no longer binds: β = 0.5^(32 / 10,000).
-    let late = average.decay(1_000_000, 32);
+    let late = average_decay(&average, 1_000_000 / 32, 32);
     assert!((late - 0.5f64.powf(32.0 / 10_000.0)).abs() < 1e-12);
     // After 32,000 images the half-life is 0.05 · 32,000 = 1,600 images.
-    let early = average.decay(32_000, 32);
+    let early = average_decay(&average, 32_000 / 32, 32);
     assert!((early - 0.5f64.powf(32.0 / 1_600.0)).abs() < 1e-12);
     // A half-life of h images halves a past weight after h / batch updates.
     let updates: i32 = 10_000 / 32;
     assert!((late.powi(updates) - 0.5).abs() < 0.01);
     // Without ramp-up the half-life is fixed.
-    let fixed = GeneratorAverage {
+    let fixed = GeneratorAverage::HalfLife {
         half_life_images: 1_600.0,
         ramp_up: 0.0,
     };
-    assert_eq!(fixed.decay(32, 32), early);
+    assert_eq!(average_decay(&fixed, 1, 32), early);
 }
 
 fn batch() -> Tensor {
@@ -375,7 +376,8 @@ fn the_consistency_term_is_the_mean_squared_difference_of_the_logits() {
 #[test]
 fn consistency_adds_nothing_for_the_identity_transform_and_a_penalty_for_a_real_one() {
     use aegan::config::ConsistencyConfig;
-    use aegan::objective::{AdaptiveState, AeganObjective};
+    use aegan::controllers::AdaptiveState;
+    use aegan::objective::AeganObjective;
     use aegan::Networks;
     let x = batch();
     let d_image = |consistency: Option<ConsistencyConfig>| {

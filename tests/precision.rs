@@ -20,14 +20,17 @@ fn a_bf16_model_computes_close_to_f32_and_keeps_f32_weights_outputs_and_checkpoi
     let mut full = AeganTrainer::new(config(Precision::F32), &Device::Cpu).unwrap();
     let mut mixed = AeganTrainer::new(config(Precision::Bf16), &Device::Cpu).unwrap();
     // Same seed, same initial weights: the forward passes differ only by rounding.
-    let z = full.sample_latents(4, 1).unwrap();
-    let (a, b) = (full.generate(&z).unwrap(), mixed.generate(&z).unwrap());
+    let z = full.model().sample_latents(4, 1).unwrap();
+    let (a, b) = (
+        full.model().generate(&z).unwrap(),
+        mixed.model().generate(&z).unwrap(),
+    );
     assert_eq!(b.dtype(), DType::F32, "images come out in f32");
     let diff = common::max_abs_diff(&a, &b);
     assert!(diff > 0.0 && diff < 0.05, "bf16 G differs from f32 G by {diff}");
-    let ze = mixed.encode(&x).unwrap();
+    let ze = mixed.model().encode(&x).unwrap();
     assert_eq!(ze.dtype(), DType::F32);
-    assert!(common::max_abs_diff(&full.encode(&x).unwrap(), &ze) < 0.05);
+    assert!(common::max_abs_diff(&full.model().encode(&x).unwrap(), &ze) < 0.05);
 
     let (lf, lm) = (full.step(&x).unwrap(), mixed.step(&x).unwrap());
     for ((name, f), (_, m)) in lf.named().into_iter().zip(lm.named()) {

@@ -137,7 +137,7 @@ fn grown_networks_compute_what_networks_built_at_that_size_compute() {
             var.set(value.as_tensor()).unwrap();
         }
     }
-    let z = trainer.sample_latents(4, 9).unwrap();
+    let z = trainer.model().sample_latents(4, 9).unwrap();
     let x = images(4, 16);
     let pairs = [
         (
@@ -259,8 +259,8 @@ fn the_256_path_runs_end_to_end_on_synthetic_data() {
     assert_eq!(trainer.growth(), Some(Growth::stable(256)));
     let losses = summary.last_losses.unwrap();
     assert!(losses.named().iter().all(|(_, v)| v.is_finite()));
-    let z = trainer.sample_latents(2, 0).unwrap();
-    assert_eq!(trainer.generate(&z).unwrap().dims(), &[2, 3, 256, 256]);
+    let z = trainer.model().sample_latents(2, 0).unwrap();
+    assert_eq!(trainer.model().generate(&z).unwrap().dims(), &[2, 3, 256, 256]);
     // Sample grids were written at each saved resolution, named by it.
     let history: Vec<String> = std::fs::read_dir(dir.path().join("history"))
         .unwrap()

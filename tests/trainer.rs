@@ -96,7 +96,7 @@ fn small_model_halves_its_reconstruction_error_on_64_synthetic_images() {
     let data = synthetic::lesions(64, 32, 11);
     let all = data.to_tensor(&device).unwrap();
     let l1 = |t: &AeganTrainer| {
-        let rec = t.reconstruct(&all).unwrap();
+        let rec = t.model().reconstruct(&all).unwrap();
         (rec - &all)
             .unwrap()
             .abs()
@@ -152,10 +152,10 @@ fn inference_outputs_do_not_keep_the_graph_alive() {
             kind.name()
         );
     }
-    let z = trainer.sample_latents(4, 0).unwrap();
-    assert!(!trainer.generate(&z).unwrap().track_op());
-    assert!(!trainer.encode(&batch(4, 16)).unwrap().track_op());
-    assert!(!trainer.reconstruct(&batch(4, 16)).unwrap().track_op());
+    let z = trainer.model().sample_latents(4, 0).unwrap();
+    assert!(!trainer.model().generate(&z).unwrap().track_op());
+    assert!(!trainer.model().encode(&batch(4, 16)).unwrap().track_op());
+    assert!(!trainer.model().reconstruct(&batch(4, 16)).unwrap().track_op());
     assert!(!aegan::metrics::generate(trainer.networks(), &z, None)
         .unwrap()
         .track_op());
@@ -170,8 +170,7 @@ fn allocator_tuning_applies_on_glibc() {
 #[test]
 fn generator_average_follows_g_with_the_ramped_decay_and_is_what_samples_come_from() {
     let mut config = common::tiny(16);
-    config.generator_average = None;
-    config.generator_ema = 0.999;
+    config.generator_average = Some(aegan::config::GeneratorAverage::FixedDecay { decay: 0.999 });
     let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
     // The parameters follow G; the batch-norm statistics are measured for the average itself.
     let values = |store: &aegan::params::ParamStore| -> Vec<Vec<f32>> {
@@ -203,7 +202,7 @@ fn generator_average_follows_g_with_the_ramped_decay_and_is_what_samples_come_fr
     assert!(worst < 1e-6, "average off by {worst}");
     assert_ne!(avg, g, "the average is not G");
 
-    let z = trainer.sample_latents(3, 1).unwrap();
+    let z = trainer.model().sample_latents(3, 1).unwrap();
     let from_average = trainer
         .networks()
         .sampler()
@@ -212,13 +211,12 @@ fn generator_average_follows_g_with_the_ramped_decay_and_is_what_samples_come_fr
         .unwrap();
     let from_g = trainer.networks().generator.forward_t(&z, false).unwrap();
     assert_eq!(
-        common::max_abs_diff(&trainer.generate(&z).unwrap(), &from_average),
+        common::max_abs_diff(&trainer.model().generate(&z).unwrap(), &from_average),
         0.0
     );
     assert!(common::max_abs_diff(&from_average, &from_g) > 0.0);
 
     let mut plain = common::tiny(16);
-    plain.generator_ema = 0.0;
     plain.generator_average = None;
     let plain = AeganTrainer::new(plain, &Device::Cpu).unwrap();
     assert!(plain.networks().ema_store().is_none());
@@ -371,7 +369,7 @@ fn results_do_not_depend_on_the_thread_count() {
 #[test]
 fn the_average_of_g_gets_statistics_measured_on_its_own_activations() {
     let mut config = common::tiny(16);
-    config.generator_average = Some(aegan::config::GeneratorAverage {
+    config.generator_average = Some(aegan::config::GeneratorAverage::HalfLife {
         half_life_images: 16.0,
         ramp_up: 0.0,
     });

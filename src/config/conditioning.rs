@@ -99,17 +99,6 @@ impl ConditioningConfig {
         self.classes.iter().position(|c| c == name)
     }
 
-    /// The condition's strength λ after `images_shown` images: 1 without a transition.
-    pub fn strength_at(&self, images_shown: u64) -> f64 {
-        match self.transition {
-            None => 1.0,
-            Some(t) => {
-                let into = images_shown.saturating_sub(t.start_images) as f64;
-                (into / t.length_images.max(1) as f64).min(1.0)
-            }
-        }
-    }
-
     /// Checks every field; the error names the first bad one (as in the config's JSON).
     pub fn validate(&self) -> Result<()> {
         if self.classes.len() < 2 {

@@ -514,7 +514,10 @@ mod tests {
         let x16 = g.run_stage(1, &x8, false, &[]).unwrap();
         let sum = ((up(&up(&output(4, &x4))) + up(&output(8, &x8))).unwrap() + output(16, &x16)).unwrap();
         let diff = crate::ops::max_abs_diff(&image, &sum.tanh().unwrap());
-        assert!(diff < 1e-5, "image differs from tanh(Σ up(stage output)) by {diff}");
+        assert!(
+            diff < 1e-5,
+            "image differs from tanh(Σ up(stage output)) by {diff}"
+        );
         for (side, x) in [(4, &x4), (8, &x8), (16, &x16)] {
             let largest = output(side, x)
                 .abs()

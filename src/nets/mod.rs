@@ -127,7 +127,7 @@ pub struct Networks {
     /// Latent discriminator Dz.
     pub latent_discriminator: LatentDiscriminator,
     /// The moving average of G's weights when the config keeps one
-    /// ([`AeganConfig::generator_ema`], [`AeganConfig::generator_average`]);
+    /// ([`AeganConfig::generator_average`]);
     /// [`Networks::sampler`] picks it over G.
     pub generator_ema: Option<Generator>,
     stores: [ParamStore; 4],

@@ -1,20 +1,22 @@
-//! [`AeganTrainer`]: runs the two phases of the AEGAN objective with four Adam optimisers, and
-//! saves and resumes exactly.
+//! [`AeganTrainer`]: the step engine that runs the two phases of the AEGAN objective with four
+//! Adam optimisers, all or nothing. What a run carries besides networks and optimisers is in
+//! [`state`] (step, random stream, controllers, run id); saving and resuming in
+//! [`checkpointing`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+mod checkpointing;
+mod state;
 
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{self, Snapshot, TrainingState};
 use crate::config::AeganConfig;
+use crate::controllers::{AdaptiveState, DiscriminatorStatistics};
 use crate::error::{AeganError, Result};
 use crate::nets::{NetworkKind, Networks};
-use crate::objective::{AdaptiveState, AeganObjective, DiscriminatorLosses, GeneratorLosses, LossValues};
+use crate::objective::{AeganObjective, DiscriminatorLosses, GeneratorLosses, LossValues};
 use crate::optim::Adam;
 use crate::progressive::{downsample_area, fade, upsample_nearest, Growth};
-use crate::rng::TrainRng;
+use state::RunState;
 
 /// The losses of one [`AeganTrainer::step`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -66,10 +68,7 @@ pub struct AeganTrainer {
     networks: Networks,
     objective: AeganObjective,
     optimizers: [Adam; 4],
-    rng: TrainRng,
-    step: u64,
-    run_id: String,
-    adaptive: AdaptiveState,
+    run: RunState,
 }
 
 impl AeganTrainer {
@@ -97,14 +96,11 @@ impl AeganTrainer {
             .unwrap_or_else(|_| unreachable!("four networks"));
         let mut trainer = AeganTrainer {
             objective: AeganObjective::new(&config),
-            adaptive: AdaptiveState::new(&config),
-            rng: TrainRng::new(config.seed),
+            run: RunState::new(&config),
             device: device.clone(),
             networks,
             optimizers,
             config,
-            step: 0,
-            run_id: new_run_id(),
         };
         trainer.sync_growth()?;
         Ok(trainer)
@@ -113,7 +109,7 @@ impl AeganTrainer {
     /// Where progressive growing stands before the next step (`None` without a progressive
     /// config): a function of the images shown so far, `step × batch_size`.
     pub fn growth(&self) -> Option<Growth> {
-        self.growth_after(self.step)
+        self.growth_after(self.run.step)
     }
 
     /// Where this config's schedule stands after `step` steps: `step × batch_size` images.
@@ -152,10 +148,7 @@ impl AeganTrainer {
     /// The class condition's strength λ at the current step (1 for a fully conditional
     /// model, rising from 0 during a transition; 0 for an unconditional one).
     pub fn condition_strength(&self) -> f64 {
-        self.config
-            .conditioning
-            .as_ref()
-            .map_or(0.0, |c| c.strength_at(self.step * self.config.batch_size as u64))
+        self.run.controllers.condition_strength(self.run.step)
     }
 
     /// The config the trainer was built with.
@@ -175,7 +168,7 @@ impl AeganTrainer {
 
     /// Training steps completed.
     pub fn step_count(&self) -> u64 {
-        self.step
+        self.run.step
     }
 
     /// The optimiser of one network (to read or change its learning rate).
@@ -213,11 +206,17 @@ impl AeganTrainer {
         let before = self.save_state(&NetworkKind::ALL)?;
         let losses = self
             .keeping_buffers(&GENERATOR_SIDE, |t| t.discriminator_phase(real, labels))
-            .and_then(|d| {
+            .and_then(|(d, statistics)| {
                 let g = self.keeping_buffers(&DISCRIMINATOR_SIDE, |t| t.generator_phase(real, labels))?;
-                let values = crate::host::read_f32(&Tensor::cat(&[&d, &g], 0)?)?;
-                let (d, g) = values.split_at(DiscriminatorLosses::NAMES.len());
-                Ok((self.checked(d)?, self.checked(g)?))
+                // The losses and the controllers' statistics: one read for the whole step.
+                let values = crate::host::read_f32(&Tensor::cat(&[&d, &g, &statistics], 0)?)?;
+                let (d, rest) = values.split_at(DiscriminatorLosses::NAMES.len());
+                let (g, statistics) = rest.split_at(GeneratorLosses::NAMES.len());
+                Ok((self.checked(d)?, self.checked(g)?, statistics.to_vec()))
+            })
+            .and_then(|(d, g, statistics)| {
+                self.observe(&statistics)?;
+                Ok((d, g))
             });
         let (discriminator, generator) = match losses {
             Ok(losses) => losses,
@@ -226,15 +225,28 @@ impl AeganTrainer {
                 return Err(e);
             }
         };
-        self.step += 1;
+        self.run.step += 1;
         // Keep the networks at the stage of the next step, which is what `growth()` reports
         // and what pictures and checkpoints taken now should show.
         self.sync_growth()?;
         Ok(StepLosses {
-            step: self.step,
+            step: self.run.step,
             discriminator,
             generator,
         })
+    }
+
+    /// Hands the discriminator step's statistics, read back with the losses, to the
+    /// controllers (ADA, LeCam), which set what the next step reads.
+    fn observe(&mut self, statistics: &[f32]) -> Result<()> {
+        let statistics =
+            DiscriminatorStatistics::from_values(statistics).ok_or_else(|| AeganError::BadInput {
+                what: "discriminator statistics",
+                expected: DiscriminatorStatistics::NAMES.join(", "),
+                found: vec![statistics.len()],
+            })?;
+        self.run.controllers.observe(&statistics);
+        Ok(())
     }
 
     /// The discriminator phase alone: updates Dx and Dz (weights, batch-norm statistics,
@@ -249,8 +261,12 @@ impl AeganTrainer {
     ) -> Result<DiscriminatorLosses> {
         let labels = self.networks.labels_for(labels, real.dim(0)?)?;
         self.in_phase(&DISCRIMINATOR_SIDE, &GENERATOR_SIDE, |t| {
-            let terms = crate::host::read_f32(&t.discriminator_phase(real, labels.as_ref())?)?;
-            t.checked(&terms)
+            let (terms, statistics) = t.discriminator_phase(real, labels.as_ref())?;
+            let values = crate::host::read_f32(&Tensor::cat(&[&terms, &statistics], 0)?)?;
+            let (terms, statistics) = values.split_at(DiscriminatorLosses::NAMES.len());
+            let losses = t.checked(terms)?;
+            t.observe(statistics)?;
+            Ok(losses)
         })
     }
 
@@ -296,29 +312,25 @@ impl AeganTrainer {
         result
     }
 
-    /// Updates Dx and Dz; returns the loss terms, still on the device (the caller reads and
-    /// checks them, and undoes the phase if one is not finite).
-    fn discriminator_phase(&mut self, real: &Tensor, labels: Option<&Tensor>) -> Result<Tensor> {
+    /// Updates Dx and Dz; returns the loss terms and the controllers' statistics, still on the
+    /// device (the caller reads and checks them, and undoes the phase if a loss is not finite).
+    fn discriminator_phase(&mut self, real: &Tensor, labels: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
         self.sync_growth()?;
         // One power-iteration step per update of Dx (a no-op without spectral norm).
         self.networks.image_discriminator.power_iteration()?;
         let x = self.training_batch(real)?;
         let z = self
+            .run
             .rng
             .normal((x.dim(0)?, self.config.latent_dim), &self.device)?;
-        let eval = self.objective.discriminator_loss(
-            &self.networks,
-            &x,
-            labels,
-            &z,
-            &self.adaptive,
-            &mut self.rng,
-        )?;
+        let state = self.run.controllers.state();
+        let eval =
+            self.objective
+                .discriminator_loss(&self.networks, &x, labels, &z, &state, &mut self.run.rng)?;
         let grads = eval.loss.backward()?;
         self.optimizers[NetworkKind::ImageDiscriminator as usize].step(&grads)?;
         self.optimizers[NetworkKind::LatentDiscriminator as usize].step(&grads)?;
-        self.adaptive = eval.next_state;
-        Ok(eval.terms)
+        Ok((eval.terms, eval.statistics))
     }
 
     /// Updates G, E and the moving average of G; returns the loss terms, still on the device.
@@ -326,16 +338,20 @@ impl AeganTrainer {
         self.sync_growth()?;
         let x = self.training_batch(real)?;
         let z = self
+            .run
             .rng
             .normal((x.dim(0)?, self.config.latent_dim), &self.device)?;
+        let state = self.run.controllers.state();
         let eval =
             self.objective
-                .generator_loss(&self.networks, &x, labels, &z, &self.adaptive, &mut self.rng)?;
+                .generator_loss(&self.networks, &x, labels, &z, &state, &mut self.run.rng)?;
         let grads = eval.loss.backward()?;
         self.optimizers[NetworkKind::Generator as usize].step(&grads)?;
         self.optimizers[NetworkKind::Encoder as usize].step(&grads)?;
-        self.networks
-            .update_generator_ema(self.generator_average_decay())?;
+        let updates = self.optimizers[NetworkKind::Generator as usize].steps();
+        if let Some(decay) = self.run.controllers.average_decay(updates) {
+            self.networks.update_generator_ema(decay)?;
+        }
         Ok(eval.terms)
     }
 
@@ -358,8 +374,8 @@ impl AeganTrainer {
                 .iter()
                 .map(|&k| (k, self.optimizers[k as usize].clone()))
                 .collect(),
-            rng: self.rng.clone(),
-            adaptive: self.adaptive,
+            rng: self.run.rng.clone(),
+            adaptive: self.run.controllers.state(),
         })
     }
 
@@ -368,8 +384,8 @@ impl AeganTrainer {
         for (kind, optimizer) in saved.optimizers {
             self.optimizers[kind as usize] = optimizer;
         }
-        self.rng = saved.rng;
-        self.adaptive = saved.adaptive;
+        self.run.rng = saved.rng;
+        self.run.controllers.restore(saved.adaptive);
         Ok(())
     }
 
@@ -382,63 +398,10 @@ impl AeganTrainer {
         copy_values(vars)
     }
 
-    /// Whether the config has parts that carry state between steps (ADA, LeCam).
-    fn uses_adaptive_state(&self) -> bool {
-        self.config.lecam.is_some() || self.config.diff_augment.is_some_and(|d| d.adaptive.is_some())
-    }
-
-    /// The objective's adaptive state: augmentation probability and LeCam anchors.
+    /// The controllers' state (augmentation probability and LeCam anchors) that the next
+    /// step reads.
     pub fn adaptive_state(&self) -> AdaptiveState {
-        self.adaptive
-    }
-
-    /// β of the moving average of G for the update after the current G step.
-    fn generator_average_decay(&self) -> f64 {
-        let updates = self.optimizers[NetworkKind::Generator as usize].steps();
-        match &self.config.generator_average {
-            Some(average) => average.decay(updates * self.config.batch_size as u64, self.config.batch_size),
-            None => {
-                // t counts the G updates before this one, so the first average uses decay 0.1.
-                let t = updates.saturating_sub(1) as f64;
-                self.config.generator_ema.min((1.0 + t) / (10.0 + t))
-            }
-        }
-    }
-
-    /// `n` latents drawn from N(0, I) by a stream seeded with `seed` (not the training stream,
-    /// so sampling never changes how training continues).
-    pub fn sample_latents(&self, n: usize, seed: u64) -> Result<Tensor> {
-        crate::model::sample_latents(n, self.config.latent_dim, seed, &self.device)
-    }
-
-    /// Samples G(z) in evaluation mode (running batch-norm statistics), detached from the
-    /// graph, from the moving average of G when the config keeps one
-    /// ([`AeganConfig::generator_ema`]).
-    pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
-        crate::model::generate(&self.networks, z, None)
-    }
-
-    /// [`AeganTrainer::generate`] for a class-conditional model, `labels[i]` the class of
-    /// image i.
-    pub fn generate_labelled(&self, z: &Tensor, labels: &[usize]) -> Result<Tensor> {
-        crate::model::generate(&self.networks, z, Some(labels))
-    }
-
-    /// E(x) in evaluation mode, detached from the graph.
-    pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
-        crate::model::encode(&self.networks, &self.check_batch(x)?)
-    }
-
-    /// G(E(x)) in evaluation mode, through G itself (the G that E is trained with, never the
-    /// moving average).
-    pub fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
-        crate::model::reconstruct(&self.networks, &self.check_batch(x)?, None)
-    }
-
-    /// [`AeganTrainer::reconstruct`] for a class-conditional model: G(E(x), y), `labels[i]`
-    /// the class of image i.
-    pub fn reconstruct_labelled(&self, x: &Tensor, labels: &[usize]) -> Result<Tensor> {
-        crate::model::reconstruct(&self.networks, &self.check_batch(x)?, Some(labels))
+        self.run.controllers.state()
     }
 
     /// The trained networks for inference ([`crate::Model`]: sampling, encoding,
@@ -455,156 +418,6 @@ impl AeganTrainer {
         let ge = n.generator.macs_per_image() + n.encoder.macs_per_image();
         let d = n.image_discriminator.macs_per_image() + n.latent_discriminator.macs_per_image();
         2 * (8 * ge + 15 * d)
-    }
-
-    /// Saves a checkpoint snapshot under `root` (see [`crate::checkpoint`]); returns its directory.
-    pub fn save_checkpoint(&self, root: impl AsRef<Path>) -> Result<PathBuf> {
-        // The average of G is saved with statistics measured for its current weights.
-        self.networks.sampler()?;
-        let mut optimizer_tensors = Vec::new();
-        let mut optimizer_steps = BTreeMap::new();
-        let mut optimizer_param_steps = BTreeMap::new();
-        for kind in NetworkKind::ALL {
-            let opt = &self.optimizers[kind as usize];
-            optimizer_steps.insert(kind.name().to_string(), opt.steps());
-            optimizer_param_steps.insert(kind.name().to_string(), opt.param_steps().into_iter().collect());
-            for (name, t) in opt.state_tensors() {
-                optimizer_tensors.push((format!("{}.{name}", kind.name()), t));
-            }
-        }
-        let state = TrainingState {
-            format: checkpoint::FORMAT_VERSION,
-            crate_version: env!("CARGO_PKG_VERSION").to_string(),
-            step: self.step,
-            rng: self.rng.state(),
-            optimizer_steps,
-            optimizer_param_steps,
-            adaptive: self.uses_adaptive_state().then_some(self.adaptive),
-            growth: self.growth(),
-            run_id: Some(self.run_id.clone()),
-        };
-        checkpoint::save(
-            root.as_ref(),
-            Snapshot {
-                config: &self.config,
-                state,
-                networks: &self.networks,
-                optimizer_tensors,
-            },
-        )
-    }
-
-    /// A trainer continuing from the checkpoint `dir` designates (a root or a snapshot
-    /// directory), with the checkpoint's config.
-    ///
-    /// When `dir` is a checkpoint root whose `latest` is missing, dangling or names a damaged
-    /// snapshot, the newest `step-*` snapshot that loads is used; [`AeganTrainer::resume_reporting`]
-    /// says which one and why the newer ones were skipped.
-    pub fn resume(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
-        Ok(Self::resume_reporting(dir, device)?.value)
-    }
-
-    /// [`AeganTrainer::resume`], also returning the snapshot used and the newer snapshots that
-    /// failed to load (with their errors).
-    pub fn resume_reporting(dir: impl AsRef<Path>, device: &Device) -> Result<checkpoint::Fallback<Self>> {
-        checkpoint::load_with_fallback(dir.as_ref(), |snapshot| {
-            let config = checkpoint::read_config(snapshot)?;
-            let mut trainer = AeganTrainer::new(config, device)?;
-            trainer.load_checkpoint(snapshot)?;
-            Ok(trainer)
-        })
-    }
-
-    /// Identifies this training run in its checkpoints: new for a new trainer, kept across
-    /// resumes. Checkpoint pruning and [`crate::TrainingLoop`]'s guard against overwriting
-    /// another run use it.
-    pub fn run_id(&self) -> &str {
-        &self.run_id
-    }
-
-    /// Loads weights, optimiser state, step and random stream from the checkpoint `dir`
-    /// designates into this trainer, keeping this trainer's config. Every tensor is checked
-    /// before anything changes: a checkpoint of another layout fails with
-    /// [`AeganError::ShapeMismatch`] or [`AeganError::TensorSetMismatch`], and one with other
-    /// class conditioning (conditional against unconditional, or other class names) with
-    /// [`AeganError::ConditioningMismatch`], naming both.
-    pub fn load_checkpoint(&mut self, dir: impl AsRef<Path>) -> Result<()> {
-        let snapshot = checkpoint::resolve(dir.as_ref())?;
-        let saved_classes = checkpoint::read_config(&snapshot)?.class_names().to_vec();
-        if saved_classes != self.config.class_names() {
-            return Err(AeganError::ConditioningMismatch {
-                first: format!("the checkpoint {}", snapshot.display()),
-                first_classes: AeganError::describe_classes(&saved_classes),
-                second: "the config it is loaded into".into(),
-                second_classes: AeganError::describe_classes(self.config.class_names()),
-            });
-        }
-        let state = checkpoint::read_state(&snapshot)?;
-        let rng = TrainRng::from_state(&state.rng).ok_or_else(|| AeganError::CorruptCheckpoint {
-            path: snapshot.join(checkpoint::STATE_FILE),
-            reason: format!("random stream position {:?} is not a number", state.rng.word_pos),
-        })?;
-        let weights = checkpoint::read_network_weights(&snapshot, &self.networks)?;
-        let opt_path = snapshot.join(checkpoint::OPTIMIZER_FILE);
-        let opt_tensors = checkpoint::read_tensors(&opt_path, &self.device)?;
-        let mut per_network: [HashMap<String, Tensor>; 4] = Default::default();
-        for (key, t) in opt_tensors {
-            let kind = NetworkKind::ALL
-                .into_iter()
-                .find(|k| key.starts_with(&format!("{}.", k.name())));
-            match kind {
-                Some(kind) => {
-                    per_network[kind as usize].insert(key[kind.name().len() + 1..].to_string(), t);
-                }
-                None => {
-                    return Err(AeganError::TensorSetMismatch {
-                        path: opt_path,
-                        tensor: key,
-                        problem: "is not part of this network",
-                    })
-                }
-            }
-        }
-        // Validate the optimiser state on copies, so that a failure leaves this trainer as it was.
-        let mut optimizers = Vec::with_capacity(4);
-        for kind in NetworkKind::ALL {
-            let steps = state
-                .optimizer_steps
-                .get(kind.name())
-                .copied()
-                .unwrap_or(state.step);
-            let lr = self.optimizers[kind as usize].learning_rate();
-            let mut opt = Adam::new(
-                self.networks.store(kind).trainable(),
-                lr,
-                self.config.adam_betas,
-                self.config.adam_eps,
-            )?;
-            let param_steps = state.optimizer_param_steps.get(kind.name());
-            opt.load_state(&per_network[kind as usize], steps, param_steps, &opt_path)?;
-            optimizers.push(opt);
-        }
-        let expected_growth = self.growth_after(state.step);
-        if state.growth != expected_growth {
-            return Err(AeganError::CorruptCheckpoint {
-                path: snapshot.join(checkpoint::STATE_FILE),
-                reason: format!(
-                    "it records growth {:?} at step {}, but this config's schedule gives {:?}",
-                    state.growth, state.step, expected_growth
-                ),
-            });
-        }
-        weights.apply(&self.networks)?;
-        self.optimizers = optimizers
-            .try_into()
-            .unwrap_or_else(|_| unreachable!("four networks"));
-        self.rng = rng;
-        self.step = state.step;
-        self.adaptive = state.adaptive.unwrap_or_else(|| AdaptiveState::new(&self.config));
-        self.run_id = state
-            .run_id
-            .unwrap_or_else(|| checkpoint::LEGACY_RUN_ID.to_string());
-        self.sync_growth()
     }
 
     /// Moves a batch to the trainer's device as f32, checks its shape, and area-downsamples
@@ -650,7 +463,7 @@ impl AeganTrainer {
             Some((&name, &value)) => Err(AeganError::NonFiniteLoss {
                 name,
                 value,
-                step: self.step + 1,
+                step: self.run.step + 1,
             }),
             None => Ok(L::from_terms(terms)),
         }
@@ -667,7 +480,7 @@ const GENERATOR_SIDE: [NetworkKind; 2] = [NetworkKind::Generator, NetworkKind::E
 struct SavedState {
     values: Vec<(Var, Tensor)>,
     optimizers: Vec<(NetworkKind, Adam)>,
-    rng: TrainRng,
+    rng: crate::rng::TrainRng,
     adaptive: AdaptiveState,
 }
 
@@ -687,16 +500,4 @@ fn restore_values(values: Vec<(Var, Tensor)>) -> Result<()> {
         var.set(&value)?;
     }
     Ok(())
-}
-
-/// A run id that does not repeat: wall-clock nanoseconds, the process id and a per-process
-/// counter. It never feeds any computation, so it does not affect reproducibility.
-fn new_run_id() -> String {
-    static CREATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let n = CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{nanos:x}-{:x}-{n}", std::process::id())
 }
