@@ -8,6 +8,10 @@
 //! AEGAN_BENCH_PRECISION=f32,bf16 cargo bench --bench train_step # also mixed precision (rows lean32-bf16, ...)
 //! AEGAN_BENCH_DEVICE=cuda cargo bench --features cuda --bench train_step  # that device or an error (default: the best present)
 //! ```
+//!
+//! On the CPU a `lean32-generic` row runs the lean preset on the generic path (candle's
+//! operations, what CUDA and Metal run) instead of aegan's CPU kernels, so that the generic
+//! path's cost is visible without a GPU.
 
 mod common;
 
@@ -41,15 +45,28 @@ fn bench_train_step(c: &mut Criterion) {
                 .collect()
         })
         .unwrap_or_else(|| vec![Precision::F32]);
-    let rows = [("lean", 32), ("author", 32), ("lean", 64)];
+    // (preset, size, generic path): the generic row only where the kernels are an alternative.
+    let mut rows = vec![("lean", 32, false), ("author", 32, false), ("lean", 64, false)];
+    if device.is_cpu() {
+        rows.push(("lean", 32, true));
+    }
     let cases = rows.iter().flat_map(|r| {
         let precisions = &precisions;
         batches
             .iter()
             .flat_map(move |b| precisions.iter().map(move |p| (*r, *b, *p)))
     });
-    for ((name, size), batch, precision) in cases {
-        let suffix = if precision.is_f32() { "" } else { "-bf16" };
+    for ((name, size, generic), batch, precision) in cases {
+        let suffix = match (precision.is_f32(), generic) {
+            (true, false) => "",
+            (true, true) => "-generic",
+            (false, false) => "-bf16",
+            (false, true) => "-generic-bf16",
+        };
+        let on_path = |f: &mut dyn FnMut()| match generic {
+            true => aegan::ops::with_generic_ops(f),
+            false => f(),
+        };
         // Built on first use, so that a filter (`-- lean32`) skips the other models' set-up,
         // which for author32 is a 48-second warm-up step and 13 GB.
         let mut state: Option<(AeganTrainer, Tensor)> = None;
@@ -63,10 +80,16 @@ fn bench_train_step(c: &mut Criterion) {
                 let images = synthetic::lesions(batch, size, 0)
                     .to_tensor(&device)
                     .expect("images");
-                trainer.step(&images).expect("warm-up step");
+                on_path(&mut || {
+                    trainer.step(&images).expect("warm-up step");
+                });
                 (trainer, images)
             });
-            b.iter(|| trainer.step(images).expect("step"))
+            b.iter(|| {
+                on_path(&mut || {
+                    trainer.step(images).expect("step");
+                })
+            })
         });
     }
     group.finish();
