@@ -95,6 +95,12 @@ struct Args {
     /// Training steps of the classifier of --per-class.
     #[arg(long, default_value_t = 600, requires = "per_class")]
     classifier_steps: u64,
+    /// With --per-class and held-out images: redraw up to this many held-out images of other
+    /// classes as each class (the model's counterfactuals), and report the share the
+    /// classifier assigns to the class asked for and how much the skin around the lesion (the
+    /// outer eighth of the image) changed.
+    #[arg(long, requires = "per_class")]
+    counterfactuals: Option<usize>,
     /// Print one JSON line instead of a table.
     #[arg(long)]
     json: bool,
@@ -353,6 +359,7 @@ fn run(args: Args) -> aegan::Result<()> {
             });
         report.reconstruction = Some(metrics::reconstruction_error(nets, target, labels)?);
     }
+    let mut counterfactuals = None;
     let per_class = match (&networks, &labelled) {
         (Some((config, nets)), Some(l)) if args.per_class => {
             let model = aegan::Model::new(config.clone(), nets.clone());
@@ -368,6 +375,17 @@ fn run(args: Args) -> aegan::Result<()> {
                 ..ClassifierConfig::default()
             };
             let classifier = Classifier::train(&l.train, &classifier_config, &device)?;
+            if let Some(count) = args.counterfactuals {
+                let Some(held) = &l.held else {
+                    return Err(AeganError::option(
+                        "--counterfactuals",
+                        count,
+                        "needs held-out images (--ham-holdout or --held-out with labels) to redraw",
+                    ));
+                };
+                eprintln!("counterfactuals: redrawing up to {count} held-out images as each class");
+                counterfactuals = Some(metrics::counterfactual_quality(&model, held, &classifier, count)?);
+            }
             let reference = metrics::ClassReference {
                 real: &l.train,
                 held_out: l.held.as_ref(),
@@ -394,10 +412,17 @@ fn run(args: Args) -> aegan::Result<()> {
                 println!("{}", serde_json::to_string(class).unwrap_or_default());
             }
         }
+        for edited in counterfactuals.iter().flatten() {
+            let line = serde_json::json!({ "counterfactual": edited });
+            println!("{line}");
+        }
     } else {
         print!("{report}");
         if let Some(classes) = &per_class {
             println!("\n{}", metrics::PerClassTable(classes));
+        }
+        if let Some(edited) = &counterfactuals {
+            println!("\n{}", metrics::CounterfactualTable(edited));
         }
     }
     Ok(())

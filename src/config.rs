@@ -152,6 +152,27 @@ impl Default for ConsistencyConfig {
     }
 }
 
+/// A self-supervised Dx (FastGAN, Liu et al. 2021): a small decoder on Dx's 8×8 features
+/// redraws the real image Dx was shown at 32×32 (averaged down from larger images, enlarged
+/// from smaller ones while growing), and from one
+/// quadrant of those features, drawn afresh per batch, that quadrant of the image. The two
+/// mean absolute errors, on real images only, join Dx's loss with `weight`, so Dx must keep
+/// what an image looks like in its features instead of only what separates real from
+/// generated. The decoder (`decoder.*`) belongs to Dx and learns with it; no second-order
+/// gradients. Applies while Dx sees 8×8 or larger images.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfSupervisionConfig {
+    /// Weight of the two reconstruction errors in Dx's loss (FastGAN: 1).
+    pub weight: f64,
+}
+
+impl Default for SelfSupervisionConfig {
+    fn default() -> Self {
+        SelfSupervisionConfig { weight: 1.0 }
+    }
+}
+
 /// Differentiable augmentation of every image Dx sees — real, generated and reconstructed, in
 /// both phases (DiffAugment, Zhao et al. 2020), so that Dx cannot memorise a small training
 /// set. Each transform is applied to each image with probability `probability` (1 is the
@@ -294,6 +315,10 @@ pub struct AeganConfig {
     /// Consistency regularisation of Dx (bCR); `None` for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistency: Option<ConsistencyConfig>,
+    /// A self-supervised Dx (a decoder on its 8×8 features redraws real images); `None` for
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_supervision: Option<SelfSupervisionConfig>,
     /// Progressive growing: when set, training starts at a small resolution and doubles it
     /// on this schedule up to `image_size` (see [`crate::progressive`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -402,6 +427,7 @@ impl AeganConfig {
             lecam: None,
             diff_augment: None,
             consistency: None,
+            self_supervision: None,
             progressive: None,
             conditioning: None,
             precision: Precision::F32,
@@ -498,6 +524,7 @@ impl AeganConfig {
             lecam: None,
             diff_augment: None,
             consistency: None,
+            self_supervision: None,
             progressive: None,
             conditioning: None,
             precision: Precision::F32,
@@ -726,6 +753,15 @@ impl AeganConfig {
                 ));
             }
         }
+        if let Some(s) = &self.self_supervision {
+            if !s.weight.is_finite() || s.weight <= 0.0 {
+                return Err(AeganError::config(
+                    "self_supervision.weight",
+                    s.weight,
+                    "must be finite and > 0 (or self_supervision null for none)",
+                ));
+            }
+        }
         if let Some(p) = &self.progressive {
             if p.images_per_phase == 0 {
                 return Err(AeganError::config(
@@ -778,6 +814,7 @@ impl AeganConfig {
             label_embedding: self.conditioning.as_ref().map(|c| LabelEmbedding {
                 classes: c.class_count(),
                 dim: c.embedding_dim,
+                every_stage: c.every_stage,
             }),
         }
     }
@@ -801,6 +838,7 @@ impl AeganConfig {
                 .conditioning
                 .as_ref()
                 .is_some_and(|c| c.class_loss_weight > 0.0),
+            decoder: self.self_supervision.is_some(),
         }
     }
 

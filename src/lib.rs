@@ -18,7 +18,7 @@
 //! | [`AeganTrainer`] | the two training phases, optimisers, step counter |
 //! | [`optim`] | Adam with state that can be saved |
 //! | [`checkpoint`] | atomic save, validated load, exact resume |
-//! | [`model`] | [`Model`]: a loaded checkpoint that samples, encodes, reconstructs, interpolates |
+//! | [`model`] | [`Model`]: a loaded checkpoint that samples, encodes, reconstructs, interpolates, and draws an image as another class |
 //! | [`progressive`] | progressive growing from 4×4 with fade-in |
 //! | [`training_loop`] | progress bar, pictures, logs, checkpoints, Ctrl-C |
 //! | [`run_folder`] | what an output folder already holds; no run overwrites another |
@@ -26,6 +26,7 @@
 //! | [`metrics`] | FID/KID, SWD, checkerboard, mode collapse, reconstruction, memorisation, per-class quality |
 //! | [`ops`] | fast CPU convolution kernels, and the generic path other devices run |
 //! | [`viz`] | image grids and charts |
+//! | [`quiz`] | a practice page of real and generated images: "real or generated?", "which class?" |
 //!
 //! ```
 //! use aegan::{data::synthetic, AeganConfig, AeganTrainer, DeviceChoice};
@@ -87,6 +88,7 @@ pub mod optim;
 pub mod params;
 mod progress;
 pub mod progressive;
+pub mod quiz;
 pub mod rng;
 pub mod run_folder;
 pub mod run_lock;

@@ -164,6 +164,103 @@ impl Model {
         Ok(self.networks.generator.forward_t(&path, false)?.detach())
     }
 
+    /// "This image drawn as class `to_class`": G(E(x), y′) for images `x` `(n, channels, h,
+    /// w)` (resized as [`Model::encode`] does), through G itself as
+    /// [`Model::reconstruct_labelled`] is, so that the same skin, framing and size come back
+    /// with what the model learned for y′. Conditional models only: an unconditional one
+    /// (which has no classes to draw an image as) and an unknown class are
+    /// [`AeganError::ClassLabels`] errors.
+    ///
+    /// ```no_run
+    /// # fn main() -> aegan::Result<()> {
+    /// use aegan::model::Model;
+    /// let model = Model::load("runs/ham10000/checkpoint", &aegan::candle_core::Device::Cpu)?;
+    /// let options = aegan::data::LoadOptions::new(model.resolution());
+    /// let lesions = aegan::data::load_folder("my_lesions".as_ref(), &options)?
+    ///     .to_image_set("my lesions")?
+    ///     .to_tensor(&aegan::candle_core::Device::Cpu)?;
+    /// let as_melanoma = model.counterfactual(&lesions, "mel")?; // one per lesion
+    /// # let _ = as_melanoma;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn counterfactual(&self, x: &Tensor, to_class: &str) -> Result<Tensor> {
+        self.require_conditional("a counterfactual")?;
+        let label = self.networks.label_of(to_class)?;
+        let n = x.dim(0)?;
+        self.reconstruct_labelled(x, &vec![label; n])
+    }
+
+    /// `steps` images (`steps` ≥ 2) G(z, (1 − t)·e(from) + t·e(to)) for t from 0 to 1 in
+    /// equal steps, for one latent `z` (`(latent_dim,)` or `(1, latent_dim)`; for a real
+    /// image, its code from [`Model::encode`]): how the model turns an image of one class into
+    /// one of another. Through G itself, so with z = E(x) the first image is x's
+    /// reconstruction as `from` and the last its counterfactual as `to`. Conditional models
+    /// only ([`AeganError::ClassLabels`] otherwise, or for an unknown class).
+    ///
+    /// ```no_run
+    /// # fn main() -> aegan::Result<()> {
+    /// use aegan::model::Model;
+    /// let model = Model::load("runs/ham10000/checkpoint", &aegan::candle_core::Device::Cpu)?;
+    /// let z = model.sample_latents(1, 7)?;
+    /// let naevus_to_melanoma = model.class_path(&z, "nv", "mel", 8)?; // (8, 3, 32, 32)
+    /// # let _ = naevus_to_melanoma;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn class_path(&self, z: &Tensor, from: &str, to: &str, steps: usize) -> Result<Tensor> {
+        self.require_conditional("a class path")?;
+        if steps < 2 {
+            return Err(AeganError::BadInput {
+                what: "class path steps",
+                expected: "at least 2".into(),
+                found: vec![steps],
+            });
+        }
+        let latent_dim = self.config.latent_dim;
+        let z = z.to_dtype(DType::F32)?.to_device(self.networks.device())?;
+        let z = match z.dims() {
+            [d] if *d == latent_dim => z.unsqueeze(0)?,
+            [1, d] if *d == latent_dim => z,
+            _ => {
+                return Err(AeganError::BadInput {
+                    what: "class path latent",
+                    expected: format!("one latent of {latent_dim} values"),
+                    found: z.dims().to_vec(),
+                })
+            }
+        };
+        let device = self.networks.device();
+        let ends = crate::nets::labels_tensor(
+            &[self.networks.label_of(from)?, self.networks.label_of(to)?],
+            device,
+        )?;
+        let generator = &self.networks.generator;
+        let ends = generator.embed_labels(&ends)?;
+        let (start, end) = (ends.get(0)?, ends.get(1)?);
+        let path = (0..steps)
+            .map(|i| {
+                let t = i as f64 / (steps - 1) as f64;
+                (&start * (1.0 - t))? + (&end * t)?
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let path = Tensor::stack(&path, 0)?;
+        let zs = z.broadcast_as((steps, latent_dim))?.contiguous()?;
+        Ok(generator.forward_embedded_t(&zs, &path, false)?.detach())
+    }
+
+    /// An [`AeganError::ClassLabels`] naming `what` unless the model is class-conditional.
+    fn require_conditional(&self, what: &str) -> Result<()> {
+        if self.networks.is_conditional() {
+            return Ok(());
+        }
+        Err(AeganError::ClassLabels {
+            reason: format!(
+                "{what} draws an image as another class, and this model is unconditional: it has no classes (train one with --conditional)"
+            ),
+        })
+    }
+
     /// `x` at the model's resolution: area-downsampled or nearest-upsampled by a power of two.
     fn fit(&self, x: &Tensor) -> Result<Tensor> {
         let (_, channels, h, w) = x.dims4().map_err(|_| AeganError::BadInput {

@@ -43,6 +43,11 @@
 //!   drawn afresh per batch, L_Dx gains `λ_r·mean (Dx(x) − Dx(T(x)))² + λ_f·mean (Dx(x̂) −
 //!   Dx(T(x̂)))²` ([`consistency_term`]); with DiffAugment on, each side is also augmented as
 //!   every Dx(·) is.
+//! - *Self-supervised Dx* ([`crate::config::SelfSupervisionConfig`]): with f the 8×8 features
+//!   Dx computed on the real images x′ it was shown (x, augmented when DiffAugment is on), D
+//!   its decoder, q a quadrant drawn afresh per batch, f_q that quadrant of f upsampled to 8×8,
+//!   x′_q that quadrant of x′ and R(·) resizing to D's 32×32, L_Dx gains
+//!   `λ·(mean |D(f) − R(x′)| + mean |D(f_q) − R(x′_q)|)` ([`self_supervision_term`]).
 //! - *Class conditioning* ([`crate::config::ConditioningConfig`]): with y the labels of the
 //!   real batch, every G(·) above is G(·, y) and every Dx(·) is the projection
 //!   discriminator Dx(·, y): generated images x̂ = G(z, y) take the labels of the real batch
@@ -115,11 +120,14 @@
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AeganConfig, ConsistencyConfig, DiffAugmentConfig, ImageLoss, LeCamConfig, LossWeights};
+use crate::config::{
+    AeganConfig, ConsistencyConfig, DiffAugmentConfig, ImageLoss, LeCamConfig, LossWeights,
+    SelfSupervisionConfig,
+};
 use crate::controllers::AdaptiveState;
 use crate::diffaug;
 use crate::error::Result;
-use crate::nets::Networks;
+use crate::nets::{DiscriminatorOutput, Networks};
 use crate::rng::TrainRng;
 
 /// Mean binary cross-entropy of `logits` against the constant `target`, stable for any logit.
@@ -250,6 +258,7 @@ pub struct AeganObjective {
     lecam: Option<LeCamConfig>,
     diff_augment: Option<DiffAugmentConfig>,
     consistency: Option<ConsistencyConfig>,
+    self_supervision: Option<SelfSupervisionConfig>,
     class_loss_weight: f64,
 }
 
@@ -265,6 +274,7 @@ impl AeganObjective {
             lecam: config.lecam,
             diff_augment: config.diff_augment,
             consistency: config.consistency,
+            self_supervision: config.self_supervision,
             class_loss_weight: config.conditioning.as_ref().map_or(0.0, |c| c.class_loss_weight),
         }
     }
@@ -280,13 +290,26 @@ impl AeganObjective {
         state: &AdaptiveState,
         rng: &mut TrainRng,
     ) -> Result<(Tensor, Option<Tensor>)> {
+        let (out, _) = self.image_pass(nets, images, labels, state, rng)?;
+        Ok((out.logits, out.class_logits))
+    }
+
+    /// [`AeganObjective::image_logits`] with everything Dx gives (its 8×8 features when it has
+    /// a decoder) and the images it was shown.
+    fn image_pass(
+        &self,
+        nets: &Networks,
+        images: &Tensor,
+        labels: Option<&Tensor>,
+        state: &AdaptiveState,
+        rng: &mut TrainRng,
+    ) -> Result<(DiscriminatorOutput, Tensor)> {
         let seen = match &self.diff_augment {
             Some(policy) => diffaug::augment(images, policy, state.augment_probability, rng)?,
             None => images.clone(),
         };
-        Ok(nets
-            .image_discriminator
-            .forward_with_classes_t(&seen, labels, true)?)
+        let out = nets.image_discriminator.forward_all_t(&seen, labels, true)?;
+        Ok((out, seen))
     }
 
     /// The classifier's cross-entropy against `labels`, averaged over the batches of class
@@ -349,7 +372,8 @@ impl AeganObjective {
             .detach();
         let z_tilde = nets.encoder.forward_t(&x_hat, true)?.detach();
 
-        let (real_logits, real_class) = self.image_logits(nets, x, labels, state, rng)?;
+        let (real, real_seen) = self.image_pass(nets, x, labels, state, rng)?;
+        let (real_logits, real_class) = (real.logits, real.class_logits);
         let (generated_logits, _) = self.image_logits(nets, &x_hat, labels, state, rng)?;
         let (reconstructed_logits, _) = self.image_logits(nets, &x_tilde, labels, state, rng)?;
 
@@ -398,6 +422,12 @@ impl AeganObjective {
             let real_term = consistency_term(&real_logits, &transformed(x)?)?;
             let fake_term = consistency_term(&generated_logits, &transformed(&x_hat)?)?;
             image = ((image + (real_term * cr.real_weight)?)? + (fake_term * cr.fake_weight)?)?;
+        }
+        if let (Some(ss), Some(features)) = (&self.self_supervision, &real.features) {
+            let quadrant = ((rng.uniform() * 4.0) as usize).min(3);
+            let decode = |f: &Tensor| Ok(nets.image_discriminator.decode(f, true)?);
+            let term = self_supervision_term(decode, features, &real_seen, quadrant)?;
+            image = (image + (term * ss.weight)?)?;
         }
         // The classifier learns from real images only: no cross-entropy on the fakes here.
         let real_class = Self::class_loss(&[real_class], labels)?;
@@ -495,6 +525,52 @@ impl AeganObjective {
 /// transformed copies (`b`), differentiable in both.
 pub fn consistency_term(logits: &Tensor, transformed_logits: &Tensor) -> Result<Tensor> {
     Ok((logits - transformed_logits)?.sqr()?.mean_all()?)
+}
+
+/// The self-supervised Dx's term: `mean |decode(f) − R(x)| + mean |decode(f_q) − R(x_q)|` for
+/// Dx's features `f` `(B, C, s, s)` of the images `x` `(B, channels, r, r)` it was shown, with
+/// `f_q` the quadrant `quadrant` (0 top left, 1 top right, 2 bottom left, 3 bottom right) of
+/// `f` upsampled ×2 (nearest) back to s×s, `x_q` the same quadrant of `x`, and R resizing to
+/// the decoder's output side (area downsampling or nearest upsampling by a power of two).
+/// The targets are constants; the gradient reaches `decode` and `f`.
+pub fn self_supervision_term(
+    decode: impl Fn(&Tensor) -> Result<Tensor>,
+    features: &Tensor,
+    images: &Tensor,
+    quadrant: usize,
+) -> Result<Tensor> {
+    if quadrant > 3 {
+        return Err(crate::AeganError::BadInput {
+            what: "self-supervision quadrant",
+            expected: "0 to 3".into(),
+            found: vec![quadrant],
+        });
+    }
+    let (row, col) = (quadrant / 2, quadrant % 2);
+    let quarter = |t: &Tensor| -> Result<Tensor> {
+        let half = t.dim(3)? / 2;
+        Ok(t.narrow(2, row * half, half)?.narrow(3, col * half, half)?)
+    };
+    let whole = decode(features)?;
+    let side = whole.dim(3)?;
+    let part = decode(&crate::ops::upsample_nearest_2x(&quarter(features)?)?)?;
+    let whole_error = (&whole - resized(images, side)?.detach())?.abs()?.mean_all()?;
+    let part_error = (&part - resized(&quarter(images)?, side)?.detach())?
+        .abs()?
+        .mean_all()?;
+    Ok((whole_error + part_error)?)
+}
+
+/// Square images resized to `side` by a power-of-two factor: area downsampling or nearest
+/// upsampling.
+fn resized(images: &Tensor, side: usize) -> Result<Tensor> {
+    let from = images.dim(3)?;
+    let images = images.to_dtype(candle_core::DType::F32)?;
+    Ok(if from > side {
+        crate::ops::downsample_area(&images, from / side)?
+    } else {
+        crate::ops::upsample_nearest(&images, side / from)?
+    })
 }
 
 /// LeCam's regulariser: `mean (real − a_fake)² + mean over fakes of mean (fake − a_real)²`.

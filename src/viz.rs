@@ -119,6 +119,36 @@ pub fn save_class_rows(
 }
 
 #[cfg(feature = "plots")]
+/// Writes [`grid`] of `images`, one column per name in `column_names`, with each column's name
+/// in a band above it (for example an image, its reconstruction, then the image drawn as
+/// each class). Without a system font the names are left out and the grid goes alone. Images
+/// that do not fill whole rows of one image per name are an error.
+pub fn save_column_labelled_grid(
+    images: &Tensor,
+    column_names: &[String],
+    zoom: usize,
+    path: impl AsRef<Path>,
+) -> Result<()> {
+    let count = images.dim(0)?;
+    let columns = column_names.len();
+    if columns == 0 || count == 0 || count % columns != 0 {
+        return Err(crate::AeganError::BadInput {
+            what: "labelled columns (whole rows of one image per column name)",
+            expected: format!("a multiple of {columns} images"),
+            found: images.dims().to_vec(),
+        });
+    }
+    let tiles = grid(images, columns, zoom)?;
+    let band = 20u32;
+    let (w, h) = tiles.dimensions();
+    let column_width = (w - 2) / columns as u32;
+    let texts: Vec<(&str, (i32, i32))> = (column_names.iter().enumerate())
+        .map(|(c, name)| (name.as_str(), ((2 + c as u32 * column_width) as i32, 3)))
+        .collect();
+    save_with_text(&tiles, (w, h + band), (0, band), 13, &texts, path.as_ref())
+}
+
+#[cfg(feature = "plots")]
 /// Writes `tiles` at `tiles_at` on a white canvas of `canvas` pixels, with each text drawn at
 /// its position in a sans-serif font of `font_size`. Without a system font (or with no text)
 /// the tiles are written alone.

@@ -396,6 +396,7 @@ fn resume_is_exact_with_every_architecture_option_on() {
     config.image_discriminator.residual = true;
     config.image_discriminator.minibatch_std = Some(2);
     config.consistency = Some(aegan::config::ConsistencyConfig::default());
+    config.self_supervision = Some(aegan::config::SelfSupervisionConfig::default());
     config.fake_target = 0.0;
     config.progressive = Some(aegan::config::ProgressiveConfig::new(8));
 
@@ -419,6 +420,7 @@ fn resume_is_exact_with_every_architecture_option_on() {
         "generator/excitation.64.fc.0.weight",
         "generator/to_rgb.4.weight",
         "image_discriminator/down.0.skip.weight",
+        "image_discriminator/decoder.out.weight",
     ] {
         assert!(names.iter().any(|n| n == expected), "{expected} missing");
     }

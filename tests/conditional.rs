@@ -542,3 +542,125 @@ fn with_an_auxiliary_classifier_dx_tells_the_classes_apart_and_g_draws_them() {
         );
     }
 }
+
+#[test]
+fn with_the_label_in_every_stage_each_stage_learns_a_shift_that_starts_at_zero() {
+    let plain_config = conditional(common::tiny(16));
+    let mut config = plain_config.clone();
+    config.conditioning.as_mut().unwrap().every_stage = true;
+    config.validate().unwrap();
+    // Saved when on, absent (and off) in configs written without it.
+    assert_eq!(AeganConfig::from_json(&config.to_json()).unwrap(), config);
+    assert!(!plain_config.to_json().contains("every_stage"));
+    let nets = Networks::new(&config, &Device::Cpu).unwrap();
+    let plain = Networks::new(&plain_config, &Device::Cpu).unwrap();
+    // One map per stage (4→8, 8→16), from the 16-value embedding to the stage's 16 channels,
+    // all zero: a new G draws what it draws without them.
+    for i in 0..2 {
+        let map = tensor_of(&nets, NetworkKind::Generator, &format!("stages.{i}.label.weight"));
+        assert_eq!(map.dims(), &[16, 16]);
+        assert_eq!(
+            map.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap(),
+            0.0
+        );
+    }
+    let z = TrainRng::new(2)
+        .normal((2, config.latent_dim), &Device::Cpu)
+        .unwrap();
+    let labels = nets.labels_for(Some(&[0, 1]), 2).unwrap();
+    let draw = |nets: &Networks| {
+        nets.generator
+            .forward_labelled_t(&z, labels.as_ref(), false)
+            .unwrap()
+    };
+    assert_eq!(common::max_abs_diff(&draw(&nets), &draw(&plain)), 0.0);
+
+    // Training moves the maps, and then the label changes every stage's features.
+    let data = two_classes(8, 16);
+    let real = data.to_tensor(&Device::Cpu).unwrap().narrow(0, 0, 4).unwrap();
+    let mut trainer = AeganTrainer::new(config, &Device::Cpu).unwrap();
+    for _ in 0..3 {
+        trainer.step_labelled(&real, &[0, 1, 0, 1]).unwrap();
+    }
+    let trained = trainer.networks();
+    for i in 0..2 {
+        let map = tensor_of(
+            trained,
+            NetworkKind::Generator,
+            &format!("stages.{i}.label.weight"),
+        );
+        assert!(map.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0);
+    }
+    // At strength 0 the label enters nowhere: not at the stem, not in the stages.
+    let mut unconditioned = trained.clone();
+    unconditioned.set_condition_strength(0.0);
+    let same_z = Tensor::cat(&[&z.get(0).unwrap().unsqueeze(0).unwrap(); 2], 0).unwrap();
+    let x0 = unconditioned
+        .generator
+        .forward_labelled_t(&same_z, labels.as_ref(), false)
+        .unwrap();
+    assert_eq!(
+        common::max_abs_diff(&x0.get(0).unwrap(), &x0.get(1).unwrap()),
+        0.0
+    );
+}
+
+#[test]
+fn a_class_path_runs_from_the_reconstruction_as_one_class_to_the_counterfactual_as_the_other() {
+    for every_stage in [false, true] {
+        let mut config = conditional(common::tiny(16));
+        config.conditioning.as_mut().unwrap().every_stage = every_stage;
+        let nets = Networks::new(&config, &Device::Cpu).unwrap();
+        let model = Model::new(config, nets);
+        let x = two_classes(2, 16).to_tensor(&Device::Cpu).unwrap();
+        let first_image = x.narrow(0, 0, 1).unwrap();
+        // Encoded alone, as the reconstruction below encodes it: a batch of one takes the
+        // same arithmetic path, so the latent (and the noise its bits seed) is the same.
+        let z = model.encode(&first_image).unwrap().get(0).unwrap();
+        let path = model.class_path(&z, "pink", "blue", 5).unwrap();
+        assert_eq!(path.dims(), &[5, 3, 16, 16]);
+        let as_pink = model.reconstruct_labelled(&first_image, &[0]).unwrap();
+        let as_blue = model.counterfactual(&first_image, "blue").unwrap();
+        let ends = |i: usize| path.narrow(0, i, 1).unwrap();
+        assert!(
+            common::max_abs_diff(&ends(0), &as_pink) < 1e-5,
+            "t = 0: the reconstruction as pink"
+        );
+        assert!(
+            common::max_abs_diff(&ends(4), &as_blue) < 1e-5,
+            "t = 1: the image as blue"
+        );
+        assert!(
+            common::max_abs_diff(&as_pink, &as_blue) > 1e-4,
+            "the class changes the image"
+        );
+        // Every image of the batch is drawn as the class asked for.
+        let both = model.counterfactual(&x.narrow(0, 0, 2).unwrap(), "blue").unwrap();
+        let each = model
+            .reconstruct_labelled(&x.narrow(0, 0, 2).unwrap(), &[1, 1])
+            .unwrap();
+        assert!(common::max_abs_diff(&both, &each) < 1e-6);
+        // Refusals that name the problem.
+        let unknown = model
+            .counterfactual(&first_image, "green")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("green") && unknown.contains("pink"), "{unknown}");
+        assert!(model.class_path(&z, "pink", "blue", 1).is_err());
+        let two_latents = model.encode(&x).unwrap();
+        assert!(model.class_path(&two_latents, "pink", "blue", 3).is_err());
+    }
+    let unconditional = common::tiny(16);
+    let nets = Networks::new(&unconditional, &Device::Cpu).unwrap();
+    let model = Model::new(unconditional, nets);
+    let x = synthetic::lesions(1, 16, 0).to_tensor(&Device::Cpu).unwrap();
+    for err in [
+        model.counterfactual(&x, "pink").unwrap_err(),
+        model
+            .class_path(&model.encode(&x).unwrap(), "pink", "blue", 3)
+            .unwrap_err(),
+    ] {
+        assert!(matches!(err, AeganError::ClassLabels { .. }), "{err}");
+        assert!(err.to_string().contains("unconditional"), "{err}");
+    }
+}

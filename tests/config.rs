@@ -121,6 +121,10 @@ fn each_bad_field_is_named_with_its_value() {
             Box::new(|c| c.image_discriminator.minibatch_std = Some(1)),
         ),
         (
+            "self_supervision.weight",
+            Box::new(|c| c.self_supervision = Some(aegan::config::SelfSupervisionConfig { weight: 0.0 })),
+        ),
+        (
             "consistency.fake_weight",
             Box::new(|c| {
                 c.consistency = Some(aegan::config::ConsistencyConfig {
@@ -184,6 +188,7 @@ fn the_architecture_options_round_trip_and_old_configs_leave_them_off() {
     config.image_discriminator.residual = true;
     config.image_discriminator.minibatch_std = Some(4);
     config.consistency = Some(aegan::config::ConsistencyConfig::default());
+    config.self_supervision = Some(aegan::config::SelfSupervisionConfig::default());
     let json = config.to_json();
     let back: AeganConfig = serde_json::from_str(&json).unwrap();
     assert_eq!(back, config);
@@ -195,6 +200,7 @@ fn the_architecture_options_round_trip_and_old_configs_leave_them_off() {
         "residual",
         "minibatch_std",
         "consistency",
+        "self_supervision",
     ] {
         assert!(!old.contains(field), "{field} written for a config that is off");
     }

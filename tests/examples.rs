@@ -177,6 +177,40 @@ fn ham10000_example_trains_writes_pictures_log_checkpoint_and_resumes() {
         near_centre < 0.5 * full,
         "spread across images {near_centre} truncated vs {full}"
     );
+
+    // An unconditional checkpoint has no classes to draw an image as: refused by name.
+    for extra in [["--edit", real.to_str().unwrap()], ["--class-path", "nv,mel"]] {
+        let refused = example_command("generate", dir.path())
+            .args(["--checkpoint", out.join("checkpoint").to_str().unwrap()])
+            .args(["--out", truncated.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(refused.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains(extra[0]) && stderr.contains("unconditional"),
+            "{stderr}"
+        );
+    }
+    // Its quiz asks only "real or generated?".
+    let quiz = dir.path().join("quiz");
+    let status = example_command("generate", dir.path())
+        .args(["--checkpoint", out.join("checkpoint").to_str().unwrap()])
+        .args([
+            "--quiz",
+            quiz.to_str().unwrap(),
+            "--real",
+            real.to_str().unwrap(),
+            "--n",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    assert_succeeded(&status);
+    let page = fs::read_to_string(quiz.join("index.html")).unwrap();
+    assert_eq!(page.matches("<figure").count(), 4);
+    assert!(!page.contains("which class?"));
 }
 
 /// Mean over pixels of the variance across the PNGs in `dir` (0–255 scale).
@@ -567,6 +601,112 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
     assert_eq!(lines[2]["class"], "nv");
     let fidelity = lines[1]["fidelity"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&fidelity));
+
+    // Held-out lesions redrawn as each diagnosis: one more line per diagnosis.
+    let redrawn = example_command("evaluate", dir.path())
+        .args(["--real", data, "--ham-holdout", "0.2", "--size", "16"])
+        .args([
+            "--checkpoint",
+            out.join("checkpoint").to_str().unwrap(),
+            "--n",
+            "8",
+        ])
+        .args(["--per-class", "--per-class-n", "4", "--classifier-steps", "2"])
+        .args(["--counterfactuals", "3", "--json"])
+        .output()
+        .unwrap();
+    let lines = json_lines(&redrawn);
+    // A diagnosis is a target where a held-out lesion of the other diagnosis exists.
+    assert!(
+        (4..=5).contains(&lines.len()),
+        "report, two classes, counterfactual rows"
+    );
+    for line in &lines[3..] {
+        let row = &line["counterfactual"];
+        assert!(row["class"] == "mel" || row["class"] == "nv", "{row}");
+        assert!(row["edited"].as_u64().unwrap() >= 1);
+        assert!((0.0..=1.0).contains(&row["assigned"].as_f64().unwrap()));
+        assert!(row["frame_change"].as_f64().unwrap() >= 0.0);
+    }
+
+    // Each lesion as every diagnosis: the HAM10000 folder gives each its own class.
+    let edits = dir.path().join("edits");
+    let edit = |extra: &[&str]| {
+        example_command("generate", dir.path())
+            .args(["--checkpoint", out.join("checkpoint").to_str().unwrap()])
+            .args(["--out", edits.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let edited = edit(&["--edit", data]);
+    assert_succeeded(&edited);
+    // 16 rows (the first 16 of 24 lesions) of input, reconstruction, as mel, as nv; tiles
+    // of 16 pixels enlarged 3 times with a 2-pixel border, a band of names above when a
+    // font is found.
+    let grid = image::open(edits.join("edits.png")).unwrap();
+    let tile = 16 * 3 + 2;
+    assert_eq!(grid.width(), 4 * tile + 2);
+    assert!(
+        [16 * tile + 2, 16 * tile + 2 + 20].contains(&grid.height()),
+        "{}",
+        grid.height()
+    );
+    let first = edits.join("edits/00-ISIC_0000000");
+    for file in [
+        "input.png",
+        "reconstruction-as-mel.png",
+        "as-mel.png",
+        "as-nv.png",
+    ] {
+        assert!(first.join(file).is_file(), "{file} missing");
+    }
+    // Only --to, and a class path per edited lesion.
+    let folder = dir.path().join("HAM10000_images_part_1");
+    let one = folder.join("ISIC_0000001.jpg");
+    let only_mel = edit(&[
+        "--edit",
+        one.to_str().unwrap(),
+        "--from",
+        "nv",
+        "--to",
+        "mel",
+        "--class-path",
+        "nv,mel",
+        "--steps",
+        "5",
+    ]);
+    assert_succeeded(&only_mel);
+    let grid = image::open(edits.join("edits.png")).unwrap();
+    assert_eq!(grid.width(), 3 * tile + 2, "input, reconstruction, as mel");
+    let path = image::open(edits.join("class-path.png")).unwrap();
+    assert_eq!(path.width(), 5 * tile + 2, "five steps from nv to mel");
+    // A single image carries no diagnosis: --from is asked for by name.
+    let no_from = edit(&["--edit", one.to_str().unwrap()]);
+    assert_eq!(no_from.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&no_from.stderr).contains("--from"));
+    let unknown = edit(&["--edit", data, "--to", "bcc"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("--to"));
+
+    // The quiz: half real, half generated, with the diagnosis question.
+    let quiz_dir = dir.path().join("quiz");
+    let quiz = edit(&["--quiz", quiz_dir.to_str().unwrap(), "--real", data, "--n", "6"]);
+    assert_succeeded(&quiz);
+    let answers: Vec<serde_json::Value> =
+        serde_json::from_str(&fs::read_to_string(quiz_dir.join("answers.json")).unwrap()).unwrap();
+    assert_eq!(answers.len(), 6);
+    let real = answers.iter().filter(|a| a["origin"] == "real").count();
+    assert_eq!(real, 3, "half real");
+    assert!(answers.iter().all(|a| a["class"] == "mel" || a["class"] == "nv"));
+    let page = fs::read_to_string(quiz_dir.join("index.html")).unwrap();
+    assert_eq!(page.matches("<figure").count(), 6);
+    assert!(
+        page.contains("which class?") && !page.contains("://"),
+        "self-contained"
+    );
+    let odd = edit(&["--quiz", quiz_dir.to_str().unwrap(), "--real", data, "--n", "5"]);
+    assert!(String::from_utf8_lossy(&odd.stderr).contains("--n"));
 }
 
 /// Writes `n` synthetic 16×16 sprites into `dir`, named `<category>__<i>.png` when given

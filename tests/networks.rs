@@ -208,6 +208,7 @@ fn each_network_builds_from_its_own_spec_without_an_aegan_config() {
             },
             classes: None,
             auxiliary_classifier: false,
+            decoder: false,
         },
         vb().pp("dx"),
     )

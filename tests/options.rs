@@ -433,3 +433,131 @@ fn the_smoothing_targets_enter_the_cross_entropy_as_given() {
     config.fake_target = 0.0;
     config.validate().unwrap();
 }
+
+#[test]
+fn the_self_supervision_term_on_known_tensors() {
+    use aegan::objective::self_supervision_term;
+    let cpu = Device::Cpu;
+    // x = 0, 1/16, …, 15/16 row by row; a decoder that returns its input; features 0.
+    let x = Tensor::arange(0f32, 16.0, &cpu)
+        .unwrap()
+        .affine(1.0 / 16.0, 0.0)
+        .unwrap()
+        .reshape((1, 1, 4, 4))
+        .unwrap();
+    let f = Tensor::zeros((1, 1, 4, 4), aegan::candle_core::DType::F32, &cpu).unwrap();
+    let identity = |t: &Tensor| Ok(t.clone());
+    // Whole: mean(x) = 7.5/16. Bottom-right quadrant {10, 11, 14, 15}/16, upsampled ×2 on both
+    // sides: mean 12.5/16. Total 20/16.
+    let term = self_supervision_term(identity, &f, &x, 3).unwrap();
+    assert!((scalar(&term) - 1.25).abs() < 1e-6, "{}", scalar(&term));
+    // Top-left quadrant {0, 1, 4, 5}/16: mean 2.5/16, total 10/16.
+    let term = self_supervision_term(identity, &f, &x, 0).unwrap();
+    assert!((scalar(&term) - 0.625).abs() < 1e-6, "{}", scalar(&term));
+    // Images larger than the decoder's output are averaged down: 8×8 ones against a 4×4
+    // decoder give 1 for the whole image and 1 for the quadrant.
+    let ones = Tensor::ones((1, 1, 8, 8), aegan::candle_core::DType::F32, &cpu).unwrap();
+    let term = self_supervision_term(identity, &f, &ones, 1).unwrap();
+    assert!((scalar(&term) - 2.0).abs() < 1e-6, "{}", scalar(&term));
+    assert!(self_supervision_term(identity, &f, &x, 4).is_err());
+}
+
+#[test]
+fn the_self_supervised_decoder_s_gradient_reaches_dx() {
+    use aegan::objective::self_supervision_term;
+    use aegan::{NetworkKind, Networks};
+    let mut config = common::tiny(16);
+    config.self_supervision = Some(aegan::config::SelfSupervisionConfig::default());
+    let nets = Networks::new(&config, &Device::Cpu).unwrap();
+    let dx = &nets.image_discriminator;
+    assert!(dx.has_decoder());
+    let x = batch();
+    let out = dx.forward_all_t(&x, None, true).unwrap();
+    let features = out.features.expect("8×8 features of a Dx with a decoder");
+    assert_eq!(features.dims()[2..], [8, 8]);
+    let decoded = dx.decode(&features, true).unwrap();
+    assert_eq!(decoded.dims(), [x.dim(0).unwrap(), 3, 32, 32]);
+    let term = self_supervision_term(|f| Ok(dx.decode(f, true)?), &features, &x, 2).unwrap();
+    let grads = term.backward().unwrap();
+    let store = nets.store(NetworkKind::ImageDiscriminator);
+    let gradient_of = |name: &str| {
+        let (_, var) = store
+            .trainable()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} not in Dx"));
+        grads
+            .get(var.as_tensor())
+            .map(|g| g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap())
+            .unwrap_or(0.0)
+    };
+    assert!(gradient_of("decoder.out.weight") > 0.0);
+    assert!(
+        gradient_of("from_image.weight") > 0.0,
+        "the decoder's error reaches Dx's first layer"
+    );
+    // The logits do not read the decoder, and a Dx without one gives no features.
+    let plain = Networks::new(&common::tiny(16), &Device::Cpu).unwrap();
+    let plain_out = plain.image_discriminator.forward_all_t(&x, None, true).unwrap();
+    assert!(plain_out.features.is_none() && !plain.image_discriminator.has_decoder());
+    assert!(plain.image_discriminator.decode(&features, true).is_err());
+}
+
+#[test]
+fn self_supervision_adds_the_decoder_s_error_to_dx_s_loss() {
+    use aegan::controllers::AdaptiveState;
+    use aegan::objective::AeganObjective;
+    use aegan::Networks;
+    let x = batch();
+    let d_losses = |self_supervision: Option<aegan::config::SelfSupervisionConfig>| {
+        let mut config = common::tiny(16);
+        config.self_supervision = self_supervision;
+        let nets = Networks::new(&config, &Device::Cpu).unwrap();
+        let z = TrainRng::new(3)
+            .normal((3, config.latent_dim), &Device::Cpu)
+            .unwrap();
+        let mut rng = TrainRng::new(4);
+        AeganObjective::new(&config)
+            .discriminator_loss(&nets, &x, None, &z, &AdaptiveState::new(&config), &mut rng)
+            .unwrap()
+            .values()
+            .unwrap()
+    };
+    let without = d_losses(None);
+    let with = d_losses(Some(aegan::config::SelfSupervisionConfig { weight: 2.0 }));
+    // The decoder is new weights in Dx, drawn after the others: the logits are the same.
+    assert_eq!(with.latent, without.latent);
+    // A fresh decoder draws far from the images: a positive error, twice weighted.
+    assert!(
+        with.image > without.image + 0.1,
+        "{} vs {}",
+        with.image,
+        without.image
+    );
+}
+
+#[test]
+fn a_growing_self_supervised_dx_keeps_its_8x8_features_from_8x8_images_on() {
+    use aegan::progressive::{downsample_area, Growth};
+    use aegan::Networks;
+    let mut config = common::tiny(32);
+    config.progressive = Some(aegan::config::ProgressiveConfig::new(8));
+    config.self_supervision = Some(aegan::config::SelfSupervisionConfig::default());
+    let mut nets = Networks::new(&config, &Device::Cpu).unwrap();
+    let x = TrainRng::new(5).normal((2, 3, 32, 32), &Device::Cpu).unwrap();
+    for (resolution, alpha, has_features) in
+        [(4, 1.0, false), (8, 0.5, true), (16, 0.5, true), (32, 1.0, true)]
+    {
+        nets.set_growth(Some(Growth { resolution, alpha })).unwrap();
+        let seen = downsample_area(&x, 32 / resolution).unwrap();
+        let out = nets.image_discriminator.forward_all_t(&seen, None, true).unwrap();
+        assert_eq!(
+            out.features.is_some(),
+            has_features,
+            "at {resolution}×{resolution}"
+        );
+        if let Some(f) = out.features {
+            assert_eq!(f.dims()[2..], [8, 8], "at {resolution}×{resolution}");
+        }
+    }
+}

@@ -7,12 +7,29 @@
 //! cargo run --release --example generate -- --checkpoint runs/ham10000/checkpoint --real ~/HAM10000/HAM10000_images_part_1
 //! cargo run --release --example generate -- --checkpoint runs/conditional/checkpoint --dx df --n 500  # one diagnosis
 //! cargo run --release --example generate -- --checkpoint runs/sprites/checkpoint --truncation 0.7  # more typical, less varied
+//! cargo run --release --example generate -- --checkpoint runs/conditional/checkpoint --edit my_lesions --from nv  # each lesion as every diagnosis
+//! cargo run --release --example generate -- --checkpoint runs/conditional/checkpoint --class-path nv,mel --steps 8
+//! cargo run --release --example generate -- --checkpoint runs/conditional/checkpoint --quiz runs/quiz --real ~/HAM10000 --n 40
 //! ```
+//!
+//! `--edit`, `--class-path` and `--quiz` each do only their own work (no samples are written):
+//! - `--edit <folder or image>` (conditional checkpoints): `edits.png`, one row per input
+//!   image (the first 16): the input, its reconstruction as its own class (its HAM10000
+//!   diagnosis, or `--from`), then the image drawn as each diagnosis (or the `--to` ones), and
+//!   every image alone under `edits/`.
+//! - `--class-path FROM,TO --steps S`: `class-path.png`, one row per image of `--edit` (or per
+//!   sampled latent, the first `min(--n, 8)`), S images from FROM to TO.
+//! - `--quiz <folder> --real <folder> --n N`: a practice page, `index.html`, of N/2 real and
+//!   N/2 generated images mixed ("real or generated?", and "which diagnosis?" for a
+//!   conditional model whose real images have HAM10000 metadata), with `answers.json`.
 //!
 //! A class-conditional checkpoint (trained with `ham10000 --conditional`, or `sprites` on
 //! sprites with categories) writes `--n` images of each class into `images/<class>/` (a
 //! sprite class `item/potion` into `images/item/potion/`, the layout the sprites example
 //! reads) or of the `--dx` class alone, and a grid with one labelled row per class.
+
+mod edit;
+mod quiz;
 
 use std::path::PathBuf;
 
@@ -65,6 +82,27 @@ struct Args {
     /// Compute device: auto, cpu, cuda[:N] or metal[:N].
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Draw these real images (a folder, or one image) as other classes (conditional
+    /// checkpoints): writes edits.png and edits/ only.
+    #[arg(long)]
+    edit: Option<PathBuf>,
+    /// With --edit: the classes to draw the images as, comma-separated (default: every class).
+    #[arg(long)]
+    to: Option<String>,
+    /// With --edit: the class the images are, when they have no HAM10000 metadata beside them.
+    #[arg(long)]
+    from: Option<String>,
+    /// FROM,TO: a row of --steps images from class FROM to class TO for each --edit image (or
+    /// sampled latent): writes class-path.png only.
+    #[arg(long)]
+    class_path: Option<String>,
+    /// Images in each --class-path row.
+    #[arg(long, default_value_t = 8)]
+    steps: usize,
+    /// Write a practice quiz page into this folder: --n images, half real (from --real), half
+    /// generated, mixed.
+    #[arg(long)]
+    quiz: Option<PathBuf>,
 }
 
 fn main() {
@@ -103,12 +141,35 @@ fn run(args: Args) -> aegan::Result<()> {
             "must be at least 2",
         ));
     }
+    if args.steps < 2 {
+        return Err(AeganError::option("--steps", args.steps, "must be at least 2"));
+    }
     let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
     let loaded = Model::load_reporting(&args.checkpoint, &device)?;
     for (snapshot, error) in &loaded.skipped {
         eprintln!("warning: skipped snapshot {}: {error}", snapshot.display());
     }
     let model = loaded.value;
+    if let Some(quiz_dir) = &args.quiz {
+        let Some(real) = &args.real else {
+            return Err(AeganError::option(
+                "--quiz",
+                quiz_dir.display(),
+                "needs --real, the folder of real images to mix in",
+            ));
+        };
+        let files = quiz::write(&model, real, args.n, args.seed, quiz_dir, &device)?;
+        println!(
+            "wrote {} ({} images, half real, half generated; open it in a browser) and {} (which was which)",
+            files.page.display(),
+            args.n,
+            files.answers.display()
+        );
+        return Ok(());
+    }
+    if args.edit.is_some() || args.class_path.is_some() {
+        return edit_mode(&model, &args, &device);
+    }
     let config = model.config().clone();
     let images_dir = args.out.join("images");
     std::fs::create_dir_all(&images_dir).map_err(|e| AeganError::io(&images_dir, e))?;
@@ -254,6 +315,70 @@ fn run(args: Args) -> aegan::Result<()> {
         viz::save_grid(&strip, steps + 2, 3, args.out.join("interpolation.png"))?;
         println!(
             "wrote interpolation.png (real x0 | G(z) for {steps} points on {path} from E(x0) to E(x1) | real x1)"
+        );
+    }
+    Ok(())
+}
+
+/// `--edit` and `--class-path`: refused for an unconditional checkpoint, naming why.
+fn edit_mode(model: &Model, args: &Args, device: &aegan::candle_core::Device) -> aegan::Result<()> {
+    let option = if args.edit.is_some() {
+        "--edit"
+    } else {
+        "--class-path"
+    };
+    if model.class_names().is_empty() {
+        return Err(AeganError::option(
+            option,
+            args.edit.as_ref().map_or_else(|| args.class_path.clone().unwrap_or_default(), |e| e.display().to_string()),
+            "draws images as other classes, and this checkpoint is unconditional: it has no classes (train one with --conditional)",
+        ));
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| AeganError::io(&args.out, e))?;
+    let inputs = match &args.edit {
+        Some(path) => Some(edit::read_inputs(model, path, args.from.as_deref(), device)?),
+        None => None,
+    };
+    if let Some(inputs) = &inputs {
+        let targets = edit::target_labels(model, args.to.as_deref())?;
+        let grid = edit::write_edits(model, inputs, &targets, &args.out)?;
+        println!(
+            "wrote {} ({} images: input | reconstruction as its own class | as {}) and each image under {}",
+            grid.display(),
+            inputs.labels.len(),
+            targets
+                .iter()
+                .map(|&t| model.class_names()[t].as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            args.out.join("edits").display()
+        );
+    }
+    if let Some(pair) = &args.class_path {
+        let (from, to) = pair.split_once(',').ok_or_else(|| {
+            AeganError::option(
+                "--class-path",
+                pair,
+                "must be two classes, FROM,TO (for example nv,mel)",
+            )
+        })?;
+        let (from, to) = (from.trim(), to.trim());
+        for class in [from, to] {
+            model
+                .networks()
+                .label_of(class)
+                .map_err(|e| AeganError::option("--class-path", pair, e.to_string()))?;
+        }
+        let latents = match &inputs {
+            Some(inputs) => model.encode(&inputs.images)?,
+            None => model.sample_latents(args.n.min(8), args.seed)?,
+        };
+        let path = edit::write_class_path(model, &latents, (from, to), args.steps, &args.out)?;
+        println!(
+            "wrote {} ({} rows of {} images from {from} to {to})",
+            path.display(),
+            latents.dim(0)?,
+            args.steps
         );
     }
     Ok(())

@@ -48,6 +48,16 @@ pub struct ConditioningConfig {
     /// (see [`crate::objective`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub class_loss_weight: f64,
+    /// The label also enters after every upsampling stage of G, not only at the 4×4 stem: a
+    /// per-channel shift λ·W_i·e(y) of stage i's features, W_i a linear map of the label
+    /// embedding that starts at zero (the shift of BigGAN's class-conditional batch norm), so
+    /// that every resolution is told the class directly. Off unless set.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub every_stage: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 fn is_zero(weight: &f64) -> bool {
@@ -86,6 +96,7 @@ impl ConditioningConfig {
             balanced_batches: false,
             transition: None,
             class_loss_weight: Self::DEFAULT_CLASS_LOSS_WEIGHT,
+            every_stage: false,
         }
     }
 

@@ -273,6 +273,10 @@ pub struct LabelEmbedding {
     pub classes: usize,
     /// Size of each class's embedding (at least 1).
     pub dim: usize,
+    /// Whether the embedding also shifts every upsampling stage's features
+    /// ([`crate::config::ConditioningConfig::every_stage`]).
+    #[serde(default)]
+    pub every_stage: bool,
 }
 
 impl GeneratorSpec {
@@ -337,6 +341,10 @@ pub struct ImageDiscriminatorSpec {
     /// Whether a conditional Dx also has an auxiliary classifier (one logit per class).
     #[serde(default)]
     pub auxiliary_classifier: bool,
+    /// Whether Dx has the decoder of a self-supervised Dx
+    /// ([`crate::config::SelfSupervisionConfig`]).
+    #[serde(default)]
+    pub decoder: bool,
 }
 
 impl ImageDiscriminatorSpec {

@@ -12,6 +12,7 @@
 //! | pairwise distance ratio | [`diversity`] | spread of the generated set against the real one | 1: as varied as real data |
 //! | reconstruction | [`reconstruction_error`] | L1 and PSNR of x → E → G on held-out real images | 0 / high |
 //! | per-class KID/FID, class fidelity | [`per_class`] | a conditional model's images of each class against that class's real images, and the share a classifier assigns to the class asked for | KID 0 / fidelity 1 |
+//! | counterfactual class share, frame change | [`counterfactual`] | real images redrawn as another class: the share a classifier assigns to that class, and how much the skin around the lesion changed | share like the classifier's recall on real images; change far below that between sources |
 //! | class fidelity, balanced accuracy | [`classifier`] | a small CNN trained on labelled real images: which class it sees in an image | 1: every image recognised |
 //! | memorisation ratio, copy share | [`memorisation`](mod@memorisation) | nearest-training distance of generated images over that of held-out real ones, against every training image; the share of generated images whose nearest training image is far nearer than the second (NN1/NN2 < 1/3) | ratio ≥ 1, share as low as held-out images give: no copying |
 //! | membership AUC | [`membership`] | telling training from held-out images by Dx's logit or by the reconstruction error | 0.5: the model gives away nothing about who was trained on |
@@ -38,6 +39,7 @@
 
 pub mod checker;
 pub mod classifier;
+pub mod counterfactual;
 pub mod diversity;
 mod evaluator;
 pub mod fid;
@@ -52,6 +54,7 @@ pub mod swd;
 mod reconstruction;
 
 pub use checker::{checker_ratio, checker_ratio_with_interval, checker_score};
+pub use counterfactual::{counterfactual_quality, CounterfactualQuality, CounterfactualTable};
 pub use diversity::{near_duplicate_fraction, pairwise_distance_ratio};
 pub use evaluator::{
     cached_features, evenly_spaced, evenly_spaced_indices, evenly_spaced_labels, generate, Evaluator,

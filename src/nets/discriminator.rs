@@ -3,6 +3,7 @@
 use candle_core::{DType, Module, ModuleT, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
+use super::feature_decoder::{FeatureDecoder, FEATURE_SIDE};
 use super::growing::GrowingInput;
 use super::layers::{BlockChain, Conv, DownBlock, Mlp};
 use super::spectral::SpectralNorm;
@@ -35,6 +36,10 @@ use crate::progressive::Growth;
 /// one channel, the standard deviation of the features across each group of images, before
 /// `out` reads them (so `out`, the projection and the classifier head take 16 more inputs).
 ///
+/// **Self-supervision** (when the config has [`AeganConfig::self_supervision`]): Dx also has
+/// `decoder.*`, a small decoder from its 8×8 features (the input of the block that takes them
+/// to 4×4) to a 32×32 image ([`ImageDiscriminator::decode`]); it does not change the logits.
+///
 /// **Class conditioning** (when the config has [`AeganConfig::conditioning`]): a projection
 /// discriminator (Miyato & Koyama 2018). With φ(x) the flattened features that `out` reads,
 /// Dx also has `class_projection` (a vector w(y) per class, as long as φ) and returns
@@ -54,6 +59,7 @@ pub struct ImageDiscriminator {
     out: Linear,
     class_projection: Option<Embedding>,
     class_head: Option<Linear>,
+    decoder: Option<FeatureDecoder>,
     condition_strength: f64,
     out_spectral: Option<SpectralNorm>,
     slope: f64,
@@ -120,6 +126,20 @@ impl ImageDiscriminator {
             }
             _ => None,
         };
+        // The decoder is not part of a logit's cost: it runs on the real images of the
+        // discriminator step only, so it is left out of `macs`.
+        let decoder = if spec.decoder {
+            Some(FeatureDecoder::new(
+                &vb.pp("decoder"),
+                d.widths.at(FEATURE_SIDE),
+                &d.widths,
+                (image.channels, d.kernel),
+                image.norm,
+                slope,
+            )?)
+        } else {
+            None
+        };
         let mut out_spectral = None;
         if d.spectral_norm {
             input = input.with_spectral_norm(&vb)?;
@@ -137,6 +157,7 @@ impl ImageDiscriminator {
             out,
             class_projection,
             class_head,
+            decoder,
             condition_strength: 1.0,
             out_spectral,
             slope,
@@ -184,10 +205,39 @@ impl ImageDiscriminator {
         labels: Option<&Tensor>,
         train: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
+        let out = self.forward_all_t(x, labels, train)?;
+        Ok((out.logits, out.class_logits))
+    }
+
+    /// Whether Dx has the decoder of a self-supervised Dx.
+    pub fn has_decoder(&self) -> bool {
+        self.decoder.is_some()
+    }
+
+    /// Images `(B, channels, 32, 32)` in [−1, 1], f32, drawn by the decoder of a
+    /// self-supervised Dx from 8×8 features `(B, C, 8, 8)` (as
+    /// [`ImageDiscriminator::forward_all_t`] returns them). An error for a Dx without one.
+    pub fn decode(&self, features: &Tensor, train: bool) -> Result<Tensor> {
+        match &self.decoder {
+            Some(decoder) => decoder.forward_t(features, train),
+            None => candle_core::bail!("this image discriminator has no decoder (self_supervision is off)"),
+        }
+    }
+
+    /// [`ImageDiscriminator::forward_with_classes_t`] and, for a Dx with a decoder, the 8×8
+    /// features on the way to the logits (`None` without a decoder, or for images smaller
+    /// than 8×8 while growing).
+    pub fn forward_all_t(
+        &self,
+        x: &Tensor,
+        labels: Option<&Tensor>,
+        train: bool,
+    ) -> Result<DiscriminatorOutput> {
         let from_image = |x: &Tensor| self.from_image.forward_leaky(x, self.slope);
-        let last = self
-            .input
-            .forward_t(&x.to_dtype(self.compute)?, &self.down, from_image, train)?;
+        let keep = self.decoder.as_ref().map(|_| FEATURE_SIDE);
+        let (last, kept) =
+            self.input
+                .forward_keeping_t(&x.to_dtype(self.compute)?, &self.down, from_image, keep, train)?;
         let last = match self.minibatch_std {
             Some(group) => with_minibatch_std(&last, group)?,
             None => last,
@@ -226,7 +276,11 @@ impl ImageDiscriminator {
             }
             None => logits,
         };
-        Ok((logits, class_logits))
+        Ok(DiscriminatorOutput {
+            logits,
+            class_logits,
+            features: kept,
+        })
     }
 
     /// Advances every spectral norm's estimate by one power-iteration step (the trainer does
@@ -263,6 +317,17 @@ impl ImageDiscriminator {
     pub fn macs_per_image(&self) -> u64 {
         self.macs
     }
+}
+
+/// What one pass of Dx gives ([`ImageDiscriminator::forward_all_t`]).
+#[derive(Debug, Clone)]
+pub struct DiscriminatorOutput {
+    /// Logits `(batch, 1)`, f32: high means "real".
+    pub logits: Tensor,
+    /// The auxiliary classifier's logits `(batch, classes)`, f32, for a Dx with one.
+    pub class_logits: Option<Tensor>,
+    /// The 8×8 features `(batch, C, 8, 8)` for a Dx with a decoder (self-supervision).
+    pub features: Option<Tensor>,
 }
 
 /// `features` `(B, C, H, W)` with one more channel: the minibatch standard deviation. The

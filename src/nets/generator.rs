@@ -43,7 +43,10 @@ enum UpStage {
 /// **Class conditioning** (when the config has [`AeganConfig::conditioning`]): G also has
 /// `label_embedding` (classes × embedding size), and its stem takes `[z, λ·e(y)]`, where λ is
 /// the condition's strength ([`Generator::set_condition_strength`], 1 unless a transition is
-/// under way). Call [`Generator::forward_labelled_t`] with a label per latent.
+/// under way). Call [`Generator::forward_labelled_t`] with a label per latent. With
+/// [`every_stage`](crate::config::ConditioningConfig::every_stage), stage i's features are
+/// also shifted per channel by `stages.{i}.label` (a linear map without bias, zero at first)
+/// of λ·e(y).
 ///
 /// **Skip outputs** (when [`GeneratorConfig::skip_outputs`](crate::config::GeneratorConfig)
 /// is on): G also has `to_rgb.{r}` for every resolution r from 4 below the image size, and
@@ -68,6 +71,9 @@ enum UpStage {
 pub struct Generator {
     stem: Linear,
     label_embedding: Option<Embedding>,
+    /// Per stage, the linear map from the label embedding to a shift of its channels (empty
+    /// unless the label enters every stage).
+    stage_labels: Vec<Linear>,
     condition_strength: f64,
     stem_norm: NormLayer,
     stem_width: usize,
@@ -119,12 +125,21 @@ impl Generator {
 
         let mut stages = Vec::new();
         let mut stage_noise = Vec::new();
+        let mut stage_labels = Vec::new();
         let (mut side, mut width) = (4, stem_width);
         for i in 0..image.stages() {
             let next = g.widths.at(side * 2);
             let vb = vb.pp(format!("stages.{i}"));
             if g.noise {
                 stage_noise.push(PixelNoise::new(vb.clone(), next, i as u64)?);
+            }
+            if let Some(e) = spec.label_embedding.filter(|e| e.every_stage) {
+                // Zero at first: the label's shift grows from nothing, as G learns it.
+                let weight =
+                    vb.pp("label")
+                        .get_with_hints((next, e.dim), "weight", candle_nn::Init::Const(0.0))?;
+                macs += (next * e.dim) as u64;
+                stage_labels.push(Linear::new(weight, None));
             }
             let stage = match spec.upsample {
                 Upsample::NearestConv => {
@@ -209,6 +224,7 @@ impl Generator {
         Ok(Generator {
             stem,
             label_embedding,
+            stage_labels,
             condition_strength: 1.0,
             stem_norm,
             stem_width,
@@ -300,7 +316,48 @@ impl Generator {
         train: bool,
     ) -> Result<Tensor> {
         let seeds = if self.has_noise() { noise_seeds } else { &[] };
-        self.forward_in_precision(&z.to_dtype(self.compute)?, labels, train, seeds)?
+        let embedding =
+            match super::with_labels(&self.label_embedding, labels, z.dim(0)?, "generator", "latent")? {
+                Some((embedding, labels)) => Some(embedding.forward(labels)?),
+                None => None,
+            };
+        self.forward_in_precision(&z.to_dtype(self.compute)?, embedding, train, seeds)?
+            .to_dtype(DType::F32)
+    }
+
+    /// The label embedding e(y) `(batch, embedding_dim)`, f32, of labels `(batch,)` (u32); an
+    /// error for an unconditional G.
+    pub fn embed_labels(&self, labels: &Tensor) -> Result<Tensor> {
+        let batch = labels.dim(0)?;
+        match super::with_labels(&self.label_embedding, Some(labels), batch, "generator", "latent")? {
+            Some((embedding, labels)) => embedding.forward(labels),
+            None => candle_core::bail!("this generator is not class-conditional: it has no label embedding"),
+        }
+    }
+
+    /// G(z, e) of a class-conditional G for an embedding per latent given directly
+    /// (`embedding`: `(batch, embedding_dim)`), in place of a label's e(y): for example
+    /// `(1 − t)·e(y) + t·e(y′)`, a point between two classes. Scaled by the condition's
+    /// strength as a label's embedding is; noise seeded by each latent's hash as in
+    /// [`Generator::forward_labelled_t`]. An error for an unconditional G.
+    pub fn forward_embedded_t(&self, z: &Tensor, embedding: &Tensor, train: bool) -> Result<Tensor> {
+        let Some(table) = &self.label_embedding else {
+            candle_core::bail!("this generator is not class-conditional: it takes no label embedding")
+        };
+        let expected = [z.dim(0)?, table.hidden_size()];
+        if embedding.dims() != &expected[..] {
+            candle_core::bail!(
+                "expected an embedding of shape {expected:?} (one per latent), got {:?}",
+                embedding.dims()
+            )
+        }
+        let seeds = if self.has_noise() {
+            latent_seeds(z)?
+        } else {
+            Vec::new()
+        };
+        let embedding = embedding.to_dtype(DType::F32)?;
+        self.forward_in_precision(&z.to_dtype(self.compute)?, Some(embedding), train, &seeds)?
             .to_dtype(DType::F32)
     }
 
@@ -320,21 +377,25 @@ impl Generator {
         !self.stage_noise.is_empty() || !self.head_noise.is_empty()
     }
 
+    /// `embedding`: each latent's label embedding (a conditional G; `None` otherwise);
     /// `seeds`: one noise seed per latent (empty when G has no noise).
     fn forward_in_precision(
         &self,
         z: &Tensor,
-        labels: Option<&Tensor>,
+        embedding: Option<Tensor>,
         train: bool,
         seeds: &[u64],
     ) -> Result<Tensor> {
         let growth = self.growth.unwrap_or(Growth::stable(self.image_size));
         let b = z.dim(0)?;
-        let stem_input = match super::with_labels(&self.label_embedding, labels, b, "generator", "latent")? {
-            Some((embedding, labels)) => {
-                let e = embedding.forward(labels)?.to_dtype(self.compute)?;
-                Tensor::cat(&[z, &(e * self.condition_strength)?], 1)?
-            }
+        // λ·e(y), joined to z at the stem and (when the label enters every stage) shifting
+        // each stage's features.
+        let label = match embedding {
+            Some(e) => Some((e.to_dtype(self.compute)? * self.condition_strength)?),
+            None => None,
+        };
+        let stem_input = match &label {
+            Some(e) => Tensor::cat(&[z, e], 1)?,
             None => z.clone(),
         };
         let x = super::layers::linear(&self.stem, &stem_input)?.reshape((b, self.stem_width, 4, 4))?;
@@ -365,6 +426,7 @@ impl Generator {
             let side = 8 << i;
             previous = x;
             x = self.run_stage(i, &previous, train, seeds)?;
+            x = self.shift_by_label(i, x, label.as_ref())?;
             x = self.excite(side, x, &gating)?;
             self.keep_if_gating(side, &x, &mut gating);
             if let Some(sum) = skip_sum {
@@ -406,6 +468,19 @@ impl Generator {
             None => candle_core::bail!(
                 "the {small}×{small} features that gate the {side}×{side} stage were not kept"
             ),
+        }
+    }
+
+    /// Stage `i`'s features `x` shifted per channel by `stages.{i}.label` of the label
+    /// embedding λ·e(y) (`label`); `x` itself when the label enters only the stem.
+    fn shift_by_label(&self, i: usize, x: Tensor, label: Option<&Tensor>) -> Result<Tensor> {
+        match (self.stage_labels.get(i), label) {
+            (Some(map), Some(e)) => {
+                let shift = super::layers::linear(map, e)?;
+                let (b, c) = shift.dims2()?;
+                x.broadcast_add(&shift.reshape((b, c, 1, 1))?)
+            }
+            _ => Ok(x),
         }
     }
 

@@ -91,6 +91,27 @@ impl GrowingInput {
         full_entry: impl Fn(&Tensor) -> Result<Tensor>,
         train: bool,
     ) -> Result<Tensor> {
+        Ok(self.forward_keeping_t(x, down, full_entry, None, train)?.0)
+    }
+
+    /// [`GrowingInput::forward_t`] that also returns the features on their way down when they
+    /// are `keep`×`keep` (after a fade, the faded ones); `None` when they never are (images
+    /// smaller than `keep`, or no `keep`).
+    pub fn forward_keeping_t<B: ModuleT>(
+        &self,
+        x: &Tensor,
+        down: &[B],
+        full_entry: impl Fn(&Tensor) -> Result<Tensor>,
+        keep: Option<usize>,
+        train: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let mut kept = None;
+        let mut note = |h: &Tensor| -> Result<()> {
+            if keep == Some(h.dim(3)?) {
+                kept = Some(h.clone());
+            }
+            Ok(())
+        };
         let growth = self.growth.unwrap_or(Growth::stable(self.image_size));
         let r = growth.resolution;
         let side = x.dim(3)?;
@@ -107,7 +128,9 @@ impl GrowingInput {
             }
         };
         if r == 2 {
-            return entry(4, &upsample_nearest_2x(x)?);
+            let h = entry(4, &upsample_nearest_2x(x)?)?;
+            note(&h)?;
+            return Ok((h, kept));
         }
         // The block that takes resolution r to r/2; there is none at 4×4 (index = down.len()).
         let first = (self.image_size / r).trailing_zeros() as usize;
@@ -115,6 +138,7 @@ impl GrowingInput {
         let mut next = first;
         if growth.is_fading() && r > self.start_size {
             if let Some(block) = down.get(first) {
+                note(&h)?;
                 h = block.forward_t(&h, train)?;
                 next = first + 1;
             }
@@ -127,8 +151,10 @@ impl GrowingInput {
             h = fade(&old, &h, growth.alpha)?;
         }
         for block in &down[next..] {
+            note(&h)?;
             h = block.forward_t(&h, train)?;
         }
-        Ok(h)
+        note(&h)?;
+        Ok((h, kept))
     }
 }

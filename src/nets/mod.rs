@@ -3,13 +3,14 @@
 mod discriminator;
 mod encoder;
 mod excitation;
+mod feature_decoder;
 mod generator;
 mod growing;
 pub(crate) mod layers;
 mod noise;
 pub(crate) mod spectral;
 
-pub use discriminator::{ImageDiscriminator, LatentDiscriminator};
+pub use discriminator::{DiscriminatorOutput, ImageDiscriminator, LatentDiscriminator};
 pub use encoder::Encoder;
 pub use generator::Generator;
 
