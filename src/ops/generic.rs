@@ -2,20 +2,31 @@
 //! CUDA and Metal: slices, padding, one matrix product. candle computes a convolution's input
 //! gradient with its conv-transpose kernel, which on CUDA is a naive loop (3.06 ms where an
 //! upsample and a convolution of the same shapes take 0.85 ms on an H100). Written as im2col
-//! (one gather of the padded input over a precomputed index) and a matrix product, a
-//! convolution's gradients are a matrix product and the gather's adjoint (one scatter-add,
-//! then the padding cropped), so conv-transpose is never called; a transposed convolution is the
+//! (shifted, strided slices of the padded input stacked along the channels) and a matrix
+//! product, a convolution's gradients are a matrix product and the slices' adjoints (padding
+//! and additions), so conv-transpose is never called; a transposed convolution is the
 //! convolution of the zero-dilated input with the flipped kernel. These run on the CPU too
 //! under [`super::with_generic_ops`], where the tests compare them with aegan's CPU kernels.
 
 use candle_core::{Result, Tensor};
 
+/// Every `stride`-th element along `dim`, starting at the first; the length along `dim` must be
+/// `stride · (n − 1) + 1` for the `n` kept.
+fn every_nth(x: &Tensor, dim: usize, stride: usize) -> Result<Tensor> {
+    if stride == 1 {
+        return Ok(x.clone());
+    }
+    let len = x.dim(dim)?;
+    let n = (len - 1) / stride + 1;
+    let padded = x.pad_with_zeros(dim, 0, n * stride - len)?;
+    let mut shape = padded.dims().to_vec();
+    shape[dim] = n;
+    shape.insert(dim + 1, stride);
+    padded.reshape(shape)?.narrow(dim + 1, 0, 1)?.squeeze(dim + 1)
+}
+
 /// 2-D convolution of `x` (B, C, H, W) with `weight` (C_out, C, k_h, k_w), zero padding
 /// `(top, bottom, left, right)`, equal `stride` on both axes.
-///
-/// The columns of im2col are one gather (`index_select`) of the padded image over a
-/// precomputed index, so the backward pass is one scatter-add, where k² slices and a stack
-/// would make k² zero-filled gradient buffers and a concatenation.
 pub(crate) fn conv2d(
     x: &Tensor,
     weight: &Tensor,
@@ -27,42 +38,24 @@ pub(crate) fn conv2d(
     let (c_out, _, kh, kw) = weight.dims4()?;
     let x = x.pad_with_zeros(2, top, bottom)?.pad_with_zeros(3, left, right)?;
     let (h, w) = (h + top + bottom, w + left + right);
-    if h < kh || w < kw {
-        candle_core::bail!("a {kh}×{kw} kernel does not fit a padded {h}×{w} image")
-    }
     let (out_h, out_w) = ((h - kh) / stride + 1, (w - kw) / stride + 1);
-    let index = column_index((h, w), (kh, kw), stride, (out_h, out_w));
-    let index = Tensor::from_vec(index, kh * kw * out_h * out_w, x.device())?;
-    // (B, C, k_h·k_w·H'·W'), then (B, C·k_h·k_w, H'·W'): channel-major, as the weight is laid out.
-    let columns = x
-        .flatten_from(2)?
-        .index_select(&index, 2)?
-        .reshape((b, c * kh * kw, out_h * out_w))?;
+    let mut columns = Vec::with_capacity(kh * kw);
+    for i in 0..kh {
+        let rows = every_nth(&x.narrow(2, i, stride * (out_h - 1) + 1)?, 2, stride)?;
+        for j in 0..kw {
+            columns.push(every_nth(
+                &rows.narrow(3, j, stride * (out_w - 1) + 1)?,
+                3,
+                stride,
+            )?);
+        }
+    }
+    // (B, C, k_h·k_w, H', W'): channel-major, as the weight is laid out.
+    let columns = Tensor::stack(&columns, 2)?.reshape((b, c * kh * kw, out_h * out_w))?;
     let weight = weight.reshape((c_out, c * kh * kw))?;
     weight
         .broadcast_matmul(&columns)?
         .reshape((b, c_out, out_h, out_w))
-}
-
-/// For every kernel offset (i, j) and output position (y, x), in that order, the position in
-/// the flattened `h`×`w` image that the offset reads there: `(y·stride + i)·w + x·stride + j`.
-fn column_index(
-    (_, w): (usize, usize),
-    (kh, kw): (usize, usize),
-    stride: usize,
-    (out_h, out_w): (usize, usize),
-) -> Vec<u32> {
-    let mut index = Vec::with_capacity(kh * kw * out_h * out_w);
-    for i in 0..kh {
-        for j in 0..kw {
-            for y in 0..out_h {
-                for x in 0..out_w {
-                    index.push(((y * stride + i) * w + x * stride + j) as u32);
-                }
-            }
-        }
-    }
-    index
 }
 
 /// `x` with `stride − 1` zeros between neighbours along `dim`.
