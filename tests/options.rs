@@ -61,6 +61,30 @@ fn the_average_half_life_counts_images_and_ramps_up() {
     assert_eq!(average_decay(&fixed, 1, 32), early);
 }
 
+/// The discriminator step's losses on [`batch`] for the tiny 16×16 config changed by `edit`,
+/// with fixed latents and stream: two configs differ only in what `edit` does.
+fn discriminator_losses(edit: impl FnOnce(&mut aegan::AeganConfig)) -> aegan::objective::DiscriminatorLosses {
+    let mut config = common::tiny(16);
+    edit(&mut config);
+    let nets = aegan::Networks::new(&config, &Device::Cpu).unwrap();
+    let z = TrainRng::new(3)
+        .normal((3, config.latent_dim), &Device::Cpu)
+        .unwrap();
+    let mut rng = TrainRng::new(4);
+    aegan::objective::AeganObjective::new(&config)
+        .discriminator_loss(
+            &nets,
+            &batch(),
+            None,
+            &z,
+            &aegan::controllers::AdaptiveState::new(&config),
+            &mut rng,
+        )
+        .unwrap()
+        .values()
+        .unwrap()
+}
+
 fn batch() -> Tensor {
     let mut rng = TrainRng::new(21);
     (rng.normal((3, 3, 16, 16), &Device::Cpu).unwrap() * 0.5).unwrap()
@@ -376,24 +400,8 @@ fn the_consistency_term_is_the_mean_squared_difference_of_the_logits() {
 #[test]
 fn consistency_adds_nothing_for_the_identity_transform_and_a_penalty_for_a_real_one() {
     use aegan::config::ConsistencyConfig;
-    use aegan::controllers::AdaptiveState;
-    use aegan::objective::AeganObjective;
-    use aegan::Networks;
-    let x = batch();
     let d_image = |consistency: Option<ConsistencyConfig>| {
-        let mut config = common::tiny(16);
-        config.consistency = consistency;
-        let nets = Networks::new(&config, &Device::Cpu).unwrap();
-        let z = TrainRng::new(3)
-            .normal((3, config.latent_dim), &Device::Cpu)
-            .unwrap();
-        let mut rng = TrainRng::new(4);
-        AeganObjective::new(&config)
-            .discriminator_loss(&nets, &x, None, &z, &AdaptiveState::new(&config), &mut rng)
-            .unwrap()
-            .values()
-            .unwrap()
-            .image
+        discriminator_losses(|config| config.consistency = consistency).image
     };
     let without = d_image(None);
     let mut identity = ConsistencyConfig::default();
@@ -505,23 +513,8 @@ fn the_self_supervised_decoder_s_gradient_reaches_dx() {
 
 #[test]
 fn self_supervision_adds_the_decoder_s_error_to_dx_s_loss() {
-    use aegan::controllers::AdaptiveState;
-    use aegan::objective::AeganObjective;
-    use aegan::Networks;
-    let x = batch();
     let d_losses = |self_supervision: Option<aegan::config::SelfSupervisionConfig>| {
-        let mut config = common::tiny(16);
-        config.self_supervision = self_supervision;
-        let nets = Networks::new(&config, &Device::Cpu).unwrap();
-        let z = TrainRng::new(3)
-            .normal((3, config.latent_dim), &Device::Cpu)
-            .unwrap();
-        let mut rng = TrainRng::new(4);
-        AeganObjective::new(&config)
-            .discriminator_loss(&nets, &x, None, &z, &AdaptiveState::new(&config), &mut rng)
-            .unwrap()
-            .values()
-            .unwrap()
+        discriminator_losses(|config| config.self_supervision = self_supervision)
     };
     let without = d_losses(None);
     let with = d_losses(Some(aegan::config::SelfSupervisionConfig { weight: 2.0 }));

@@ -318,12 +318,7 @@ impl AeganTrainer {
         self.sync_growth()?;
         // One power-iteration step per update of Dx (a no-op without spectral norm).
         self.networks.image_discriminator.power_iteration()?;
-        let x = self.training_batch(real)?;
-        let z = self
-            .run
-            .rng
-            .normal((x.dim(0)?, self.config.latent_dim), &self.device)?;
-        let state = self.run.controllers.state();
+        let (x, z, state) = self.phase_inputs(real)?;
         let eval =
             self.objective
                 .discriminator_loss(&self.networks, &x, labels, &z, &state, &mut self.run.rng)?;
@@ -333,15 +328,21 @@ impl AeganTrainer {
         Ok((eval.terms, eval.statistics))
     }
 
-    /// Updates G, E and the moving average of G; returns the loss terms, still on the device.
-    fn generator_phase(&mut self, real: &Tensor, labels: Option<&Tensor>) -> Result<Tensor> {
-        self.sync_growth()?;
+    /// What a phase's loss reads: the real batch as the current growth stage shows it, a batch
+    /// of latents drawn from the run's stream, and the controllers' state before this step.
+    fn phase_inputs(&mut self, real: &Tensor) -> Result<(Tensor, Tensor, AdaptiveState)> {
         let x = self.training_batch(real)?;
         let z = self
             .run
             .rng
             .normal((x.dim(0)?, self.config.latent_dim), &self.device)?;
-        let state = self.run.controllers.state();
+        Ok((x, z, self.run.controllers.state()))
+    }
+
+    /// Updates G, E and the moving average of G; returns the loss terms, still on the device.
+    fn generator_phase(&mut self, real: &Tensor, labels: Option<&Tensor>) -> Result<Tensor> {
+        self.sync_growth()?;
+        let (x, z, state) = self.phase_inputs(real)?;
         let eval =
             self.objective
                 .generator_loss(&self.networks, &x, labels, &z, &state, &mut self.run.rng)?;
