@@ -150,8 +150,8 @@ impl Geometry {
             }
             let iy = oy * s + ky - self.pad_top;
             let src_row = &src[iy * w..(iy + 1) * w];
-            line[..lo].fill(0.0);
-            line[hi..].fill(0.0);
+            zero_few(&mut line[..lo]);
+            zero_few(&mut line[hi..]);
             let first = lo * s + kx - self.pad_left;
             for (i, d) in line[lo..hi].iter_mut().enumerate() {
                 *d = src_row[first + i * s];
@@ -298,8 +298,8 @@ fn shifted_copy(src: &[f32], (h, w): (usize, usize), (dy, dx): (isize, isize), d
     let (y_lo, y_hi) = overlap(h, dy);
     let (x_lo, x_hi) = overlap(w, dx);
     let (start, end) = (y_lo * w, y_hi * w);
-    dst[..start].fill(0.0);
-    dst[end..].fill(0.0);
+    zero_few(&mut dst[..start]);
+    zero_few(&mut dst[end..]);
     if start == end {
         return;
     }
@@ -312,11 +312,30 @@ fn shifted_copy(src: &[f32], (h, w): (usize, usize), (dy, dx): (isize, isize), d
         .max(copy_lo as isize) as usize;
     let src_lo = (copy_lo as isize + offset) as usize;
     dst[copy_lo..copy_hi].copy_from_slice(&src[src_lo..src_lo + copy_hi - copy_lo]);
-    dst[start..copy_lo].fill(0.0);
-    dst[copy_hi..end].fill(0.0);
-    for line in dst[start..end].chunks_exact_mut(w) {
-        line[..x_lo].fill(0.0);
-        line[x_hi..].fill(0.0);
+    zero_few(&mut dst[start..copy_lo]);
+    zero_few(&mut dst[copy_hi..end]);
+    if x_lo > 0 || x_hi < w {
+        for line in dst[start..end].chunks_exact_mut(w) {
+            zero_few(&mut line[..x_lo]);
+            zero_few(&mut line[x_hi..]);
+        }
+    }
+}
+
+/// Zeroes a slice that is almost always one or two entries long (the columns a kernel tap
+/// shifts past the edge) with plain stores: `fill` becomes a call to `memset` per slice, and
+/// for the small planes of E and Dx those calls on one- or two-entry slices were several
+/// percent of a training step.
+#[inline(always)]
+fn zero_few(values: &mut [f32]) {
+    match values {
+        [] => {}
+        [a] => *a = 0.0,
+        [a, b] => {
+            *a = 0.0;
+            *b = 0.0;
+        }
+        longer => longer.fill(0.0),
     }
 }
 
