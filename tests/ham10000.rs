@@ -208,3 +208,33 @@ fn a_diagnosis_filter_holds_out_the_same_lesions_as_the_full_set() {
         }
     }
 }
+
+#[test]
+fn held_out_lesions_for_pictures_take_the_diagnoses_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_layout(dir.path(), &ROWS);
+    let set = Ham10000::load(dir.path(), None, None, &options(16)).unwrap();
+    let dx = |i: &usize| set.records[*i].dx.as_str();
+    let mut several_diagnoses_held = 0;
+    for seed in 0..8 {
+        let (_, held) = set.split_by_lesion(0.5, seed);
+        let chosen = set.held_out_by_diagnosis(0.5, seed, 4);
+        assert_eq!(chosen.len(), 4.min(held.len()));
+        assert!(chosen.iter().all(|i| held.contains(i)), "only held-out images");
+        // Diagnoses come in turn: none repeats before every held-out one has appeared.
+        let mut held_dx: Vec<&str> = held.iter().map(dx).collect();
+        held_dx.sort_unstable();
+        held_dx.dedup();
+        let first: Vec<&str> = chosen.iter().take(held_dx.len()).map(dx).collect();
+        let mut distinct = first.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), held_dx.len(), "seed {seed}: {first:?}");
+        several_diagnoses_held += usize::from(held_dx.len() > 1);
+        // Asking for every held-out image returns each of them once.
+        let mut all = set.held_out_by_diagnosis(0.5, seed, usize::MAX);
+        all.sort_unstable();
+        assert_eq!(all, held, "seed {seed}");
+    }
+    assert!(several_diagnoses_held > 0, "no seed held out two diagnoses");
+}

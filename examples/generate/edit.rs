@@ -22,8 +22,16 @@ pub struct Inputs {
 
 /// Reads `--edit` (a folder or one image) at the model's resolution: at most
 /// [`MAX_EDITED`] images, in file order. Each image's class is its diagnosis where the
-/// folder has HAM10000 metadata, else `from` (which must then be given).
-pub fn read_inputs(model: &Model, edit: &Path, from: Option<&str>, device: &Device) -> aegan::Result<Inputs> {
+/// folder has HAM10000 metadata, else `from` (which must then be given). With `holdout` (a
+/// HAM10000 folder only), the images are the lesions the examples' split of that fraction
+/// keeps out of training, one diagnosis after another.
+pub fn read_inputs(
+    model: &Model,
+    edit: &Path,
+    from: Option<&str>,
+    holdout: Option<f64>,
+    device: &Device,
+) -> aegan::Result<Inputs> {
     let mut options = LoadOptions::new(model.resolution());
     options.cache_dir = None;
     let from_label = match from {
@@ -35,6 +43,17 @@ pub fn read_inputs(model: &Model, edit: &Path, from: Option<&str>, device: &Devi
         ),
         None => None,
     };
+    let has_metadata = edit.is_dir() && ham10000::find_metadata(edit).is_ok();
+    if let (Some(fraction), false) = (holdout, has_metadata && from_label.is_none()) {
+        return Err(AeganError::option(
+            "--ham-holdout",
+            fraction,
+            format!(
+                "picks held-out lesions by their HAM10000 metadata, and {} is not a folder with it (or --from overrides it)",
+                edit.display()
+            ),
+        ));
+    }
     if edit.is_file() {
         let image = load_image(edit, &options)?;
         let label = from_label.ok_or_else(|| missing_from(edit))?;
@@ -47,8 +66,11 @@ pub fn read_inputs(model: &Model, edit: &Path, from: Option<&str>, device: &Devi
     }
     if from_label.is_none() && ham10000::find_metadata(edit).is_ok() {
         let set = Ham10000::load(edit, None, None, &options)?;
-        let count = set.images.len().min(MAX_EDITED);
-        let first = set.subset(&(0..count).collect::<Vec<_>>())?;
+        let chosen = match holdout {
+            Some(fraction) => set.held_out_by_diagnosis(fraction, ham10000::SPLIT_SEED, MAX_EDITED),
+            None => (0..set.images.len().min(MAX_EDITED)).collect(),
+        };
+        let first = set.subset(&chosen)?;
         let labelled = first.labelled()?;
         let labels = (labelled.labels().unwrap_or_default().iter())
             .map(|&l| {

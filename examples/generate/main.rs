@@ -16,7 +16,8 @@
 //! - `--edit <folder or image>` (conditional checkpoints): `edits.png`, one row per input
 //!   image (the first 16): the input, its reconstruction as its own class (its HAM10000
 //!   diagnosis, or `--from`), then the image drawn as each diagnosis (or the `--to` ones), and
-//!   every image alone under `edits/`.
+//!   every image alone under `edits/`. With `--ham-holdout F` on a HAM10000 folder: 16 of the
+//!   lesions that `ham10000 --holdout F` kept out of training, one diagnosis after another.
 //! - `--class-path FROM,TO --steps S`: `class-path.png`, one row per image of `--edit` (or per
 //!   sampled latent, the first `min(--n, 8)`), S images from FROM to TO.
 //! - `--quiz <folder> --real <folder> --n N`: a practice page, `index.html`, of N/2 real and
@@ -92,6 +93,10 @@ struct Args {
     /// With --edit: the class the images are, when they have no HAM10000 metadata beside them.
     #[arg(long)]
     from: Option<String>,
+    /// With --edit on a HAM10000 folder: only lesions that `ham10000 --holdout FRACTION` kept
+    /// out of training (the same split), taken from each diagnosis in turn (at most 16).
+    #[arg(long)]
+    ham_holdout: Option<f64>,
     /// FROM,TO: a row of --steps images from class FROM to class TO for each --edit image (or
     /// sampled latent): writes class-path.png only.
     #[arg(long)]
@@ -125,6 +130,22 @@ fn run(args: Args) -> aegan::Result<()> {
     ] {
         if !(1..=64).contains(&value) {
             return Err(AeganError::option(option, value, "must be from 1 to 64"));
+        }
+    }
+    if let Some(fraction) = args.ham_holdout {
+        if args.edit.is_none() {
+            return Err(AeganError::option(
+                "--ham-holdout",
+                fraction,
+                "chooses which lesions --edit redraws; give --edit <HAM10000 folder> with it",
+            ));
+        }
+        if !(fraction > 0.0 && fraction < 1.0) {
+            return Err(AeganError::option(
+                "--ham-holdout",
+                fraction,
+                "must be above 0 and below 1",
+            ));
         }
     }
     if !(args.truncation > 0.0 && args.truncation <= 1.0) {
@@ -336,7 +357,13 @@ fn edit_mode(model: &Model, args: &Args, device: &aegan::candle_core::Device) ->
     }
     std::fs::create_dir_all(&args.out).map_err(|e| AeganError::io(&args.out, e))?;
     let inputs = match &args.edit {
-        Some(path) => Some(edit::read_inputs(model, path, args.from.as_deref(), device)?),
+        Some(path) => Some(edit::read_inputs(
+            model,
+            path,
+            args.from.as_deref(),
+            args.ham_holdout,
+            device,
+        )?),
         None => None,
     };
     if let Some(inputs) = &inputs {

@@ -291,6 +291,31 @@ impl Ham10000 {
         (0..self.records.len()).partition(|&i| !held.contains(self.records[i].lesion_id.as_str()))
     }
 
+    /// At most `max` of the images that [`Ham10000::split_by_lesion`] holds out, taken one
+    /// diagnosis after another (diagnoses in order of their first held-out image, images in
+    /// file order): a few rows that show every diagnosis the held-out side has, for pictures
+    /// of lesions a model was not trained on.
+    pub fn held_out_by_diagnosis(&self, holdout_fraction: f64, seed: u64, max: usize) -> Vec<usize> {
+        let (_, held) = self.split_by_lesion(holdout_fraction, seed);
+        let mut queues: Vec<(&str, std::collections::VecDeque<usize>)> = Vec::new();
+        for i in held {
+            let dx = self.records[i].dx.as_str();
+            match queues.iter_mut().find(|(d, _)| *d == dx) {
+                Some((_, queue)) => queue.push_back(i),
+                None => queues.push((dx, std::collections::VecDeque::from([i]))),
+            }
+        }
+        let mut chosen = Vec::with_capacity(max.min(self.records.len()));
+        while chosen.len() < max && queues.iter().any(|(_, q)| !q.is_empty()) {
+            for (_, queue) in &mut queues {
+                if chosen.len() < max {
+                    chosen.extend(queue.pop_front());
+                }
+            }
+        }
+        chosen
+    }
+
     /// The images labelled with their diagnoses: the classes are the codes of [`DIAGNOSES`]
     /// (all seven, in that order, whether present or not) followed by any other code met.
     pub fn labelled(&self) -> Result<ImageSet> {
