@@ -76,8 +76,10 @@ case "$device" in
   *) die "--device must be cpu or cuda" ;;
 esac
 
-# The models of benches/train_step.rs and benches/forward.rs: preset:size.
-models=(lean:32 author:32 lean:64)
+# The models of benches/train_step.rs and benches/forward.rs: preset:size. The 128×128 model
+# has a training row only (its forward rows would add minutes and say little more).
+models=(lean:32 author:32 lean:64 lean:128)
+train_only=(lean128)
 
 mkdir -p "$out"
 
@@ -139,6 +141,15 @@ for model in "${models[@]}"; do
       continue
     fi
   fi
+  for m in "${train_only[@]}"; do
+    if [ "$m" = "$label" ]; then
+      case " ${parts[*]} " in
+        *" --no-train "*) continue 2 ;;
+        *" --no-forward "*) ;;
+        *) parts+=(--no-forward) ;;
+      esac
+    fi
+  done
   file="$out/twin-$label-$device.json"
   if [ "$skip_twin" = 0 ]; then
     [ -x "$python" ] || command -v "$python" >/dev/null || die "no Python at $python (see bench/README.md, or pass --python)"

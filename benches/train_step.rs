@@ -46,7 +46,12 @@ fn bench_train_step(c: &mut Criterion) {
         })
         .unwrap_or_else(|| vec![Precision::F32]);
     // (preset, size, generic path): the generic row only where the kernels are an alternative.
-    let mut rows = vec![("lean", 32, false), ("author", 32, false), ("lean", 64, false)];
+    let mut rows = vec![
+        ("lean", 32, false),
+        ("author", 32, false),
+        ("lean", 64, false),
+        ("lean", 128, false),
+    ];
     if device.is_cpu() {
         rows.push(("lean", 32, true));
     }
