@@ -688,6 +688,33 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
     let unknown = edit(&["--edit", data, "--to", "bcc"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("--to"));
+    // Held-out lesions only, the diagnoses in turn: the rows are the library's choice.
+    let held_dir = dir.path().join("held-out-edits");
+    let held = example_command("generate", dir.path())
+        .args(["--checkpoint", out.join("checkpoint").to_str().unwrap()])
+        .args(["--out", held_dir.to_str().unwrap()])
+        .args(["--edit", data, "--ham-holdout", "0.2"])
+        .output()
+        .unwrap();
+    assert_succeeded(&held);
+    let options = aegan::data::LoadOptions::new(16);
+    let set = aegan::data::ham10000::Ham10000::load(Path::new(data), None, None, &options).unwrap();
+    let expected: Vec<String> = set
+        .held_out_by_diagnosis(0.2, aegan::data::ham10000::SPLIT_SEED, 16)
+        .iter()
+        .enumerate()
+        .map(|(row, &i)| format!("{row:02}-{}", set.records[i].image_id))
+        .collect();
+    let mut rows: Vec<String> = fs::read_dir(held_dir.join("edits"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    rows.sort();
+    assert!(!expected.is_empty());
+    assert_eq!(rows, expected);
+    let bad_fraction = edit(&["--edit", data, "--ham-holdout", "1.5"]);
+    assert_eq!(bad_fraction.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_fraction.stderr).contains("--ham-holdout"));
 
     // The quiz: half real, half generated, with the diagnosis question.
     let quiz_dir = dir.path().join("quiz");
