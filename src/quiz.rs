@@ -263,6 +263,7 @@ main {{ display: flex; flex-wrap: wrap; gap: 1em; }}
 figure {{ margin: 0; padding: 0.5em; background: white; border: 1px solid #ccc; }}
 img {{ image-rendering: pixelated; display: block; }}
 figcaption {{ margin-top: 0.4em; }}
+figcaption b {{ display: inline-block; min-width: 2.2em; }}
 .right {{ color: #116611; font-weight: bold; }}
 .wrong {{ color: #aa1111; font-weight: bold; }}
 #score {{ font-size: 1.3em; }}
