@@ -43,16 +43,20 @@ pub fn read_inputs(
         ),
         None => None,
     };
-    let has_metadata = edit.is_dir() && ham10000::find_metadata(edit).is_ok();
-    if let (Some(fraction), false) = (holdout, has_metadata && from_label.is_none()) {
-        return Err(AeganError::option(
-            "--ham-holdout",
-            fraction,
-            format!(
-                "picks held-out lesions by their HAM10000 metadata, and {} is not a folder with it (or --from overrides it)",
+    if let Some(fraction) = holdout {
+        let refusal = if from.is_some() {
+            Some("picks lesions by their own diagnoses, and --from gives every image one class: use one of the two".to_string())
+        } else if !(edit.is_dir() && ham10000::find_metadata(edit).is_ok()) {
+            Some(format!(
+                "picks held-out lesions by their HAM10000 metadata, and {} is not a folder with it",
                 edit.display()
-            ),
-        ));
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            return Err(AeganError::option("--ham-holdout", fraction, reason));
+        }
     }
     if edit.is_file() {
         let image = load_image(edit, &options)?;
