@@ -701,6 +701,13 @@ fn a_conditional_run_generates_a_chosen_diagnosis_and_is_measured_class_by_class
     let bad_fraction = edit(&["--edit", data, "--ham-holdout", "1.5"]);
     assert_eq!(bad_fraction.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad_fraction.stderr).contains("--ham-holdout"));
+    let with_from = edit(&["--edit", data, "--from", "nv", "--ham-holdout", "0.2"]);
+    assert_eq!(with_from.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&with_from.stderr);
+    assert!(
+        stderr.contains("--ham-holdout") && stderr.contains("--from"),
+        "{stderr}"
+    );
 
     // The quiz: half real, half generated, with the diagnosis question.
     let quiz_dir = dir.path().join("quiz");
