@@ -43,10 +43,12 @@ pub fn read_inputs(
         ),
         None => None,
     };
+    // Looked up once: it decides both whether --ham-holdout applies and how the images are read.
+    let ham_folder = edit.is_dir() && ham10000::find_metadata(edit).is_ok();
     if let Some(fraction) = holdout {
         let refusal = if from.is_some() {
             Some("picks lesions by their own diagnoses, and --from gives every image one class: use one of the two".to_string())
-        } else if !(edit.is_dir() && ham10000::find_metadata(edit).is_ok()) {
+        } else if !ham_folder {
             Some(format!(
                 "picks held-out lesions by their HAM10000 metadata, and {} is not a folder with it",
                 edit.display()
@@ -68,7 +70,7 @@ pub fn read_inputs(
             paths: vec![edit.to_path_buf()],
         });
     }
-    if from_label.is_none() && ham10000::find_metadata(edit).is_ok() {
+    if from_label.is_none() && ham_folder {
         let set = Ham10000::load(edit, None, None, &options)?;
         let chosen = match holdout {
             Some(fraction) => set.held_out_by_diagnosis(fraction, ham10000::SPLIT_SEED, MAX_EDITED),
