@@ -22,7 +22,7 @@ use super::gemm::{matmul, Mat};
 use super::im2col::{flip_weight, Geometry};
 use super::parallel::{each_image, sum_over_images};
 use super::subpixel::SubPixel;
-use super::upsample::{sum_blocks, upsample_into, upsample_nearest_2x};
+use super::upsample::{sum_blocks, upsample_into};
 
 /// A convolution: its geometry, its number of output channels, and whether its input is
 /// upsampled ×2 (nearest) first, in which case `g` describes the upsampled image.
@@ -444,12 +444,11 @@ fn convolve_padded(x: &Tensor, weight: &Tensor, stride: usize, pads: Pads, upsam
         )
     }
     if !on_cpu_in_f32(&[x]) {
-        let x = if upsample {
-            upsample_nearest_2x(x)?
-        } else {
-            x.clone()
+        let pads = (pads.top, pads.bottom, pads.left, pads.right);
+        return match upsample {
+            true => super::generic::upsample2x_conv2d(x, weight, stride, pads),
+            false => super::generic::conv2d(x, weight, stride, pads),
         };
-        return super::generic::conv2d(&x, weight, stride, (pads.top, pads.bottom, pads.left, pads.right));
     }
     let g = Geometry {
         channels: c,
@@ -520,6 +519,7 @@ pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, stride: usize, padding: usi
 
 #[cfg(test)]
 mod tests {
+    use super::super::upsample::upsample_nearest_2x;
     use super::*;
     use crate::rng::TrainRng;
     use candle_core::{Device, Var};

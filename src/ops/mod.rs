@@ -22,9 +22,10 @@
 //!
 //! Every kernel is tested against candle's own operations (forward and gradients, ≤ 1e-4).
 //!
-//! On other devices convolutions are im2col (slices) and one matrix product, and transposed
-//! convolutions the convolution of the zero-dilated input with the flipped kernel, so their
-//! gradients never go through candle's conv-transpose kernel, which is naive on CUDA
+//! On other devices convolutions are im2col (one gather through a precomputed index, whose
+//! gradient is a second gather) and one matrix product; upsample-then-convolve layers and
+//! transposed convolutions gather from the small image, so their gradients never go through
+//! candle's conv-transpose kernel, which is naive on CUDA, nor build the enlarged image
 //! (`generic`); [`with_generic_ops`] runs that path on the CPU for the tests.
 
 mod activation;
@@ -38,6 +39,7 @@ mod parallel;
 mod resample;
 mod scratch;
 mod subpixel;
+mod tap_gather;
 mod upsample;
 
 pub use activation::{bias_leaky_relu, leaky_relu, scale_shift_leaky_relu};
