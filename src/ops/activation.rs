@@ -8,6 +8,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::channels::expand_channels;
 use super::{contiguous_f32, on_cpu_in_f32};
 
 /// `max(u, slope·u)` for slope in [0, 1): the leaky ReLU, branch-free so that loops over it
@@ -95,7 +96,7 @@ pub fn bias_leaky_relu(x: &Tensor, bias: &Tensor, slope: f64) -> Result<Tensor> 
     check_slope(slope)?;
     expect_per_channel("bias_leaky_relu", x, &[bias])?;
     if !on_cpu_in_f32(&[x, bias]) {
-        return leaky_relu(&x.broadcast_add(&per_channel_view(bias, x)?)?, slope);
+        return leaky_relu(&(x + expand_channels(bias, x)?)?, slope);
     }
     x.contiguous()?
         .apply_op2(&bias.contiguous()?, BiasLeakyRelu(slope as f32))
@@ -108,9 +109,7 @@ pub fn scale_shift_leaky_relu(x: &Tensor, scale: &Tensor, shift: &Tensor, slope:
     check_slope(slope)?;
     expect_per_channel("scale_shift_leaky_relu", x, &[scale, shift])?;
     if !on_cpu_in_f32(&[x, scale, shift]) {
-        let u = x
-            .broadcast_mul(&per_channel_view(scale, x)?)?
-            .broadcast_add(&per_channel_view(shift, x)?)?;
+        let u = ((x * expand_channels(scale, x)?)? + expand_channels(shift, x)?)?;
         return leaky_relu(&u, slope);
     }
     x.contiguous()?.apply_op3(

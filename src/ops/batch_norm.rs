@@ -22,6 +22,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor}
 use rayon::prelude::*;
 
 use super::activation::{check_slope, leaky_gain, per_channel_leaky};
+use super::channels::{channel_sum, expand_channels};
 use super::{contiguous_f32, on_cpu_in_f32};
 
 /// Batch norm over (batch, height, width) in training mode, then leaky ReLU with `slope`.
@@ -64,16 +65,14 @@ pub(crate) fn composed(
     slope: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let (_, c, _, _) = x.dims4()?;
-    let channel_mean = |t: &Tensor| t.mean_keepdim(0)?.mean_keepdim(2)?.mean_keepdim(3);
-    let mean = channel_mean(x)?;
-    let centered = x.broadcast_sub(&mean)?;
-    let var = channel_mean(&centered.sqr()?)?;
-    let normalised = centered.broadcast_div(&(&var + eps)?.sqrt()?)?;
-    let u = normalised
-        .broadcast_mul(&weight.reshape((1, c, 1, 1))?)?
-        .broadcast_add(&bias.reshape((1, c, 1, 1))?)?;
+    let count = (x.elem_count() / c) as f64;
+    let mean = (channel_sum(x)? / count)?;
+    let centered = (x - expand_channels(&mean, x)?)?;
+    let var = (channel_sum(&centered.sqr()?)? / count)?;
+    let scale = (weight / (&var + eps)?.sqrt()?)?;
+    let u = ((centered * expand_channels(&scale, x)?)? + expand_channels(bias, x)?)?;
     let y = u.maximum(&u.affine(slope, 0.0)?)?;
-    Ok((y, mean.flatten_all()?.detach(), var.flatten_all()?.detach()))
+    Ok((y, mean.detach(), var.detach()))
 }
 
 /// A pair of sums that adds up component-wise (for [`per_channel`]).

@@ -29,9 +29,14 @@ fn convolve(x: &Tensor, weight: &Tensor, source: Source, stride: usize, pads: Pa
             weight.dims()
         )
     };
-    let weight = weight.reshape((c_out, c * kh * kw))?;
-    weight
-        .broadcast_matmul(&columns(x, &geometry)?)?
+    // The weight repeated per image by a product with ones, not broadcast: a broadcast's
+    // gradient is a sum over the batch axis, which candle's CPU backend takes with a division
+    // per element (see `channels`).
+    let per_image = Tensor::ones((b, 1), weight.dtype(), weight.device())?
+        .matmul(&weight.reshape((1, c_out * c * kh * kw))?)?
+        .reshape((b, c_out, c * kh * kw))?;
+    per_image
+        .matmul(&columns(x, &geometry)?)?
         .reshape((b, c_out, geometry.out_h, geometry.out_w))
 }
 

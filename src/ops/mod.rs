@@ -30,6 +30,7 @@
 
 mod activation;
 mod batch_norm;
+mod channels;
 mod conv;
 mod gemm;
 mod generic;
