@@ -12,6 +12,7 @@
 
 use candle_core::{Result, Tensor};
 
+use super::phases::{self, PhaseGeometry};
 use super::tap_gather::{columns, Source, TapGeometry};
 
 /// Zero padding (top, bottom, left, right) of the convolved image; negative crops it.
@@ -55,14 +56,20 @@ pub(crate) fn conv2d(
     convolve(x, weight, Source::Plain, stride, signed(pads))
 }
 
-/// The convolution of `x` upsampled ×2 (nearest), read from `x` itself.
+/// The convolution of `x` upsampled ×2 (nearest), read from `x` itself: as four convolutions
+/// of `x`, one per output phase, where the convolution keeps the upsampled size.
 pub(crate) fn upsample2x_conv2d(
     x: &Tensor,
     weight: &Tensor,
     stride: usize,
     pads: (usize, usize, usize, usize),
 ) -> Result<Tensor> {
-    convolve(x, weight, Source::Upsampled, stride, signed(pads))
+    let (_, c, h, w) = x.dims4()?;
+    let (_, _, kh, kw) = weight.dims4()?;
+    match PhaseGeometry::new((c, h, w), (kh, kw), stride, pads) {
+        Some(geometry) => phases::upsample2x_conv2d(x, weight, &geometry),
+        None => convolve(x, weight, Source::Upsampled, stride, signed(pads)),
+    }
 }
 
 /// Transposed convolution of `x` (B, C_in, H, W) with `weight` (C_in, C_out, k, k): the

@@ -37,6 +37,7 @@ mod generic;
 mod im2col;
 mod noise;
 mod parallel;
+mod phases;
 mod resample;
 mod scratch;
 mod subpixel;

@@ -147,7 +147,18 @@ pub(crate) fn inverse_index(forward: &[u32], plane_len: usize) -> (Vec<u32>, usi
     (inverse, fan_in)
 }
 
-/// A geometry's forward and inverse index on one device, built once per thread.
+/// What an index is built for: the key of the per-thread cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum IndexKey {
+    /// A convolution's columns, per channel plane.
+    Taps(TapGeometry),
+    /// Another gather over planes of the given length (see [`super::phases`]).
+    Phases(super::phases::PhaseGeometry),
+    /// The interleaving of four phase outputs (C_out, H, W) into one image.
+    Interleave(usize, usize, usize),
+}
+
+/// An index and its inverse on one device, built once per thread.
 #[derive(Clone)]
 struct Indices {
     forward: Tensor,
@@ -156,24 +167,41 @@ struct Indices {
 }
 
 thread_local! {
-    static INDICES: RefCell<HashMap<(TapGeometry, DeviceLocation), Indices>> =
+    static INDICES: RefCell<HashMap<(IndexKey, DeviceLocation), Indices>> =
         RefCell::new(HashMap::new());
 }
 
-fn indices(geometry: &TapGeometry, device: &candle_core::Device) -> Result<Indices> {
-    let key = (*geometry, device.location());
-    if let Some(found) = INDICES.with(|cache| cache.borrow().get(&key).cloned()) {
-        return Ok(found);
-    }
-    let forward = geometry.forward_index();
-    let (inverse, fan_in) = inverse_index(&forward, geometry.plane_len());
-    let built = Indices {
-        forward: Tensor::from_vec(forward, geometry.columns_len(), device)?,
-        inverse: Tensor::from_vec(inverse, geometry.plane_len() * fan_in, device)?,
-        fan_in,
+/// `planes` (B, C, …: B · C planes of `plane_len` elements) gathered through the index `build`
+/// makes (cached per `key` and device), as a tensor of shape `output`; an index of
+/// `plane_len` reads zero. The gradient is gathered back through the inverse index.
+pub(crate) fn gather(
+    planes: &Tensor,
+    key: IndexKey,
+    plane_len: usize,
+    build: impl FnOnce() -> Vec<u32>,
+    output: Shape,
+) -> Result<Tensor> {
+    let device = planes.device();
+    let cache_key = (key, device.location());
+    let indices = match INDICES.with(|cache| cache.borrow().get(&cache_key).cloned()) {
+        Some(found) => found,
+        None => {
+            let forward = build();
+            let (inverse, fan_in) = inverse_index(&forward, plane_len);
+            let built = Indices {
+                forward: Tensor::from_vec(forward.clone(), forward.len(), device)?,
+                inverse: Tensor::from_vec(inverse, plane_len * fan_in, device)?,
+                fan_in,
+            };
+            INDICES.with(|cache| cache.borrow_mut().insert(cache_key, built.clone()));
+            built
+        }
     };
-    INDICES.with(|cache| cache.borrow_mut().insert(key, built.clone()));
-    Ok(built)
+    let op = GatherTaps {
+        output,
+        inverse: Some((indices.inverse, indices.fan_in)),
+    };
+    planes.contiguous()?.apply_op2(&indices.forward, op)
 }
 
 /// The columns of `x` (B, C, H, W) for `geometry`: (B, C · k_h · k_w, H' · W'), channel-major
@@ -183,13 +211,15 @@ pub(crate) fn columns(x: &Tensor, geometry: &TapGeometry) -> Result<Tensor> {
     if (h, w) != (geometry.in_h, geometry.in_w) {
         candle_core::bail!("columns: input {:?} does not fit {geometry:?}", x.dims())
     }
-    let indices = indices(geometry, x.device())?;
     let taps = geometry.kernel_h * geometry.kernel_w;
-    let op = GatherTaps {
-        output: Shape::from((b, c * taps, geometry.out_h * geometry.out_w)),
-        inverse: Some((indices.inverse, indices.fan_in)),
-    };
-    x.contiguous()?.apply_op2(&indices.forward, op)
+    let output = Shape::from((b, c * taps, geometry.out_h * geometry.out_w));
+    gather(
+        x,
+        IndexKey::Taps(*geometry),
+        geometry.plane_len(),
+        || geometry.forward_index(),
+        output,
+    )
 }
 
 /// (planes (B, C, …) of N elements each, index (M,) u32) → `output` (B · C · M elements), each
