@@ -1,8 +1,8 @@
 //! Per-channel sums and broadcasts for the generic path, written as matrix products with ones so
 //! that their gradients are matrix products too. A per-channel broadcast's gradient is a sum
 //! over the batch and pixel axes, which candle's CPU backend takes with a division per element
-//! whenever the summed axes are not the trailing ones (batch normalisation and biases spent over a
-//! quarter of a generic training step there); a product with a vector of ones is one fast pass everywhere.
+//! whenever the summed axes are not the trailing ones (batch normalisation and biases spent over
+//! a quarter of a generic training step there); a product with ones is one fast pass anywhere.
 
 use candle_core::{Result, Tensor};
 
