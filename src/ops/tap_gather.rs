@@ -152,7 +152,8 @@ pub(crate) fn inverse_index(forward: &[u32], plane_len: usize) -> (Vec<u32>, usi
 pub(crate) enum IndexKey {
     /// A convolution's columns, per channel plane.
     Taps(TapGeometry),
-    /// Another gather over planes of the given length (see [`super::phases`]).
+    /// The columns of an upsample-then-convolve layer's four output phases, per image (see
+    /// [`super::phases`]).
     Phases(super::phases::PhaseGeometry),
     /// The interleaving of four phase outputs (C_out, H, W) into one image.
     Interleave(usize, usize, usize),
