@@ -240,6 +240,21 @@ pub struct LossWeights {
     pub image_reconstruction: f64,
     /// α_rz: squared latent reconstruction |E(G(z)) − z|².
     pub latent_reconstruction: f64,
+    /// α_dx̃: the adversarial weight on the reconstructions G(E(x)) alone, when set; `None`
+    /// (the default, and every config written before the field existed) gives them
+    /// `image_adversarial` like the generated images. On pixel art Dx's verdict on the
+    /// reconstructions pulls them away from the images that went in (see `docs/quality.md`,
+    /// the sprites' encoder); a lower value here keeps the generated images' pressure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconstruction_adversarial: Option<f64>,
+}
+
+impl LossWeights {
+    /// The adversarial weight on the reconstructions G(E(x)): `reconstruction_adversarial`
+    /// where set, `image_adversarial` otherwise.
+    pub fn reconstruction_adversarial_weight(&self) -> f64 {
+        self.reconstruction_adversarial.unwrap_or(self.image_adversarial)
+    }
 }
 
 /// One Adam learning rate per network.
@@ -404,6 +419,7 @@ impl AeganConfig {
                 latent_adversarial: 0.1,
                 image_reconstruction: 1.0,
                 latent_reconstruction: 0.5,
+                reconstruction_adversarial: None,
             },
             real_target: 0.95,
             fake_target: 0.05,
@@ -507,6 +523,7 @@ impl AeganConfig {
                 latent_adversarial: 0.1,
                 image_reconstruction: 1.0,
                 latent_reconstruction: 0.5,
+                reconstruction_adversarial: None,
             },
             real_target: 1.0,
             fake_target: 0.0,
@@ -618,6 +635,10 @@ impl AeganConfig {
             ("loss_weights.latent_adversarial", w.latent_adversarial),
             ("loss_weights.image_reconstruction", w.image_reconstruction),
             ("loss_weights.latent_reconstruction", w.latent_reconstruction),
+            (
+                "loss_weights.reconstruction_adversarial",
+                w.reconstruction_adversarial_weight(),
+            ),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(AeganError::config(field, v, "must be finite and >= 0"));

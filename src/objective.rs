@@ -20,17 +20,18 @@
 //! **Generator/encoder step** (non-saturating adversarial terms with hard target 1):
 //!
 //! ```text
-//! L_GE = α_dx·½·[BCE(Dx(x̂), 1) + BCE(Dx(x̃), 1)]
+//! L_GE = ½·[α_dx·BCE(Dx(x̂), 1) + α_dx̃·BCE(Dx(x̃), 1)]
 //!      + α_dz·½·[BCE(Dz(ẑ), 1) + BCE(Dz(z̃), 1)]
 //!      + α_rx·mean|x̃ − x|
 //!      + α_rz·mean (z̃ − z)²
 //! ```
 //! G and E are updated on ∇L_GE, each with its own Adam; the discriminators are not updated.
+//! α_dx̃ is α_dx unless set apart (`loss_weights.reconstruction_adversarial`).
 //!
 //! **Options** (each off in the default `lean` preset, see [`crate::config`]):
 //! - *Hinge loss* for Dx ([`ImageLoss::Hinge`]): `L_Dx = mean relu(1 − Dx(x)) +
 //!   ½·[mean relu(1 + Dx(x̂)) + mean relu(1 + Dx(x̃))]` and the image term of L_GE becomes
-//!   `½·[−mean Dx(x̂) − mean Dx(x̃)]`; targets and output zeroing do not apply to it.
+//!   `½·[−α_dx·mean Dx(x̂) − α_dx̃·mean Dx(x̃)]`; targets and output zeroing do not apply to it.
 //! - *LeCam* ([`LeCamConfig`]): with anchors a_r and a_f, moving averages of Dx's mean logits
 //!   on real and on generated and reconstructed images up to the step before
 //!   ([`crate::controllers`]), L_Dx gains
@@ -477,13 +478,18 @@ impl AeganObjective {
         let (reconstructed_logits, reconstructed_class) =
             self.image_logits(nets, &x_tilde, labels, state, rng)?;
         let class_loss = Self::class_loss(&[generated_class, reconstructed_class], labels)?;
-        let image_adversarial = match self.image_loss {
-            ImageLoss::NonSaturating => {
-                ((bce_with_logits(&generated_logits, 1.0)? + bce_with_logits(&reconstructed_logits, 1.0)?)?
-                    * 0.5)?
-            }
-            ImageLoss::Hinge => ((generated_logits.mean_all()? + reconstructed_logits.mean_all()?)? * -0.5)?,
+        // Each side's half of the image adversarial term, weighted apart (α_dx and α_dx̃).
+        let (generated_adversarial, reconstructed_adversarial) = match self.image_loss {
+            ImageLoss::NonSaturating => (
+                (bce_with_logits(&generated_logits, 1.0)? * 0.5)?,
+                (bce_with_logits(&reconstructed_logits, 1.0)? * 0.5)?,
+            ),
+            ImageLoss::Hinge => (
+                (generated_logits.mean_all()? * -0.5)?,
+                (reconstructed_logits.mean_all()? * -0.5)?,
+            ),
         };
+        let image_adversarial = (&generated_adversarial + &reconstructed_adversarial)?;
         let dz = &nets.latent_discriminator;
         let latent_adversarial = ((bce_with_logits(&dz.forward_t(&z_hat, true)?, 1.0)?
             + bce_with_logits(&dz.forward_t(&z_tilde, true)?, 1.0)?)?
@@ -495,7 +501,8 @@ impl AeganObjective {
         let (weighted_class, image_class) =
             self.weighted_class_loss(class_loss, &image_reconstruction, strength)?;
         let w = &self.weights;
-        let total = ((&image_adversarial * w.image_adversarial)?
+        let total = ((&generated_adversarial * w.image_adversarial)?
+            + (&reconstructed_adversarial * w.reconstruction_adversarial_weight())?
             + (&latent_adversarial * w.latent_adversarial)?
             + (&image_reconstruction * w.image_reconstruction)?
             + (&latent_reconstruction * w.latent_reconstruction)?

@@ -20,6 +20,7 @@ fn config() -> AeganConfig {
         latent_adversarial: 0.7,
         image_reconstruction: 1.3,
         latent_reconstruction: 0.4,
+        reconstruction_adversarial: None,
     };
     c.real_target = 0.9;
     c.fake_target = 0.2;
@@ -201,6 +202,33 @@ fn generator_loss_is_the_weighted_sum_of_the_four_terms_by_hand() {
 }
 
 /// The trainable parameter of `kind` whose name ends with `suffix` (exactly one).
+#[test]
+fn the_reconstructions_adversarial_weight_set_apart_weights_only_their_half() {
+    let mut s = setup();
+    s.config.loss_weights.reconstruction_adversarial = Some(0.05);
+    let o = outputs(&s.nets, &s.x, &s.z);
+    let latent_adversarial = 0.5 * (bce(&o.dz_encoded, 1.0) + bce(&o.dz_reconstructed, 1.0));
+    let abs: Vec<f64> = o.x_tilde.iter().zip(&o.x).map(|(a, b)| (a - b).abs()).collect();
+    let sq: Vec<f64> = o.z_tilde.iter().zip(&o.z).map(|(a, b)| (a - b).powi(2)).collect();
+    let w = s.config.loss_weights;
+    let total = 0.5
+        * (w.image_adversarial * bce(&o.dx_generated, 1.0) + 0.05 * bce(&o.dx_reconstructed, 1.0))
+        + w.latent_adversarial * latent_adversarial
+        + w.image_reconstruction * mean(&abs)
+        + w.latent_reconstruction * mean(&sq);
+
+    let g = s.generator_loss();
+    // The reported term stays the unweighted half-sum of both sides.
+    let reported = 0.5 * (bce(&o.dx_generated, 1.0) + bce(&o.dx_reconstructed, 1.0));
+    close(
+        g.values().unwrap().image_adversarial.into(),
+        reported,
+        "image adversarial",
+    );
+    close(g.values().unwrap().total.into(), total, "L_GE");
+    close(g.loss.to_scalar::<f32>().unwrap().into(), total, "L_GE tensor");
+}
+
 fn parameter(nets: &Networks, kind: NetworkKind, suffix: &str) -> Var {
     let found: Vec<Var> = nets
         .store(kind)
@@ -281,6 +309,7 @@ fn each_reconstruction_term_reaches_both_generator_and_encoder() {
             latent_adversarial: weights.1,
             image_reconstruction: weights.2,
             latent_reconstruction: weights.3,
+            reconstruction_adversarial: None,
         };
         let g = s.generator_loss();
         assert!(

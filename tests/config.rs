@@ -76,6 +76,10 @@ fn each_bad_field_is_named_with_its_value() {
             "loss_weights.latent_reconstruction",
             Box::new(|c| c.loss_weights.latent_reconstruction = -1.0),
         ),
+        (
+            "loss_weights.reconstruction_adversarial",
+            Box::new(|c| c.loss_weights.reconstruction_adversarial = Some(f64::INFINITY)),
+        ),
         ("adam_betas", Box::new(|c| c.adam_betas = (0.5, 1.0))),
         ("batch_size", Box::new(|c| c.batch_size = 1)),
         ("leaky_slope", Box::new(|c| c.leaky_slope = 1.0)),
@@ -189,6 +193,7 @@ fn the_architecture_options_round_trip_and_old_configs_leave_them_off() {
     config.image_discriminator.minibatch_std = Some(4);
     config.consistency = Some(aegan::config::ConsistencyConfig::default());
     config.self_supervision = Some(aegan::config::SelfSupervisionConfig::default());
+    config.loss_weights.reconstruction_adversarial = Some(0.0);
     let json = config.to_json();
     let back: AeganConfig = serde_json::from_str(&json).unwrap();
     assert_eq!(back, config);
@@ -201,11 +206,16 @@ fn the_architecture_options_round_trip_and_old_configs_leave_them_off() {
         "minibatch_std",
         "consistency",
         "self_supervision",
+        "reconstruction_adversarial",
     ] {
         assert!(!old.contains(field), "{field} written for a config that is off");
     }
     let read: AeganConfig = serde_json::from_str(&old).unwrap();
     assert!(!read.generator.skip_outputs && read.image_discriminator.minibatch_std.is_none());
+    // Unset, the reconstructions take the image adversarial weight.
+    let w = read.loss_weights;
+    assert!(w.reconstruction_adversarial.is_none());
+    assert_eq!(w.reconstruction_adversarial_weight(), w.image_adversarial);
 }
 
 #[test]
