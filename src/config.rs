@@ -242,9 +242,9 @@ pub struct LossWeights {
     pub latent_reconstruction: f64,
     /// α_dx̃: the adversarial weight on the reconstructions G(E(x)) alone, when set; `None`
     /// (the default, and every config written before the field existed) gives them
-    /// `image_adversarial` like the generated images. On pixel art Dx's verdict on the
-    /// reconstructions pulls them away from the images that went in (see `docs/quality.md`,
-    /// the sprites' encoder); a lower value here keeps the generated images' pressure.
+    /// `image_adversarial` like the generated images. Set apart, the reconstructions can be
+    /// trained for fidelity with less pressure from Dx (or none) while the generated images
+    /// keep theirs; what it did on sprites is in `docs/quality.md` (the sprites' encoder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconstruction_adversarial: Option<f64>,
 }
