@@ -19,11 +19,19 @@ pub(crate) fn channel_sum(x: &Tensor) -> Result<Tensor> {
 pub(crate) fn expand_channels(v: &Tensor, like: &Tensor) -> Result<Tensor> {
     let (b, c) = (like.dim(0)?, like.dim(1)?);
     let pixels = like.elem_count() / (b * c).max(1);
-    let ones = |rows, cols| Tensor::ones((rows, cols), v.dtype(), v.device());
-    let plane = v.reshape((c, 1))?.matmul(&ones(1, pixels)?)?;
-    ones(b, 1)?
-        .matmul(&plane.reshape((1, c * pixels))?)?
-        .reshape(like.shape())
+    let plane = v
+        .reshape((c, 1))?
+        .matmul(&Tensor::ones((1, pixels), v.dtype(), v.device())?)?;
+    repeat_over_batch(&plane, b)?.reshape(like.shape())
+}
+
+/// `t` (any shape) repeated `b` times along a new leading axis: (b, …t's shape).
+pub(crate) fn repeat_over_batch(t: &Tensor, b: usize) -> Result<Tensor> {
+    let mut shape = vec![b];
+    shape.extend_from_slice(t.dims());
+    Tensor::ones((b, 1), t.dtype(), t.device())?
+        .matmul(&t.reshape((1, t.elem_count()))?)?
+        .reshape(shape)
 }
 
 #[cfg(test)]

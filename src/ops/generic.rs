@@ -12,6 +12,7 @@
 
 use candle_core::{Result, Tensor};
 
+use super::channels::repeat_over_batch;
 use super::phases::{self, PhaseGeometry};
 use super::tap_gather::{columns, Source, TapGeometry};
 
@@ -33,10 +34,7 @@ fn convolve(x: &Tensor, weight: &Tensor, source: Source, stride: usize, pads: Pa
     // The weight repeated per image by a product with ones, not broadcast: a broadcast's
     // gradient is a sum over the batch axis, which candle's CPU backend takes with a division
     // per element (see `channels`).
-    let per_image = Tensor::ones((b, 1), weight.dtype(), weight.device())?
-        .matmul(&weight.reshape((1, c_out * c * kh * kw))?)?
-        .reshape((b, c_out, c * kh * kw))?;
-    per_image
+    repeat_over_batch(&weight.reshape((c_out, c * kh * kw))?, b)?
         .matmul(&columns(x, &geometry)?)?
         .reshape((b, c_out, geometry.out_h, geometry.out_w))
 }

@@ -12,6 +12,7 @@
 
 use candle_core::{Result, Shape, Tensor};
 
+use super::channels::repeat_over_batch;
 use super::tap_gather::{gather, IndexKey};
 
 /// One axis of the phase decomposition: for each parity, the small-image offset each tap of
@@ -103,14 +104,15 @@ impl PhaseGeometry {
         let (h, w) = (self.in_h, self.in_w);
         let zero = self.image_len() as u32;
         let stored = |v: isize, len: usize| (0..len as isize).contains(&v).then_some(v as usize);
-        let mut index = Vec::with_capacity(4 * self.channels * self.taps() * h * w);
+        let (row_slots, col_slots) = (self.rows.slots(), self.cols.slots());
+        let mut index = Vec::with_capacity(4 * self.channels * row_slots * col_slots * h * w);
         for py in 0..2 {
             let row_offsets = self.rows.offsets(py);
             for px in 0..2 {
                 let col_offsets = self.cols.offsets(px);
                 for c in 0..self.channels {
-                    for a in 0..self.rows.slots() {
-                        for b in 0..self.cols.slots() {
+                    for a in 0..row_slots {
+                        for b in 0..col_slots {
                             for y in 0..h {
                                 let row = row_offsets.get(a).and_then(|&d| stored(y as isize + d, h));
                                 for x in 0..w {
@@ -190,9 +192,7 @@ pub(crate) fn upsample2x_conv2d(x: &Tensor, weight: &Tensor, geometry: &PhaseGeo
         .permute((2, 0, 1, 3))?
         .contiguous()?;
     // Repeated per image by a product with ones (see `generic::convolve`).
-    let per_image = Tensor::ones((b, 1), weight.dtype(), weight.device())?
-        .matmul(&phase_weights.reshape((1, 4 * c_out * c * taps))?)?
-        .reshape((b, 4, c_out, c * taps))?;
+    let per_image = repeat_over_batch(&phase_weights.reshape((4, c_out, c * taps))?, b)?;
     let phase_images = per_image.matmul(&columns)?;
     let plane = 4 * c_out * h * w;
     gather(

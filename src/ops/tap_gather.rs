@@ -189,8 +189,9 @@ pub(crate) fn gather(
         None => {
             let forward = build();
             let (inverse, fan_in) = inverse_index(&forward, plane_len);
+            let entries = forward.len();
             let built = Indices {
-                forward: Tensor::from_vec(forward.clone(), forward.len(), device)?,
+                forward: Tensor::from_vec(forward, entries, device)?,
                 inverse: Tensor::from_vec(inverse, plane_len * fan_in, device)?,
                 fan_in,
             };
