@@ -6,13 +6,12 @@
 //! the upsampled image's hold 9 for each of its four times as many pixels: 16 multiply-adds
 //! per small pixel and channel pair instead of 36, and columns of four ninths the size.
 //!
-//! Three gathers and one product: the columns of all four phases (one index over each image's
-//! channels and pixels), the product with the phases' weights (batched over the phases), and
-//! the interleaving of the four phase images into one.
+//! Per phase a gather and one product: the phase's columns (one index over each image's channels
+//! and pixels, a row per small pixel of every image) times the phase's weights, the batch
+//! folded into the rows; then one gather interleaves the four phase outputs into the image.
 
 use candle_core::{Result, Shape, Tensor};
 
-use super::channels::repeat_over_batch;
 use super::tap_gather::{gather, IndexKey};
 
 /// One axis of the phase decomposition: for each parity, the small-image offset each tap of
@@ -98,31 +97,28 @@ impl PhaseGeometry {
         self.channels * self.in_h * self.in_w
     }
 
-    /// For phase (py, px), channel, slot (a, b) and small pixel (y, x), in that order, the
-    /// element of the image it reads, or [`Self::image_len`] (zero).
-    fn columns_index(&self) -> Vec<u32> {
+    /// For small pixel (y, x), channel and slot (a, b) of phase `phase` (= 2·py + px), in that
+    /// order, the element of the image it reads, or [`Self::image_len`] (zero): the phase's
+    /// columns, a row per pixel.
+    fn columns_index(&self, phase: usize) -> Vec<u32> {
         let (h, w) = (self.in_h, self.in_w);
         let zero = self.image_len() as u32;
         let stored = |v: isize, len: usize| (0..len as isize).contains(&v).then_some(v as usize);
         let (row_slots, col_slots) = (self.rows.slots(), self.cols.slots());
-        let mut index = Vec::with_capacity(4 * self.channels * row_slots * col_slots * h * w);
-        for py in 0..2 {
-            let row_offsets = self.rows.offsets(py);
-            for px in 0..2 {
-                let col_offsets = self.cols.offsets(px);
+        let row_offsets = self.rows.offsets(phase / 2);
+        let col_offsets = self.cols.offsets(phase % 2);
+        let mut index = Vec::with_capacity(h * w * self.channels * row_slots * col_slots);
+        for y in 0..h {
+            for x in 0..w {
                 for c in 0..self.channels {
                     for a in 0..row_slots {
+                        let row = row_offsets.get(a).and_then(|&d| stored(y as isize + d, h));
                         for b in 0..col_slots {
-                            for y in 0..h {
-                                let row = row_offsets.get(a).and_then(|&d| stored(y as isize + d, h));
-                                for x in 0..w {
-                                    let col = col_offsets.get(b).and_then(|&d| stored(x as isize + d, w));
-                                    index.push(match (row, col) {
-                                        (Some(r), Some(q)) => ((c * h + r) * w + q) as u32,
-                                        _ => zero,
-                                    });
-                                }
-                            }
+                            let col = col_offsets.get(b).and_then(|&d| stored(x as isize + d, w));
+                            index.push(match (row, col) {
+                                (Some(r), Some(q)) => ((c * h + r) * w + q) as u32,
+                                _ => zero,
+                            });
                         }
                     }
                 }
@@ -150,14 +146,17 @@ impl PhaseGeometry {
     }
 }
 
-/// The index that interleaves four phase images (phase, C_out, H, W) into (C_out, 2H, 2W).
+/// The index that interleaves four phase outputs, each (H · W, C_out) with a row per small
+/// pixel, laid one after another, into one image (C_out, 2H, 2W).
 fn interleave_index(c_out: usize, h: usize, w: usize) -> Vec<u32> {
-    let mut index = Vec::with_capacity(4 * c_out * h * w);
+    let phase_len = h * w * c_out;
+    let mut index = Vec::with_capacity(4 * phase_len);
     for o in 0..c_out {
         for yy in 0..2 * h {
             for xx in 0..2 * w {
                 let phase = (yy % 2) * 2 + xx % 2;
-                index.push((((phase * c_out + o) * h + yy / 2) * w + xx / 2) as u32);
+                let pixel = (yy / 2) * w + xx / 2;
+                index.push((phase * phase_len + pixel * c_out + o) as u32);
             }
         }
     }
@@ -171,13 +170,6 @@ pub(crate) fn upsample2x_conv2d(x: &Tensor, weight: &Tensor, geometry: &PhaseGeo
     let (c_out, _, kh, kw) = weight.dims4()?;
     let taps = geometry.taps();
     let image_len = geometry.image_len();
-    let columns = gather(
-        &x.reshape((b, 1, image_len))?,
-        IndexKey::Phases(*geometry),
-        image_len,
-        || geometry.columns_index(),
-        Shape::from((b, 4, c * taps, h * w)),
-    )?;
     let combination = Tensor::from_vec(
         geometry.weight_combination(),
         (kh * kw, 4 * taps),
@@ -190,13 +182,27 @@ pub(crate) fn upsample2x_conv2d(x: &Tensor, weight: &Tensor, geometry: &PhaseGeo
         .matmul(&combination)?
         .reshape((c_out, c, 4, taps))?
         .permute((2, 0, 1, 3))?
-        .contiguous()?;
-    // Repeated per image by a product with ones (see `generic::convolve`).
-    let per_image = repeat_over_batch(&phase_weights.reshape((4, c_out, c * taps))?, b)?;
-    let phase_images = per_image.matmul(&columns)?;
-    let plane = 4 * c_out * h * w;
+        .contiguous()?
+        .reshape((4, c_out, c * taps))?;
+    let images = x.reshape((b, 1, image_len))?;
+    // Per phase, one product for the whole batch (see `generic::convolve`): (B · H · W, C_out).
+    let phase_outputs = (0..4)
+        .map(|phase| {
+            let columns = gather(
+                &images,
+                IndexKey::Phase(*geometry, phase),
+                image_len,
+                || geometry.columns_index(phase),
+                Shape::from((b * h * w, c * taps)),
+            )?;
+            columns
+                .matmul(&phase_weights.get(phase)?.t()?)?
+                .reshape((b, h * w * c_out))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let plane = 4 * h * w * c_out;
     gather(
-        &phase_images.reshape((b, 1, plane))?,
+        &Tensor::cat(&phase_outputs, 1)?.reshape((b, 1, plane))?,
         IndexKey::Interleave(c_out, h, w),
         plane,
         || interleave_index(c_out, h, w),

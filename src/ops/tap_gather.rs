@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use candle_core::backend::{BackendDevice, BackendStorage};
-use candle_core::{CpuStorage, CustomOp2, DeviceLocation, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, DType, DeviceLocation, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// How the convolved (virtual) image is made from the stored one.
@@ -150,13 +150,17 @@ pub(crate) fn inverse_index(forward: &[u32], plane_len: usize) -> (Vec<u32>, usi
 /// What an index is built for: the key of the per-thread cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum IndexKey {
-    /// A convolution's columns, per channel plane.
-    Taps(TapGeometry),
-    /// The columns of an upsample-then-convolve layer's four output phases, per image (see
-    /// [`super::phases`]).
-    Phases(super::phases::PhaseGeometry),
-    /// The interleaving of four phase outputs (C_out, H, W) into one image.
+    /// The columns of one of an upsample-then-convolve layer's four output phases, per image
+    /// (see [`super::phases`]).
+    Phase(super::phases::PhaseGeometry, usize),
+    /// The interleaving of four phase outputs (each H · W rows of C_out) into one image:
+    /// (C_out, H, W).
     Interleave(usize, usize, usize),
+    /// A convolution's columns per image, pixel-major: for each output pixel, every channel's
+    /// taps (see [`columns_by_pixel`]); the geometry and the channel count.
+    TapsByPixel(TapGeometry, usize),
+    /// An image's (pixels, channels) matrix read channel-major: (pixels, channels).
+    ChannelMajor(usize, usize),
 }
 
 /// An index and its inverse on one device, built once per thread.
@@ -202,25 +206,71 @@ pub(crate) fn gather(
     let op = GatherTaps {
         output,
         inverse: Some((indices.inverse, indices.fan_in)),
+        summed: 1,
     };
     planes.contiguous()?.apply_op2(&indices.forward, op)
 }
 
-/// The columns of `x` (B, C, H, W) for `geometry`: (B, C · k_h · k_w, H' · W'), channel-major
-/// and then tap-major, as a convolution weight (C_out, C, k_h, k_w) is laid out.
-pub(crate) fn columns(x: &Tensor, geometry: &TapGeometry) -> Result<Tensor> {
+/// The index of [`columns_by_pixel`] over one image of `channels` planes: for output pixel
+/// `p`, channel `c` and tap `t`, in that order, the image element that the plane index
+/// `forward` (tap-major, then pixel) reads in plane `c`, or the image's length (zero).
+fn pixel_major_index(forward: &[u32], channels: usize, plane_len: usize, taps: usize) -> Vec<u32> {
+    let pixels = forward.len() / taps.max(1);
+    let zero = (channels * plane_len) as u32;
+    let mut index = Vec::with_capacity(pixels * channels * taps);
+    for p in 0..pixels {
+        for c in 0..channels {
+            for t in 0..taps {
+                let read = forward[t * pixels + p] as usize;
+                index.push(match read < plane_len {
+                    true => (c * plane_len + read) as u32,
+                    false => zero,
+                });
+            }
+        }
+    }
+    index
+}
+
+/// The columns of `x` (B, C, H, W) for `geometry` as one matrix (B · H' · W', C · k_h · k_w):
+/// a row per output pixel of every image, its channels major and then its taps, so that the
+/// convolution is one product of it with the transposed weight (C_out, C · k_h · k_w)ᵀ, the
+/// batch folded into the rows.
+pub(crate) fn columns_by_pixel(x: &Tensor, geometry: &TapGeometry) -> Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
     if (h, w) != (geometry.in_h, geometry.in_w) {
         candle_core::bail!("columns: input {:?} does not fit {geometry:?}", x.dims())
     }
     let taps = geometry.kernel_h * geometry.kernel_w;
-    let output = Shape::from((b, c * taps, geometry.out_h * geometry.out_w));
+    let pixels = geometry.out_h * geometry.out_w;
+    let image_len = c * geometry.plane_len();
     gather(
-        x,
-        IndexKey::Taps(*geometry),
-        geometry.plane_len(),
-        || geometry.forward_index(),
-        output,
+        &x.reshape((b, 1, image_len))?,
+        IndexKey::TapsByPixel(*geometry, c),
+        image_len,
+        || pixel_major_index(&geometry.forward_index(), c, geometry.plane_len(), taps),
+        Shape::from((b * pixels, c * taps)),
+    )
+}
+
+/// `rows` (B · H · W, C): a row of channels per pixel of every image, as images (B, C, H, W).
+pub(crate) fn channel_major(rows: &Tensor, b: usize, (h, w): (usize, usize)) -> Result<Tensor> {
+    let c = rows.dim(1)?;
+    let pixels = h * w;
+    if rows.dim(0)? != b * pixels {
+        candle_core::bail!("channel-major: {:?} is not {b} images of {h}×{w}", rows.dims())
+    }
+    let image_len = pixels * c;
+    gather(
+        &rows.reshape((b, 1, image_len))?,
+        IndexKey::ChannelMajor(pixels, c),
+        image_len,
+        || {
+            (0..c)
+                .flat_map(|o| (0..pixels).map(move |p| (p * c + o) as u32))
+                .collect()
+        },
+        Shape::from((b, c, h, w)),
     )
 }
 
@@ -230,6 +280,9 @@ pub(crate) fn columns(x: &Tensor, geometry: &TapGeometry) -> Result<Tensor> {
 struct GatherTaps {
     output: Shape,
     inverse: Option<(Tensor, usize)>,
+    /// Entries of the index summed into each output element: 1 for a plain gather; more for
+    /// the gradient's sum over each pixel's readers, which only the CPU f32 path computes.
+    summed: usize,
 }
 
 /// Planes and their length of a contiguous (B, C, …) layout.
@@ -261,7 +314,7 @@ impl GatherTaps {
     fn checked(&self, planes: &Layout, index: &Layout) -> Result<()> {
         let (_, rows, _) = planes_of(planes)?;
         match index.dims() {
-            [m] if rows * m == self.output.elem_count() => Ok(()),
+            [m] if rows * m == self.output.elem_count() * self.summed.max(1) => Ok(()),
             d => candle_core::bail!(
                 "gather-taps: index {d:?} over {rows} planes does not make {:?}",
                 self.output
@@ -284,6 +337,9 @@ impl CustomOp2 for GatherTaps {
     ) -> Result<(CpuStorage, Shape)> {
         self.checked(l1, l2)?;
         let (CpuStorage::F32(planes), CpuStorage::U32(index)) = (s1, s2) else {
+            if self.summed > 1 {
+                candle_core::bail!("gather-taps: summed gathers are for f32 on the CPU")
+            }
             return Ok((gather_with_zero(s1, l1, s2, l2)?, self.output.clone()));
         };
         let (start, rows, len) = planes_of(l1)?;
@@ -292,17 +348,26 @@ impl CustomOp2 for GatherTaps {
             None => candle_core::bail!("gather-taps: the index must be contiguous"),
         };
         let planes = &planes[start..start + rows * len];
-        let mut out = vec![0f32; rows * index.len()];
-        // One plane per task: a gather is memory-bound and the planes are independent.
-        out.par_chunks_mut(index.len())
-            .zip(planes.par_chunks(len))
+        let summed = self.summed.max(1);
+        let per_plane = index.len() / summed;
+        let mut out: Vec<f32> = Vec::with_capacity(rows * per_plane);
+        // One plane per task: a gather is memory-bound and the planes are independent. Every
+        // element is written (the zero included), so the buffer is not zero-filled first.
+        out.spare_capacity_mut()[..rows * per_plane]
+            .par_chunks_mut(per_plane.max(1))
+            .zip(planes.par_chunks(len.max(1)))
             .for_each(|(out, plane)| {
-                for (o, &i) in out.iter_mut().zip(index) {
-                    if let Some(&v) = plane.get(i as usize) {
-                        *o = v;
-                    }
+                for (o, readers) in out.iter_mut().zip(index.chunks_exact(summed)) {
+                    let sum: f32 = readers
+                        .iter()
+                        .map(|&i| plane.get(i as usize).copied().unwrap_or(0.0))
+                        .sum();
+                    o.write(sum);
                 }
             });
+        // SAFETY: the loop above wrote every one of the `rows · per_plane` elements (a plane
+        // per chunk, `per_plane` elements per chunk).
+        unsafe { out.set_len(rows * per_plane) };
         Ok((CpuStorage::F32(out), self.output.clone()))
     }
 
@@ -342,17 +407,30 @@ impl CustomOp2 for GatherTaps {
         };
         let (b, c) = (planes.dim(0)?, planes.dim(1)?);
         let len = planes.elem_count() / (b * c);
+        let grad = grad.reshape((b, c, grad.elem_count() / (b * c)))?;
+        if grad.device().is_cpu() && grad.dtype() == DType::F32 {
+            // On the CPU each pixel's readers are gathered and summed in one pass.
+            let summed = GatherTaps {
+                output: planes.shape().clone(),
+                inverse: None,
+                summed: *fan_in,
+            };
+            return Ok((Some(grad.apply_op2_no_bwd(inverse, &summed)?), None));
+        }
         // Each pixel's readers, then their sum: a product with ones, which every backend's
-        // matrix product runs well (a reduction over a short last axis does not on the CPU).
-        let readers = grad
-            .reshape((b, c, grad.elem_count() / (b * c)))?
-            .apply_op2_no_bwd(
-                inverse,
-                &GatherTaps {
-                    output: Shape::from((b * c * len, *fan_in)),
-                    inverse: None,
-                },
-            )?;
+        // matrix product runs well (a reduction over a short last axis does not everywhere).
+        let readers = grad.apply_op2_no_bwd(
+            inverse,
+            &GatherTaps {
+                output: Shape::from((b * c * len, *fan_in)),
+                inverse: None,
+                summed: 1,
+            },
+        )?;
+        if *fan_in == 1 {
+            // A permutation: each pixel has one reader, nothing to sum.
+            return Ok((Some(readers.reshape(planes.shape())?), None));
+        }
         let ones = Tensor::ones((*fan_in, 1), grad.dtype(), grad.device())?;
         Ok((Some(readers.matmul(&ones)?.reshape(planes.shape())?), None))
     }
@@ -401,6 +479,20 @@ mod tests {
         assert_eq!(inverse, vec![0, 2, 3, 4]);
     }
 
+    #[test]
+    fn pixel_major_columns_hold_each_channels_taps_per_output_pixel() {
+        // Two channels of a 1×2 plane, a 1×2 window without padding: one output pixel whose
+        // row reads channel 0's two pixels, then channel 1's.
+        let g = TapGeometry::new((1, 2), Source::Plain, (1, 2), 1, (0, 0, 0, 0)).unwrap();
+        assert_eq!(pixel_major_index(&g.forward_index(), 2, 2, 2), vec![0, 1, 2, 3]);
+        // Padding reads the image's zero (its length, 4), in every channel.
+        let padded = TapGeometry::new((1, 2), Source::Plain, (1, 2), 1, (0, 0, 1, 0)).unwrap();
+        assert_eq!(
+            pixel_major_index(&padded.forward_index(), 2, 2, 2),
+            vec![4, 0, 4, 2, 0, 1, 2, 3]
+        );
+    }
+
     /// The gradient through the inverse gather equals the scatter-add of candle's own
     /// index_select (its adjoint), including at the appended zero.
     #[test]
@@ -409,25 +501,44 @@ mod tests {
         let g = TapGeometry::new((3, 4), Source::Upsampled, (3, 3), 1, (1, 1, 1, 1)).unwrap();
         let values: Vec<f32> = (0..2 * 3 * 12).map(|v| (v as f32 * 0.37).sin()).collect();
         let x = Var::from_vec(values, (2, 3, 3, 4), &dev).unwrap();
-        let ours = columns(&x, &g).unwrap();
-        let index = Tensor::from_vec(g.forward_index(), g.columns_len(), &dev).unwrap();
-        let planes = x.reshape((2, 3, 12)).unwrap();
-        let zero = Tensor::zeros((2, 3, 1), DType::F32, &dev).unwrap();
-        let reference = Tensor::cat(&[&planes, &zero], 2)
+        let ours = columns_by_pixel(&x, &g).unwrap();
+        let index = pixel_major_index(&g.forward_index(), 3, 12, 9);
+        let index = Tensor::from_vec(index.clone(), index.len(), &dev).unwrap();
+        let images = x.reshape((2, 36)).unwrap();
+        let zero = Tensor::zeros((2, 1), DType::F32, &dev).unwrap();
+        let reference = Tensor::cat(&[&images, &zero], 1)
             .unwrap()
-            .index_select(&index, 2)
+            .index_select(&index, 1)
             .unwrap()
             .reshape(ours.shape())
             .unwrap();
+        assert_eq!(ours.dims(), &[2 * g.out_h * g.out_w, 27]);
         assert_eq!(crate::ops::max_abs_diff(&ours, &reference), 0.0);
         // Other dtypes take the path of the GPU backends (candle's index_select on a copy).
-        let in_f64 = columns(&x.to_dtype(DType::F64).unwrap(), &g).unwrap();
+        let in_f64 = columns_by_pixel(&x.to_dtype(DType::F64).unwrap(), &g).unwrap();
         assert_eq!(
-            in_f64.to_dtype(DType::F32).unwrap().to_vec3::<f32>().unwrap(),
-            ours.to_vec3::<f32>().unwrap()
+            in_f64.to_dtype(DType::F32).unwrap().to_vec2::<f32>().unwrap(),
+            ours.to_vec2::<f32>().unwrap()
         );
         let probe_values: Vec<f32> = (0..ours.elem_count()).map(|v| (v as f32 * 0.11).cos()).collect();
         let probe = Tensor::from_vec(probe_values, ours.shape(), &dev).unwrap();
         crate::ops::assert_same_gradients(&ours, &reference, &probe, &[&x], 1e-5, "gather");
+        // The f64 gradient goes the GPU backends' way too: gather the readers, then a product.
+        let through_f64 = in_f64.to_dtype(DType::F32).unwrap();
+        crate::ops::assert_same_gradients(&through_f64, &reference, &probe, &[&x], 1e-5, "gather f64");
+    }
+
+    #[test]
+    fn channel_major_transposes_each_images_pixel_rows_and_its_gradient_back() {
+        let dev = Device::Cpu;
+        // Two images of 1×2 pixels, three channels: rows (image, pixel), columns channels.
+        let rows = Var::from_vec((0..12).map(|v| v as f32).collect(), (4, 3), &dev).unwrap();
+        let images = channel_major(&rows, 2, (1, 2)).unwrap();
+        let expected = rows.reshape((2, 2, 3)).unwrap().transpose(1, 2).unwrap();
+        let expected = expected.reshape((2, 3, 1, 2)).unwrap();
+        assert_eq!(crate::ops::max_abs_diff(&images, &expected), 0.0);
+        let probe =
+            Tensor::from_vec((0..12).map(|v| (v as f32).sin()).collect(), (2, 3, 1, 2), &dev).unwrap();
+        crate::ops::assert_same_gradients(&images, &expected, &probe, &[&rows], 1e-6, "channel-major");
     }
 }
