@@ -71,7 +71,7 @@ pub(crate) fn composed(
     let var = (channel_sum(&centered.sqr()?)? / count)?;
     let scale = (weight / (&var + eps)?.sqrt()?)?;
     let u = ((centered * expand_channels(&scale, x)?)? + expand_channels(bias, x)?)?;
-    let y = u.maximum(&u.affine(slope, 0.0)?)?;
+    let y = super::activation::composed_leaky(&u, slope)?;
     Ok((y, mean.detach(), var.detach()))
 }
 

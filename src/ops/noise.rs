@@ -9,6 +9,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::tap_gather::channel_major;
 use super::{contiguous_f32, on_cpu_in_f32};
 
 /// `x` (B, C, H, W) plus `weight` (C values, any shape) times `noise` (B, 1, H, W), broadcast
@@ -25,7 +26,11 @@ pub fn add_scaled_noise(x: &Tensor, weight: &Tensor, noise: &Tensor) -> Result<T
     }
     let noise = noise.detach();
     if !on_cpu_in_f32(&[x, weight, &noise]) {
-        return x + noise.broadcast_mul(&weight.reshape((1, c, 1, 1))?)?;
+        // The outer product of every pixel's noise with the weights, one product for the batch
+        // (the weight's gradient a product too, not a reduction of a broadcast), read
+        // channel-major.
+        let scaled = noise.reshape((b * h * w, 1))?.matmul(&weight.reshape((1, c))?)?;
+        return x + channel_major(&scaled, b, (h, w))?;
     }
     x.contiguous()?.apply_op3(
         &weight.flatten_all()?.contiguous()?,
