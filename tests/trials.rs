@@ -409,6 +409,26 @@ fn resume_refuses_options_that_would_change_the_checkpoint_config() {
     );
     assert_eq!(logged_steps(&out), [1], "nothing trained by a refused resume");
 
+    // Resumed without --data, the run would go on with the synthetic lesions: refused, naming
+    // the folder it trained on.
+    let canonical = fs::canonicalize(data).unwrap();
+    let canonical = canonical.to_str().unwrap();
+    run_fails(
+        dir.path(),
+        "ham10000",
+        &[
+            "--out",
+            out_s,
+            "--no-progress",
+            "--no-eval",
+            "--resume",
+            "--steps",
+            "2",
+        ],
+        &["--data", "trained on the images in", canonical],
+    );
+    assert_eq!(logged_steps(&out), [1], "nothing trained by a refused resume");
+
     // The checkpoint's own values are accepted, and the run continues.
     run_ok(
         dir.path(),
@@ -419,6 +439,33 @@ fn resume_refuses_options_that_would_change_the_checkpoint_config() {
         ),
     );
     assert_eq!(logged_steps(&out), [1, 2]);
+
+    // A run on the synthetic lesions resumed with a folder is refused the other way round.
+    let synthetic = dir.path().join("synthetic");
+    let synthetic_s = synthetic.to_str().unwrap();
+    let synthetic_run = [
+        "--size",
+        "16",
+        "--batch",
+        "4",
+        "--out",
+        synthetic_s,
+        "--no-progress",
+        "--no-eval",
+    ];
+    run_ok(dir.path(), "ham10000", &with(&synthetic_run, &["--steps", "1"]));
+    run_fails(
+        dir.path(),
+        "ham10000",
+        &with(&synthetic_run, &["--steps", "2", "--resume", "--data", data]),
+        &["--data", "synthetic images: resume it without --data"],
+    );
+    run_ok(
+        dir.path(),
+        "ham10000",
+        &with(&synthetic_run, &["--steps", "2", "--resume"]),
+    );
+    assert_eq!(logged_steps(&synthetic), [1, 2]);
 }
 
 #[test]

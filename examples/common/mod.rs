@@ -388,6 +388,67 @@ fn claim_output_folder(args: &TrainArgs, out: &std::path::Path) -> aegan::Result
     Ok(())
 }
 
+/// What a run trains on, recorded in its output folder so that `--resume` continues on the same
+/// images: without the record, a resumed run given no `--data` would go on training on the
+/// built-in synthetic images.
+pub enum DataSource {
+    /// The example's built-in synthetic images.
+    Synthetic,
+    /// A folder of images (as given to `--data`).
+    Folder(PathBuf),
+}
+
+impl DataSource {
+    /// The record's file in an output folder.
+    fn record_path(out: &std::path::Path) -> PathBuf {
+        out.join("data-source.txt")
+    }
+
+    /// One line: `synthetic`, or `folder <absolute path>`.
+    fn line(&self) -> String {
+        match self {
+            DataSource::Synthetic => "synthetic".into(),
+            DataSource::Folder(dir) => {
+                let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+                format!("folder {}", dir.display())
+            }
+        }
+    }
+
+    /// Writes the record of a new run into `out`.
+    fn record(&self, out: &std::path::Path) -> aegan::Result<()> {
+        let path = Self::record_path(out);
+        std::fs::create_dir_all(out)
+            .and_then(|_| std::fs::write(&path, self.line() + "\n"))
+            .map_err(|e| AeganError::io(&path, e))
+    }
+
+    /// For a resumed run in `out`: an error naming `--data` when the run trained on other
+    /// images (its folder or the synthetic ones); runs from before the record pass.
+    fn check_resumed(&self, out: &std::path::Path) -> aegan::Result<()> {
+        let Ok(recorded) = std::fs::read_to_string(Self::record_path(out)) else {
+            return Ok(());
+        };
+        let recorded = recorded.trim();
+        if recorded == self.line() {
+            return Ok(());
+        }
+        let trained_on = match recorded.strip_prefix("folder ") {
+            Some(dir) => format!("the images in {dir}: resume it with --data {dir}"),
+            None => "the built-in synthetic images: resume it without --data".into(),
+        };
+        let given = match self {
+            DataSource::Synthetic => "none (the built-in synthetic images)".into(),
+            DataSource::Folder(dir) => dir.display().to_string(),
+        };
+        Err(AeganError::option(
+            "--data",
+            given,
+            format!("the run in {} trained on {trained_on}", out.display()),
+        ))
+    }
+}
+
 /// Steps to train when neither --steps nor --epochs is given.
 pub enum DefaultLength {
     Steps(u64),
@@ -402,7 +463,7 @@ pub fn train(
     args: &TrainArgs,
     start: Start,
     device: &Device,
-    data: &ImageSet,
+    data: (&ImageSet, DataSource),
     held_out: Option<&ImageSet>,
     augment: Augment,
     default_out: &str,
@@ -410,10 +471,15 @@ pub fn train(
 ) -> aegan::Result<()> {
     aegan::keep_freed_memory();
     let out = args.out_dir(default_out);
+    let (data, source) = data;
     let mut trainer = match start {
-        Start::Resume(trainer) => *trainer,
+        Start::Resume(trainer) => {
+            source.check_resumed(&out)?;
+            *trainer
+        }
         Start::New(mut config) => {
             claim_output_folder(args, &out)?;
+            source.record(&out)?;
             if args.grows_progressively() {
                 let images = args.phase_images.unwrap_or(data.len() as u64).max(1);
                 let mut schedule = ProgressiveConfig::new(images);
