@@ -210,6 +210,22 @@ mod tests {
         images_to_full: 400.0,
     };
 
+    /// Checkpoints keep the state as JSON text: it must read back bit for bit, or a resumed run
+    /// departs from the run it continues. This anchor's shortest decimal form is one that
+    /// serde_json's default float parser reads 1 ulp off (its `float_roundtrip` feature is on).
+    #[test]
+    fn the_state_reads_back_from_json_bit_for_bit() {
+        let state = AdaptiveState {
+            augment_probability: 0.20000000000000004,
+            lecam_real: 0.023812199148774166,
+            lecam_fake: 0.021935585125029106,
+        };
+        let text = serde_json::to_string(&state).unwrap();
+        let back: AdaptiveState = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.lecam_real.to_bits(), state.lecam_real.to_bits(), "{text}");
+        assert_eq!(back, state);
+    }
+
     #[test]
     fn p_rises_when_dx_is_too_sure_of_real_images_falls_when_not_and_holds_at_the_target() {
         let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-12, "{a} vs {b}");
