@@ -201,7 +201,6 @@ fn generator_loss_is_the_weighted_sum_of_the_four_terms_by_hand() {
     close(g.loss.to_scalar::<f32>().unwrap().into(), total, "L_GE tensor");
 }
 
-/// The trainable parameter of `kind` whose name ends with `suffix` (exactly one).
 #[test]
 fn the_reconstructions_adversarial_weight_set_apart_weights_only_their_half() {
     let mut s = setup();
@@ -229,6 +228,7 @@ fn the_reconstructions_adversarial_weight_set_apart_weights_only_their_half() {
     close(g.loss.to_scalar::<f32>().unwrap().into(), total, "L_GE tensor");
 }
 
+/// The trainable parameter of `kind` whose name ends with `suffix` (exactly one).
 fn parameter(nets: &Networks, kind: NetworkKind, suffix: &str) -> Var {
     let found: Vec<Var> = nets
         .store(kind)

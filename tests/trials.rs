@@ -379,19 +379,17 @@ fn resume_refuses_options_that_would_change_the_checkpoint_config() {
         "ham10000",
         &with(&base, &["--steps", "1", "--seed", "5"]),
     );
+    let resume_without_data = [
+        "--out",
+        out_s,
+        "--no-progress",
+        "--no-eval",
+        "--resume",
+        "--steps",
+        "2",
+    ];
     let resume = |extra: &[&str], words: &[&str]| {
-        let mut args = vec![
-            "--data",
-            data,
-            "--out",
-            out_s,
-            "--no-progress",
-            "--no-eval",
-            "--resume",
-            "--steps",
-            "2",
-        ];
-        args.extend_from_slice(extra);
+        let args = [&["--data", data], &resume_without_data[..], extra].concat();
         run_fails(dir.path(), "ham10000", &args, words);
     };
     resume(&["--size", "32"], &["--size", "the checkpoint has 16"]);
@@ -416,15 +414,7 @@ fn resume_refuses_options_that_would_change_the_checkpoint_config() {
     run_fails(
         dir.path(),
         "ham10000",
-        &[
-            "--out",
-            out_s,
-            "--no-progress",
-            "--no-eval",
-            "--resume",
-            "--steps",
-            "2",
-        ],
+        &resume_without_data,
         &["--data", "trained on the images in", canonical],
     );
     assert_eq!(logged_steps(&out), [1], "nothing trained by a refused resume");

@@ -26,7 +26,7 @@ pub(crate) fn expand_channels(v: &Tensor, like: &Tensor) -> Result<Tensor> {
 }
 
 /// `t` (any shape) repeated `b` times along a new leading axis: (b, …t's shape).
-pub(crate) fn repeat_over_batch(t: &Tensor, b: usize) -> Result<Tensor> {
+fn repeat_over_batch(t: &Tensor, b: usize) -> Result<Tensor> {
     let mut shape = vec![b];
     shape.extend_from_slice(t.dims());
     Tensor::ones((b, 1), t.dtype(), t.device())?
