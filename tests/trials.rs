@@ -459,6 +459,55 @@ fn resume_refuses_options_that_would_change_the_checkpoint_config() {
 }
 
 #[test]
+fn a_config_file_takes_seed_and_batch_beside_it_and_refuses_a_preset_or_another_size() {
+    let dir = tempfile::tempdir().unwrap();
+    ham_folder(dir.path(), 16);
+    let data = dir.path().to_str().unwrap();
+    let config_path = dir.path().join("lean16.json");
+    let mut config = aegan::AeganConfig::lean(16);
+    config.batch_size = 8;
+    fs::write(&config_path, config.to_json()).unwrap();
+    let config_s = config_path.to_str().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let base = [
+        "--data",
+        data,
+        "--config",
+        config_s,
+        "--out",
+        out_s,
+        "--no-progress",
+        "--no-eval",
+        "--no-cache",
+        "--steps",
+        "1",
+    ];
+    run_fails(
+        dir.path(),
+        "ham10000",
+        &with(&base, &["--preset", "lean"]),
+        &["--preset", config_s],
+    );
+    run_fails(
+        dir.path(),
+        "ham10000",
+        &with(&base, &["--size", "32"]),
+        &["--size", "16×16"],
+    );
+    assert!(!out.join("checkpoint").exists(), "no run was started");
+
+    run_ok(
+        dir.path(),
+        "ham10000",
+        &with(&base, &["--size", "16", "--seed", "7", "--batch", "4"]),
+    );
+    let trained = aegan::checkpoint::read_config(&out.join("checkpoint")).unwrap();
+    assert_eq!((trained.seed, trained.batch_size), (7, 4));
+    assert_eq!(trained.latent_dim, config.latent_dim);
+}
+
+#[test]
 fn options_out_of_range_fail_at_once_naming_the_option() {
     let dir = tempfile::tempdir().unwrap();
     ham_folder(dir.path(), 8);
@@ -476,6 +525,7 @@ fn options_out_of_range_fail_at_once_naming_the_option() {
         (&["--steps", "0"], "--steps"),
         (&["--minutes", "0"], "--minutes"),
         (&["--minutes", "inf"], "--minutes"),
+        (&["--minutes", "1e18"], "too long to be a time limit"),
         (&["--save-every", "0"], "--save-every"),
         (&["--size", "0"], "--size"),
         (&["--size", "24"], "--size"),

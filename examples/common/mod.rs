@@ -1,6 +1,6 @@
 //! What the training examples share: command-line options, their checks, and the run itself.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -19,7 +19,8 @@ pub struct TrainArgs {
     /// layout; GPU work).
     #[arg(long)]
     pub preset: Option<String>,
-    /// A JSON config (as written in every checkpoint) to use instead of --preset/--size.
+    /// A JSON config (as written in every checkpoint) to use instead of --preset/--size; --seed
+    /// and --batch beside it replace the file's values.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Image side in pixels, a power of two from 16 to 256 (default 32).
@@ -124,6 +125,15 @@ impl TrainArgs {
         at_least_one("--phase-images", self.phase_images)?;
         positive("--epochs", self.epochs)?;
         positive("--minutes", self.minutes)?;
+        if let Some(m) = self.minutes {
+            if std::time::Duration::try_from_secs_f64(m * 60.0).is_err() {
+                return Err(AeganError::option(
+                    "--minutes",
+                    m,
+                    "is too long to be a time limit",
+                ));
+            }
+        }
         if let Some(size) = self.size {
             if !size.is_power_of_two() || !(16..=256).contains(&size) {
                 return Err(AeganError::option(
@@ -247,7 +257,7 @@ pub fn start(args: &TrainArgs, default_out: &str, default_preset: &str) -> aegan
     // A --config keeps its progressive schedule (--progressive replaces it); a preset's
     // schedule is added in `run`, where the data's size is known.
     let config = match &args.config {
-        Some(path) => AeganConfig::from_json_file(path)?,
+        Some(path) => config_file_with_options(path, args)?,
         None => {
             let preset = args.preset.as_deref().unwrap_or(default_preset);
             let mut c = AeganConfig::preset(preset, args.size.unwrap_or(32))?;
@@ -261,6 +271,37 @@ pub fn start(args: &TrainArgs, default_out: &str, default_preset: &str) -> aegan
     };
     config.validate()?;
     Ok((Start::New(Box::new(config)), device))
+}
+
+/// The config of `--config path`, with the --seed and --batch given beside it; --preset, or a
+/// --size other than the file's, is an error naming the option (the file decides both).
+fn config_file_with_options(path: &Path, args: &TrainArgs) -> aegan::Result<AeganConfig> {
+    let mut config = AeganConfig::from_json_file(path)?;
+    let file = path.display();
+    if let Some(preset) = &args.preset {
+        return Err(AeganError::option(
+            "--preset",
+            preset,
+            format!("--config {file} gives the whole config: drop one of the two"),
+        ));
+    }
+    if let Some(size) = args.size.filter(|&s| s != config.image_size) {
+        return Err(AeganError::option(
+            "--size",
+            size,
+            format!(
+                "--config {file} is for {0}×{0} images: drop --size or edit image_size there",
+                config.image_size
+            ),
+        ));
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if let Some(batch) = args.batch {
+        config.batch_size = batch;
+    }
+    Ok(config)
 }
 
 /// A resumed run keeps its checkpoint's config: an option that asks for something else is an
@@ -569,7 +610,7 @@ pub fn train(
     options.overwrite = args.overwrite;
     options.time_limit = args
         .minutes
-        .map(|m| std::time::Duration::from_secs_f64((m * 60.0).max(0.0)));
+        .and_then(|m| std::time::Duration::try_from_secs_f64(m * 60.0).ok());
     if let Some(p) = &config.progressive {
         println!(
             "progressive: {0}×{0} first, {1} images per phase and {2} per fade; full size {3}×{3} after {4} images (step {5})",
