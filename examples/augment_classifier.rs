@@ -65,6 +65,13 @@ fn run(args: Args) -> aegan::Result<()> {
             "must be a fraction above 0 and below 1",
         ));
     }
+    if !(8..=256).contains(&args.size) {
+        return Err(AeganError::option(
+            "--size",
+            args.size,
+            "must be from 8 to 256 pixels",
+        ));
+    }
     let device = Device::Cpu;
     let options = LoadOptions::new(args.size);
     let set = Ham10000::load(&args.data, None, None, &options)?;
@@ -104,10 +111,10 @@ fn run(args: Args) -> aegan::Result<()> {
             };
             let classifier = Classifier::train(data, &config, &device)?;
             let predicted = classifier.predict(&test)?;
-            let score = balanced_accuracy(&predicted, &truth, names.len());
+            let score = balanced_accuracy(&predicted, &truth, names.len())?;
             println!("{arm}, seed {seed}: balanced accuracy {score:.3}");
             scores.push(score);
-            for (c, r) in recall_per_class(&predicted, &truth, names.len())
+            for (c, r) in recall_per_class(&predicted, &truth, names.len())?
                 .into_iter()
                 .enumerate()
             {

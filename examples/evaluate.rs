@@ -128,8 +128,12 @@ fn run(args: Args) -> aegan::Result<()> {
     if args.max_real == Some(0) {
         return Err(AeganError::option("--max-real", 0, "must be at least 1"));
     }
-    if let Some(size) = args.size.filter(|&s| s < 16) {
-        return Err(AeganError::option("--size", size, "must be at least 16 pixels"));
+    if let Some(size) = args.size.filter(|s| !(16..=1024).contains(s)) {
+        return Err(AeganError::option(
+            "--size",
+            size,
+            "must be from 16 to 1024 pixels",
+        ));
     }
     if let Some(f) = args.ham_holdout.filter(|f| !(0.0..1.0).contains(f)) {
         return Err(AeganError::option(

@@ -34,7 +34,7 @@ fn the_classifier_tells_two_classes_apart_on_new_images_though_one_is_rare() {
     assert_eq!(classifier.classes(), ["lesion", "sprite"]);
     let (test, truth) = two_classes(40, 40, 2);
     let predicted = classifier.predict(&test).unwrap();
-    let score = balanced_accuracy(&predicted, &truth, 2);
+    let score = balanced_accuracy(&predicted, &truth, 2).unwrap();
     assert!(score >= 0.9, "balanced accuracy {score} on new images");
     // An unlabelled set cannot train a classifier.
     let err = Classifier::train(&synthetic::lesions(4, 16, 0), &config, &Device::Cpu).unwrap_err();

@@ -585,6 +585,9 @@ fn evenly_spaced_takes_n_images_spread_over_the_set() {
         assert_eq!(d, 0.0, "image {i} should be image {source}");
     }
     assert_eq!(metrics::evenly_spaced(&set, 50).unwrap().dims()[0], 10);
+    // At least one index from a set that has images, none from an empty one.
+    assert_eq!(metrics::evenly_spaced_indices(10, 0).collect::<Vec<_>>(), [0]);
+    assert_eq!(metrics::evenly_spaced_indices(0, 5).count(), 0);
 }
 
 #[test]

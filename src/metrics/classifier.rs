@@ -151,25 +151,33 @@ impl Classifier {
 }
 
 /// For each of `classes` classes, the fraction of the images of that class (by `truth`)
-/// predicted as it; `None` for a class with no image.
-pub fn recall_per_class(predicted: &[usize], truth: &[usize], classes: usize) -> Vec<Option<f64>> {
-    (0..classes)
+/// predicted as it; `None` for a class with no image. `predicted` and `truth` must be as long
+/// as each other.
+pub fn recall_per_class(predicted: &[usize], truth: &[usize], classes: usize) -> Result<Vec<Option<f64>>> {
+    if predicted.len() != truth.len() {
+        return Err(AeganError::BadInput {
+            what: "predicted classes",
+            expected: format!("one per true class ({})", truth.len()),
+            found: vec![predicted.len()],
+        });
+    }
+    Ok((0..classes)
         .map(|c| {
             let members: Vec<usize> = (0..truth.len()).filter(|&i| truth[i] == c).collect();
             (!members.is_empty())
                 .then(|| members.iter().filter(|&&i| predicted[i] == c).count() as f64 / members.len() as f64)
         })
-        .collect()
+        .collect())
 }
 
 /// The mean of the per-class recalls over the classes that have images: accuracy that a
 /// classifier cannot raise by always answering the commonest class.
-pub fn balanced_accuracy(predicted: &[usize], truth: &[usize], classes: usize) -> f64 {
-    let recalls: Vec<f64> = recall_per_class(predicted, truth, classes)
+pub fn balanced_accuracy(predicted: &[usize], truth: &[usize], classes: usize) -> Result<f64> {
+    let recalls: Vec<f64> = recall_per_class(predicted, truth, classes)?
         .into_iter()
         .flatten()
         .collect();
-    recalls.iter().sum::<f64>() / recalls.len().max(1) as f64
+    Ok(recalls.iter().sum::<f64>() / recalls.len().max(1) as f64)
 }
 
 #[cfg(test)]
@@ -181,10 +189,17 @@ mod tests {
         // Class 0: 3 of 4 right; class 1: 1 of 2; class 2: no image.
         let truth = [0, 0, 0, 0, 1, 1];
         let predicted = [0, 0, 0, 1, 1, 0];
-        let recalls = recall_per_class(&predicted, &truth, 3);
+        let recalls = recall_per_class(&predicted, &truth, 3).unwrap();
         assert_eq!(recalls, vec![Some(0.75), Some(0.5), None]);
-        assert!((balanced_accuracy(&predicted, &truth, 3) - 0.625).abs() < 1e-12);
+        assert!((balanced_accuracy(&predicted, &truth, 3).unwrap() - 0.625).abs() < 1e-12);
         // Always answering the commonest class scores 1/2, not 4/6.
-        assert!((balanced_accuracy(&[0; 6], &truth, 3) - 0.5).abs() < 1e-12);
+        assert!((balanced_accuracy(&[0; 6], &truth, 3).unwrap() - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn predictions_of_another_length_than_the_truth_are_an_error() {
+        let err = recall_per_class(&[0, 1], &[0, 1, 1], 2).unwrap_err().to_string();
+        assert!(err.contains("predicted classes") && err.contains("[2]"), "{err}");
+        assert!(balanced_accuracy(&[0; 4], &[0; 3], 1).is_err());
     }
 }

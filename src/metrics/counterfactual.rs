@@ -75,7 +75,7 @@ pub fn counterfactual_quality(
     let labels = images.labels().unwrap_or_default();
     let device = model.networks().device().clone();
     let all = images.to_tensor(&device)?;
-    let recall = recall_per_class(&classifier.predict(&all)?, labels, classes.len());
+    let recall = recall_per_class(&classifier.predict(&all)?, labels, classes.len())?;
     let mut out = Vec::with_capacity(classes.len());
     for (target, name) in classes.iter().enumerate() {
         let sources: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] != target).collect();

@@ -120,9 +120,9 @@ pub fn evenly_spaced_labels(set: &ImageSet, n: usize) -> Option<Vec<usize>> {
     Some(evenly_spaced_indices(set.len(), n).map(|i| labels[i]).collect())
 }
 
-/// The indices [`evenly_spaced`] takes from a set of `len`.
+/// The indices [`evenly_spaced`] takes from a set of `len` (at least one, none from an empty set).
 pub fn evenly_spaced_indices(len: usize, n: usize) -> impl Iterator<Item = usize> {
-    let n = n.min(len).max(1);
+    let n = if len == 0 { 0 } else { n.clamp(1, len) };
     (0..n).map(move |i| i * len / n)
 }
 

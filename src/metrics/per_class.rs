@@ -104,7 +104,7 @@ pub fn per_class_quality(
     let held_out_recall = match (reference.classifier, reference.held_out) {
         (Some(classifier), Some(held)) => {
             let predicted = classifier.predict(&held.to_tensor(model.networks().device())?)?;
-            recall_per_class(&predicted, held.labels().unwrap_or_default(), classes.len())
+            recall_per_class(&predicted, held.labels().unwrap_or_default(), classes.len())?
         }
         _ => vec![None; classes.len()],
     };
