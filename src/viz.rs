@@ -33,20 +33,32 @@ pub fn to_rgb_images(images: &Tensor) -> Result<Vec<RgbImage>> {
         .collect())
 }
 
+/// The most pixels [`grid`] lays out (2²⁸, 768 MiB as RGB): a larger grid is an error naming
+/// its size, not an allocation the machine may not have.
+pub const MAX_GRID_PIXELS: usize = 1 << 28;
+
 /// Lays out `images` (values in [−1, 1]) in a grid `columns` wide with a 2-pixel grey border,
 /// each image enlarged `zoom` times with nearest-neighbour pixels so small images stay readable.
+/// A grid of more than [`MAX_GRID_PIXELS`] is an error.
 pub fn grid(images: &Tensor, columns: usize, zoom: usize) -> Result<RgbImage> {
-    let tiles = to_rgb_images(images)?;
-    let columns = columns.clamp(1, tiles.len().max(1));
-    let rows = tiles.len().div_ceil(columns);
-    let (_, _, h, w) = images.dims4()?;
-    let (tw, th) = (w * zoom.max(1), h * zoom.max(1));
+    let (n, _, h, w) = images.dims4()?;
+    let columns = columns.clamp(1, n.max(1));
+    let rows = n.div_ceil(columns);
+    let (tw, th) = (w.saturating_mul(zoom.max(1)), h.saturating_mul(zoom.max(1)));
     let gap = 2;
-    let mut out = RgbImage::from_pixel(
-        (columns * (tw + gap) + gap) as u32,
-        (rows * (th + gap) + gap) as u32,
-        image::Rgb([128, 128, 128]),
-    );
+    let side = |count: usize, tile: usize| count.saturating_mul(tile.saturating_add(gap)).saturating_add(gap);
+    let (width, height) = (side(columns, tw), side(rows, th));
+    if width.saturating_mul(height) > MAX_GRID_PIXELS {
+        return Err(AeganError::BadInput {
+            what: "image grid",
+            expected: format!(
+                "at most {MAX_GRID_PIXELS} pixels (fewer images, fewer per row or a smaller zoom than {zoom})"
+            ),
+            found: vec![width, height],
+        });
+    }
+    let tiles = to_rgb_images(images)?;
+    let mut out = RgbImage::from_pixel(width as u32, height as u32, image::Rgb([128, 128, 128]));
     for (i, tile) in tiles.iter().enumerate() {
         let (ox, oy) = (gap + (i % columns) * (tw + gap), gap + (i / columns) * (th + gap));
         for y in 0..th {
@@ -168,7 +180,7 @@ fn save_with_text(
         path: path.to_path_buf(),
         reason,
     };
-    let mut buffer = vec![255u8; (canvas.0 * canvas.1 * 3) as usize];
+    let mut buffer = vec![255u8; canvas.0 as usize * canvas.1 as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut buffer, canvas).into_drawing_area();
         let font = ("sans-serif", font_size).into_font().color(&BLACK);

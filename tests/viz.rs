@@ -44,3 +44,11 @@ fn class_rows_refuse_images_that_do_not_fill_one_row_per_class() {
     // Two rows of 4-pixel tiles with 2-pixel gaps: 2 + 2·(4 + 2) = 14 high.
     assert_eq!(image::open(&path).unwrap().height(), 14);
 }
+
+#[test]
+fn a_grid_too_large_to_draw_is_an_error_naming_its_size() {
+    let images = Tensor::zeros((3, 3, 32, 32), aegan::candle_core::DType::F32, &Device::Cpu).unwrap();
+    let err = viz::grid(&images, 3, 1000).unwrap_err().to_string();
+    assert!(err.contains("image grid") && err.contains("96008"), "{err}");
+    assert!(viz::grid(&images, 3, 4).is_ok());
+}
