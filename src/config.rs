@@ -612,7 +612,7 @@ impl AeganConfig {
             other => Err(AeganError::config(
                 "preset",
                 other,
-                &format!("known presets: {}", Self::PRESETS.join(", ")),
+                format!("known presets: {}", Self::PRESETS.join(", ")),
             )),
         }
     }

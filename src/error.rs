@@ -303,11 +303,15 @@ impl AeganError {
         }
     }
 
-    pub(crate) fn config(field: &'static str, value: impl std::fmt::Debug, reason: &str) -> Self {
+    pub(crate) fn config(
+        field: &'static str,
+        value: impl std::fmt::Debug,
+        reason: impl Into<String>,
+    ) -> Self {
         AeganError::InvalidConfig {
             field,
             value: format!("{value:?}"),
-            reason: reason.to_string(),
+            reason: reason.into(),
         }
     }
 }

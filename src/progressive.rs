@@ -65,10 +65,12 @@ impl ProgressiveConfig {
 
     /// Real images shown before training reaches `final_size` with α = 1.
     pub fn images_until_full_size(&self, final_size: usize) -> u64 {
-        let mut images = 0;
-        let mut resolution = self.start_size;
+        let mut images: u64 = 0;
+        let mut resolution = self.start_size.max(1);
         while resolution < final_size {
-            images += self.images_per_phase + self.images_per_fade;
+            images = images
+                .saturating_add(self.images_per_phase)
+                .saturating_add(self.images_per_fade);
             resolution *= 2;
         }
         images

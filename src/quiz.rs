@@ -115,8 +115,8 @@ pub struct QuizAnswer {
 }
 
 /// Writes the quiz of `items` into `dir` (created if needed): `index.html` and
-/// `answers.json`, the items in an order shuffled by `seed`. Fewer than two items, items of
-/// different sizes, or a class not among `page.classes` are errors.
+/// `answers.json`, the items in an order shuffled by `seed`. Fewer than two items, empty images,
+/// items of different sizes, or a class not among `page.classes` are errors.
 pub fn write_quiz(dir: &Path, items: &[QuizItem], page: &QuizPage, seed: u64) -> Result<QuizFiles> {
     if items.len() < 2 {
         return Err(AeganError::BadInput {
@@ -126,6 +126,13 @@ pub fn write_quiz(dir: &Path, items: &[QuizItem], page: &QuizPage, seed: u64) ->
         });
     }
     let (width, height) = items[0].image.dimensions();
+    if width == 0 || height == 0 {
+        return Err(AeganError::BadInput {
+            what: "quiz image size",
+            expected: "at least 1×1 pixels".into(),
+            found: vec![width as usize, height as usize],
+        });
+    }
     if let Some(odd) = items.iter().find(|i| i.image.dimensions() != (width, height)) {
         return Err(AeganError::BadInput {
             what: "quiz image size",

@@ -58,6 +58,12 @@ fn each_bad_field_is_named_with_its_value() {
         ("channels", Box::new(|c| c.channels = 0)),
         ("latent_dim", Box::new(|c| c.latent_dim = 0)),
         ("generator.widths", Box::new(|c| c.generator.widths.min = 999)),
+        // A typo of a few zeros is an error, not an allocation the machine cannot make.
+        ("latent_dim", Box::new(|c| c.latent_dim = 1_000_000_000)),
+        (
+            "generator.widths",
+            Box::new(|c| c.generator.widths.max = 1_000_000),
+        ),
         ("encoder.kernel", Box::new(|c| c.encoder.kernel = 4)),
         ("real_target", Box::new(|c| c.real_target = 1.5)),
         ("fake_target", Box::new(|c| c.fake_target = 0.99)),

@@ -416,3 +416,48 @@ fn a_folder_that_wraps_every_sprite_names_no_category() {
     let mixed = aegan::data::load_folder(dir.path(), &options).unwrap();
     assert!(mixed.wrapping_folders(dir.path()).is_empty());
 }
+
+#[test]
+fn a_load_size_of_zero_is_an_error_for_one_image_and_for_a_streamed_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.png");
+    RgbImage::new(8, 8).save(&path).unwrap();
+    for resample in [Resample::Lanczos, Resample::PixelArt] {
+        let mut zero = options(0);
+        zero.resample = resample;
+        let err = aegan::data::folder::load_image(&path, &zero)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("load size"), "{err}");
+        let err = match aegan::data::FolderDataset::open(dir.path(), &zero, 4) {
+            Ok(_) => panic!("a streamed folder opened at size 0"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("load size"), "{err}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_name_that_is_not_utf8_loads_the_same_every_time_uncached() {
+    use std::os::unix::ffi::OsStrExt;
+    let data = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let latin1 = data.path().join(std::ffi::OsStr::from_bytes(b"l\xe9sion.png"));
+    RgbImage::from_pixel(8, 8, Rgb([200, 40, 40]))
+        .save(&latin1)
+        .unwrap();
+    RgbImage::from_pixel(8, 8, Rgb([40, 200, 40]))
+        .save(data.path().join("plain.png"))
+        .unwrap();
+    let mut o = options(4);
+    o.cache_dir = Some(cache.path().to_path_buf());
+    for _ in 0..2 {
+        let loaded = load_folder(data.path(), &o).unwrap();
+        assert!(
+            !loaded.from_cache,
+            "a path the cache cannot keep as text is not cached"
+        );
+        assert!(loaded.paths.contains(&latin1), "{:?}", loaded.paths);
+    }
+}

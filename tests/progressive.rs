@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use aegan::candle_core::{Device, Tensor};
+use aegan::candle_core::{DType, Device, Tensor};
 use aegan::config::ProgressiveConfig;
 use aegan::data::{synthetic, BatchSampler};
 use aegan::progressive::{downsample_area, upsample_nearest, Growth};
@@ -274,4 +274,17 @@ fn the_256_path_runs_end_to_end_on_synthetic_data() {
     }
     let grid = image::open(dir.path().join("samples.png")).unwrap();
     assert!(grid.width() > 8 * 256, "256×256 samples are shown at full size");
+}
+
+#[test]
+fn resampling_by_a_factor_of_zero_is_an_error() {
+    let x = Tensor::zeros((1, 3, 4, 4), DType::F32, &Device::Cpu).unwrap();
+    assert!(downsample_area(&x, 0)
+        .unwrap_err()
+        .to_string()
+        .contains("factor of 0"));
+    assert!(upsample_nearest(&x, 0)
+        .unwrap_err()
+        .to_string()
+        .contains("factor of 0"));
 }

@@ -173,6 +173,14 @@ fn a_quiz_needs_two_images_of_one_size_and_known_classes() {
     let mut odd = all.clone();
     odd[2].image = image::RgbImage::new(8, 8);
     assert!(write_quiz(dir.path(), &odd, &QuizPage::new("x"), 0).is_err());
+    let mut empty = all.clone();
+    for item in &mut empty {
+        item.image = image::RgbImage::new(0, 0);
+    }
+    let err = write_quiz(dir.path(), &empty, &QuizPage::new("x"), 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("quiz image size") && err.contains("[0, 0]"), "{err}");
     let mut page = QuizPage::new("x");
     page.classes = vec!["mel".into(), "nv".into()];
     let err = write_quiz(dir.path(), &all, &page, 0).unwrap_err().to_string();

@@ -96,7 +96,7 @@ pub struct WidthSchedule {
 impl WidthSchedule {
     /// Channels used at `resolution` (side length in pixels).
     pub fn at(&self, resolution: usize) -> usize {
-        (self.at_32 * 32 / resolution.max(1)).clamp(self.min, self.max)
+        (self.at_32.saturating_mul(32) / resolution.max(1)).clamp(self.min, self.max)
     }
 }
 
@@ -292,11 +292,11 @@ impl GeneratorSpec {
         }
         if let Some(e) = self.label_embedding {
             check_classes(e.classes)?;
-            if e.dim == 0 {
+            if !(1..=MAX_WIDTH).contains(&e.dim) {
                 return Err(AeganError::config(
                     "conditioning.embedding_dim",
-                    0,
-                    "must be at least 1",
+                    e.dim,
+                    format!("must be from 1 to {MAX_WIDTH}"),
                 ));
             }
         }
@@ -392,20 +392,33 @@ impl LatentDiscriminatorSpec {
     }
 }
 
+/// The most classes a conditional model may have.
+pub const MAX_CLASSES: usize = 1 << 16;
+
 fn check_classes(classes: usize) -> Result<()> {
-    if classes < 2 {
+    if !(2..=MAX_CLASSES).contains(&classes) {
         return Err(AeganError::config(
             "conditioning.classes",
             classes,
-            "must be at least 2 classes",
+            format!("must be from 2 to {MAX_CLASSES} classes"),
         ));
     }
     Ok(())
 }
 
+/// The most channels (or latent or embedding dimensions) any layer may have: 8 times the
+/// widest layer of the presets' networks (512), and far below what makes a config's weights too
+/// large to allocate (a 3×3 convolution of this width each way holds 151 M weights). A typo such
+/// as an extra zero is an error naming the field, not a machine out of memory.
+pub const MAX_WIDTH: usize = 4096;
+
 fn check_latent_dim(latent_dim: usize) -> Result<()> {
-    if latent_dim == 0 {
-        return Err(AeganError::config("latent_dim", 0, "must be at least 1"));
+    if !(1..=MAX_WIDTH).contains(&latent_dim) {
+        return Err(AeganError::config(
+            "latent_dim",
+            latent_dim,
+            format!("must be from 1 to {MAX_WIDTH}"),
+        ));
     }
     Ok(())
 }
@@ -418,18 +431,22 @@ fn check_slope(slope: f64) -> Result<()> {
 }
 
 fn check_hidden(field: &'static str, hidden: &[usize]) -> Result<()> {
-    if hidden.contains(&0) {
-        return Err(AeganError::config(field, hidden, "widths must be at least 1"));
+    if hidden.iter().any(|w| !(1..=MAX_WIDTH).contains(w)) {
+        return Err(AeganError::config(
+            field,
+            hidden,
+            format!("widths must be from 1 to {MAX_WIDTH}"),
+        ));
     }
     Ok(())
 }
 
 fn check_widths(field: &'static str, w: &WidthSchedule) -> Result<()> {
-    if w.at_32 == 0 || w.min == 0 || w.min > w.max {
+    if w.at_32 == 0 || w.min == 0 || w.min > w.max || w.max > MAX_WIDTH {
         return Err(AeganError::config(
             field,
             w,
-            "at_32 and min must be at least 1 and min <= max",
+            format!("at_32 and min must be at least 1, min <= max and max at most {MAX_WIDTH}"),
         ));
     }
     Ok(())
@@ -448,8 +465,12 @@ fn check_kernel(field: &'static str, kernel: usize, must_be_odd: bool) -> Result
 }
 
 fn check_layer(field: &'static str, layer: &ConvLayer, must_be_odd: bool) -> Result<()> {
-    if layer.width == 0 {
-        return Err(AeganError::config(field, layer, "width must be at least 1"));
+    if !(1..=MAX_WIDTH).contains(&layer.width) {
+        return Err(AeganError::config(
+            field,
+            layer,
+            format!("width must be from 1 to {MAX_WIDTH}"),
+        ));
     }
     check_kernel(field, layer.kernel, must_be_odd)
 }

@@ -85,8 +85,13 @@ pub(crate) fn read(dir: &Path, key: &str, size: usize) -> Option<LoadedImages> {
     })
 }
 
-/// Stores `loaded` under `key`, atomically.
+/// Stores `loaded` under `key`, atomically. Nothing is stored when a path is not valid UTF-8:
+/// the cache keeps paths as text, and one read back altered would no longer name its file.
 pub(crate) fn write(dir: &Path, key: &str, loaded: &LoadedImages) -> Result<()> {
+    let mut all_paths = loaded.paths.iter().chain(loaded.skipped.iter().map(|s| &s.path));
+    if all_paths.any(|p| p.to_str().is_none()) {
+        return Ok(());
+    }
     std::fs::create_dir_all(dir).map_err(|e| crate::AeganError::io(dir, e))?;
     let size = loaded.images.first().map(|i| i.width() as usize).unwrap_or(0);
     let mut out = Vec::new();

@@ -156,6 +156,7 @@ impl FolderDataset {
     /// filter; its cache and verbosity do not apply), keeping at most `capacity` decoded
     /// images. A folder without files is an error naming it.
     pub fn open(dir: &Path, options: &LoadOptions, capacity: usize) -> Result<Self> {
+        super::folder::check_load_size(options)?;
         let files = list_files(dir)?;
         if files.is_empty() {
             return Err(AeganError::NoImages {

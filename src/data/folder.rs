@@ -71,13 +71,7 @@ pub fn load_folder(dir: &Path, options: &LoadOptions) -> Result<LoadedImages> {
 /// Loads the given files (in parallel, through the cache when one is configured), skipping
 /// the ones that cannot be decoded.
 pub fn load_files(files: &[PathBuf], options: &LoadOptions) -> Result<LoadedImages> {
-    if options.size == 0 {
-        return Err(AeganError::BadInput {
-            what: "load size",
-            expected: "at least 1 pixel".into(),
-            found: vec![0],
-        });
-    }
+    check_load_size(options)?;
     let key = options.cache_dir.as_ref().map(|_| cache::key(files, options));
     if let (Some(dir), Some(key)) = (&options.cache_dir, &key) {
         if let Some(hit) = cache::read(dir, key, options.size) {
@@ -134,9 +128,22 @@ fn report(loaded: &LoadedImages, verbose: bool) {
     }
 }
 
+/// A load size of 0 is an error: nothing can be resized to it.
+pub(crate) fn check_load_size(options: &LoadOptions) -> Result<()> {
+    if options.size == 0 {
+        return Err(AeganError::BadInput {
+            what: "load size",
+            expected: "at least 1 pixel".into(),
+            found: vec![0],
+        });
+    }
+    Ok(())
+}
+
 /// Decodes one file (format detected from its content), converts it to 8-bit RGB over the
 /// background, centre-crops it to a square and resizes it.
 pub fn load_image(path: &Path, options: &LoadOptions) -> Result<RgbImage> {
+    check_load_size(options)?;
     let image_error = |source| AeganError::Image {
         path: path.to_path_buf(),
         source,

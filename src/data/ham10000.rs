@@ -249,7 +249,18 @@ impl Ham10000 {
         }
         let loaded = load_files(&files, options)?;
         let file_to_record: HashMap<&PathBuf, &LesionRecord> = files.iter().zip(&records).collect();
-        let kept: Vec<LesionRecord> = loaded.paths.iter().map(|p| file_to_record[p].clone()).collect();
+        let kept: Vec<LesionRecord> = loaded
+            .paths
+            .iter()
+            .map(|p| {
+                file_to_record.get(p).map(|r| (*r).clone()).ok_or_else(|| {
+                    AeganError::io(
+                        p,
+                        std::io::Error::other("loaded, but not among the metadata's files"),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
         if kept.is_empty() {
             return Err(AeganError::NoImages {
                 path: data_dir.to_path_buf(),

@@ -7,6 +7,9 @@ use candle_core::{Result, Tensor};
 /// Written as a reshape and a mean (not candle's `avg_pool2d`) because its gradient is then a
 /// broadcast, where `avg_pool2d`'s goes through the slow nearest-upsample kernel.
 pub fn downsample_area(x: &Tensor, factor: usize) -> Result<Tensor> {
+    if factor == 0 {
+        candle_core::bail!("cannot downsample by a factor of 0")
+    }
     if factor == 1 {
         return Ok(x.clone());
     }
@@ -21,6 +24,9 @@ pub fn downsample_area(x: &Tensor, factor: usize) -> Result<Tensor> {
 
 /// Nearest-neighbour upsampling by an integer `factor`.
 pub fn upsample_nearest(x: &Tensor, factor: usize) -> Result<Tensor> {
+    if factor == 0 {
+        candle_core::bail!("cannot upsample by a factor of 0")
+    }
     if factor == 1 {
         return Ok(x.clone());
     }
