@@ -28,6 +28,10 @@ fn synthetic_sets_say_they_are_synthetic_and_have_the_asked_size() {
             assert!(values.iter().all(|v| (-1.0..=1.0).contains(v)));
         }
     }
+    // Size 0 draws empty images rather than dividing by zero.
+    for set in [synthetic::lesions(2, 0, 0), synthetic::sprites(2, 0, 0)] {
+        assert_eq!((set.len(), set.image_size()), (2, 0));
+    }
 }
 
 #[test]

@@ -89,9 +89,8 @@ fn author32_has_the_reference_layout() {
 
 #[test]
 fn the_presets_cost_what_the_readme_says_per_image_step() {
-    let gflop = |config: AeganConfig| {
-        AeganTrainer::new(config, &Device::Cpu).unwrap().flops_per_image() as f64 / 1e9
-    };
+    let gflop =
+        |config: AeganConfig| AeganTrainer::new(config, &Device::Cpu).unwrap().flops_per_image() as f64 / 1e9;
     // The README: lean 0.75 GFLOP at 32×32, sprites 4.0, author32 about 27.
     let lean = gflop(AeganConfig::default());
     assert!((0.745..0.755).contains(&lean), "lean32 costs {lean} GFLOP");

@@ -134,6 +134,9 @@ fn lesion(size: usize, rng: &mut ChaCha8Rng) -> RgbImage {
 }
 
 fn sprite(size: usize, rng: &mut ChaCha8Rng) -> RgbImage {
+    if size == 0 {
+        return RgbImage::new(0, 0);
+    }
     let cells = size.min(16);
     let scale = size / cells;
     let half = cells.div_ceil(2);
