@@ -290,7 +290,7 @@ fn load_snapshot_networks(snapshot: &Path, device: &Device) -> Result<(AeganConf
     // a conditional one in its transition at its saved condition strength.
     let state = read_state(&snapshot)?;
     if let Some(c) = &config.conditioning {
-        let images_shown = state.step * config.batch_size as u64;
+        let images_shown = state.step.saturating_mul(config.batch_size as u64);
         networks.set_condition_strength(crate::controllers::condition_strength(c, images_shown));
     }
     let growth = state.growth;

@@ -114,7 +114,7 @@ impl AeganTrainer {
 
     /// Where this config's schedule stands after `step` steps: `step × batch_size` images.
     fn growth_after(&self, step: u64) -> Option<Growth> {
-        let images_shown = step * self.config.batch_size as u64;
+        let images_shown = step.saturating_mul(self.config.batch_size as u64);
         self.config
             .progressive
             .map(|p| p.growth_at(images_shown, self.config.image_size))
