@@ -228,7 +228,7 @@ impl Default for AdaptiveAugment {
     }
 }
 
-/// The four weights of the AEGAN objective (see [`crate::objective`]).
+/// The weights of the AEGAN objective's terms (see [`crate::objective`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LossWeights {
@@ -247,6 +247,18 @@ pub struct LossWeights {
     /// keep theirs; what it did on sprites is in `docs/quality.md` (the sprites' encoder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconstruction_adversarial: Option<f64>,
+    /// λ_ms: the mode-seeking term (Mao et al. 2019), which rewards G for drawing different
+    /// images from different latents of the same class; 0 (the default, and every config
+    /// written before the field existed) leaves it out and the batch as it was. Above 0 the
+    /// second half of each generated batch takes the labels of the first half, so that every
+    /// pair (x̂_i, x̂_{i+B/2}) shares a class (see [`crate::objective::mode_seeking_term`]).
+    /// It needs a batch of at least 2.
+    #[serde(default, skip_serializing_if = "is_zero_weight")]
+    pub mode_seeking: f64,
+}
+
+fn is_zero_weight(weight: &f64) -> bool {
+    *weight == 0.0
 }
 
 impl LossWeights {
@@ -420,6 +432,7 @@ impl AeganConfig {
                 image_reconstruction: 1.0,
                 latent_reconstruction: 0.5,
                 reconstruction_adversarial: None,
+                mode_seeking: 0.0,
             },
             real_target: 0.95,
             fake_target: 0.05,
@@ -524,6 +537,7 @@ impl AeganConfig {
                 image_reconstruction: 1.0,
                 latent_reconstruction: 0.5,
                 reconstruction_adversarial: None,
+                mode_seeking: 0.0,
             },
             real_target: 1.0,
             fake_target: 0.0,
@@ -639,6 +653,7 @@ impl AeganConfig {
                 "loss_weights.reconstruction_adversarial",
                 w.reconstruction_adversarial_weight(),
             ),
+            ("loss_weights.mode_seeking", w.mode_seeking),
         ] {
             if !v.is_finite() || v < 0.0 {
                 return Err(AeganError::config(field, v, "must be finite and >= 0"));

@@ -59,6 +59,13 @@
 //!   against the labels and λ the condition's strength,
 //!   `L_Dx += w·CE(C(x), y)` (the classifier learns from real images only) and
 //!   `L_GE += w·λ·½[CE(C(x̂), y) + CE(C(x̃), y)]`.
+//! - *Mode seeking* (`loss_weights.mode_seeking` λ_ms > 0, Mao et al. 2019): with h = ⌊B/2⌋,
+//!   the generated batch is paired, x̂_i with x̂_{i+h} for i < h, and in a conditional model
+//!   x̂_{i+h} takes x̂_i's label (in both steps, so Dx sees the batch G is trained on); with
+//!   d(a, b) = mean |a − b|, of images after area-downsampling to 8×8 (pixel by pixel G
+//!   wins the term with speckle), and ε = 10⁻⁵,
+//!   `L_GE += λ_ms / (mean_i d(x̂_i, x̂_{i+h}) / d(z_i, z_{i+h}) + ε)` ([`mode_seeking_term`]):
+//!   two latents of one class that G maps to one image cost much, different images little.
 //! - *Spectral normalisation* of Dx changes the network, not these formulas: every Dx above
 //!   computes with its weights divided by their largest singular values
 //!   ([`crate::config::ImageDiscriminatorConfig::spectral_norm`]).
@@ -171,6 +178,10 @@ pub struct GeneratorLosses {
     /// reconstructed images; 0 without a classifier.
     #[serde(default)]
     pub image_class: f32,
+    /// 1 / (mean_i d(x̂_i, x̂_{i+h}) / d(z_i, z_{i+h}) + ε), the mode-seeking term
+    /// unweighted; 0 when its weight is 0.
+    #[serde(default)]
+    pub mode_seeking: f32,
     /// L_GE, the weighted sum.
     pub total: f32,
 }
@@ -202,6 +213,7 @@ impl LossValues for GeneratorLosses {
         "g_image_reconstruction",
         "g_latent_reconstruction",
         "g_image_class",
+        "g_mode_seeking",
         "g_total",
     ];
     fn from_terms(t: &[f32]) -> Self {
@@ -211,7 +223,8 @@ impl LossValues for GeneratorLosses {
             image_reconstruction: t[2],
             latent_reconstruction: t[3],
             image_class: t[4],
-            total: t[5],
+            mode_seeking: t[5],
+            total: t[6],
         }
     }
 }
@@ -313,13 +326,14 @@ impl AeganObjective {
         Ok((out, seen))
     }
 
-    /// The classifier's cross-entropy against `labels`, averaged over the batches of class
-    /// logits given; `None` without a classifier (or without labels).
-    fn class_loss(class_logits: &[Option<Tensor>], labels: Option<&Tensor>) -> Result<Option<Tensor>> {
-        let Some(labels) = labels else { return Ok(None) };
+    /// The classifier's cross-entropy of each batch of class logits against its labels,
+    /// averaged over the batches given; `None` without a classifier (or without labels).
+    fn class_loss(batches: &[(Option<Tensor>, Option<&Tensor>)]) -> Result<Option<Tensor>> {
         let mut sum: Option<Tensor> = None;
-        for logits in class_logits {
-            let Some(logits) = logits else { return Ok(None) };
+        for (logits, labels) in batches {
+            let (Some(logits), Some(labels)) = (logits, labels) else {
+                return Ok(None);
+            };
             let loss = candle_nn::loss::cross_entropy(logits, labels)?;
             sum = Some(match sum {
                 Some(sum) => (sum + loss)?,
@@ -327,7 +341,7 @@ impl AeganObjective {
             });
         }
         Ok(match sum {
-            Some(sum) => Some((sum / class_logits.len() as f64)?),
+            Some(sum) => Some((sum / batches.len() as f64)?),
             None => None,
         })
     }
@@ -349,6 +363,16 @@ impl AeganObjective {
         }
     }
 
+    /// The labels of the generated batch: the real batch's, or with mode seeking on, the
+    /// first half's repeated in the second ([`paired_labels`]).
+    fn generated_labels(&self, labels: Option<&Tensor>) -> Result<Option<Tensor>> {
+        match labels {
+            Some(labels) if self.weights.mode_seeking > 0.0 => Ok(Some(paired_labels(labels)?)),
+            Some(labels) => Ok(Some(labels.clone())),
+            None => Ok(None),
+        }
+    }
+
     /// L_Dx + L_Dz on real images `x` (with their class `labels`, u32 `(batch,)`, for a
     /// conditional model; `None` otherwise) and prior samples `z`; `rng` draws G's noise seeds,
     /// the zeroing masks and augmentations; `state` is the adaptive state before this step. The fakes are detached:
@@ -366,7 +390,10 @@ impl AeganObjective {
         let g = &nets.generator;
         let generated_noise = g.draw_noise_seeds(z.dim(0)?, rng);
         let reconstructed_noise = g.draw_noise_seeds(x.dim(0)?, rng);
-        let x_hat = g.forward_seeded_t(z, labels, &generated_noise, true)?.detach();
+        let generated_labels = self.generated_labels(labels)?;
+        let x_hat = g
+            .forward_seeded_t(z, generated_labels.as_ref(), &generated_noise, true)?
+            .detach();
         let z_hat = nets.encoder.forward_t(x, true)?.detach();
         let x_tilde = g
             .forward_seeded_t(&z_hat, labels, &reconstructed_noise, true)?
@@ -375,7 +402,7 @@ impl AeganObjective {
 
         let (real, real_seen) = self.image_pass(nets, x, labels, state, rng)?;
         let (real_logits, real_class) = (real.logits, real.class_logits);
-        let (generated_logits, _) = self.image_logits(nets, &x_hat, labels, state, rng)?;
+        let (generated_logits, _) = self.image_logits(nets, &x_hat, generated_labels.as_ref(), state, rng)?;
         let (reconstructed_logits, _) = self.image_logits(nets, &x_tilde, labels, state, rng)?;
 
         let zeroing = self.output_zeroing;
@@ -416,12 +443,15 @@ impl AeganObjective {
             image = (image + (term * lecam.weight)?)?;
         }
         if let Some(cr) = &self.consistency {
-            let mut transformed = |images: &Tensor| -> Result<Tensor> {
+            let mut transformed = |images: &Tensor, labels: Option<&Tensor>| -> Result<Tensor> {
                 let t = diffaug::augment(images, &cr.transforms, cr.transforms.probability, rng)?;
                 Ok(self.image_logits(nets, &t, labels, state, rng)?.0)
             };
-            let real_term = consistency_term(&real_logits, &transformed(x)?)?;
-            let fake_term = consistency_term(&generated_logits, &transformed(&x_hat)?)?;
+            let real_term = consistency_term(&real_logits, &transformed(x, labels)?)?;
+            let fake_term = consistency_term(
+                &generated_logits,
+                &transformed(&x_hat, generated_labels.as_ref())?,
+            )?;
             image = ((image + (real_term * cr.real_weight)?)? + (fake_term * cr.fake_weight)?)?;
         }
         if let (Some(ss), Some(features)) = (&self.self_supervision, &real.features) {
@@ -431,7 +461,7 @@ impl AeganObjective {
             image = (image + (term * ss.weight)?)?;
         }
         // The classifier learns from real images only: no cross-entropy on the fakes here.
-        let real_class = Self::class_loss(&[real_class], labels)?;
+        let real_class = Self::class_loss(&[(real_class, labels)])?;
         let (weighted_class, class) = self.weighted_class_loss(real_class, &latent, 1.0)?;
         let image = (image + weighted_class)?;
         let terms = Tensor::stack(&[&image, &latent, &class], 0)?.detach();
@@ -469,15 +499,20 @@ impl AeganObjective {
         let g = &nets.generator;
         let generated_noise = g.draw_noise_seeds(z.dim(0)?, rng);
         let reconstructed_noise = g.draw_noise_seeds(x.dim(0)?, rng);
-        let x_hat = g.forward_seeded_t(z, labels, &generated_noise, true)?;
+        let generated_labels = self.generated_labels(labels)?;
+        let x_hat = g.forward_seeded_t(z, generated_labels.as_ref(), &generated_noise, true)?;
         let z_hat = nets.encoder.forward_t(x, true)?;
         let x_tilde = g.forward_seeded_t(&z_hat, labels, &reconstructed_noise, true)?;
         let z_tilde = nets.encoder.forward_t(&x_hat, true)?;
 
-        let (generated_logits, generated_class) = self.image_logits(nets, &x_hat, labels, state, rng)?;
+        let (generated_logits, generated_class) =
+            self.image_logits(nets, &x_hat, generated_labels.as_ref(), state, rng)?;
         let (reconstructed_logits, reconstructed_class) =
             self.image_logits(nets, &x_tilde, labels, state, rng)?;
-        let class_loss = Self::class_loss(&[generated_class, reconstructed_class], labels)?;
+        let class_loss = Self::class_loss(&[
+            (generated_class, generated_labels.as_ref()),
+            (reconstructed_class, labels),
+        ])?;
         // Each side's half of the image adversarial term, weighted apart (α_dx and α_dx̃).
         let (generated_adversarial, reconstructed_adversarial) = match self.image_loss {
             ImageLoss::NonSaturating => (
@@ -501,12 +536,18 @@ impl AeganObjective {
         let (weighted_class, image_class) =
             self.weighted_class_loss(class_loss, &image_reconstruction, strength)?;
         let w = &self.weights;
+        let mode_seeking = if w.mode_seeking > 0.0 {
+            mode_seeking_term(&x_hat, z)?
+        } else {
+            image_reconstruction.zeros_like()?
+        };
         let total = ((&generated_adversarial * w.image_adversarial)?
             + (&reconstructed_adversarial * w.reconstruction_adversarial_weight())?
             + (&latent_adversarial * w.latent_adversarial)?
             + (&image_reconstruction * w.image_reconstruction)?
             + (&latent_reconstruction * w.latent_reconstruction)?
-            + weighted_class)?;
+            + weighted_class
+            + (&mode_seeking * w.mode_seeking)?)?;
         let terms = Tensor::stack(
             &[
                 &image_adversarial,
@@ -514,6 +555,7 @@ impl AeganObjective {
                 &image_reconstruction,
                 &latent_reconstruction,
                 &image_class,
+                &mode_seeking,
                 &total,
             ],
             0,
@@ -526,6 +568,65 @@ impl AeganObjective {
             values: std::marker::PhantomData,
         })
     }
+}
+
+/// The mode-seeking term's ε, which bounds it when two latents give the same image.
+pub const MODE_SEEKING_EPSILON: f64 = 1e-5;
+
+/// The side at which the mode-seeking term compares images: larger images are averaged over
+/// blocks down to it. Compared pixel by pixel, G wins the term with speckle (per-pixel noise
+/// and texture that differ between any two images) and keeps one silhouette per class; at
+/// 8×8 only layout, shape and colour count.
+pub const MODE_SEEKING_SIDE: usize = 8;
+
+/// The mode-seeking term `1 / (mean_i d(x̂_i, x̂_{i+h}) / d(z_i, z_{i+h}) + ε)` of a generated
+/// batch `images` `(B, C, H, W)` and its latents `z` `(B, D)`: h = ⌊B/2⌋ pairs, the first
+/// half with the second (an odd batch's last image is in no pair), d(a, b) the mean absolute
+/// difference, of the images after area-downsampling to [`MODE_SEEKING_SIDE`] (those no larger
+/// are compared as they are), and ε [`MODE_SEEKING_EPSILON`]. The latents are constants; the
+/// gradient reaches `images`. A batch of fewer than 2, latents of another count than the
+/// images, or a side that is not a multiple of [`MODE_SEEKING_SIDE`] is an error.
+pub fn mode_seeking_term(images: &Tensor, z: &Tensor) -> Result<Tensor> {
+    let batch = images.dim(0)?;
+    if batch < 2 || z.dim(0)? != batch {
+        return Err(crate::AeganError::BadInput {
+            what: "mode-seeking batch (images, latents)",
+            expected: "the same count of images and latents, at least 2".into(),
+            found: vec![batch, z.dim(0)?],
+        });
+    }
+    let half = batch / 2;
+    let pair_distance = |t: &Tensor| -> Result<Tensor> {
+        let t = t.flatten_from(1)?;
+        Ok((t.narrow(0, 0, half)? - t.narrow(0, half, half)?)?
+            .abs()?
+            .mean(1)?)
+    };
+    let side = images.dim(3)?;
+    let coarse = if side > MODE_SEEKING_SIDE {
+        crate::ops::downsample_area(images, side / MODE_SEEKING_SIDE)?
+    } else {
+        images.clone()
+    };
+    let z = z.detach();
+    let ratio = (pair_distance(&coarse)? / pair_distance(&z)?)?.mean_all()?;
+    Ok((ratio + MODE_SEEKING_EPSILON)?.recip()?)
+}
+
+/// The generated batch's labels under mode seeking: with h = ⌊B/2⌋, label i + h is label i
+/// for i < h (an odd batch's last label stays), so the pairs of [`mode_seeking_term`] share
+/// a class. The marginal over classes is the real batch's, drawn from half as many labels.
+pub fn paired_labels(labels: &Tensor) -> Result<Tensor> {
+    let batch = labels.dim(0)?;
+    let half = batch / 2;
+    let first = labels.narrow(0, 0, half)?;
+    if batch % 2 == 0 {
+        return Ok(Tensor::cat(&[&first, &first], 0)?);
+    }
+    Ok(Tensor::cat(
+        &[&first, &first, &labels.narrow(0, batch - 1, 1)?],
+        0,
+    )?)
 }
 
 /// bCR's consistency term: `mean (a − b)²` of Dx's logits on images (`a`) and on their

@@ -21,6 +21,7 @@ fn config() -> AeganConfig {
         image_reconstruction: 1.3,
         latent_reconstruction: 0.4,
         reconstruction_adversarial: None,
+        mode_seeking: 0.0,
     };
     c.real_target = 0.9;
     c.fake_target = 0.2;
@@ -58,6 +59,7 @@ fn mean(v: &[f64]) -> f64 {
 /// training mode (as the objective runs them; a batch's statistics depend only on the batch).
 struct Outputs {
     x: Vec<f64>,
+    x_hat: Vec<f64>,
     z: Vec<f64>,
     x_tilde: Vec<f64>,
     z_tilde: Vec<f64>,
@@ -78,6 +80,7 @@ fn outputs(nets: &Networks, x: &Tensor, z: &Tensor) -> Outputs {
     let dz = |t: &Tensor| values(&nets.latent_discriminator.forward_t(t, true).unwrap());
     Outputs {
         x: values(x),
+        x_hat: values(&x_hat),
         z: values(z),
         x_tilde: values(&x_tilde),
         z_tilde: values(&z_tilde),
@@ -228,6 +231,50 @@ fn the_reconstructions_adversarial_weight_set_apart_weights_only_their_half() {
     close(g.loss.to_scalar::<f32>().unwrap().into(), total, "L_GE tensor");
 }
 
+#[test]
+fn mode_seeking_adds_its_weight_over_the_pairs_distance_ratio() {
+    let mut s = setup();
+    s.config.loss_weights.mode_seeking = 0.8;
+    let o = outputs(&s.nets, &s.x, &s.z);
+    // Six images: pairs (0, 3), (1, 4), (2, 5); d the mean absolute difference of each pair,
+    // of the 16×16 images averaged over 2×2 blocks to 8×8.
+    let d = |v: &[f64], i: usize| {
+        let n = v.len() / 6;
+        mean(
+            &(0..n)
+                .map(|k| (v[i * n + k] - v[(i + 3) * n + k]).abs())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let coarse: Vec<f64> = (0..o.x_hat.len() / 4)
+        .map(|cell| {
+            let (plane, row, col) = (cell / 64, cell / 8 % 8, cell % 8);
+            let at = |r: usize, c: usize| o.x_hat[plane * 256 + r * 16 + c];
+            let (r, c) = (2 * row, 2 * col);
+            (at(r, c) + at(r, c + 1) + at(r + 1, c) + at(r + 1, c + 1)) / 4.0
+        })
+        .collect();
+    let ratio = mean(&(0..3).map(|i| d(&coarse, i) / d(&o.z, i)).collect::<Vec<_>>());
+    let term = 1.0 / (ratio + aegan::objective::MODE_SEEKING_EPSILON);
+    let abs: Vec<f64> = o.x_tilde.iter().zip(&o.x).map(|(a, b)| (a - b).abs()).collect();
+    let sq: Vec<f64> = o.z_tilde.iter().zip(&o.z).map(|(a, b)| (a - b).powi(2)).collect();
+    let w = s.config.loss_weights;
+    let total = w.image_adversarial * 0.5 * (bce(&o.dx_generated, 1.0) + bce(&o.dx_reconstructed, 1.0))
+        + w.latent_adversarial * 0.5 * (bce(&o.dz_encoded, 1.0) + bce(&o.dz_reconstructed, 1.0))
+        + w.image_reconstruction * mean(&abs)
+        + w.latent_reconstruction * mean(&sq)
+        + 0.8 * term;
+
+    let g = s.generator_loss();
+    close(g.values().unwrap().mode_seeking.into(), term, "mode-seeking term");
+    close(g.values().unwrap().total.into(), total, "L_GE");
+    // Off, the term is reported as 0 and the loss is the four terms'.
+    s.config.loss_weights.mode_seeking = 0.0;
+    let off = s.generator_loss().values().unwrap();
+    assert_eq!(off.mode_seeking, 0.0);
+    close(off.total.into(), total - 0.8 * term, "L_GE without the term");
+}
+
 /// The trainable parameter of `kind` whose name ends with `suffix` (exactly one).
 fn parameter(nets: &Networks, kind: NetworkKind, suffix: &str) -> Var {
     let found: Vec<Var> = nets
@@ -310,6 +357,7 @@ fn each_reconstruction_term_reaches_both_generator_and_encoder() {
             image_reconstruction: weights.2,
             latent_reconstruction: weights.3,
             reconstruction_adversarial: None,
+            mode_seeking: 0.0,
         };
         let g = s.generator_loss();
         assert!(

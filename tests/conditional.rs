@@ -188,7 +188,7 @@ fn a_conditional_model_trained_on_two_classes_draws_the_class_it_is_asked_for() 
 }
 
 #[test]
-fn balanced_batches_and_a_transition_resume_exactly() {
+fn balanced_batches_a_transition_and_mode_seeking_resume_exactly() {
     // Class 1 is rare (one image in eight); balanced batches draw it half the time.
     let images = synthetic::lesions(40, 16, 1);
     let labels: Vec<usize> = (0..40).map(|i| usize::from(i % 8 == 0)).collect();
@@ -202,6 +202,7 @@ fn balanced_batches_and_a_transition_resume_exactly() {
         start_images: 8,
         length_images: 16,
     });
+    config.loss_weights.mode_seeking = 1.0;
     let run = |dir: &std::path::Path, trainer: &mut AeganTrainer, steps: u64| {
         let mut options = LoopOptions::new(dir, steps);
         options.progress = false;
@@ -663,4 +664,69 @@ fn a_class_path_runs_from_the_reconstruction_as_one_class_to_the_counterfactual_
         assert!(matches!(err, AeganError::ClassLabels { .. }), "{err}");
         assert!(err.to_string().contains("unconditional"), "{err}");
     }
+}
+
+#[test]
+fn with_mode_seeking_the_generated_batch_takes_the_first_half_s_labels_in_pairs() {
+    use aegan::controllers::AdaptiveState;
+    use aegan::objective::AeganObjective;
+    let mut config = conditional(common::tiny(16));
+    config.loss_weights.mode_seeking = 1.0;
+    let device = Device::Cpu;
+    let nets = Networks::new(&config, &device).unwrap();
+    let x = synthetic::lesions(4, 16, 2).to_tensor(&device).unwrap();
+    let z = TrainRng::new(3).normal((4, config.latent_dim), &device).unwrap();
+    let real_labels = [0u32, 1, 1, 0];
+    let labels = Tensor::new(&real_labels, &device).unwrap();
+    // The classifier's cross-entropy, by hand, of G's images for `latents` and `classes`.
+    let cross_entropy = |images: &Tensor, classes: &[u32]| -> f64 {
+        let l = Tensor::new(classes, &device).unwrap();
+        let out = nets
+            .image_discriminator
+            .forward_all_t(images, Some(&l), true)
+            .unwrap();
+        let logits = out.class_logits.unwrap().to_vec2::<f32>().unwrap();
+        let per_image = logits.iter().zip(classes).map(|(row, &c)| {
+            let max = row.iter().fold(f32::MIN, |m, &v| m.max(v)) as f64;
+            let sum: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
+            max + sum.ln() - row[c as usize] as f64
+        });
+        per_image.sum::<f64>() / classes.len() as f64
+    };
+    let generated = |classes: &[u32]| {
+        let l = Tensor::new(classes, &device).unwrap();
+        nets.generator.forward_labelled_t(&z, Some(&l), true).unwrap()
+    };
+    let z_hat = nets.encoder.forward_t(&x, true).unwrap();
+    let x_tilde = nets
+        .generator
+        .forward_labelled_t(&z_hat, Some(&labels), true)
+        .unwrap();
+    let reconstructed = cross_entropy(&x_tilde, &real_labels);
+    let paired = [0u32, 1, 0, 1];
+    let want = 0.5 * (cross_entropy(&generated(&paired), &paired) + reconstructed);
+    let unpaired = 0.5 * (cross_entropy(&generated(&real_labels), &real_labels) + reconstructed);
+
+    let objective = AeganObjective::new(&config);
+    let g = objective
+        .generator_loss(
+            &nets,
+            &x,
+            Some(&labels),
+            &z,
+            &AdaptiveState::new(&config),
+            &mut TrainRng::new(1),
+        )
+        .unwrap()
+        .values()
+        .unwrap();
+    let got = f64::from(g.image_class);
+    assert!(
+        (got - want).abs() < 1e-5,
+        "class term {got}, by hand with paired labels {want}"
+    );
+    assert!(
+        (got - unpaired).abs() > 1e-5,
+        "the real labels give the same {unpaired}"
+    );
 }

@@ -554,3 +554,72 @@ fn a_growing_self_supervised_dx_keeps_its_8x8_features_from_8x8_images_on() {
         }
     }
 }
+
+#[test]
+fn the_mode_seeking_term_on_known_tensors() {
+    use aegan::objective::{mode_seeking_term, MODE_SEEKING_EPSILON};
+    let device = Device::Cpu;
+    // Four 16×16 images, each one value everywhere (0, 1, 2, 3), paired 0–2 and 1–3:
+    // d = 2 and 2 at 8×8; latents paired |Δz| = (1, 1) → 1 and (2, 2) → 2; ratios 2 and 1.
+    let flat = |v: f32| Tensor::full(v, (1, 1, 16, 16), &device).unwrap();
+    let images = Tensor::cat(&[flat(0.0), flat(1.0), flat(2.0), flat(3.0)], 0).unwrap();
+    let z = Tensor::new(&[[0f32, 0.0], [0.0, 0.0], [1.0, 1.0], [2.0, -2.0]], &device).unwrap();
+    let want = 1.0 / (1.5 + MODE_SEEKING_EPSILON);
+    let got = scalar(&mode_seeking_term(&images, &z).unwrap());
+    assert!((got - want).abs() < 1e-6, "{got} against {want}");
+    // An odd batch's last image is in no pair (h = 2: pairs 0–2 and 1–3 as before), so a
+    // fifth image changes nothing.
+    let five = Tensor::cat(&[&images, &images.narrow(0, 0, 1).unwrap()], 0).unwrap();
+    let z5 = Tensor::cat(&[&z, &z.narrow(0, 3, 1).unwrap()], 0).unwrap();
+    assert!((scalar(&mode_seeking_term(&five, &z5).unwrap()) - want).abs() < 1e-6);
+    // The gradient pushes each pair apart: ∂/∂x of 1/(r + ε) is −(1/(r + ε))²·∂r/∂x; a pixel
+    // of image 0 is a quarter of one of 64 cells, so ∂r/∂x = ½·(1/256)·sign(x_0 − x_2)/|Δz_0|.
+    let v = Var::from_tensor(&images).unwrap();
+    let grads = mode_seeking_term(v.as_tensor(), &z).unwrap().backward().unwrap();
+    let g = grads.get(v.as_tensor()).unwrap();
+    let at = |i: usize| g.get(i).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let expected = want * want / 512.0;
+    assert!(
+        at(0).iter().all(|&d| (d as f64 - expected).abs() < 1e-7),
+        "{:?}",
+        at(0)
+    );
+    assert!(
+        at(2).iter().all(|&d| (d as f64 + expected).abs() < 1e-7),
+        "{:?}",
+        at(2)
+    );
+    // A batch of one has no pair; latents of another count do not fit.
+    assert!(mode_seeking_term(&images.narrow(0, 0, 1).unwrap(), &z.narrow(0, 0, 1).unwrap()).is_err());
+    assert!(mode_seeking_term(&images, &z.narrow(0, 0, 3).unwrap()).is_err());
+}
+
+#[test]
+fn the_mode_seeking_term_does_not_count_texture_finer_than_its_side() {
+    use aegan::objective::{mode_seeking_term, MODE_SEEKING_EPSILON};
+    let device = Device::Cpu;
+    // A one-pixel checkerboard and its negative differ by 2 at every pixel and not at all
+    // once averaged over 2×2 blocks: the term is at its bound 1/ε.
+    let checker: Vec<f32> = (0..256)
+        .map(|p| if (p / 16 + p % 16) % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let a = Tensor::from_vec(checker, (1, 1, 16, 16), &device).unwrap();
+    let images = Tensor::cat(&[&a, &a.neg().unwrap()], 0).unwrap();
+    let z = Tensor::new(&[[0f32], [1.0]], &device).unwrap();
+    let got = scalar(&mode_seeking_term(&images, &z).unwrap());
+    assert!((got - 1.0 / MODE_SEEKING_EPSILON).abs() < 1.0, "{got}");
+    // 8×8 images are compared as they are: the same pair differs by 2.
+    let small = images.narrow(2, 0, 8).unwrap().narrow(3, 0, 8).unwrap();
+    let got = scalar(&mode_seeking_term(&small, &z).unwrap());
+    assert!((got - 1.0 / (2.0 + MODE_SEEKING_EPSILON)).abs() < 1e-6, "{got}");
+}
+
+#[test]
+fn paired_labels_repeat_the_first_half_and_keep_an_odd_last_label() {
+    use aegan::objective::paired_labels;
+    let labels = |v: &[u32]| Tensor::new(v, &Device::Cpu).unwrap();
+    let even = paired_labels(&labels(&[3, 1, 4, 1, 5, 9])).unwrap();
+    assert_eq!(even.to_vec1::<u32>().unwrap(), [3, 1, 4, 3, 1, 4]);
+    let odd = paired_labels(&labels(&[2, 7, 1, 8, 2])).unwrap();
+    assert_eq!(odd.to_vec1::<u32>().unwrap(), [2, 7, 2, 7, 2]);
+}

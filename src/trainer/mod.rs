@@ -31,7 +31,7 @@ pub struct StepLosses {
 
 impl StepLosses {
     /// Every loss value with its name, in a fixed order (for logs and checks).
-    pub fn named(&self) -> [(&'static str, f32); 9] {
+    pub fn named(&self) -> [(&'static str, f32); 10] {
         let d = &self.discriminator;
         let g = &self.generator;
         [
@@ -43,6 +43,7 @@ impl StepLosses {
             ("g_image_reconstruction", g.image_reconstruction),
             ("g_latent_reconstruction", g.latent_reconstruction),
             ("g_image_class", g.image_class),
+            ("g_mode_seeking", g.mode_seeking),
             ("g_total", g.total),
         ]
     }
