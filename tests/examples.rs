@@ -902,10 +902,12 @@ fn a_conditional_sprites_model_is_measured_against_its_labelled_folder() {
         (lines[1]["class"].as_str(), lines[2]["class"].as_str()),
         (Some("item"), Some("mon"))
     );
-    // Within-class diversity, per class.
+    // Within-class diversity, pixel by pixel and of the layout, per class.
     for line in &lines[1..] {
-        let diversity = line["diversity"].as_f64().unwrap();
-        assert!(diversity.is_finite() && diversity >= 0.0, "{line}");
+        for figure in ["diversity", "layout_diversity"] {
+            let diversity = line[figure].as_f64().unwrap();
+            assert!(diversity.is_finite() && diversity >= 0.0, "{figure}: {line}");
+        }
     }
 
     // A folder of other categories is refused, naming both sets of classes.

@@ -288,6 +288,18 @@ fn near_duplicates_are_found_in_a_repeated_set_and_not_in_distinct_images() {
     eprintln!("pairwise distance ratio: distinct {spread:.3}, one image + noise {narrow:.3}");
     assert!((0.8..1.25).contains(&spread), "{spread}");
     assert!(narrow < 0.2, "{narrow}");
+
+    // At 32×32, one image with strong per-pixel speckle: as varied as real images pixel by
+    // pixel, one layout once averaged over 4×4 blocks to 8×8.
+    let real = lesions(200, 32, 4);
+    let speckled = noisy(&lesions(1, 32, 3).repeat((50, 1, 1, 1)).unwrap(), 0.3, 2);
+    let pixels = diversity::pairwise_distance_ratio(&speckled, &real).unwrap();
+    let layout = diversity::layout_distance_ratio(&speckled, &real).unwrap();
+    let layout_spread = diversity::layout_distance_ratio(&lesions(200, 32, 5), &real).unwrap();
+    eprintln!("one image + speckle: pixel ratio {pixels:.3}, layout ratio {layout:.3}; distinct layout {layout_spread:.3}");
+    assert!(pixels > 0.8, "{pixels}");
+    assert!(layout < 0.5, "{layout} against {pixels}");
+    assert!((0.8..1.25).contains(&layout_spread), "{layout_spread}");
 }
 
 #[test]

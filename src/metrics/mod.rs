@@ -10,6 +10,7 @@
 //! | precision, recall | [`precision_recall`](mod@precision_recall) | generated images inside the real images' k-nearest-neighbour manifold, and real ones inside the generated manifold (Inception features) | 1 and 1: every generated image plausible, every real image covered |
 //! | near-duplicate fraction | [`diversity`] | generated images with a near copy among the others (mode collapse) | 0: none |
 //! | pairwise distance ratio | [`diversity`] | spread of the generated set against the real one | 1: as varied as real data |
+//! | layout distance ratio | [`diversity`] | the same on images averaged to 8×8: spread of silhouette, layout and colour, without per-pixel speckle | 1: as varied as real data |
 //! | reconstruction | [`reconstruction_error`] | L1 and PSNR of x → E → G on held-out real images | 0 / high |
 //! | per-class KID/FID, class fidelity | [`per_class`] | a conditional model's images of each class against that class's real images, and the share a classifier assigns to the class asked for | KID 0 / fidelity 1 |
 //! | counterfactual class share, frame change | [`counterfactual`] | real images redrawn as another class: the share a classifier assigns to that class, and how much the skin around the lesion changed | share like the classifier's recall on real images; change far below that between sources |
@@ -55,7 +56,7 @@ mod reconstruction;
 
 pub use checker::{checker_ratio, checker_ratio_with_interval, checker_score};
 pub use counterfactual::{counterfactual_quality, CounterfactualQuality, CounterfactualTable};
-pub use diversity::{near_duplicate_fraction, pairwise_distance_ratio};
+pub use diversity::{layout_distance_ratio, near_duplicate_fraction, pairwise_distance_ratio};
 pub use evaluator::{
     cached_features, evenly_spaced, evenly_spaced_indices, evenly_spaced_labels, generate, Evaluator,
 };

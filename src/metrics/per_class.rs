@@ -1,7 +1,7 @@
 //! How good a class-conditional model's images are, class by class: KID (and FID where a class
 //! has enough real images) against that class's real images, class fidelity (the share of its
 //! images that a classifier trained on real images assigns to the class asked for),
-//! within-class diversity, and precision and recall.
+//! within-class diversity (pixel by pixel and of the layout at 8×8), and precision and recall.
 
 use std::fmt;
 use std::path::Path;
@@ -10,7 +10,7 @@ use candle_core::Device;
 use serde::Serialize;
 
 use super::classifier::{recall_per_class, Classifier};
-use super::diversity::pairwise_distance_ratio;
+use super::diversity::{layout_distance_ratio, pairwise_distance_ratio};
 use super::fid::{fid, kid, FeatureStats, KidScore, KID_SUBSETS, KID_SUBSET_SIZE};
 use super::precision_recall::{precision_recall, PrecisionRecall, NEIGHBOURS};
 use super::{cached_features, evenly_spaced_indices, FidInception};
@@ -45,6 +45,10 @@ pub struct ClassQuality {
     /// over the same among the class's real images (1: as varied as the real ones; near 0:
     /// one image for every latent). `None` for a class of fewer than two different real images.
     pub diversity: Option<f64>,
+    /// Within-class diversity of the layout: the same ratio on the images averaged to 8×8
+    /// ([`layout_distance_ratio`]). Speckle that differs between images keeps `diversity`
+    /// up for a class drawn as one silhouette; this figure stays near 0 for it.
+    pub layout_diversity: Option<f64>,
     /// Improved precision and recall against the class's real images (Inception features,
     /// k = 3), when the class has more than three of them.
     pub precision_recall: Option<PrecisionRecall>,
@@ -125,6 +129,7 @@ pub fn per_class_quality(
             fidelity: None,
             held_out_recall: held_out_recall[class],
             diversity: None,
+            layout_diversity: None,
             precision_recall: None,
         };
         let real = match chosen.len() {
@@ -135,6 +140,7 @@ pub fn per_class_quality(
         if let Some(real) = real.as_ref().filter(|_| chosen.len() >= 2) {
             // All-identical real images have no spread to compare with: no figure.
             quality.diversity = pairwise_distance_ratio(&generated_here, real).ok();
+            quality.layout_diversity = layout_distance_ratio(&generated_here, real).ok();
         }
         if let Some(classifier) = reference.classifier {
             let predicted = classifier.predict(&generated)?;
@@ -172,9 +178,9 @@ impl fmt::Display for PerClassTable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "| class | real images | KID ×10³ | FID | class fidelity | classifier recall (held-out real) | fidelity / recall | diversity | precision | recall |"
+            "| class | real images | KID ×10³ | FID | class fidelity | classifier recall (held-out real) | fidelity / recall | diversity | layout diversity (8×8) | precision | recall |"
         )?;
-        writeln!(f, "|---|---|---|---|---|---|---|---|---|---|")?;
+        writeln!(f, "|---|---|---|---|---|---|---|---|---|---|---|")?;
         let or_dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
         for q in self.0 {
             let ratio = match (q.fidelity, q.held_out_recall) {
@@ -183,7 +189,7 @@ impl fmt::Display for PerClassTable<'_> {
             };
             writeln!(
                 f,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 q.class,
                 q.real_images,
                 or_dash(q.kid.map(|k| format!("{:.1} ± {:.1}", 1e3 * k.mean, 1e3 * k.std))),
@@ -192,6 +198,7 @@ impl fmt::Display for PerClassTable<'_> {
                 or_dash(q.held_out_recall.map(|v| format!("{v:.3}"))),
                 or_dash(ratio),
                 or_dash(q.diversity.map(|v| format!("{v:.2}"))),
+                or_dash(q.layout_diversity.map(|v| format!("{v:.2}"))),
                 or_dash(q.precision_recall.map(|p| format!("{:.2}", p.precision))),
                 or_dash(q.precision_recall.map(|p| format!("{:.2}", p.recall))),
             )?;
