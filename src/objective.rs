@@ -62,9 +62,9 @@
 //! - *Mode seeking* (`loss_weights.mode_seeking` λ_ms > 0, Mao et al. 2019): with h = ⌊B/2⌋,
 //!   the generated batch is paired, x̂_i with x̂_{i+h} for i < h, and in a conditional model
 //!   x̂_{i+h} takes x̂_i's label (in both steps, so Dx sees the batch G is trained on); with
-//!   d(a, b) = mean |a − b|, of images after area-downsampling to 8×8 (pixel by pixel G
+//!   d(a, b) = mean |a − b|, of images area-downsampled to 8×8 when larger (pixel by pixel G
 //!   wins the term with speckle), and ε = 10⁻⁵,
-//!   `L_GE += λ_ms / (mean_i d(x̂_i, x̂_{i+h}) / d(z_i, z_{i+h}) + ε)` ([`mode_seeking_term`]):
+//!   `L_GE += λ_ms / (mean_i d(x̂_i, x̂_{i+h}) / (d(z_i, z_{i+h}) + ε) + ε)` ([`mode_seeking_term`]):
 //!   two latents of one class that G maps to one image cost much, different images little.
 //! - *Spectral normalisation* of Dx changes the network, not these formulas: every Dx above
 //!   computes with its weights divided by their largest singular values
@@ -579,13 +579,14 @@ pub const MODE_SEEKING_EPSILON: f64 = 1e-5;
 /// 8×8 only layout, shape and colour count.
 pub const MODE_SEEKING_SIDE: usize = 8;
 
-/// The mode-seeking term `1 / (mean_i d(x̂_i, x̂_{i+h}) / d(z_i, z_{i+h}) + ε)` of a generated
-/// batch `images` `(B, C, H, W)` and its latents `z` `(B, D)`: h = ⌊B/2⌋ pairs, the first
-/// half with the second (an odd batch's last image is in no pair), d(a, b) the mean absolute
-/// difference, of the images after area-downsampling to [`MODE_SEEKING_SIDE`] (those no larger
-/// are compared as they are), and ε [`MODE_SEEKING_EPSILON`]. The latents are constants; the
-/// gradient reaches `images`. A batch of fewer than 2, latents of another count than the
-/// images, or a side that is not a multiple of [`MODE_SEEKING_SIDE`] is an error.
+/// The mode-seeking term `1 / (mean_i d(x̂_i, x̂_{i+h}) / (d(z_i, z_{i+h}) + ε) + ε)` of a
+/// generated batch `images` `(B, C, H, W)` and its latents `z` `(B, D)`: h = ⌊B/2⌋ pairs, the
+/// first half with the second (an odd batch's last image is in no pair), d(a, b) the mean
+/// absolute difference, of the images after area-downsampling to [`MODE_SEEKING_SIDE`] (those
+/// no larger are compared as they are), and ε [`MODE_SEEKING_EPSILON`]. The latents are
+/// constants; the gradient reaches `images`. A batch of fewer than 2, latents of another count
+/// than the images, or images that are not square or whose side is larger than
+/// [`MODE_SEEKING_SIDE`] and not a multiple of it is an error.
 pub fn mode_seeking_term(images: &Tensor, z: &Tensor) -> Result<Tensor> {
     let batch = images.dim(0)?;
     if batch < 2 || z.dim(0)? != batch {
@@ -602,14 +603,24 @@ pub fn mode_seeking_term(images: &Tensor, z: &Tensor) -> Result<Tensor> {
             .abs()?
             .mean(1)?)
     };
-    let side = images.dim(3)?;
+    let (_, _, height, side) = images.dims4()?;
+    if side > MODE_SEEKING_SIDE && (side % MODE_SEEKING_SIDE != 0 || height != side) {
+        return Err(crate::AeganError::BadInput {
+            what: "mode-seeking images (height, width)",
+            expected: format!("square, of a side no larger than {MODE_SEEKING_SIDE} or a multiple of it"),
+            found: vec![height, side],
+        });
+    }
     let coarse = if side > MODE_SEEKING_SIDE {
         crate::ops::downsample_area(images, side / MODE_SEEKING_SIDE)?
     } else {
         images.clone()
     };
     let z = z.detach();
-    let ratio = (pair_distance(&coarse)? / pair_distance(&z)?)?.mean_all()?;
+    // ε under the latents' distance too: two equal latents would otherwise divide by zero
+    // (the term finite, its gradient not).
+    let latent_distance = (pair_distance(&z)? + MODE_SEEKING_EPSILON)?;
+    let ratio = (pair_distance(&coarse)? / latent_distance)?.mean_all()?;
     Ok((ratio + MODE_SEEKING_EPSILON)?.recip()?)
 }
 

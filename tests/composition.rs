@@ -254,8 +254,13 @@ fn mode_seeking_adds_its_weight_over_the_pairs_distance_ratio() {
             (at(r, c) + at(r, c + 1) + at(r + 1, c) + at(r + 1, c + 1)) / 4.0
         })
         .collect();
-    let ratio = mean(&(0..3).map(|i| d(&coarse, i) / d(&o.z, i)).collect::<Vec<_>>());
-    let term = 1.0 / (ratio + aegan::objective::MODE_SEEKING_EPSILON);
+    let eps = aegan::objective::MODE_SEEKING_EPSILON;
+    let ratio = mean(
+        &(0..3)
+            .map(|i| d(&coarse, i) / (d(&o.z, i) + eps))
+            .collect::<Vec<_>>(),
+    );
+    let term = 1.0 / (ratio + eps);
     let abs: Vec<f64> = o.x_tilde.iter().zip(&o.x).map(|(a, b)| (a - b).abs()).collect();
     let sq: Vec<f64> = o.z_tilde.iter().zip(&o.z).map(|(a, b)| (a - b).powi(2)).collect();
     let w = s.config.loss_weights;

@@ -678,7 +678,7 @@ fn with_mode_seeking_the_generated_batch_takes_the_first_half_s_labels_in_pairs(
     let z = TrainRng::new(3).normal((4, config.latent_dim), &device).unwrap();
     let real_labels = [0u32, 1, 1, 0];
     let labels = Tensor::new(&real_labels, &device).unwrap();
-    // The classifier's cross-entropy, by hand, of G's images for `latents` and `classes`.
+    // The classifier's cross-entropy, by hand, of `images` against `classes`.
     let cross_entropy = |images: &Tensor, classes: &[u32]| -> f64 {
         let l = Tensor::new(classes, &device).unwrap();
         let out = nets

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use aegan::candle_core::{Device, Tensor, Var};
+use aegan::candle_core::{DType, Device, Tensor, Var};
 use aegan::config::{DiffAugmentConfig, GeneratorAverage};
 use aegan::diffaug;
 use aegan::objective::{hinge, lecam_term};
@@ -564,7 +564,9 @@ fn the_mode_seeking_term_on_known_tensors() {
     let flat = |v: f32| Tensor::full(v, (1, 1, 16, 16), &device).unwrap();
     let images = Tensor::cat(&[flat(0.0), flat(1.0), flat(2.0), flat(3.0)], 0).unwrap();
     let z = Tensor::new(&[[0f32, 0.0], [0.0, 0.0], [1.0, 1.0], [2.0, -2.0]], &device).unwrap();
-    let want = 1.0 / (1.5 + MODE_SEEKING_EPSILON);
+    let eps = MODE_SEEKING_EPSILON;
+    let ratio = 0.5 * (2.0 / (1.0 + eps) + 2.0 / (2.0 + eps));
+    let want = 1.0 / (ratio + eps);
     let got = scalar(&mode_seeking_term(&images, &z).unwrap());
     assert!((got - want).abs() < 1e-6, "{got} against {want}");
     // An odd batch's last image is in no pair (h = 2: pairs 0–2 and 1–3 as before), so a
@@ -573,12 +575,12 @@ fn the_mode_seeking_term_on_known_tensors() {
     let z5 = Tensor::cat(&[&z, &z.narrow(0, 3, 1).unwrap()], 0).unwrap();
     assert!((scalar(&mode_seeking_term(&five, &z5).unwrap()) - want).abs() < 1e-6);
     // The gradient pushes each pair apart: ∂/∂x of 1/(r + ε) is −(1/(r + ε))²·∂r/∂x; a pixel
-    // of image 0 is a quarter of one of 64 cells, so ∂r/∂x = ½·(1/256)·sign(x_0 − x_2)/|Δz_0|.
+    // of image 0 is a quarter of one of 64 cells, so ∂r/∂x = ½·(1/256)·sign(x_0 − x_2)/(|Δz_0| + ε).
     let v = Var::from_tensor(&images).unwrap();
     let grads = mode_seeking_term(v.as_tensor(), &z).unwrap().backward().unwrap();
     let g = grads.get(v.as_tensor()).unwrap();
     let at = |i: usize| g.get(i).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let expected = want * want / 512.0;
+    let expected = want * want / (512.0 * (1.0 + eps));
     assert!(
         at(0).iter().all(|&d| (d as f64 - expected).abs() < 1e-7),
         "{:?}",
@@ -592,6 +594,25 @@ fn the_mode_seeking_term_on_known_tensors() {
     // A batch of one has no pair; latents of another count do not fit.
     assert!(mode_seeking_term(&images.narrow(0, 0, 1).unwrap(), &z.narrow(0, 0, 1).unwrap()).is_err());
     assert!(mode_seeking_term(&images, &z.narrow(0, 0, 3).unwrap()).is_err());
+    // Images larger than 8×8 of a side that 8 does not divide, or not square, are refused.
+    let odd_side = Tensor::zeros((4, 1, 12, 12), DType::F32, &device).unwrap();
+    assert!(mode_seeking_term(&odd_side, &z).is_err());
+    let oblong = Tensor::zeros((4, 1, 8, 16), DType::F32, &device).unwrap();
+    assert!(mode_seeking_term(&oblong, &z).is_err());
+    // Two equal latents: the term and its gradient stay finite.
+    let same = Tensor::zeros((4, 2), DType::F32, &device).unwrap();
+    let v = Var::from_tensor(&images).unwrap();
+    let term = mode_seeking_term(v.as_tensor(), &same).unwrap();
+    assert!(scalar(&term).is_finite());
+    let grads = term.backward().unwrap();
+    let g = grads
+        .get(v.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert!(g.iter().all(|x| x.is_finite()));
 }
 
 #[test]
@@ -608,10 +629,11 @@ fn the_mode_seeking_term_does_not_count_texture_finer_than_its_side() {
     let z = Tensor::new(&[[0f32], [1.0]], &device).unwrap();
     let got = scalar(&mode_seeking_term(&images, &z).unwrap());
     assert!((got - 1.0 / MODE_SEEKING_EPSILON).abs() < 1.0, "{got}");
-    // 8×8 images are compared as they are: the same pair differs by 2.
+    // 8×8 images are compared as they are: the same pair differs by 2 (|Δz| = 1).
     let small = images.narrow(2, 0, 8).unwrap().narrow(3, 0, 8).unwrap();
     let got = scalar(&mode_seeking_term(&small, &z).unwrap());
-    assert!((got - 1.0 / (2.0 + MODE_SEEKING_EPSILON)).abs() < 1e-6, "{got}");
+    let eps = MODE_SEEKING_EPSILON;
+    assert!((got - 1.0 / (2.0 / (1.0 + eps) + eps)).abs() < 1e-6, "{got}");
 }
 
 #[test]
@@ -620,6 +642,6 @@ fn paired_labels_repeat_the_first_half_and_keep_an_odd_last_label() {
     let labels = |v: &[u32]| Tensor::new(v, &Device::Cpu).unwrap();
     let even = paired_labels(&labels(&[3, 1, 4, 1, 5, 9])).unwrap();
     assert_eq!(even.to_vec1::<u32>().unwrap(), [3, 1, 4, 3, 1, 4]);
-    let odd = paired_labels(&labels(&[2, 7, 1, 8, 2])).unwrap();
-    assert_eq!(odd.to_vec1::<u32>().unwrap(), [2, 7, 2, 7, 2]);
+    let odd = paired_labels(&labels(&[2, 7, 1, 8, 6])).unwrap();
+    assert_eq!(odd.to_vec1::<u32>().unwrap(), [2, 7, 2, 7, 6]);
 }

@@ -108,7 +108,7 @@ pub const LAYOUT_SIDE: usize = 8;
 /// larger, or of a side it does not divide, as they are): the spread of layout, silhouette and
 /// colour, without the texture finer than a block. Per-pixel speckle that differs from image
 /// to image raises the pixel ratio of a set that draws one shape over and over; it averages
-/// out here, so a set of one silhouette scores near 0.
+/// out here, so a set of one silhouette scores well below its pixel ratio.
 pub fn layout_distance_ratio(fake: &Tensor, real: &Tensor) -> Result<f64> {
     same_image_shape(real, fake)?;
     let coarse = |images: &Tensor| -> Result<Tensor> {

@@ -47,7 +47,7 @@ pub struct ClassQuality {
     pub diversity: Option<f64>,
     /// Within-class diversity of the layout: the same ratio on the images averaged to 8×8
     /// ([`layout_distance_ratio`]). Speckle that differs between images keeps `diversity`
-    /// up for a class drawn as one silhouette; this figure stays near 0 for it.
+    /// up for a class drawn as one silhouette; this figure stays well below it.
     pub layout_diversity: Option<f64>,
     /// Improved precision and recall against the class's real images (Inception features,
     /// k = 3), when the class has more than three of them.
