@@ -252,9 +252,10 @@ pub struct LossWeights {
     /// written before the field existed) leaves it out and the batch as it was. Above 0 the
     /// second half of each generated batch takes the labels of the first half, so that every
     /// pair (x̂_i, x̂_{i+B/2}) shares a class (see [`crate::objective::mode_seeking_term`]).
-    /// It needs a batch of at least 2. On sprites, 0.03 lifted the within-class layout
-    /// diversity of every large class above 0.6 at the same class fidelity; 0.1 and more cost
-    /// fidelity and quality (`docs/quality.md`, "a mode-seeking term").
+    /// It needs a batch of at least 2. On sprites (two seeds), 0.03 lifted the within-class
+    /// layout diversity of every large class above 0.6 (0.37 without) at a level FID and a
+    /// worse KID; 0.1 and more cost class fidelity and quality (`docs/quality.md`, "a
+    /// mode-seeking term").
     #[serde(default, skip_serializing_if = "is_zero_weight")]
     pub mode_seeking: f64,
 }
