@@ -178,7 +178,7 @@ pub struct GeneratorLosses {
     /// reconstructed images; 0 without a classifier.
     #[serde(default)]
     pub image_class: f32,
-    /// 1 / (mean_i d(x̂_i, x̂_{i+h}) / d(z_i, z_{i+h}) + ε), the mode-seeking term
+    /// 1 / (mean_i d(x̂_i, x̂_{i+h}) / (d(z_i, z_{i+h}) + ε) + ε), the mode-seeking term
     /// unweighted; 0 when its weight is 0.
     #[serde(default)]
     pub mode_seeking: f32,
@@ -611,11 +611,7 @@ pub fn mode_seeking_term(images: &Tensor, z: &Tensor) -> Result<Tensor> {
             found: vec![height, side],
         });
     }
-    let coarse = if side > MODE_SEEKING_SIDE {
-        crate::ops::downsample_area(images, side / MODE_SEEKING_SIDE)?
-    } else {
-        images.clone()
-    };
+    let coarse = crate::ops::downsample_area_to(images, MODE_SEEKING_SIDE)?;
     let z = z.detach();
     // ε under the latents' distance too: two equal latents would otherwise divide by zero
     // (the term finite, its gradient not).

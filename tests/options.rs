@@ -17,6 +17,17 @@ fn scalar(t: &Tensor) -> f64 {
     t.to_scalar::<f32>().unwrap() as f64
 }
 
+/// The gradient of `v` in `grads`, flattened.
+fn gradient(grads: &aegan::candle_core::backprop::GradStore, v: &Var) -> Vec<f32> {
+    grads
+        .get(v.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+}
+
 #[test]
 fn hinge_loss_on_known_logits() {
     let logits = Tensor::new(&[-2f32, -0.5, 0.0, 0.5, 3.0], &Device::Cpu).unwrap();
@@ -379,22 +390,8 @@ fn the_consistency_term_is_the_mean_squared_difference_of_the_logits() {
         .unwrap()
         .backward()
         .unwrap();
-    let ga = grads
-        .get(va.as_tensor())
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    let gb = grads
-        .get(vb.as_tensor())
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    assert_eq!(ga, [1.0, -2.0]);
-    assert_eq!(gb, [-1.0, 2.0]);
+    assert_eq!(gradient(&grads, &va), [1.0, -2.0]);
+    assert_eq!(gradient(&grads, &vb), [-1.0, 2.0]);
 }
 
 #[test]
@@ -605,14 +602,7 @@ fn the_mode_seeking_term_on_known_tensors() {
     let term = mode_seeking_term(v.as_tensor(), &same).unwrap();
     assert!(scalar(&term).is_finite());
     let grads = term.backward().unwrap();
-    let g = grads
-        .get(v.as_tensor())
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    assert!(g.iter().all(|x| x.is_finite()));
+    assert!(gradient(&grads, &v).iter().all(|x| x.is_finite()));
 }
 
 #[test]

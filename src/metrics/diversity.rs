@@ -112,15 +112,8 @@ pub const LAYOUT_SIDE: usize = 8;
 pub fn layout_distance_ratio(fake: &Tensor, real: &Tensor) -> Result<f64> {
     same_image_shape(real, fake)?;
     let coarse = |images: &Tensor| -> Result<Tensor> {
-        let side = images.dim(3)?;
-        if side > LAYOUT_SIDE && side % LAYOUT_SIDE == 0 && images.dim(2)? == side {
-            Ok(crate::ops::downsample_area(
-                &images.to_dtype(candle_core::DType::F32)?,
-                side / LAYOUT_SIDE,
-            )?)
-        } else {
-            Ok(images.clone())
-        }
+        let images = images.to_dtype(candle_core::DType::F32)?;
+        Ok(crate::ops::downsample_area_to(&images, LAYOUT_SIDE)?)
     };
     pairwise_distance_ratio(&coarse(fake)?, &coarse(real)?)
 }

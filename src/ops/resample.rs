@@ -22,6 +22,18 @@ pub fn downsample_area(x: &Tensor, factor: usize) -> Result<Tensor> {
         .mean(3)
 }
 
+/// Square images `(B, C, H, W)` area-downsampled to `side`×`side` when they are larger and
+/// `side` divides their side; any other images (no larger, not square, or of a side `side`
+/// does not divide) come back as they are.
+pub fn downsample_area_to(x: &Tensor, side: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    if side > 0 && w > side && w % side == 0 && h == w {
+        downsample_area(x, w / side)
+    } else {
+        Ok(x.clone())
+    }
+}
+
 /// Nearest-neighbour upsampling by an integer `factor`.
 pub fn upsample_nearest(x: &Tensor, factor: usize) -> Result<Tensor> {
     if factor == 0 {
