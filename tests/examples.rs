@@ -861,6 +861,26 @@ fn the_sprites_example_conditions_on_the_categories_where_every_sprite_has_one()
 }
 
 #[test]
+fn training_at_a_size_larger_than_the_images_warns_with_their_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let sprites = dir.path().join("sprites");
+    write_sprites(&sprites, 8, &[]);
+    for (size, warned) in [("16", false), ("32", true)] {
+        let out = dir.path().join(format!("run{size}"));
+        let trained = example_command("sprites", dir.path())
+            .args(["--data", sprites.to_str().unwrap(), "--size", size])
+            .args(["--batch", "4", "--steps", "1", "--no-eval", "--no-progress"])
+            .args(["--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_succeeded(&trained);
+        let stderr = String::from_utf8_lossy(&trained.stderr);
+        let warning = "8 of 8 images are smaller than 32×32 (the smallest 16×16)";
+        assert_eq!(stderr.contains(warning), warned, "--size {size}:\n{stderr}");
+    }
+}
+
+#[test]
 fn a_conditional_sprites_model_is_measured_against_its_labelled_folder() {
     let dir = tempfile::tempdir().unwrap();
     let sprites = dir.path().join("sprites");

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use aegan::candle_core::Device;
+use aegan::data::folder::enlargement_warning;
 use aegan::data::{load_folder, synthetic, Augment, LoadOptions, Resample};
 use aegan::AeganError;
 use image::{ImageBuffer, Luma, Rgb, RgbImage, Rgba};
@@ -133,6 +134,10 @@ fn cache_serves_the_second_load_and_misses_after_a_file_changes() {
     assert_eq!(first.images, second.images);
     assert_eq!(first.paths, second.paths);
     assert_eq!(first.skipped, second.skipped);
+    assert_eq!(
+        (first.enlarged, first.smallest_side),
+        (second.enlarged, second.smallest_side)
+    );
 
     RgbImage::from_pixel(9, 9, Rgb([1, 1, 1]))
         .save(data.path().join("gray.png"))
@@ -146,6 +151,39 @@ fn cache_serves_the_second_load_and_misses_after_a_file_changes() {
         !load_folder(data.path(), &o).unwrap().from_cache,
         "another size is another entry"
     );
+}
+
+#[test]
+fn images_smaller_than_the_load_size_are_counted_and_warned_about_through_the_cache() {
+    let data = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    awkward_folder(data.path());
+    RgbImage::from_pixel(32, 32, Rgb([5, 6, 7]))
+        .save(data.path().join("large.png"))
+        .unwrap();
+    // Five images load: four with a centre square of 8×8 (the 12×8 one included), one 32×32.
+    for (size, enlarged) in [(4, 0), (8, 0), (16, 4), (64, 5)] {
+        let mut o = options(size);
+        o.cache_dir = Some(cache.path().to_path_buf());
+        for pass in ["decoded", "cached"] {
+            let loaded = load_folder(data.path(), &o).unwrap();
+            assert_eq!(loaded.from_cache, pass == "cached");
+            assert_eq!(loaded.images.len(), 5);
+            assert_eq!(loaded.enlarged, enlarged, "size {size}, {pass}");
+            assert_eq!(loaded.smallest_side, Some(8), "size {size}, {pass}");
+            let warning = enlargement_warning(&loaded, size);
+            if enlarged == 0 {
+                assert_eq!(warning, None, "size {size}");
+            } else {
+                let warning = warning.unwrap();
+                assert!(
+                    warning.contains(&format!("{enlarged} of 5 images are smaller than {size}×{size}"))
+                        && warning.contains("the smallest 8×8"),
+                    "{warning}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -13,12 +13,13 @@ use crate::error::Result;
 use crate::io::fnv1a;
 use crate::io::write_atomic;
 
-const MAGIC: &[u8; 8] = b"AEGANIM1";
+// Version 2 added the enlarged count and the smallest side; a version-1 file misses.
+const MAGIC: &[u8; 8] = b"AEGANIM2";
 
 /// The cache key of loading `files` with `options`.
 pub(crate) fn key(files: &[PathBuf], options: &LoadOptions) -> String {
     let mut text = format!(
-        "v1|{}|{:?}|{:?}\n",
+        "v2|{}|{:?}|{:?}\n",
         options.size, options.background, options.resample
     );
     for f in files {
@@ -77,10 +78,17 @@ pub(crate) fn read(dir: &Path, key: &str, size: usize) -> Option<LoadedImages> {
             reason: r.string()?,
         });
     }
+    let enlarged = r.u64()? as usize;
+    let smallest_side = match r.u64()? {
+        0 => None,
+        side => Some(side as usize),
+    };
     (r.at == bytes.len()).then_some(LoadedImages {
         images,
         paths,
         skipped,
+        enlarged,
+        smallest_side,
         from_cache: true,
     })
 }
@@ -111,6 +119,9 @@ pub(crate) fn write(dir: &Path, key: &str, loaded: &LoadedImages) -> Result<()> 
         put_str(&mut out, &s.path.to_string_lossy());
         put_str(&mut out, &s.reason);
     }
+    out.extend_from_slice(&(loaded.enlarged as u64).to_le_bytes());
+    // 0 stands for no image: a decoded image has a side of at least 1.
+    out.extend_from_slice(&(loaded.smallest_side.unwrap_or(0) as u64).to_le_bytes());
     write_atomic(&file_for(dir, key, size), &out)
 }
 

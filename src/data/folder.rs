@@ -75,25 +75,29 @@ pub fn load_files(files: &[PathBuf], options: &LoadOptions) -> Result<LoadedImag
     let key = options.cache_dir.as_ref().map(|_| cache::key(files, options));
     if let (Some(dir), Some(key)) = (&options.cache_dir, &key) {
         if let Some(hit) = cache::read(dir, key, options.size) {
-            report(&hit, options.verbose);
+            report(&hit, options.size, options.verbose);
             return Ok(hit);
         }
     }
-    let results: Vec<std::result::Result<RgbImage, String>> = files
+    let results: Vec<std::result::Result<(RgbImage, usize), String>> = files
         .par_iter()
-        .map(|path| load_image(path, options).map_err(|e| e.to_string()))
+        .map(|path| load_square(path, options).map_err(|e| e.to_string()))
         .collect();
     let mut loaded = LoadedImages {
         images: Vec::with_capacity(files.len()),
         paths: Vec::with_capacity(files.len()),
         skipped: Vec::new(),
+        enlarged: 0,
+        smallest_side: None,
         from_cache: false,
     };
     for (path, result) in files.iter().zip(results) {
         match result {
-            Ok(image) => {
+            Ok((image, side)) => {
                 loaded.images.push(image);
                 loaded.paths.push(path.clone());
+                loaded.enlarged += usize::from(side < options.size);
+                loaded.smallest_side = Some(loaded.smallest_side.map_or(side, |s| s.min(side)));
             }
             Err(reason) => loaded.skipped.push(Skipped {
                 path: path.clone(),
@@ -101,7 +105,7 @@ pub fn load_files(files: &[PathBuf], options: &LoadOptions) -> Result<LoadedImag
             }),
         }
     }
-    report(&loaded, options.verbose);
+    report(&loaded, options.size, options.verbose);
     if let (Some(dir), Some(key)) = (&options.cache_dir, &key) {
         if let Err(e) = cache::write(dir, key, &loaded) {
             if options.verbose {
@@ -112,7 +116,7 @@ pub fn load_files(files: &[PathBuf], options: &LoadOptions) -> Result<LoadedImag
     Ok(loaded)
 }
 
-fn report(loaded: &LoadedImages, verbose: bool) {
+fn report(loaded: &LoadedImages, size: usize, verbose: bool) {
     if !verbose {
         return;
     }
@@ -126,6 +130,24 @@ fn report(loaded: &LoadedImages, verbose: bool) {
             loaded.images.len()
         );
     }
+    if let Some(warning) = enlargement_warning(loaded, size) {
+        eprintln!("{warning}");
+    }
+}
+
+/// The warning for a set loaded at a size larger than some of its images, if it was: a model
+/// trained at 128×128 on 32×32 files spends its hours learning the enlargement.
+pub fn enlargement_warning(loaded: &LoadedImages, size: usize) -> Option<String> {
+    let smallest = loaded.smallest_side?;
+    (loaded.enlarged > 0).then(|| {
+        format!(
+            "warning: {} of {} images are smaller than {size}×{size} (the smallest {smallest}×{smallest}) \
+             and were enlarged to it: a model trained on them learns the enlargement, not detail; \
+             train at a size the images have, or give larger images",
+            loaded.enlarged,
+            loaded.images.len()
+        )
+    })
 }
 
 /// A load size of 0 is an error: nothing can be resized to it.
@@ -143,6 +165,11 @@ pub(crate) fn check_load_size(options: &LoadOptions) -> Result<()> {
 /// Decodes one file (format detected from its content), converts it to 8-bit RGB over the
 /// background, centre-crops it to a square and resizes it.
 pub fn load_image(path: &Path, options: &LoadOptions) -> Result<RgbImage> {
+    load_square(path, options).map(|(image, _)| image)
+}
+
+/// [`load_image`], with the side of the centre square before it was resized.
+fn load_square(path: &Path, options: &LoadOptions) -> Result<(RgbImage, usize)> {
     check_load_size(options)?;
     let image_error = |source| AeganError::Image {
         path: path.to_path_buf(),
@@ -167,8 +194,9 @@ pub fn load_image(path: &Path, options: &LoadOptions) -> Result<RgbImage> {
             found: vec![decoded.width() as usize, decoded.height() as usize],
         });
     }
-    let rgb = composite(&decoded, options.background);
-    Ok(resize_square(&centre_crop(&rgb), options.size, options.resample))
+    let square = centre_crop(&composite(&decoded, options.background));
+    let side = square.width() as usize;
+    Ok((resize_square(&square, options.size, options.resample), side))
 }
 
 /// Why a JPEG or PNG file is cut short, when it is: decoders fill the missing part of a

@@ -76,6 +76,12 @@ pub struct LoadedImages {
     pub paths: Vec<PathBuf>,
     /// Files that could not be decoded.
     pub skipped: Vec<Skipped>,
+    /// How many images were enlarged: their centre square was smaller than `size`×`size`, so
+    /// the model sees the resampling's blocks or blur instead of detail the files never had.
+    pub enlarged: usize,
+    /// The side of the smallest image's centre square before resizing (`None` when no image
+    /// loaded).
+    pub smallest_side: Option<usize>,
     /// Whether the result came from the on-disk cache.
     pub from_cache: bool,
 }
