@@ -603,15 +603,14 @@ pub fn mode_seeking_term(images: &Tensor, z: &Tensor) -> Result<Tensor> {
             .abs()?
             .mean(1)?)
     };
-    let (_, _, height, side) = images.dims4()?;
-    if side > MODE_SEEKING_SIDE && (side % MODE_SEEKING_SIDE != 0 || height != side) {
+    let Some(coarse) = crate::ops::try_downsample_area_to(images, MODE_SEEKING_SIDE)? else {
+        let (_, _, height, width) = images.dims4()?;
         return Err(crate::AeganError::BadInput {
             what: "mode-seeking images (height, width)",
             expected: format!("square, of a side no larger than {MODE_SEEKING_SIDE} or a multiple of it"),
-            found: vec![height, side],
+            found: vec![height, width],
         });
-    }
-    let coarse = crate::ops::downsample_area_to(images, MODE_SEEKING_SIDE)?;
+    };
     let z = z.detach();
     // ε under the latents' distance too: two equal latents would otherwise divide by zero
     // (the term finite, its gradient not).

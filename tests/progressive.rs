@@ -288,3 +288,31 @@ fn resampling_by_a_factor_of_zero_is_an_error() {
         .to_string()
         .contains("factor of 0"));
 }
+
+#[test]
+fn downsampling_to_a_side_reports_the_sizes_it_cannot_reach() {
+    use aegan::ops::{downsample_area_to, try_downsample_area_to};
+    let image = |h: usize, w: usize| {
+        Tensor::arange(0f32, (h * w) as f32, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 1, h, w))
+            .unwrap()
+    };
+    let dims = |t: Option<Tensor>| t.map(|t| t.dims().to_vec());
+    // 4×4 → 2×2: the mean of each 2×2 block; the top-left block is 0, 1, 4, 5.
+    let small = try_downsample_area_to(&image(4, 4), 2).unwrap().unwrap();
+    assert_eq!(
+        small.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        [2.5, 4.5, 10.5, 12.5]
+    );
+    // No larger than the side: as it is, square or not.
+    assert_eq!(
+        dims(try_downsample_area_to(&image(2, 1), 2).unwrap()),
+        Some(vec![1, 1, 2, 1])
+    );
+    // Larger and unreachable: a side that does not divide, or not square.
+    assert!(try_downsample_area_to(&image(6, 6), 4).unwrap().is_none());
+    assert!(try_downsample_area_to(&image(8, 4), 4).unwrap().is_none());
+    // The lenient form gives those back unchanged.
+    assert_eq!(downsample_area_to(&image(6, 6), 4).unwrap().dims(), [1, 1, 6, 6]);
+}

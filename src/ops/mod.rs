@@ -48,7 +48,7 @@ pub use activation::{bias_leaky_relu, leaky_relu, scale_shift_leaky_relu};
 pub use batch_norm::batch_norm_leaky_relu;
 pub use conv::{conv2d, conv2d_rect, conv_transpose2d, upsample2x_conv2d};
 pub use noise::add_scaled_noise;
-pub use resample::{downsample_area, downsample_area_to, upsample_nearest};
+pub use resample::{downsample_area, downsample_area_to, try_downsample_area_to, upsample_nearest};
 pub use upsample::{pixel_shuffle_2x, upsample_bilinear_2x, upsample_nearest_2x};
 
 thread_local! {

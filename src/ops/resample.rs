@@ -26,11 +26,20 @@ pub fn downsample_area(x: &Tensor, factor: usize) -> Result<Tensor> {
 /// `side` divides their side; any other images (no larger, not square, or of a side `side`
 /// does not divide) come back as they are.
 pub fn downsample_area_to(x: &Tensor, side: usize) -> Result<Tensor> {
+    Ok(try_downsample_area_to(x, side)?.unwrap_or_else(|| x.clone()))
+}
+
+/// Images `(B, C, H, W)` brought to at most `side`×`side`: area-downsampled when they are
+/// larger (square, of a side that `side` divides), as they are when no larger; `None` when
+/// they are larger and cannot be (not square, or `side` does not divide their side).
+pub fn try_downsample_area_to(x: &Tensor, side: usize) -> Result<Option<Tensor>> {
     let (_, _, h, w) = x.dims4()?;
-    if side > 0 && w > side && w % side == 0 && h == w {
-        downsample_area(x, w / side)
+    if h <= side && w <= side {
+        Ok(Some(x.clone()))
+    } else if side > 0 && w % side == 0 && h == w {
+        downsample_area(x, w / side).map(Some)
     } else {
-        Ok(x.clone())
+        Ok(None)
     }
 }
 
