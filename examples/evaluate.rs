@@ -449,8 +449,10 @@ fn read_folder(option: &str, dir: &Path, size: usize, pixel_art: bool) -> aegan:
     if pixel_art {
         options.resample = Resample::PixelArt;
     }
+    // The warning below covers enlarged images too, in terms of the metrics.
+    options.warn_enlarged = false;
     let loaded = load_folder(dir, &options).map_err(naming(option, dir))?;
-    warn_if_resized(option, dir, &loaded.paths, size);
+    warn_if_resized(option, dir, &loaded, size);
     Ok(loaded)
 }
 
@@ -532,20 +534,16 @@ fn save_copy_like_pairs(
     aegan::viz::save_grid(&Tensor::stack(&tiles, 0)?, 2, 3, path)
 }
 
-/// Warns when files are not `size`×`size`: resized images are not what the model was
-/// compared on in training, and the metrics change with the resize.
-fn warn_if_resized(option: &str, dir: &Path, paths: &[PathBuf], size: usize) {
-    let other: Vec<(u32, u32)> = paths
-        .iter()
-        .filter_map(|p| image::image_dimensions(p).ok())
-        .filter(|&(w, h)| (w as usize, h as usize) != (size, size))
-        .collect();
-    if let Some((w, h)) = other.first() {
+/// Warns when files were not `size`×`size`: resized images are not what the model was
+/// trained or asked to make, and the metrics measure the resizing too. From the loader's count,
+/// so no file is read twice.
+fn warn_if_resized(option: &str, dir: &Path, loaded: &LoadedImages, size: usize) {
+    if let Some((w, h)) = loaded.resized_example {
         eprintln!(
             "warning: {option} {}: {} of {} images are not {size}×{size} (e.g. {w}×{h}); they were cropped and resized to {size}×{size}, which changes the metrics",
             dir.display(),
-            other.len(),
-            paths.len()
+            loaded.resized,
+            loaded.images.len()
         );
     }
 }

@@ -135,8 +135,18 @@ fn cache_serves_the_second_load_and_misses_after_a_file_changes() {
     assert_eq!(first.paths, second.paths);
     assert_eq!(first.skipped, second.skipped);
     assert_eq!(
-        (first.enlarged, first.smallest_side),
-        (second.enlarged, second.smallest_side)
+        (
+            first.enlarged,
+            first.smallest_side,
+            first.resized,
+            first.resized_example
+        ),
+        (
+            second.enlarged,
+            second.smallest_side,
+            second.resized,
+            second.resized_example
+        )
     );
 
     RgbImage::from_pixel(9, 9, Rgb([1, 1, 1]))
@@ -154,7 +164,7 @@ fn cache_serves_the_second_load_and_misses_after_a_file_changes() {
 }
 
 #[test]
-fn images_smaller_than_the_load_size_are_counted_and_warned_about_through_the_cache() {
+fn resized_and_enlarged_images_are_counted_and_warned_about_through_the_cache() {
     let data = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     awkward_folder(data.path());
@@ -162,7 +172,14 @@ fn images_smaller_than_the_load_size_are_counted_and_warned_about_through_the_ca
         .save(data.path().join("large.png"))
         .unwrap();
     // Five images load: four with a centre square of 8×8 (the 12×8 one included), one 32×32.
-    for (size, enlarged) in [(4, 0), (8, 0), (16, 4), (64, 5)] {
+    // In path order the first is gray.png (8×8), then large.png (32×32).
+    for (size, enlarged, resized, example) in [
+        (4, 0, 5, (8, 8)),
+        (8, 0, 2, (32, 32)),
+        (16, 4, 5, (8, 8)),
+        (32, 4, 4, (8, 8)),
+        (64, 5, 5, (8, 8)),
+    ] {
         let mut o = options(size);
         o.cache_dir = Some(cache.path().to_path_buf());
         for pass in ["decoded", "cached"] {
@@ -171,6 +188,8 @@ fn images_smaller_than_the_load_size_are_counted_and_warned_about_through_the_ca
             assert_eq!(loaded.images.len(), 5);
             assert_eq!(loaded.enlarged, enlarged, "size {size}, {pass}");
             assert_eq!(loaded.smallest_side, Some(8), "size {size}, {pass}");
+            assert_eq!(loaded.resized, resized, "size {size}, {pass}");
+            assert_eq!(loaded.resized_example, Some(example), "size {size}, {pass}");
             let warning = enlargement_warning(&loaded, size);
             if enlarged == 0 {
                 assert_eq!(warning, None, "size {size}");

@@ -726,6 +726,10 @@ fn evaluation_warns_about_small_and_resized_sets_and_names_the_folder_at_fault()
         !stderr.contains("--fake"),
         "the fake images are 32×32 already:\n{stderr}"
     );
+    assert!(
+        !stderr.contains("were enlarged to it"),
+        "one warning about the resized images, not the loader's as well:\n{stderr}"
+    );
 
     // Held-out images add the memorisation check and its picture of the closest pairs.
     let held = dir.path().join("held");

@@ -13,13 +13,14 @@ use crate::error::Result;
 use crate::io::fnv1a;
 use crate::io::write_atomic;
 
-// Version 2 added the enlarged count and the smallest side; a version-1 file misses.
-const MAGIC: &[u8; 8] = b"AEGANIM2";
+// Version 2 added the enlarged count and the smallest side, version 3 the resized count and
+// example; a file of an older version misses.
+const MAGIC: &[u8; 8] = b"AEGANIM3";
 
 /// The cache key of loading `files` with `options`.
 pub(crate) fn key(files: &[PathBuf], options: &LoadOptions) -> String {
     let mut text = format!(
-        "v2|{}|{:?}|{:?}\n",
+        "v3|{}|{:?}|{:?}\n",
         options.size, options.background, options.resample
     );
     for f in files {
@@ -83,12 +84,19 @@ pub(crate) fn read(dir: &Path, key: &str, size: usize) -> Option<LoadedImages> {
         0 => None,
         side => Some(side as usize),
     };
+    let resized = r.u64()? as usize;
+    let resized_example = match (r.u64()?, r.u64()?) {
+        (0, _) | (_, 0) => None,
+        (width, height) => Some((width as usize, height as usize)),
+    };
     (r.at == bytes.len()).then_some(LoadedImages {
         images,
         paths,
         skipped,
         enlarged,
         smallest_side,
+        resized,
+        resized_example,
         from_cache: true,
     })
 }
@@ -122,6 +130,10 @@ pub(crate) fn write(dir: &Path, key: &str, loaded: &LoadedImages) -> Result<()> 
     out.extend_from_slice(&(loaded.enlarged as u64).to_le_bytes());
     // 0 stands for no image: a decoded image has a side of at least 1.
     out.extend_from_slice(&(loaded.smallest_side.unwrap_or(0) as u64).to_le_bytes());
+    out.extend_from_slice(&(loaded.resized as u64).to_le_bytes());
+    let (width, height) = loaded.resized_example.unwrap_or((0, 0));
+    out.extend_from_slice(&(width as u64).to_le_bytes());
+    out.extend_from_slice(&(height as u64).to_le_bytes());
     write_atomic(&file_for(dir, key, size), &out)
 }
 

@@ -75,11 +75,11 @@ pub fn load_files(files: &[PathBuf], options: &LoadOptions) -> Result<LoadedImag
     let key = options.cache_dir.as_ref().map(|_| cache::key(files, options));
     if let (Some(dir), Some(key)) = (&options.cache_dir, &key) {
         if let Some(hit) = cache::read(dir, key, options.size) {
-            report(&hit, options.size, options.verbose);
+            report(&hit, options);
             return Ok(hit);
         }
     }
-    let results: Vec<std::result::Result<(RgbImage, usize), String>> = files
+    let results: Vec<std::result::Result<(RgbImage, (usize, usize)), String>> = files
         .par_iter()
         .map(|path| load_square(path, options).map_err(|e| e.to_string()))
         .collect();
@@ -89,15 +89,23 @@ pub fn load_files(files: &[PathBuf], options: &LoadOptions) -> Result<LoadedImag
         skipped: Vec::new(),
         enlarged: 0,
         smallest_side: None,
+        resized: 0,
+        resized_example: None,
         from_cache: false,
     };
     for (path, result) in files.iter().zip(results) {
         match result {
-            Ok((image, side)) => {
+            Ok((image, (width, height))) => {
                 loaded.images.push(image);
                 loaded.paths.push(path.clone());
+                // The centre square's side: what the resize starts from.
+                let side = width.min(height);
                 loaded.enlarged += usize::from(side < options.size);
                 loaded.smallest_side = Some(loaded.smallest_side.map_or(side, |s| s.min(side)));
+                if (width, height) != (options.size, options.size) {
+                    loaded.resized += 1;
+                    loaded.resized_example.get_or_insert((width, height));
+                }
             }
             Err(reason) => loaded.skipped.push(Skipped {
                 path: path.clone(),
@@ -105,7 +113,7 @@ pub fn load_files(files: &[PathBuf], options: &LoadOptions) -> Result<LoadedImag
             }),
         }
     }
-    report(&loaded, options.size, options.verbose);
+    report(&loaded, options);
     if let (Some(dir), Some(key)) = (&options.cache_dir, &key) {
         if let Err(e) = cache::write(dir, key, &loaded) {
             if options.verbose {
@@ -116,8 +124,8 @@ pub fn load_files(files: &[PathBuf], options: &LoadOptions) -> Result<LoadedImag
     Ok(loaded)
 }
 
-fn report(loaded: &LoadedImages, size: usize, verbose: bool) {
-    if !verbose {
+fn report(loaded: &LoadedImages, options: &LoadOptions) {
+    if !options.verbose {
         return;
     }
     for s in &loaded.skipped {
@@ -130,7 +138,7 @@ fn report(loaded: &LoadedImages, size: usize, verbose: bool) {
             loaded.images.len()
         );
     }
-    if let Some(warning) = enlargement_warning(loaded, size) {
+    if let Some(warning) = enlargement_warning(loaded, options.size).filter(|_| options.warn_enlarged) {
         eprintln!("{warning}");
     }
 }
@@ -168,8 +176,8 @@ pub fn load_image(path: &Path, options: &LoadOptions) -> Result<RgbImage> {
     load_square(path, options).map(|(image, _)| image)
 }
 
-/// [`load_image`], with the side of the centre square before it was resized.
-fn load_square(path: &Path, options: &LoadOptions) -> Result<(RgbImage, usize)> {
+/// [`load_image`], with the file's width and height before it was cropped and resized.
+fn load_square(path: &Path, options: &LoadOptions) -> Result<(RgbImage, (usize, usize))> {
     check_load_size(options)?;
     let image_error = |source| AeganError::Image {
         path: path.to_path_buf(),
@@ -194,9 +202,9 @@ fn load_square(path: &Path, options: &LoadOptions) -> Result<(RgbImage, usize)> 
             found: vec![decoded.width() as usize, decoded.height() as usize],
         });
     }
+    let file_size = (decoded.width() as usize, decoded.height() as usize);
     let square = centre_crop(&composite(&decoded, options.background));
-    let side = square.width() as usize;
-    Ok((resize_square(&square, options.size, options.resample), side))
+    Ok((resize_square(&square, options.size, options.resample), file_size))
 }
 
 /// Why a JPEG or PNG file is cut short, when it is: decoders fill the missing part of a

@@ -32,10 +32,15 @@ pub struct LoadOptions {
     pub cache_dir: Option<PathBuf>,
     /// Print one line per skipped file and a summary to standard error.
     pub verbose: bool,
+    /// With `verbose`, also warn when images were enlarged to `size` (a model trained on them
+    /// learns the enlargement, not detail). Off for tools that report resizing in their own
+    /// words, from [`LoadedImages::resized`].
+    pub warn_enlarged: bool,
 }
 
 impl LoadOptions {
-    /// Photographs at `size`, white background, cached in [`default_cache_dir`], verbose.
+    /// Photographs at `size`, white background, cached in [`default_cache_dir`], verbose,
+    /// warning about enlarged images.
     pub fn new(size: usize) -> Self {
         LoadOptions {
             size,
@@ -43,6 +48,7 @@ impl LoadOptions {
             resample: Resample::Lanczos,
             cache_dir: default_cache_dir(),
             verbose: true,
+            warn_enlarged: true,
         }
     }
 }
@@ -82,6 +88,11 @@ pub struct LoadedImages {
     /// The side of the smallest image's centre square before resizing (`None` when no image
     /// loaded).
     pub smallest_side: Option<usize>,
+    /// How many images were resized: their file was not `size`×`size` (cropped to its centre
+    /// square, then enlarged or shrunk), enlarged ones included.
+    pub resized: usize,
+    /// The width and height of the first resized file (in path order), if any was.
+    pub resized_example: Option<(usize, usize)>,
     /// Whether the result came from the on-disk cache.
     pub from_cache: bool,
 }
