@@ -79,7 +79,7 @@ pub fn load_files(files: &[PathBuf], options: &LoadOptions) -> Result<LoadedImag
             return Ok(hit);
         }
     }
-    let results: Vec<std::result::Result<(RgbImage, (usize, usize)), String>> = files
+    let results: Vec<std::result::Result<Squared, String>> = files
         .par_iter()
         .map(|path| load_square(path, options).map_err(|e| e.to_string()))
         .collect();
@@ -176,8 +176,11 @@ pub fn load_image(path: &Path, options: &LoadOptions) -> Result<RgbImage> {
     load_square(path, options).map(|(image, _)| image)
 }
 
+/// An image cropped and resized to the load size, with its file's width and height.
+type Squared = (RgbImage, (usize, usize));
+
 /// [`load_image`], with the file's width and height before it was cropped and resized.
-fn load_square(path: &Path, options: &LoadOptions) -> Result<(RgbImage, (usize, usize))> {
+fn load_square(path: &Path, options: &LoadOptions) -> Result<Squared> {
     check_load_size(options)?;
     let image_error = |source| AeganError::Image {
         path: path.to_path_buf(),
