@@ -1,5 +1,6 @@
 //! Configs validate every field, name the bad one, and round-trip through JSON.
 
+use aegan::config::{DiffAugmentConfig, LossWeights};
 use aegan::{AeganConfig, AeganError, AeganTrainer};
 
 fn invalid_field(config: &AeganConfig) -> &'static str {
@@ -40,7 +41,32 @@ fn the_lean_preset_has_pixel_noise_below_64_pixels_only() {
         assert_eq!(AeganConfig::lean(size).generator.noise, noise, "lean({size})");
         assert_eq!(aegan::config::lean_pixel_noise(size), noise);
     }
-    assert!(!AeganConfig::sprites(32).generator.noise);
+}
+
+#[test]
+fn the_sprites_preset_is_the_lean_networks_with_diff_augment_and_mode_seeking() {
+    for size in [16, 32, 64] {
+        let (sprites, lean) = (AeganConfig::sprites(size), AeganConfig::lean(size));
+        assert_eq!(
+            sprites.diff_augment,
+            Some(DiffAugmentConfig::all()),
+            "sprites({size})"
+        );
+        assert_eq!(sprites.loss_weights.mode_seeking, 0.03, "sprites({size})");
+        let back_to_lean = AeganConfig {
+            diff_augment: None,
+            loss_weights: LossWeights {
+                mode_seeking: 0.0,
+                ..sprites.loss_weights
+            },
+            ..sprites.clone()
+        };
+        assert_eq!(
+            back_to_lean, lean,
+            "sprites({size}) differs from lean({size}) in nothing else"
+        );
+        sprites.validate().unwrap();
+    }
 }
 
 #[test]

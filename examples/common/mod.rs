@@ -15,8 +15,8 @@ use aegan::{AeganConfig, AeganError, AeganTrainer, DeviceChoice, LoopOptions, Tr
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
     /// Model preset: `lean` (CPU-friendly; the default of the ham10000 example), `sprites`
-    /// (twice as wide, 32-d latent; the default of the sprites example) or `author` (the AEGAN author's
-    /// layout; GPU work).
+    /// (lean with DiffAugment and the mode-seeking term; the default of the sprites example) or
+    /// `author` (the AEGAN author's layout; GPU work).
     #[arg(long)]
     pub preset: Option<String>,
     /// A JSON config (as written in every checkpoint) to use instead of --preset/--size; --seed
