@@ -538,11 +538,11 @@ fn save_copy_like_pairs(
 /// trained or asked to make, and the metrics measure the resizing too. From the loader's count,
 /// so no file is read twice.
 fn warn_if_resized(option: &str, dir: &Path, loaded: &LoadedImages, size: usize) {
-    if let Some((w, h)) = loaded.resized_example {
+    if let Some((w, h)) = loaded.resized_example() {
         eprintln!(
             "warning: {option} {}: {} of {} images are not {size}×{size} (e.g. {w}×{h}); they were cropped and resized to {size}×{size}, which changes the metrics",
             dir.display(),
-            loaded.resized,
+            loaded.resized(),
             loaded.images.len()
         );
     }

@@ -136,16 +136,16 @@ fn cache_serves_the_second_load_and_misses_after_a_file_changes() {
     assert_eq!(first.skipped, second.skipped);
     assert_eq!(
         (
-            first.enlarged,
-            first.smallest_side,
-            first.resized,
-            first.resized_example
+            first.enlarged(),
+            first.smallest_side(),
+            first.resized(),
+            first.resized_example()
         ),
         (
-            second.enlarged,
-            second.smallest_side,
-            second.resized,
-            second.resized_example
+            second.enlarged(),
+            second.smallest_side(),
+            second.resized(),
+            second.resized_example()
         )
     );
 
@@ -186,10 +186,10 @@ fn resized_and_enlarged_images_are_counted_and_warned_about_through_the_cache() 
             let loaded = load_folder(data.path(), &o).unwrap();
             assert_eq!(loaded.from_cache, pass == "cached");
             assert_eq!(loaded.images.len(), 5);
-            assert_eq!(loaded.enlarged, enlarged, "size {size}, {pass}");
-            assert_eq!(loaded.smallest_side, Some(8), "size {size}, {pass}");
-            assert_eq!(loaded.resized, resized, "size {size}, {pass}");
-            assert_eq!(loaded.resized_example, Some(example), "size {size}, {pass}");
+            assert_eq!(loaded.enlarged(), enlarged, "size {size}, {pass}");
+            assert_eq!(loaded.smallest_side(), Some(8), "size {size}, {pass}");
+            assert_eq!(loaded.resized(), resized, "size {size}, {pass}");
+            assert_eq!(loaded.resized_example(), Some(example), "size {size}, {pass}");
             let warning = enlargement_warning(&loaded, size);
             if enlarged == 0 {
                 assert_eq!(warning, None, "size {size}");

@@ -13,8 +13,8 @@ use crate::error::Result;
 use crate::io::fnv1a;
 use crate::io::write_atomic;
 
-// Version 2 added the enlarged count and the smallest side, version 3 the resized count and
-// example; a file of an older version misses.
+// Version 2 added the enlarged count and the smallest side, version 3 each image's file size
+// in their place; a file of an older version misses.
 const MAGIC: &[u8; 8] = b"AEGANIM3";
 
 /// The cache key of loading `files` with `options`.
@@ -79,24 +79,15 @@ pub(crate) fn read(dir: &Path, key: &str, size: usize) -> Option<LoadedImages> {
             reason: r.string()?,
         });
     }
-    let enlarged = r.u64()? as usize;
-    let smallest_side = match r.u64()? {
-        0 => None,
-        side => Some(side as usize),
-    };
-    let resized = r.u64()? as usize;
-    let resized_example = match (r.u64()?, r.u64()?) {
-        (0, _) | (_, 0) => None,
-        (width, height) => Some((width as usize, height as usize)),
-    };
+    let mut file_sizes = Vec::with_capacity(images.len());
+    for _ in 0..images.len() {
+        file_sizes.push((r.u64()? as usize, r.u64()? as usize));
+    }
     (r.at == bytes.len()).then_some(LoadedImages {
         images,
         paths,
         skipped,
-        enlarged,
-        smallest_side,
-        resized,
-        resized_example,
+        file_sizes,
         from_cache: true,
     })
 }
@@ -127,13 +118,10 @@ pub(crate) fn write(dir: &Path, key: &str, loaded: &LoadedImages) -> Result<()> 
         put_str(&mut out, &s.path.to_string_lossy());
         put_str(&mut out, &s.reason);
     }
-    out.extend_from_slice(&(loaded.enlarged as u64).to_le_bytes());
-    // 0 stands for no image: a decoded image has a side of at least 1.
-    out.extend_from_slice(&(loaded.smallest_side.unwrap_or(0) as u64).to_le_bytes());
-    out.extend_from_slice(&(loaded.resized as u64).to_le_bytes());
-    let (width, height) = loaded.resized_example.unwrap_or((0, 0));
-    out.extend_from_slice(&(width as u64).to_le_bytes());
-    out.extend_from_slice(&(height as u64).to_le_bytes());
+    for &(width, height) in &loaded.file_sizes {
+        out.extend_from_slice(&(width as u64).to_le_bytes());
+        out.extend_from_slice(&(height as u64).to_le_bytes());
+    }
     write_atomic(&file_for(dir, key, size), &out)
 }
 

@@ -87,25 +87,15 @@ pub fn load_files(files: &[PathBuf], options: &LoadOptions) -> Result<LoadedImag
         images: Vec::with_capacity(files.len()),
         paths: Vec::with_capacity(files.len()),
         skipped: Vec::new(),
-        enlarged: 0,
-        smallest_side: None,
-        resized: 0,
-        resized_example: None,
+        file_sizes: Vec::with_capacity(files.len()),
         from_cache: false,
     };
     for (path, result) in files.iter().zip(results) {
         match result {
-            Ok((image, (width, height))) => {
+            Ok((image, file_size)) => {
                 loaded.images.push(image);
                 loaded.paths.push(path.clone());
-                // The centre square's side: what the resize starts from.
-                let side = width.min(height);
-                loaded.enlarged += usize::from(side < options.size);
-                loaded.smallest_side = Some(loaded.smallest_side.map_or(side, |s| s.min(side)));
-                if (width, height) != (options.size, options.size) {
-                    loaded.resized += 1;
-                    loaded.resized_example.get_or_insert((width, height));
-                }
+                loaded.file_sizes.push(file_size);
             }
             Err(reason) => loaded.skipped.push(Skipped {
                 path: path.clone(),
@@ -138,21 +128,24 @@ fn report(loaded: &LoadedImages, options: &LoadOptions) {
             loaded.images.len()
         );
     }
-    if let Some(warning) = enlargement_warning(loaded, options.size).filter(|_| options.warn_enlarged) {
-        eprintln!("{warning}");
+    if options.warn_enlarged {
+        if let Some(warning) = enlargement_warning(loaded, options.size) {
+            eprintln!("{warning}");
+        }
     }
 }
 
 /// The warning for a set loaded at a size larger than some of its images, if it was: a model
 /// trained at 128×128 on 32×32 files spends its hours learning the enlargement.
 pub fn enlargement_warning(loaded: &LoadedImages, size: usize) -> Option<String> {
-    let smallest = loaded.smallest_side?;
-    (loaded.enlarged > 0).then(|| {
+    let smallest = loaded.smallest_side()?;
+    let enlarged = loaded.enlarged();
+    (enlarged > 0).then(|| {
         format!(
             "warning: {} of {} images are smaller than {size}×{size} (the smallest {smallest}×{smallest}) \
              and were enlarged to it: a model trained on them learns the enlargement, not detail; \
              train at a size the images have, or give larger images",
-            loaded.enlarged,
+            enlarged,
             loaded.images.len()
         )
     })

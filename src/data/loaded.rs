@@ -82,22 +82,50 @@ pub struct LoadedImages {
     pub paths: Vec<PathBuf>,
     /// Files that could not be decoded.
     pub skipped: Vec<Skipped>,
-    /// How many images were enlarged: their centre square was smaller than `size`×`size`, so
-    /// the model sees the resampling's blocks or blur instead of detail the files never had.
-    pub enlarged: usize,
-    /// The side of the smallest image's centre square before resizing (`None` when no image
-    /// loaded).
-    pub smallest_side: Option<usize>,
-    /// How many images were resized: their file was not `size`×`size` (cropped to its centre
-    /// square, then enlarged or shrunk), enlarged ones included.
-    pub resized: usize,
-    /// The width and height of the first resized file (in path order), if any was.
-    pub resized_example: Option<(usize, usize)>,
+    /// The width and height of each image's file before it was cropped and resized (same
+    /// order as `images`): what [`LoadedImages::enlarged`], [`LoadedImages::resized`] and
+    /// their companions count.
+    pub file_sizes: Vec<(usize, usize)>,
     /// Whether the result came from the on-disk cache.
     pub from_cache: bool,
 }
 
 impl LoadedImages {
+    /// The side the images were loaded at (`None` when none loaded).
+    fn load_side(&self) -> Option<usize> {
+        self.images.first().map(|image| image.width() as usize)
+    }
+
+    /// How many images were enlarged: their centre square was smaller than the load size, so
+    /// the model sees the resampling's blocks or blur instead of detail the files never had.
+    pub fn enlarged(&self) -> usize {
+        let side = self.load_side().unwrap_or(0);
+        self.file_sizes.iter().filter(|&&(w, h)| w.min(h) < side).count()
+    }
+
+    /// The side of the smallest image's centre square before resizing (`None` when no image
+    /// loaded).
+    pub fn smallest_side(&self) -> Option<usize> {
+        self.file_sizes.iter().map(|&(w, h)| w.min(h)).min()
+    }
+
+    /// The files that were resized, in path order: not of the load size (cropped to their
+    /// centre square, then enlarged or shrunk), enlarged ones included.
+    fn resized_files(&self) -> impl Iterator<Item = &(usize, usize)> + '_ {
+        let side = self.load_side().unwrap_or(0);
+        self.file_sizes.iter().filter(move |&&size| size != (side, side))
+    }
+
+    /// How many images were resized: their file was not of the load size.
+    pub fn resized(&self) -> usize {
+        self.resized_files().count()
+    }
+
+    /// The width and height of the first resized file (in path order), if any was.
+    pub fn resized_example(&self) -> Option<(usize, usize)> {
+        self.resized_files().next().copied()
+    }
+
     /// The images as an [`ImageSet`] described by `description`.
     pub fn to_image_set(&self, description: impl Into<String>) -> Result<ImageSet> {
         ImageSet::from_rgb(&self.images, description)
