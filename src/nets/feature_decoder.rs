@@ -57,6 +57,6 @@ impl FeatureDecoder {
         for block in &self.up {
             h = block.forward_upsampled_t(&h, train)?;
         }
-        self.out.forward(&h)?.to_dtype(DType::F32)?.tanh()
+        crate::ops::tanh(&self.out.forward(&h)?.to_dtype(DType::F32)?)
     }
 }

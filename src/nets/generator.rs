@@ -438,7 +438,7 @@ impl Generator {
             }
         }
         if let Some(sum) = skip_sum {
-            return sum.tanh();
+            return crate::ops::tanh(&sum);
         }
         let new_image = self.to_image(r, &x, train, seeds)?;
         if !growth.is_fading() {
@@ -509,7 +509,7 @@ impl Generator {
 
     /// Features at resolution `r` to an image: the head and `out` at full size, `to_rgb.{r}` below.
     fn to_image(&self, r: usize, x: &Tensor, train: bool, seeds: &[u64]) -> Result<Tensor> {
-        self.stage_output(r, x, train, seeds)?.tanh()
+        crate::ops::tanh(&self.stage_output(r, x, train, seeds)?)
     }
 
     /// The image channels a stage of side `r` draws, before tanh: the head and `out` at full

@@ -5,10 +5,13 @@
 //! zero-filled buffer per node backward. Fused, the forward reads x once and the backward reads
 //! the output and its gradient once.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::channels::expand_channels;
+use super::uninit::written_vec;
 use super::{contiguous_f32, on_cpu_in_f32};
 
 /// `max(u, slope·u)` for slope in [0, 1): the leaky ReLU, branch-free so that loops over it
@@ -34,19 +37,23 @@ pub(super) fn per_channel_leaky(
     coefficients: &[(f32, f32)],
     slope: f32,
 ) -> Vec<f32> {
-    let mut y = vec![0f32; x.len()];
-    if plane > 0 && !coefficients.is_empty() {
+    if plane == 0 || coefficients.is_empty() {
+        return vec![0f32; x.len()];
+    }
+    let write = |y: &mut [MaybeUninit<f32>]| {
         y.par_chunks_mut(plane)
             .zip(x.par_chunks(plane))
             .enumerate()
             .for_each(|(i, (y, x))| {
                 let (a, b) = coefficients[i % coefficients.len()];
                 for (o, &v) in y.iter_mut().zip(x) {
-                    *o = leaky(a * v + b, slope);
+                    o.write(leaky(a * v + b, slope));
                 }
-            });
-    }
-    y
+            })
+    };
+    // SAFETY: the planes of `y` pair up with those of `x`, of the same length, and every
+    // value of every plane is written.
+    unsafe { written_vec(x.len(), write) }
 }
 
 /// Fails unless the leaky ReLU `slope` is in [0, 1), where `max(u, slope·u)` is the leaky ReLU.
@@ -103,6 +110,59 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     x.contiguous()?.apply_op1(LeakyRelu(slope as f32))
 }
 
+/// tanh of any tensor. On the CPU in f32 one parallel pass forward (candle's runs on one
+/// thread) and one backward, `dy · (1 − y²)` (candle's takes four passes and a zero-filled
+/// buffer); the values are candle's.
+pub fn tanh(x: &Tensor) -> Result<Tensor> {
+    if !on_cpu_in_f32(&[x]) {
+        return x.tanh();
+    }
+    x.contiguous()?.apply_op1(Tanh)
+}
+
+/// Element-wise tanh; its backward pass is [`TanhGradient`].
+struct Tanh;
+
+impl CustomOp1 for Tanh {
+    fn name(&self) -> &'static str {
+        "aegan-tanh"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(storage, layout, self.name())?;
+        Ok((CpuStorage::F32(map_values(x, f32::tanh)), layout.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(y.apply_op2_no_bwd(&dy.contiguous()?, &TanhGradient)?))
+    }
+}
+
+/// (y, dy) → dx for a tanh whose output was y.
+struct TanhGradient;
+
+impl CustomOp2 for TanhGradient {
+    fn name(&self) -> &'static str {
+        "aegan-tanh-gradient"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let y = contiguous_f32(s1, l1, self.name())?;
+        let dy = contiguous_f32(s2, l2, self.name())?;
+        if l1.shape() != l2.shape() {
+            candle_core::bail!("{}: shapes {:?} and {:?}", self.name(), l1.dims(), l2.dims())
+        }
+        let dx = map_pairs(y, dy, |yv, g| g * (1.0 - yv * yv));
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
 /// `leaky_relu(x + bias)` for `x` of shape (B, C, …) and `bias` of shape (C,).
 pub fn bias_leaky_relu(x: &Tensor, bias: &Tensor, slope: f64) -> Result<Tensor> {
     check_slope(slope)?;
@@ -133,15 +193,38 @@ pub fn scale_shift_leaky_relu(x: &Tensor, scale: &Tensor, shift: &Tensor, slope:
 
 /// The input gradient `dy · (1 where y > 0, slope elsewhere)`.
 fn input_gradient(y: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
-    let mut dx = vec![0f32; y.len()];
-    dx.par_chunks_mut(CHUNK)
-        .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
-        .for_each(|(dx, (y, dy))| {
-            for ((d, &yv), &g) in dx.iter_mut().zip(y).zip(dy) {
-                *d = g * leaky_gain(yv, slope);
-            }
-        });
-    dx
+    map_pairs(y, dy, |yv, g| g * leaky_gain(yv, slope))
+}
+
+/// `f(v)` for every value `v` of `x`, in parallel chunks.
+fn map_values(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+    let write = |y: &mut [MaybeUninit<f32>]| {
+        y.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(y, x)| {
+                for (o, &v) in y.iter_mut().zip(x) {
+                    o.write(f(v));
+                }
+            })
+    };
+    // SAFETY: `y` and `x` have the same length and chunks, and every value is written.
+    unsafe { written_vec(x.len(), write) }
+}
+
+/// `f(a, b)` for every pair of values of `a` and `b` (of one length), in parallel chunks.
+fn map_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "element-wise map: lengths");
+    let write = |y: &mut [MaybeUninit<f32>]| {
+        y.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+            .for_each(|(y, (a, b))| {
+                for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
+                    o.write(f(u, v));
+                }
+            })
+    };
+    // SAFETY: `y`, `a` and `b` have the same length and chunks, and every value is written.
+    unsafe { written_vec(a.len(), write) }
 }
 
 /// Element-wise leaky ReLU; its backward pass is [`LeakyReluGradient`].
@@ -154,14 +237,7 @@ impl CustomOp1 for LeakyRelu {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(storage, layout, self.name())?;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK))
-            .for_each(|(y, x)| {
-                for (o, &v) in y.iter_mut().zip(x) {
-                    *o = leaky(v, self.0);
-                }
-            });
+        let y = map_values(x, |v| leaky(v, self.0));
         Ok((CpuStorage::F32(y), layout.shape().clone()))
     }
 
@@ -326,6 +402,22 @@ mod tests {
         };
         assert!(max_diff(&ours, &reference) < 1e-6, "forward");
         assert_same_gradients(&ours, &reference, &probe, &[&x, &scale, &shift], 1e-5, "");
+        Ok(())
+    }
+
+    #[test]
+    fn tanh_matches_candle_forward_and_gradient() -> Result<()> {
+        let mut rng = TrainRng::new(13);
+        let dev = Device::Cpu;
+        // Large enough values that tanh saturates, and a length over one parallel chunk.
+        let x = Var::from_tensor(&(rng.test_input((3, 2, 60, 50), &dev)? * 3.0)?)?;
+        let probe = rng.test_input((3, 2, 60, 50), &dev)?;
+        let ours = tanh(&x)?;
+        let reference = x.tanh()?;
+        assert!(max_diff(&ours, &reference) == 0.0, "forward: candle's values");
+        assert_same_gradients(&ours, &reference, &probe, &[&x], 1e-6, "tanh");
+        let generic = crate::ops::with_generic_ops(|| tanh(&x))?;
+        assert!(max_diff(&generic, &reference) == 0.0, "generic path");
         Ok(())
     }
 

@@ -16,6 +16,7 @@
 //! dx = (γ/σ) · (du − dβ/m − x̂·dγ/m)
 //! ```
 
+use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
@@ -23,6 +24,7 @@ use rayon::prelude::*;
 
 use super::activation::{check_slope, leaky_gain, per_channel_leaky};
 use super::channels::{channel_sum, expand_channels};
+use super::uninit::written_vec;
 use super::{contiguous_f32, on_cpu_in_f32};
 
 /// Batch norm over (batch, height, width) in training mode, then leaky ReLU with `slope`.
@@ -267,22 +269,26 @@ impl CustomOp3 for FusedBatchNormLeakyRelu {
                         .zip(&saved.inv_std)
                         .map(|(s, &inv)| s.1 * inv as f64)
                         .collect();
-                    let mut dx = vec![0f32; x.len()];
-                    dx.par_chunks_mut(plane).enumerate().for_each(|(p, out)| {
-                        let ch = p % c;
-                        let (mu, inv) = (saved.mean[ch], saved.inv_std[ch]);
-                        let k = gamma[ch] * inv;
-                        let mean_du = (d_beta[ch] / m) as f32;
-                        // x̂·dγ/m = (x − μ)·inv·dγ/m: fold inv into the constant.
-                        let per_x = (d_gamma[ch] / m) as f32 * inv;
-                        let r = p * plane..(p + 1) * plane;
-                        for (((o, &xv), &yv), &dyv) in
-                            out.iter_mut().zip(&x[r.clone()]).zip(&y[r.clone()]).zip(&dy[r])
-                        {
-                            let du = dyv * leaky_gain(yv, slope);
-                            *o = k * (du - mean_du - (xv - mu) * per_x);
-                        }
-                    });
+                    let write = |dx: &mut [MaybeUninit<f32>]| {
+                        dx.par_chunks_mut(plane).enumerate().for_each(|(p, out)| {
+                            let ch = p % c;
+                            let (mu, inv) = (saved.mean[ch], saved.inv_std[ch]);
+                            let k = gamma[ch] * inv;
+                            let mean_du = (d_beta[ch] / m) as f32;
+                            // x̂·dγ/m = (x − μ)·inv·dγ/m: fold inv into the constant.
+                            let per_x = (d_gamma[ch] / m) as f32 * inv;
+                            let r = p * plane..(p + 1) * plane;
+                            for (((o, &xv), &yv), &dyv) in
+                                out.iter_mut().zip(&x[r.clone()]).zip(&y[r.clone()]).zip(&dy[r])
+                            {
+                                let du = dyv * leaky_gain(yv, slope);
+                                o.write(k * (du - mean_du - (xv - mu) * per_x));
+                            }
+                        });
+                    };
+                    // SAFETY: each plane of `dx` is zipped with the plane of `x`, `y` and `dy`
+                    // of the same length (every tensor here has x's shape), and written whole.
+                    let dx = unsafe { written_vec(x.len(), write) };
                     Ok((dx, d_gamma, d_beta))
                 })
             })

@@ -18,10 +18,13 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::{contiguous_f32, on_cpu_in_f32};
 
-use super::gemm::{matmul, Mat};
+use std::mem::MaybeUninit;
+
+use super::gemm::{matmul, matmul_into, Mat};
 use super::im2col::{flip_weight, Geometry};
 use super::parallel::{each_image, sum_over_images};
 use super::subpixel::SubPixel;
+use super::uninit::{fill, written_vec};
 use super::upsample::{sum_blocks, upsample_into};
 
 /// A convolution: its geometry, its number of output channels, and whether its input is
@@ -123,12 +126,15 @@ impl ConvShape {
             return sub.forward(x, w, batch);
         }
         let (rows, cols, in_len) = (self.g.rows(), self.g.cols(), self.input_len());
-        let mut y = vec![0f32; batch * self.output_len()];
-        each_image(&mut y, batch, self.scratch_len(), |b, yb, scratch, par| {
-            let columns = self.columns(&x[b * in_len..(b + 1) * in_len], scratch);
-            matmul(yb, self.weight_mat(w), Mat::new(columns, rows, cols), false, par);
-        });
-        y
+        let write = |y: &mut [MaybeUninit<f32>]| {
+            each_image(y, batch, self.scratch_len(), |b, yb, scratch, par| {
+                let columns = self.columns(&x[b * in_len..(b + 1) * in_len], scratch);
+                matmul_into(yb, self.weight_mat(w), Mat::new(columns, rows, cols), par);
+            })
+        };
+        // SAFETY: `each_image` hands every image's share of `y` to the closure, which writes
+        // all of it (`matmul_into`).
+        unsafe { written_vec(batch * self.output_len(), write) }
     }
 
     /// `x_b = col2im(Wᵀ · y_b)` for every image (then summed over 2×2 blocks if the input was
@@ -139,7 +145,7 @@ impl ConvShape {
         }
         let g = self.g;
         let out_len = self.output_len();
-        let mut x = vec![0f32; batch * self.input_len()];
+        let x_len = batch * self.input_len();
         if let Some(flipped) = g
             .flipped(self.c_out)
             .filter(|_| !self.upsample && !g.is_identity())
@@ -147,34 +153,39 @@ impl ConvShape {
             // The flipped convolution of ∇y: a smaller column matrix and no scatter.
             let w_flipped = flip_weight(w, self.c_out, g.kernel_h * g.kernel_w);
             let w_flipped = Mat::new(&w_flipped, g.channels, flipped.rows());
-            each_image(&mut x, batch, flipped.rows() * g.cols(), |b, xb, cols, par| {
-                flipped.im2col(&y[b * out_len..(b + 1) * out_len], cols);
-                matmul(
-                    xb,
-                    w_flipped,
-                    Mat::new(cols, flipped.rows(), g.cols()),
-                    false,
-                    par,
-                );
-            });
-            return x;
+            let write = |x: &mut [MaybeUninit<f32>]| {
+                each_image(x, batch, flipped.rows() * g.cols(), |b, xb, cols, par| {
+                    flipped.im2col(&y[b * out_len..(b + 1) * out_len], cols);
+                    matmul_into(xb, w_flipped, Mat::new(cols, flipped.rows(), g.cols()), par);
+                })
+            };
+            // SAFETY: every image's share of `x` is written whole by `matmul_into`.
+            return unsafe { written_vec(x_len, write) };
         }
-        each_image(&mut x, batch, self.scratch_len(), |b, xb, scratch, par| {
-            let yb = Mat::new(&y[b * out_len..(b + 1) * out_len], self.c_out, g.cols());
-            let (up, cols) = self.split_scratch(scratch);
-            let image: &mut [f32] = if self.upsample { up } else { xb };
-            if g.is_identity() {
-                matmul(image, self.weight_mat(w).t(), yb, false, par);
-            } else {
-                matmul(cols, self.weight_mat(w).t(), yb, false, par);
-                image.fill(0.0);
-                g.col2im_add(cols, image);
-            }
-            if self.upsample {
-                sum_blocks(up, (g.channels, g.in_h / 2, g.in_w / 2), xb);
-            }
-        });
-        x
+        let write = |x: &mut [MaybeUninit<f32>]| {
+            each_image(x, batch, self.scratch_len(), |b, xb, scratch, par| {
+                let yb = Mat::new(&y[b * out_len..(b + 1) * out_len], self.c_out, g.cols());
+                let (up, cols) = self.split_scratch(scratch);
+                if self.upsample {
+                    if g.is_identity() {
+                        matmul(up, self.weight_mat(w).t(), yb, false, par);
+                    } else {
+                        matmul(cols, self.weight_mat(w).t(), yb, false, par);
+                        up.fill(0.0);
+                        g.col2im_add(cols, up);
+                    }
+                    sum_blocks(up, (g.channels, g.in_h / 2, g.in_w / 2), fill(xb, 0.0));
+                } else if g.is_identity() {
+                    matmul_into(xb, self.weight_mat(w).t(), yb, par);
+                } else {
+                    matmul(cols, self.weight_mat(w).t(), yb, false, par);
+                    g.col2im_add(cols, fill(xb, 0.0));
+                }
+            })
+        };
+        // SAFETY: every image's share of `x` is written whole: by `matmul_into`, or by `fill`
+        // before anything is added into it.
+        unsafe { written_vec(x_len, write) }
     }
 
     /// `∇W = Σ_b ∇y_b · columns(x_b)ᵀ`, summed as its transpose `Σ_b columns(x_b) · ∇y_bᵀ`

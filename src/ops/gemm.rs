@@ -1,6 +1,10 @@
 //! A safe f32 matrix product on slices, over the `gemm` crate (the one candle uses).
 
+use std::mem::MaybeUninit;
+
 pub(crate) use ::gemm::Parallelism;
+
+use super::uninit::assume_written;
 
 /// A row-major matrix in a slice, read as itself or as its transpose.
 #[derive(Debug, Clone, Copy)]
@@ -54,16 +58,50 @@ impl<'a> Mat<'a> {
 /// `dst = lhs · rhs`, or `dst += lhs · rhs` when `accumulate`; `dst` is row-major with as many
 /// rows as `lhs` and as many columns as `rhs`.
 pub(crate) fn matmul(dst: &mut [f32], lhs: Mat, rhs: Mat, accumulate: bool, parallelism: Parallelism) {
+    // SAFETY: `dst` holds `dst.len()` initialised values, which the product may read.
+    unsafe { product(dst.as_mut_ptr(), dst.len(), lhs, rhs, accumulate, parallelism) }
+}
+
+/// `dst = lhs · rhs` into memory that need not hold values yet (every element is written, none
+/// read); returns `dst` as values.
+pub(crate) fn matmul_into<'a>(
+    dst: &'a mut [MaybeUninit<f32>],
+    lhs: Mat,
+    rhs: Mat,
+    parallelism: Parallelism,
+) -> &'a mut [f32] {
+    // SAFETY: `dst` is `dst.len()` writable values; without `accumulate` none is read.
+    unsafe { product(dst.as_mut_ptr().cast(), dst.len(), lhs, rhs, false, parallelism) };
+    // SAFETY: `product` checked that `dst` is exactly the m×n destination and wrote every
+    // element of it (gemm writes `lhs · rhs` without reading the destination when told not
+    // to read it, and the k = 0 case writes zeros).
+    unsafe { assume_written(dst) }
+}
+
+/// The product of [`matmul`] and [`matmul_into`] into `dst_len` values at `dst`.
+///
+/// # Safety
+/// `dst` must be valid for writes of `dst_len` values, not alias `lhs` or `rhs`, and hold
+/// initialised values when `accumulate`.
+unsafe fn product(
+    dst: *mut f32,
+    dst_len: usize,
+    lhs: Mat,
+    rhs: Mat,
+    accumulate: bool,
+    parallelism: Parallelism,
+) {
     let (m, k) = lhs.shape();
     let (k2, n) = rhs.shape();
     assert_eq!(k, k2, "matmul: inner dimensions {k} and {k2}");
-    assert_eq!(dst.len(), m * n, "matmul: destination of {m}×{n}");
+    assert_eq!(dst_len, m * n, "matmul: destination of {m}×{n}");
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         if !accumulate {
-            dst.fill(0.0);
+            // SAFETY: `dst` is valid for `dst_len` writes (the caller's contract).
+            unsafe { std::ptr::write_bytes(dst, 0, dst_len) };
         }
         return;
     }
@@ -71,14 +109,14 @@ pub(crate) fn matmul(dst: &mut [f32], lhs: Mat, rhs: Mat, accumulate: bool, para
     let (rhs_cs, rhs_rs) = rhs.strides();
     // SAFETY: the shapes were checked against the slice lengths above, so every index the
     // product reads (row·rs + col·cs below the shape) lies inside `lhs.data`/`rhs.data`, and
-    // every index it writes lies inside `dst`, which is borrowed mutably and so aliases
-    // neither input.
+    // every index it writes lies inside the m×n destination, which the caller guarantees is
+    // writable and aliases neither input; it reads the destination only when `accumulate`.
     unsafe {
         ::gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
@@ -140,6 +178,39 @@ mod tests {
             matmul(&mut dst, lhs, rhs, true, Parallelism::Rayon(2));
             for (d, e) in dst.iter().zip(&expected) {
                 assert!((d - 2.0 * e).abs() < 1e-5);
+            }
+            // A destination full of NaN is overwritten, never read.
+            let mut fresh = vec![MaybeUninit::new(f32::NAN); m * n];
+            let written = matmul_into(&mut fresh, lhs, rhs, Parallelism::None);
+            for (d, e) in written.iter().zip(&expected) {
+                assert!((d - e).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn every_product_path_overwrites_a_destination_it_never_reads() {
+        // gemm takes different paths for a vector times a matrix, an inner dimension of 1–2
+        // or 0, small destinations and large ones: each must write every element of a
+        // destination full of NaN without reading it.
+        for (m, k, n) in [
+            (1, 9, 7),
+            (7, 9, 1),
+            (6, 2, 5),
+            (4, 0, 3),
+            (5, 7, 3),
+            (40, 33, 70),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.91).cos()).collect();
+            let expected = naive(&a, (m, k), &b, n);
+            let bt = transpose(&b, k, n);
+            for rhs in [Mat::new(&b, k, n), Mat::new(&bt, n, k).t()] {
+                let mut fresh = vec![MaybeUninit::new(f32::NAN); m * n];
+                let written = matmul_into(&mut fresh, Mat::new(&a, m, k), rhs, Parallelism::None);
+                for (d, e) in written.iter().zip(&expected) {
+                    assert!((d - e).abs() < 1e-4, "{m}×{k}×{n}: {d} against {e}");
+                }
             }
         }
     }

@@ -17,7 +17,8 @@
 //!   instead of 64 at 4×4).
 //! - [`conv_transpose2d`]: the same kernels in the other order.
 //! - [`batch_norm_leaky_relu`] (training), [`scale_shift_leaky_relu`] (evaluation),
-//!   [`bias_leaky_relu`] and [`leaky_relu`]: one vectorised pass forward and one backward.
+//!   [`bias_leaky_relu`], [`leaky_relu`] and [`tanh`]: one vectorised pass forward and one
+//!   backward.
 //! - [`add_scaled_noise`]: G's per-pixel noise, scaled per channel, in one pass each way.
 //!
 //! Every kernel is tested against candle's own operations (forward and gradients, ≤ 1e-4).
@@ -42,9 +43,10 @@ mod resample;
 mod scratch;
 mod subpixel;
 mod tap_gather;
+mod uninit;
 mod upsample;
 
-pub use activation::{bias_leaky_relu, leaky_relu, scale_shift_leaky_relu};
+pub use activation::{bias_leaky_relu, leaky_relu, scale_shift_leaky_relu, tanh};
 pub use batch_norm::batch_norm_leaky_relu;
 pub use conv::{conv2d, conv2d_rect, conv_transpose2d, upsample2x_conv2d};
 pub use noise::add_scaled_noise;

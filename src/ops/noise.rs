@@ -6,10 +6,13 @@
 //! at 32×32 about a seventh of a training step. Fused, the forward reads x once, and the
 //! backward passes the output gradient through as x's and reduces it once for the weight's.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::tap_gather::channel_major;
+use super::uninit::written_vec;
 use super::{contiguous_f32, on_cpu_in_f32};
 
 /// `x` (B, C, H, W) plus `weight` (C values, any shape) times `noise` (B, 1, H, W), broadcast
@@ -60,8 +63,10 @@ impl CustomOp3 for AddScaledNoise {
         let noise = contiguous_f32(s3, l3, self.name())?;
         let channels = weight.len();
         let plane = l1.dims()[2..].iter().product::<usize>();
-        let mut y = vec![0f32; x.len()];
-        if plane > 0 {
+        if plane == 0 {
+            return Ok((CpuStorage::F32(Vec::new()), l1.shape().clone()));
+        }
+        let write = |y: &mut [MaybeUninit<f32>]| {
             y.par_chunks_mut(plane)
                 .zip(x.par_chunks(plane))
                 .enumerate()
@@ -70,10 +75,13 @@ impl CustomOp3 for AddScaledNoise {
                     let n = &noise[sample * plane..(sample + 1) * plane];
                     let w = weight[channel];
                     for ((o, &v), &e) in y.iter_mut().zip(x).zip(n) {
-                        *o = v + w * e;
+                        o.write(v + w * e);
                     }
-                });
-        }
+                })
+        };
+        // SAFETY: each plane of `y` is zipped with the plane of `x` and the sample's noise
+        // plane, both of its length, and written whole.
+        let y = unsafe { written_vec(x.len(), write) };
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 

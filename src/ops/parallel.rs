@@ -55,12 +55,12 @@ pub(crate) fn sum_over_images(
 /// Calls `f(b, out_b, scratch, parallelism)` for every image `b` of `batch` laid out in
 /// `out`, with the thread's scratch buffer of `scratch_len` (contents unspecified): images in
 /// parallel when there are at least as many as threads, otherwise one after another with a
-/// parallel product.
-pub(crate) fn each_image(
-    out: &mut [f32],
+/// parallel product. `out` holds values (`f32`) or memory for them (`MaybeUninit<f32>`).
+pub(crate) fn each_image<T: Send>(
+    out: &mut [T],
     batch: usize,
     scratch_len: usize,
-    f: impl Fn(usize, &mut [f32], &mut [f32], Parallelism) + Sync,
+    f: impl Fn(usize, &mut [T], &mut [f32], Parallelism) + Sync,
 ) {
     if batch == 0 || out.is_empty() {
         return;

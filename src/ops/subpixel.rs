@@ -11,12 +11,15 @@
 //! of 4·16 = 64. The column matrices shrink likewise. The result is the same function (up to
 //! the order of floating-point sums).
 
-use super::parallel::{each_image, sum_over_images};
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
-use super::gemm::{matmul, Mat, Parallelism};
+use super::gemm::{matmul, matmul_into, Mat, Parallelism};
 use super::im2col::{flip_weight, Geometry};
+use super::parallel::{each_image, sum_over_images};
 use super::scratch::with_scratch;
+use super::uninit::written_vec;
 
 /// An upsample-×2 + k×k convolution (stride 1, ⌊(k − 1)/2⌋ zeros above and left, the rest
 /// below and right, so the size is kept) of
@@ -135,14 +138,14 @@ impl SubPixel {
     }
 
     /// `phase` (C_out × h × w) written into output phase (a, b) of `image` (C_out × 2h × 2w).
-    fn scatter_phase(&self, phase: &[f32], (a, b): (usize, usize), image: &mut [f32]) {
+    fn scatter_phase(&self, phase: &[f32], (a, b): (usize, usize), image: &mut [MaybeUninit<f32>]) {
         let w2 = 2 * self.w;
         for (src, dst) in phase
             .chunks_exact(self.w)
             .zip(image.chunks_exact_mut(w2).skip(a).step_by(2))
         {
             for (d, s) in dst[b..].iter_mut().step_by(2).zip(src) {
-                *d = *s;
+                d.write(*s);
             }
         }
     }
@@ -170,42 +173,40 @@ impl SubPixel {
         let phase_w = self.phase_weights(weight);
         let (n, in_len) = (self.plane(), self.c_in * self.plane());
         let cols_len = self.c_in * self.max_taps() * n;
-        let mut y = vec![0f32; batch * self.c_out * 4 * n];
-        if batch < rayon::current_num_threads() {
-            // Too few images to share out: the four phases of each image in parallel instead.
-            for (img, yb) in y.chunks_exact_mut(self.c_out * 4 * n).enumerate() {
-                let xb = &x[img * in_len..(img + 1) * in_len];
-                let phases: Vec<Vec<f32>> = Self::PHASES
-                    .par_iter()
-                    .zip(&phase_w)
-                    .map(|(&phase, wp)| {
-                        let mut out = vec![0f32; self.c_out * n];
-                        with_scratch(cols_len, |cols| {
-                            self.phase_forward(phase, wp, xb, cols, &mut out, Parallelism::None)
-                        });
-                        out
-                    })
-                    .collect();
-                for (&phase, out) in Self::PHASES.iter().zip(&phases) {
-                    self.scatter_phase(out, phase, yb);
+        let write = |y: &mut [MaybeUninit<f32>]| {
+            if batch < rayon::current_num_threads() {
+                // Too few images to share out: the four phases of each image in parallel instead.
+                for (img, yb) in y.chunks_exact_mut(self.c_out * 4 * n).enumerate() {
+                    let xb = &x[img * in_len..(img + 1) * in_len];
+                    let phases: Vec<Vec<f32>> = Self::PHASES
+                        .par_iter()
+                        .zip(&phase_w)
+                        .map(|(&phase, wp)| {
+                            let mut out = vec![0f32; self.c_out * n];
+                            with_scratch(cols_len, |cols| {
+                                self.phase_forward(phase, wp, xb, cols, &mut out, Parallelism::None)
+                            });
+                            out
+                        })
+                        .collect();
+                    for (&phase, out) in Self::PHASES.iter().zip(&phases) {
+                        self.scatter_phase(out, phase, yb);
+                    }
                 }
+                return;
             }
-            return y;
-        }
-        each_image(
-            &mut y,
-            batch,
-            cols_len + self.c_out * n,
-            |img, yb, scratch, par| {
+            each_image(y, batch, cols_len + self.c_out * n, |img, yb, scratch, par| {
                 let (cols, out) = scratch.split_at_mut(cols_len);
                 let xb = &x[img * in_len..(img + 1) * in_len];
                 for (&phase, wp) in Self::PHASES.iter().zip(&phase_w) {
                     self.phase_forward(phase, wp, xb, cols, out, par);
                     self.scatter_phase(out, phase, yb);
                 }
-            },
-        );
-        y
+            });
+        };
+        // SAFETY: every image of `y` (C_out planes of 2h × 2w) receives its four phases, which
+        // between them write every pixel of every plane.
+        unsafe { written_vec(batch * self.c_out * 4 * n, write) }
     }
 
     /// The input gradient for output gradients `grad_y` (B × C_out × 2h × 2w): per phase,
@@ -224,24 +225,29 @@ impl SubPixel {
             .collect();
         let (n, out_len) = (self.plane(), self.c_out * 4 * self.plane());
         let cols_len = self.c_out * self.max_taps() * n;
-        let mut gx = vec![0f32; batch * self.c_in * n];
-        each_image(
-            &mut gx,
-            batch,
-            cols_len + self.c_out * n,
-            |img, gxb, scratch, par| {
+        let write = |gx: &mut [MaybeUninit<f32>]| {
+            each_image(gx, batch, cols_len + self.c_out * n, |img, gxb, scratch, par| {
                 let (cols, gy_phase) = scratch.split_at_mut(cols_len);
                 let gyb = &grad_y[img * out_len..(img + 1) * out_len];
-                for (i, (&phase, (g, wf))) in Self::PHASES.iter().zip(&flipped).enumerate() {
+                // The first phase's product writes the image's gradient, the others add to it.
+                let mut unwritten = Some(gxb);
+                let mut written: &mut [f32] = &mut [];
+                for (&phase, (g, wf)) in Self::PHASES.iter().zip(&flipped) {
                     let rows = g.rows();
                     self.gather_phase(gyb, phase, gy_phase);
                     g.im2col(gy_phase, &mut cols[..rows * n]);
                     let wf = Mat::new(wf, self.c_in, rows);
-                    matmul(gxb, wf, Mat::new(&cols[..rows * n], rows, n), i > 0, par);
+                    let columns = Mat::new(&cols[..rows * n], rows, n);
+                    match unwritten.take() {
+                        Some(gxb) => written = matmul_into(gxb, wf, columns, par),
+                        None => matmul(written, wf, columns, true, par),
+                    }
                 }
-            },
-        );
-        gx
+            })
+        };
+        // SAFETY: every image's share of `gx` is written whole by the first phase's
+        // `matmul_into`.
+        unsafe { written_vec(batch * self.c_in * n, write) }
     }
 
     /// The weight gradient (C_out × C·k·k) for inputs `x` and output gradients `grad_y`.
