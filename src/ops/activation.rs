@@ -120,7 +120,7 @@ pub fn tanh(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(Tanh)
 }
 
-/// Element-wise tanh; its backward pass is [`TanhGradient`].
+/// Element-wise tanh; its backward pass is [`OutputGradient`].
 struct Tanh;
 
 impl CustomOp1 for Tanh {
@@ -134,32 +134,9 @@ impl CustomOp1 for Tanh {
     }
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(y.apply_op2_no_bwd(&dy.contiguous()?, &TanhGradient)?))
-    }
-}
-
-/// (y, dy) → dx for a tanh whose output was y.
-struct TanhGradient;
-
-impl CustomOp2 for TanhGradient {
-    fn name(&self) -> &'static str {
-        "aegan-tanh-gradient"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let y = contiguous_f32(s1, l1, self.name())?;
-        let dy = contiguous_f32(s2, l2, self.name())?;
-        if l1.shape() != l2.shape() {
-            candle_core::bail!("{}: shapes {:?} and {:?}", self.name(), l1.dims(), l2.dims())
-        }
-        let dx = map_pairs(y, dy, |yv, g| g * (1.0 - yv * yv));
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        Ok(Some(
+            y.apply_op2_no_bwd(&dy.contiguous()?, &OutputGradient::Tanh)?,
+        ))
     }
 }
 
@@ -189,11 +166,6 @@ pub fn scale_shift_leaky_relu(x: &Tensor, scale: &Tensor, shift: &Tensor, slope:
         &shift.contiguous()?,
         ScaleShiftLeakyRelu(slope as f32),
     )
-}
-
-/// The input gradient `dy · (1 where y > 0, slope elsewhere)`.
-fn input_gradient(y: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
-    map_pairs(y, dy, |yv, g| g * leaky_gain(yv, slope))
 }
 
 /// `f(v)` for every value `v` of `x`, in parallel chunks.
@@ -227,7 +199,7 @@ fn map_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f3
     unsafe { written_vec(a.len(), write) }
 }
 
-/// Element-wise leaky ReLU; its backward pass is [`LeakyReluGradient`].
+/// Element-wise leaky ReLU; its backward pass is [`OutputGradient`].
 struct LeakyRelu(f32);
 
 impl CustomOp1 for LeakyRelu {
@@ -243,16 +215,25 @@ impl CustomOp1 for LeakyRelu {
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
         let dy = dy.contiguous()?;
-        Ok(Some(y.apply_op2_no_bwd(&dy, &LeakyReluGradient(self.0))?))
+        Ok(Some(y.apply_op2_no_bwd(&dy, &OutputGradient::Leaky(self.0))?))
     }
 }
 
-/// (y, dy) → dx for a leaky ReLU whose output was y.
-struct LeakyReluGradient(f32);
+/// (y, dy) → dx for an activation whose gradient follows from its output y.
+#[derive(Debug, Clone, Copy)]
+enum OutputGradient {
+    /// A leaky ReLU of this slope: `dy · (1 where y > 0, slope elsewhere)`.
+    Leaky(f32),
+    /// tanh: `dy · (1 − y²)`.
+    Tanh,
+}
 
-impl CustomOp2 for LeakyReluGradient {
+impl CustomOp2 for OutputGradient {
     fn name(&self) -> &'static str {
-        "aegan-leaky-relu-gradient"
+        match self {
+            OutputGradient::Leaky(_) => "aegan-leaky-relu-gradient",
+            OutputGradient::Tanh => "aegan-tanh-gradient",
+        }
     }
 
     fn cpu_fwd(
@@ -267,7 +248,11 @@ impl CustomOp2 for LeakyReluGradient {
         if l1.shape() != l2.shape() {
             candle_core::bail!("{}: shapes {:?} and {:?}", self.name(), l1.dims(), l2.dims())
         }
-        Ok((CpuStorage::F32(input_gradient(y, dy, self.0)), l1.shape().clone()))
+        let dx = match *self {
+            OutputGradient::Leaky(slope) => map_pairs(y, dy, |yv, g| g * leaky_gain(yv, slope)),
+            OutputGradient::Tanh => map_pairs(y, dy, |yv, g| g * (1.0 - yv * yv)),
+        };
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }
 
@@ -302,7 +287,7 @@ impl CustomOp2 for BiasLeakyRelu {
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let dy = dy.contiguous()?;
-        let dx = y.apply_op2_no_bwd(&dy, &LeakyReluGradient(self.0))?;
+        let dx = y.apply_op2_no_bwd(&dy, &OutputGradient::Leaky(self.0))?;
         let d_bias = channel_sums(&dx)?;
         Ok((Some(dx), Some(d_bias)))
     }
@@ -344,7 +329,7 @@ impl CustomOp3 for ScaleShiftLeakyRelu {
         y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let du = y.apply_op2_no_bwd(&dy.contiguous()?, &LeakyReluGradient(self.0))?;
+        let du = y.apply_op2_no_bwd(&dy.contiguous()?, &OutputGradient::Leaky(self.0))?;
         let dx = du.broadcast_mul(&per_channel_view(scale, x)?)?;
         let d_scale = channel_sums(&(&du * x)?)?;
         let d_shift = channel_sums(&du)?;
