@@ -174,7 +174,7 @@ impl ConvShape {
                         up.fill(0.0);
                         g.col2im_add(cols, up);
                     }
-                    sum_blocks(up, (g.channels, g.in_h / 2, g.in_w / 2), fill(xb, 0.0));
+                    sum_blocks(up, (g.channels, g.in_h / 2, g.in_w / 2), xb);
                 } else if g.is_identity() {
                     matmul_into(xb, self.weight_mat(w).t(), yb, par);
                 } else {
@@ -183,8 +183,8 @@ impl ConvShape {
                 }
             })
         };
-        // SAFETY: every image's share of `x` is written whole: by `matmul_into`, or by `fill`
-        // before anything is added into it.
+        // SAFETY: every image's share of `x` is written whole: by `sum_blocks`, by
+        // `matmul_into`, or by `fill` before anything is added into it.
         unsafe { written_vec(x_len, write) }
     }
 

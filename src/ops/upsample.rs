@@ -2,7 +2,11 @@
 //! image in a slice (for the fused upsample + convolution), bilinear, and the pixel shuffle
 //! of a sub-pixel convolution.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{Result, Tensor};
+
+use super::uninit::assume_written;
 
 /// Nearest-neighbour ×2 upsampling of (B, C, H, W) by broadcasting. Its gradient is the sum
 /// over each 2×2 block, which candle's `upsample_nearest2d` backward gets wrong when its input
@@ -64,9 +68,14 @@ pub(crate) fn upsample_into(image: &[f32], (planes, h, w): (usize, usize, usize)
     }
 }
 
-/// The adjoint of [`upsample_into`]: `out` (planes of `h`×`w`) gets the sum of every 2×2 block
-/// of `up` (planes of 2h×2w).
-pub(crate) fn sum_blocks(up: &[f32], (planes, h, w): (usize, usize, usize), out: &mut [f32]) {
+/// The adjoint of [`upsample_into`]: `out` (planes of `h`×`w`, memory that need not hold
+/// values yet) gets the sum of every 2×2 block of `up` (planes of 2h×2w); returns `out` as
+/// values.
+pub(crate) fn sum_blocks<'a>(
+    up: &[f32],
+    (planes, h, w): (usize, usize, usize),
+    out: &'a mut [MaybeUninit<f32>],
+) -> &'a mut [f32] {
     assert_eq!(out.len(), planes * h * w, "block sum: output length");
     assert_eq!(up.len(), 4 * out.len(), "block sum: input length");
     for (dst_row, src_rows) in out.chunks_exact_mut(w).zip(up.chunks_exact(4 * w)) {
@@ -76,9 +85,13 @@ pub(crate) fn sum_blocks(up: &[f32], (planes, h, w): (usize, usize, usize), out:
             .zip(top.chunks_exact(2))
             .zip(bottom.chunks_exact(2))
         {
-            *d = t[0] + t[1] + b[0] + b[1];
+            d.write(t[0] + t[1] + b[0] + b[1]);
         }
     }
+    // SAFETY: `out` is `h` rows of `w` per plane and `up` 4·w values per output row (both
+    // lengths asserted above), so every row of `out` meets its two input rows and each of its
+    // `w` values is written from one 2×2 block.
+    unsafe { assume_written(out) }
 }
 
 #[cfg(test)]
@@ -153,10 +166,10 @@ mod tests {
         let g: Vec<f32> = (0..4 * x.len()).map(|i| (i as f32 * 1.3).cos()).collect();
         let mut up = vec![0f32; g.len()];
         upsample_into(&x, (planes, h, w), &mut up);
-        let mut summed = vec![0f32; x.len()];
-        sum_blocks(&g, (planes, h, w), &mut summed);
+        let mut summed = vec![MaybeUninit::new(f32::NAN); x.len()];
+        let summed = sum_blocks(&g, (planes, h, w), &mut summed);
         let lhs: f32 = up.iter().zip(&g).map(|(a, b)| a * b).sum();
-        let rhs: f32 = x.iter().zip(&summed).map(|(a, b)| a * b).sum();
+        let rhs: f32 = x.iter().zip(summed.iter()).map(|(a, b)| a * b).sum();
         assert!((lhs - rhs).abs() < 1e-4, "{lhs} vs {rhs}");
     }
 
