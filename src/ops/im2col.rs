@@ -106,6 +106,16 @@ impl Geometry {
             return;
         }
         let (kh, kw, n, plane) = (self.kernel_h, self.kernel_w, self.cols(), self.in_h * self.in_w);
+        if n <= TABLE_MAX_COLS {
+            let table = self.source_table();
+            for (c, channel_rows) in cols.chunks_exact_mut(table.len()).enumerate() {
+                let src = &image[c * plane..(c + 1) * plane];
+                for (dst, &i) in channel_rows.iter_mut().zip(&table) {
+                    *dst = src.get(i as usize).copied().unwrap_or(0.0);
+                }
+            }
+            return;
+        }
         let out = (self.out_h, self.out_w);
         let access = self.access();
         let mut phases = match access {
@@ -136,6 +146,31 @@ impl Geometry {
                 }
             }
         }
+    }
+
+    /// For every tap (ky, kx) and output pixel (oy, ox), in the column matrix's order, the
+    /// index in its channel's plane of the input pixel it reads, or [`PADDING`].
+    fn source_table(&self) -> Vec<u32> {
+        let mut table = Vec::with_capacity(self.kernel_h * self.kernel_w * self.cols());
+        for ky in 0..self.kernel_h {
+            let (oy_lo, oy_hi) = self.valid_rows(ky);
+            for kx in 0..self.kernel_w {
+                let (ox_lo, ox_hi) = self.valid_columns(kx);
+                for oy in 0..self.out_h {
+                    for ox in 0..self.out_w {
+                        let inside = (oy_lo..oy_hi).contains(&oy) && (ox_lo..ox_hi).contains(&ox);
+                        table.push(if inside {
+                            let iy = oy * self.stride + ky - self.pad_top;
+                            let ix = ox * self.stride + kx - self.pad_left;
+                            (iy * self.in_w + ix) as u32
+                        } else {
+                            PADDING
+                        });
+                    }
+                }
+            }
+        }
+        table
     }
 
     /// One row of the column matrix for any geometry, one output row at a time.
@@ -185,6 +220,20 @@ impl Geometry {
         assert_eq!(image.len(), self.image_len(), "col2im: image length");
         assert_eq!(cols.len(), self.rows() * self.cols(), "col2im: column length");
         let (kh, kw, n, plane) = (self.kernel_h, self.kernel_w, self.cols(), self.in_h * self.in_w);
+        if n <= TABLE_MAX_COLS {
+            // Each pixel receives its taps in the same order as on the other paths, so the
+            // sums are the same to the last bit.
+            let table = self.source_table();
+            for (c, channel_rows) in cols.chunks_exact(table.len()).enumerate() {
+                let dst = &mut image[c * plane..(c + 1) * plane];
+                for (&v, &i) in channel_rows.iter().zip(&table) {
+                    if let Some(d) = dst.get_mut(i as usize) {
+                        *d += v;
+                    }
+                }
+            }
+            return;
+        }
         let out = (self.out_h, self.out_w);
         match self.access() {
             Access::Shifted => {
@@ -276,6 +325,14 @@ pub(crate) fn flip_weight(weight: &[f32], c_out: usize, taps: usize) -> Vec<f32>
     }
     flipped
 }
+
+/// Column matrices of at most this many columns (output pixels) are read and written through
+/// a table of source pixels ([`Geometry::source_table`]): on E's and Dx's last planes (8×8 and
+/// 4×4) the shifted copies spent most of their time on per-row bookkeeping, not on copying.
+const TABLE_MAX_COLS: usize = 64;
+
+/// A [`Geometry::source_table`] entry that reads padding (zero); beyond every plane.
+const PADDING: u32 = u32::MAX;
 
 /// How [`Geometry::im2col`] reads the image (see [`Geometry::access`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,29 +452,91 @@ fn add_phases(phases: &[f32], width: usize, plane: &mut [f32]) {
 mod tests {
     use super::*;
 
+    use rand::{Rng, SeedableRng};
+
+    /// (kernel, stride, padding before, padding after, height, width): every access kind
+    /// ([`Access`]), each on planes below and above [`TABLE_MAX_COLS`] output pixels.
+    const GEOMETRIES: [(usize, usize, usize, usize, usize, usize); 10] = [
+        (3, 1, 1, 1, 5, 6),
+        (3, 1, 1, 1, 12, 11),
+        (3, 2, 1, 0, 8, 8),
+        (3, 2, 1, 0, 20, 18),
+        (4, 2, 1, 2, 7, 6),
+        (4, 2, 1, 2, 19, 17),
+        (1, 1, 0, 0, 3, 3),
+        (1, 1, 0, 0, 9, 9),
+        (5, 2, 2, 2, 6, 9),
+        (5, 2, 2, 2, 16, 17),
+    ];
+
+    fn geometry(
+        (kernel, stride, pad_before, pad_after, h, w): (usize, usize, usize, usize, usize, usize),
+    ) -> Geometry {
+        Geometry {
+            channels: 2,
+            in_h: h,
+            in_w: w,
+            kernel_h: kernel,
+            kernel_w: kernel,
+            stride,
+            pad_top: pad_before,
+            pad_left: pad_before,
+            out_h: (h + pad_before + pad_after - kernel) / stride + 1,
+            out_w: (w + pad_before + pad_after - kernel) / stride + 1,
+        }
+    }
+
+    /// Both sides of the table's threshold, and every access kind, are exercised.
+    #[test]
+    fn the_geometries_cover_the_table_and_every_plane_access() {
+        let all: Vec<Geometry> = GEOMETRIES.into_iter().map(geometry).collect();
+        for access in [Access::Shifted, Access::Phases, Access::Gathered] {
+            let of_kind = || all.iter().filter(move |g| g.access() == access);
+            assert!(
+                of_kind().any(|g| g.cols() <= TABLE_MAX_COLS),
+                "{access:?} by table"
+            );
+            assert!(
+                of_kind().any(|g| g.cols() > TABLE_MAX_COLS),
+                "{access:?} by planes"
+            );
+        }
+    }
+
+    /// Every entry of the column matrix is the input pixel its definition names, or zero on
+    /// padding: `cols[(c·kh + ky)·kw + kx][oy·out_w + ox] = x[c][oy·s + ky − p][ox·s + kx − p]`.
+    #[test]
+    fn im2col_reads_the_pixel_each_entry_names() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for g in GEOMETRIES.into_iter().map(geometry) {
+            let x: Vec<f32> = (0..g.image_len()).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let mut cols = vec![f32::NAN; g.rows() * g.cols()];
+            g.im2col(&x, &mut cols);
+            for c in 0..g.channels {
+                for (ky, kx) in (0..g.kernel_h).flat_map(|ky| (0..g.kernel_w).map(move |kx| (ky, kx))) {
+                    for (oy, ox) in (0..g.out_h).flat_map(|oy| (0..g.out_w).map(move |ox| (oy, ox))) {
+                        let iy = (oy * g.stride + ky) as isize - g.pad_top as isize;
+                        let ix = (ox * g.stride + kx) as isize - g.pad_left as isize;
+                        let inside = (0..g.in_h as isize).contains(&iy) && (0..g.in_w as isize).contains(&ix);
+                        let want = if inside {
+                            x[(c * g.in_h + iy as usize) * g.in_w + ix as usize]
+                        } else {
+                            0.0
+                        };
+                        let row = (c * g.kernel_h + ky) * g.kernel_w + kx;
+                        assert_eq!(cols[row * g.cols() + oy * g.out_w + ox], want, "{g:?}");
+                    }
+                }
+            }
+        }
+    }
+
     /// ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for every geometry: col2im is im2col's adjoint.
     #[test]
     fn col2im_is_the_adjoint_of_im2col() {
-        use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        for (kernel, stride, pad_before, pad_after, h, w) in [
-            (3, 1, 1, 1, 5, 6),
-            (4, 2, 1, 2, 7, 6),
-            (1, 1, 0, 0, 3, 3),
-            (5, 2, 2, 2, 6, 9),
-        ] {
-            let g = Geometry {
-                channels: 2,
-                in_h: h,
-                in_w: w,
-                kernel_h: kernel,
-                kernel_w: kernel,
-                stride,
-                pad_top: pad_before,
-                pad_left: pad_before,
-                out_h: (h + pad_before + pad_after - kernel) / stride + 1,
-                out_w: (w + pad_before + pad_after - kernel) / stride + 1,
-            };
+        for g in GEOMETRIES.into_iter().map(geometry) {
+            let (kernel, stride) = (g.kernel_h, g.stride);
             let x: Vec<f32> = (0..g.image_len()).map(|_| rng.random_range(-1.0..1.0)).collect();
             let c: Vec<f32> = (0..g.rows() * g.cols())
                 .map(|_| rng.random_range(-1.0..1.0))
