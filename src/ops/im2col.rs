@@ -381,8 +381,8 @@ fn shifted_copy(src: &[f32], (h, w): (usize, usize), (dy, dx): (isize, isize), d
 
 /// Zeroes a slice that is almost always one or two entries long (the columns a kernel tap
 /// shifts past the edge) with plain stores: `fill` becomes a call to `memset` per slice, and
-/// for the small planes of E and Dx those calls on one- or two-entry slices were several
-/// percent of a training step.
+/// such calls on one- or two-entry slices were several percent of a training step when E's and
+/// Dx's small planes still took this path (they now go through the source table).
 #[inline(always)]
 fn zero_few(values: &mut [f32]) {
     match values {
