@@ -16,6 +16,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 fn bench_forward(c: &mut Criterion) {
     aegan::keep_freed_memory();
+    aegan::serial_candle_elementwise();
     let device = common::bench_device();
     for (name, size) in [("lean", 32), ("author", 32), ("lean", 64)] {
         let config = AeganConfig::preset(name, size).expect("known preset");

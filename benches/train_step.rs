@@ -23,6 +23,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Samplin
 
 fn bench_train_step(c: &mut Criterion) {
     aegan::keep_freed_memory();
+    aegan::serial_candle_elementwise();
     let device = common::bench_device();
     let mut group = c.benchmark_group("train_step");
     group.sample_size(10);

@@ -92,6 +92,7 @@ pub mod quiz;
 pub mod rng;
 pub mod run_folder;
 pub mod run_lock;
+mod threads;
 mod trainer;
 pub mod training_loop;
 pub mod viz;
@@ -103,6 +104,7 @@ pub use error::{AeganError, Result};
 pub use host::host_reads;
 pub use model::{Interpolation, Model};
 pub use nets::{Encoder, Generator, ImageDiscriminator, LatentDiscriminator, NetworkKind, Networks};
+pub use threads::{serial_candle_elementwise, CANDLE_POOL_VARIABLE};
 pub use trainer::{AeganTrainer, StepLosses};
 pub use training_loop::{LoopOptions, LoopSummary, TrainingLoop};
 

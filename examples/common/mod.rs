@@ -238,6 +238,8 @@ impl Start {
 /// read hears about the data first, whatever the output folder holds.
 pub fn start(args: &TrainArgs, default_out: &str, default_preset: &str) -> aegan::Result<(Start, Device)> {
     args.validate()?;
+    // Before the first candle operation: candle sizes its elementwise pool once.
+    aegan::serial_candle_elementwise();
     let device = aegan::select_device(args.device.parse::<DeviceChoice>()?)?;
     let out = args.out_dir(default_out);
     if args.resume {
