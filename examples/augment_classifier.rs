@@ -51,6 +51,8 @@ fn main() {
 }
 
 fn run(args: Args) -> aegan::Result<()> {
+    // Before the first candle operation: candle sizes its elementwise pool once.
+    aegan::serial_candle_elementwise();
     if args.seeds == 0 || args.steps == 0 {
         return Err(AeganError::option(
             "--seeds/--steps",

@@ -122,6 +122,8 @@ const FID_MIN_IMAGES: usize = 500;
 const MIN_IMAGES: usize = 50;
 
 fn run(args: Args) -> aegan::Result<()> {
+    // Before the first candle operation: candle sizes its elementwise pool once.
+    aegan::serial_candle_elementwise();
     if args.n == 0 {
         return Err(AeganError::option("--n", 0, "must be at least 1"));
     }

@@ -121,6 +121,8 @@ fn main() {
 const CHUNK: usize = 64;
 
 fn run(args: Args) -> aegan::Result<()> {
+    // Before the first candle operation: candle sizes its elementwise pool once.
+    aegan::serial_candle_elementwise();
     if args.n == 0 {
         return Err(AeganError::option("--n", 0, "must be at least 1"));
     }
