@@ -24,7 +24,8 @@ pub const CANDLE_POOL_VARIABLE: &str = "CANDLE_NUM_THREADS";
 ///
 /// It sets `CANDLE_NUM_THREADS=1`, which candle reads when it first needs the pool, so call it
 /// at the start of a program, before any candle operation and before starting threads (the
-/// examples and benchmarks do). A value the user has set is kept. Returns whether the variable
+/// training, evaluation and generation examples and the `train_step` and `forward` benchmarks
+/// do). A value the user has set is kept. Returns whether the variable
 /// was set by this call.
 pub fn serial_candle_elementwise() -> bool {
     match setting_for(std::env::var_os(CANDLE_POOL_VARIABLE)) {
