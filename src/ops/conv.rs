@@ -8,7 +8,10 @@
 //! - weight gradient: `∇W = Σ_b ∇y_b · im2col(x_b)ᵀ`.
 //!
 //! An upsampled input is upsampled per image in the scratch buffer, or, with 'same' padding,
-//! the whole operation runs in sub-pixel form (`super::subpixel`).
+//! the whole operation runs in sub-pixel form (`super::subpixel`). A convolution that writes
+//! few channels (at most 16: E's and Dx's first layers, G's RGB output), and the flipped
+//! convolution of an input gradient that does, runs without a column matrix
+//! (`super::direct`).
 //!
 //! Working one image at a time keeps each column matrix in cache (a few MB) instead of
 //! materialising the batch's columns (hundreds of MB at 32×32, batch 64) and keeping them
@@ -20,6 +23,7 @@ use super::{contiguous_f32, on_cpu_in_f32};
 
 use std::mem::MaybeUninit;
 
+use super::direct::Direct;
 use super::gemm::{matmul, matmul_into, Mat};
 use super::im2col::{flip_weight, Geometry};
 use super::parallel::{each_image, sum_over_images};
@@ -120,10 +124,21 @@ impl ConvShape {
         )
     }
 
+    /// The direct form ([`Direct`]) of a convolution with few output channels whose input is
+    /// not upsampled; chosen by shape alone, so that results never depend on the thread count.
+    fn direct(&self) -> Option<Direct> {
+        (!self.upsample)
+            .then(|| Direct::new(self.g, self.c_out))
+            .flatten()
+    }
+
     /// `y_b = W · columns(x_b)` for every image.
     fn forward(&self, x: &[f32], w: &[f32], batch: usize) -> Vec<f32> {
         if let Some(sub) = self.subpixel(batch) {
             return sub.forward(x, w, batch);
+        }
+        if let Some(direct) = self.direct() {
+            return direct.forward(x, w, batch);
         }
         let (rows, cols, in_len) = (self.g.rows(), self.g.cols(), self.input_len());
         let write = |y: &mut [MaybeUninit<f32>]| {
@@ -152,6 +167,9 @@ impl ConvShape {
         {
             // The flipped convolution of ∇y: a smaller column matrix and no scatter.
             let w_flipped = flip_weight(w, self.c_out, g.kernel_h * g.kernel_w);
+            if let Some(direct) = Direct::new(flipped, g.channels) {
+                return direct.forward(y, &w_flipped, batch);
+            }
             let w_flipped = Mat::new(&w_flipped, g.channels, flipped.rows());
             let write = |x: &mut [MaybeUninit<f32>]| {
                 each_image(x, batch, flipped.rows() * g.cols(), |b, xb, cols, par| {
@@ -574,6 +592,38 @@ mod tests {
 
             let label = format!("k{k} s{stride} pads ({pb},{pa})");
             assert_same_gradients(&ours, &reference, &probe, &[&x, &w], 1e-4, &label);
+        }
+    }
+
+    /// The direct form (few output channels, rows of 16 or more): forward, the input gradient
+    /// (its flipped convolution writes few channels too) and the weight gradient against
+    /// candle's convolution.
+    #[test]
+    fn few_output_channels_match_candle_forward_and_gradients() {
+        let mut rng = TrainRng::new(17);
+        let dev = Device::Cpu;
+        for (c_in, c_out, side, k, stride, pb, pa, batch) in [
+            (3, 8, 16, 3, 1, 1, 1, 3),
+            (8, 3, 20, 3, 1, 1, 1, 1),
+            (8, 16, 32, 3, 2, 1, 1, 2),
+            (4, 5, 17, 4, 1, 1, 2, 3),
+            (3, 16, 34, 4, 2, 1, 1, 2),
+        ] {
+            let x = Var::from_tensor(&rng.test_input((batch, c_in, side, side), &dev).unwrap()).unwrap();
+            let w = Var::from_tensor(&rng.test_input((c_out, c_in, k, k), &dev).unwrap()).unwrap();
+            let label = format!("{c_in} → {c_out}, {side}², k{k} s{stride} pads ({pb},{pa})");
+            let ours = conv2d(&x, &w, stride, pb, pa).unwrap();
+            let reference = x
+                .pad_with_zeros(2, pb, pa)
+                .unwrap()
+                .pad_with_zeros(3, pb, pa)
+                .unwrap()
+                .conv2d(&w, 0, stride, 1, 1)
+                .unwrap();
+            assert_eq!(ours.dims(), reference.dims(), "{label}");
+            assert!(max_diff(&ours, &reference) < 1e-4, "forward {label}");
+            let probe = rng.test_input(ours.shape(), &dev).unwrap();
+            assert_same_gradients(&ours, &reference, &probe, &[&x, &w], 1e-3, &label);
         }
     }
 

@@ -33,6 +33,7 @@ mod activation;
 mod batch_norm;
 mod channels;
 mod conv;
+mod direct;
 mod gemm;
 mod generic;
 mod im2col;

@@ -1,0 +1,413 @@
+//! A direct convolution for layers with few output channels, one image at a time.
+//!
+//! im2col copies every input pixel once per kernel tap (nine times at 3×3) to feed a matrix
+//! product whose short side is the output channels. With 3 to 16 of them (E's and Dx's first
+//! convolutions, G's RGB output, and the input gradients of those layers) the product leaves
+//! gemm's kernels mostly idle and the copy costs as much as the arithmetic. Here each input
+//! plane is copied once, padded (and for stride 2 split into its four even/odd phases, so that
+//! every tap reads consecutive values), and a tile of [`CHANNEL_BLOCK`] output channels ×
+//! [`TILE`] output pixels of one row accumulates in registers over every (channel, tap).
+//!
+//! The kernel is compiled twice: with AVX2 and FMA, chosen at run time where the CPU has them,
+//! and for the baseline target. The two round differently, as gemm's kernels for different
+//! CPUs do; which one runs depends on the CPU only, never on the thread count.
+
+use std::mem::MaybeUninit;
+
+use super::im2col::Geometry;
+use super::parallel::each_image;
+use super::uninit::written_vec;
+
+/// Most output channels a convolution may have to run here; wider layers keep gemm busy.
+pub(crate) const MAX_OUT_CHANNELS: usize = 16;
+
+/// Output channels accumulated together: each tap's input values are loaded once for all of
+/// them.
+const CHANNEL_BLOCK: usize = 4;
+
+/// Output pixels of one row accumulated together (two 8-wide vectors with AVX2). With
+/// [`CHANNEL_BLOCK`] channels that is eight vector accumulators, enough to keep both FMA units
+/// of a core busy while leaving registers for the loads.
+const TILE: usize = 16;
+
+/// One tile's accumulators: `CHANNEL_BLOCK` channels × `TILE` pixels.
+type Accumulators = [[f32; TILE]; CHANNEL_BLOCK];
+
+/// A convolution (stride 1 or 2, any padding) computed directly; see the module.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Direct {
+    g: Geometry,
+    c_out: usize,
+    /// Height and width of each (phase) plane of the padded input.
+    plane_h: usize,
+    plane_w: usize,
+}
+
+impl Direct {
+    /// The direct form of the convolution `g` with `c_out` output channels, where it applies:
+    /// at most [`MAX_OUT_CHANNELS`] outputs, stride 1 or 2, a kernel larger than 1×1 (a 1×1
+    /// convolution needs no copy at all), and rows of at least one tile.
+    pub fn new(g: Geometry, c_out: usize) -> Option<Self> {
+        let s = g.stride;
+        let applies = (1..=MAX_OUT_CHANNELS).contains(&c_out)
+            && (s == 1 || s == 2)
+            && !g.is_identity()
+            && g.channels > 0
+            && g.out_h > 0
+            && g.out_w >= TILE;
+        applies.then(|| Direct {
+            g,
+            c_out,
+            plane_h: g.out_h + (g.kernel_h - 1) / s,
+            plane_w: g.out_w + (g.kernel_w - 1) / s,
+        })
+    }
+
+    fn plane_len(&self) -> usize {
+        self.plane_h * self.plane_w
+    }
+
+    fn planes_per_channel(&self) -> usize {
+        self.g.stride * self.g.stride
+    }
+
+    /// Scratch per thread: the padded (phase) planes, and one tile's reach past their end so
+    /// that the last tile of the last row reads memory (its extra values are never written
+    /// out).
+    fn scratch_len(&self) -> usize {
+        self.g.channels * self.planes_per_channel() * self.plane_len() + TILE
+    }
+
+    /// Where tap `t` (in the weight's order: channel, ky, kx) starts reading, relative to the
+    /// output pixel's own position `oy · plane_w + ox`.
+    fn tap_offsets(&self) -> Vec<usize> {
+        let (g, s) = (self.g, self.g.stride);
+        let mut offsets = Vec::with_capacity(g.rows());
+        for c in 0..g.channels {
+            for ky in 0..g.kernel_h {
+                for kx in 0..g.kernel_w {
+                    let plane = (c * s + ky % s) * s + kx % s;
+                    offsets.push(plane * self.plane_len() + (ky / s) * self.plane_w + kx / s);
+                }
+            }
+        }
+        offsets
+    }
+
+    /// The weight (C_out, taps) regrouped as blocks of [`CHANNEL_BLOCK`] channels, each a list
+    /// of per-tap channel vectors (zero for channels past C_out).
+    fn packed_weight(&self, w: &[f32]) -> Vec<[f32; CHANNEL_BLOCK]> {
+        let taps = self.g.rows();
+        let blocks = self.c_out.div_ceil(CHANNEL_BLOCK);
+        let mut packed = vec![[0f32; CHANNEL_BLOCK]; blocks * taps];
+        for (o, row) in w.chunks_exact(taps).enumerate().take(self.c_out) {
+            let (block, lane) = (o / CHANNEL_BLOCK, o % CHANNEL_BLOCK);
+            for (t, &v) in row.iter().enumerate() {
+                packed[block * taps + t][lane] = v;
+            }
+        }
+        packed
+    }
+
+    /// Copies one image (channels × in_h × in_w) into its padded phase planes: plane (c, a, b)
+    /// holds padded pixel (s·i + a, s·j + b) at (i, j), zero where that is padding. Zeroes
+    /// the planes, then walks the image row by row (padded pixels that no tap reads, past the
+    /// planes' ends, are left out).
+    fn fill_planes(&self, image: &[f32], planes: &mut [f32]) {
+        let (g, s) = (self.g, self.g.stride);
+        let plane_len = self.plane_len();
+        let channel_len = s * s * plane_len;
+        planes[..g.channels * channel_len].fill(0.0);
+        // Source pixels of a row (and rows of a plane) that land inside the planes.
+        let cols = g.in_w.min((s * self.plane_w).saturating_sub(g.pad_left));
+        let rows = g.in_h.min((s * self.plane_h).saturating_sub(g.pad_top));
+        let in_plane = g.in_h * g.in_w;
+        for (c, src) in image.chunks_exact(in_plane).enumerate().take(g.channels) {
+            let channel = &mut planes[c * channel_len..(c + 1) * channel_len];
+            for (iy, src_row) in src.chunks_exact(g.in_w).enumerate().take(rows) {
+                let py = iy + g.pad_top;
+                let (a, i) = (py % s, py / s);
+                let src_row = &src_row[..cols];
+                let row = |b: usize| (a * s + b) * plane_len + i * self.plane_w;
+                if s == 1 {
+                    let start = row(0) + g.pad_left;
+                    channel[start..start + cols].copy_from_slice(src_row);
+                } else {
+                    // Source pixel ix lands in column phase (ix + pad_left) % 2 at column
+                    // (ix + pad_left) / 2: even pixels in one phase, odd ones in the other.
+                    let split = (a * s + 1) * plane_len;
+                    let (first_phase, second_phase) = channel.split_at_mut(split);
+                    let phase_rows = (
+                        &mut first_phase[row(0)..row(0) + self.plane_w],
+                        &mut second_phase[row(1) - split..row(1) - split + self.plane_w],
+                    );
+                    let (even_row, odd_row) = match g.pad_left % 2 {
+                        0 => phase_rows,
+                        _ => (phase_rows.1, phase_rows.0),
+                    };
+                    let even_row = &mut even_row[g.pad_left / 2..];
+                    let odd_row = &mut odd_row[g.pad_left.div_ceil(2)..];
+                    let pairs = src_row.chunks_exact(2);
+                    if let Some(&last) = pairs.remainder().first() {
+                        even_row[cols / 2] = last;
+                    }
+                    for ((e, o), pair) in even_row.iter_mut().zip(odd_row.iter_mut()).zip(pairs) {
+                        *e = pair[0];
+                        *o = pair[1];
+                    }
+                }
+            }
+        }
+    }
+
+    /// `y = W ∗ x` for every image of the batch: x (batch, C, in_h, in_w), W (C_out, C, kh, kw).
+    pub fn forward(&self, x: &[f32], w: &[f32], batch: usize) -> Vec<f32> {
+        let in_len = self.g.image_len();
+        let out_len = self.c_out * self.g.cols();
+        let offsets = self.tap_offsets();
+        let packed = self.packed_weight(w);
+        let write = |y: &mut [MaybeUninit<f32>]| {
+            each_image(y, batch, self.scratch_len(), |b, yb, planes, _| {
+                self.fill_planes(&x[b * in_len..(b + 1) * in_len], planes);
+                self.accumulate(planes, &offsets, &packed, yb);
+            })
+        };
+        // SAFETY: `accumulate` writes every output value of each image.
+        unsafe { written_vec(batch * out_len, write) }
+    }
+
+    /// Every output value of one image from its padded planes, with the kernel the CPU runs
+    /// fastest.
+    fn accumulate(
+        &self,
+        planes: &[f32],
+        offsets: &[usize],
+        packed: &[[f32; CHANNEL_BLOCK]],
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            unsafe { self.accumulate_avx2_fma(planes, offsets, packed, out) };
+            return;
+        }
+        // aarch64's baseline has a fused multiply-add instruction; elsewhere `mul_add` would
+        // be a library call per value.
+        self.accumulate_with::<{ cfg!(target_arch = "aarch64") }>(planes, offsets, packed, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn accumulate_avx2_fma(
+        &self,
+        planes: &[f32],
+        offsets: &[usize],
+        packed: &[[f32; CHANNEL_BLOCK]],
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        self.accumulate_with::<true>(planes, offsets, packed, out);
+    }
+
+    /// The loop over tiles: every block of channels, every row, every run of [`TILE`] pixels
+    /// (the last run of a row computes a full tile and writes only what the row holds).
+    #[inline(always)]
+    fn accumulate_with<const FUSED: bool>(
+        &self,
+        planes: &[f32],
+        offsets: &[usize],
+        packed: &[[f32; CHANNEL_BLOCK]],
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        let g = self.g;
+        let cols = g.cols();
+        let taps = offsets.len();
+        // The farthest any tile reads: the last tap's offset is the largest, the last row's
+        // last tile the farthest base.
+        let last_base = (g.out_h - 1) * self.plane_w + (g.out_w - 1) / TILE * TILE;
+        let reach = offsets.iter().max().map_or(0, |&o| o + last_base + TILE);
+        assert!(
+            reach <= planes.len(),
+            "direct convolution: tiles read past the planes"
+        );
+        for (block, weights) in packed.chunks_exact(taps).enumerate() {
+            let channels = (self.c_out - block * CHANNEL_BLOCK).min(CHANNEL_BLOCK);
+            for oy in 0..g.out_h {
+                for ox in (0..g.out_w).step_by(TILE) {
+                    // SAFETY: every tile reads at most `reach` values into `planes` (checked above).
+                    let acc = unsafe { tile::<FUSED>(planes, offsets, weights, oy * self.plane_w + ox) };
+                    let n = TILE.min(g.out_w - ox);
+                    for (lane, values) in acc.iter().enumerate().take(channels) {
+                        let o = block * CHANNEL_BLOCK + lane;
+                        let start = o * cols + oy * g.out_w + ox;
+                        for (d, &v) in out[start..start + n].iter_mut().zip(values) {
+                            d.write(v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One tile: Σ over taps of the tap's channel weights times the [`TILE`] values it reads at
+/// `base` (fused multiply-adds when `FUSED`).
+///
+/// # Safety
+/// `offset + base + TILE ≤ planes.len()` for every offset.
+#[inline(always)]
+unsafe fn tile<const FUSED: bool>(
+    planes: &[f32],
+    offsets: &[usize],
+    weights: &[[f32; CHANNEL_BLOCK]],
+    base: usize,
+) -> Accumulators {
+    let mut acc = [[0f32; TILE]; CHANNEL_BLOCK];
+    for (&offset, w) in offsets.iter().zip(weights) {
+        // SAFETY: the caller guarantees that the tile lies inside `planes`; an array of f32
+        // has the alignment of f32.
+        let values = unsafe { &*(planes.as_ptr().add(offset + base) as *const [f32; TILE]) };
+        for (lane, acc_lane) in acc.iter_mut().enumerate() {
+            for (a, &v) in acc_lane.iter_mut().zip(values) {
+                *a = if FUSED {
+                    w[lane].mul_add(v, *a)
+                } else {
+                    w[lane] * v + *a
+                };
+            }
+        }
+    }
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The convolution by its definition, one output value at a time.
+    fn reference(g: Geometry, c_out: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let mut y = vec![0f32; c_out * g.cols()];
+        for o in 0..c_out {
+            for oy in 0..g.out_h {
+                for ox in 0..g.out_w {
+                    let mut sum = 0f64;
+                    for c in 0..g.channels {
+                        for ky in 0..g.kernel_h {
+                            for kx in 0..g.kernel_w {
+                                let iy = (oy * g.stride + ky) as isize - g.pad_top as isize;
+                                let ix = (ox * g.stride + kx) as isize - g.pad_left as isize;
+                                if iy < 0 || ix < 0 || iy >= g.in_h as isize || ix >= g.in_w as isize {
+                                    continue;
+                                }
+                                let xv = x[(c * g.in_h + iy as usize) * g.in_w + ix as usize];
+                                let wv = w[((o * g.channels + c) * g.kernel_h + ky) * g.kernel_w + kx];
+                                sum += f64::from(xv) * f64::from(wv);
+                            }
+                        }
+                    }
+                    y[(o * g.out_h + oy) * g.out_w + ox] = sum as f32;
+                }
+            }
+        }
+        y
+    }
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    /// Every tap of every block lands where the definition puts it: strides 1 and 2, odd and
+    /// even kernels, uneven padding, channel counts that leave a partial block, rows that
+    /// leave a partial tile.
+    #[test]
+    fn matches_the_definition() {
+        for (channels, c_out, side, k, stride, pad_top, pad_left) in [
+            (3, 8, 16, 3, 1, 1, 1),
+            (3, 3, 20, 3, 1, 1, 1),
+            (5, 16, 32, 3, 2, 1, 1),
+            (2, 5, 34, 4, 2, 1, 1),
+            (4, 7, 18, 4, 1, 1, 2),
+            (2, 1, 17, 5, 1, 2, 2),
+            (3, 6, 19, 3, 1, 0, 0),
+            (3, 4, 34, 3, 2, 0, 0),
+            (2, 9, 32, 5, 2, 2, 2),
+            (2, 9, 33, 5, 2, 2, 1),
+        ] {
+            let padded = |pad: usize| side + 2 * pad;
+            let out = |pad: usize| (padded(pad) - k) / stride + 1;
+            let g = Geometry {
+                channels,
+                in_h: side,
+                in_w: side,
+                kernel_h: k,
+                kernel_w: k,
+                stride,
+                pad_top,
+                pad_left,
+                out_h: out(pad_top),
+                out_w: out(pad_left),
+            };
+            let direct = Direct::new(g, c_out).expect("a direct shape");
+            let batch = 3;
+            let x = values(batch * g.image_len(), 7);
+            let w = values(c_out * g.rows(), 11);
+            let y = direct.forward(&x, &w, batch);
+            let out_len = c_out * g.cols();
+            for b in 0..batch {
+                let want = reference(g, c_out, &x[b * g.image_len()..(b + 1) * g.image_len()], &w);
+                let got = &y[b * out_len..(b + 1) * out_len];
+                let worst = want
+                    .iter()
+                    .zip(got)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(
+                    worst < 1e-4,
+                    "C {channels} → {c_out}, {side}², k{k} s{stride} pads ({pad_top}, {pad_left}): {worst}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn applies_only_to_few_output_channels_and_wide_rows() {
+        let g = Geometry {
+            channels: 3,
+            in_h: 64,
+            in_w: 64,
+            kernel_h: 3,
+            kernel_w: 3,
+            stride: 1,
+            pad_top: 1,
+            pad_left: 1,
+            out_h: 64,
+            out_w: 64,
+        };
+        assert!(Direct::new(g, 8).is_some());
+        assert!(Direct::new(g, MAX_OUT_CHANNELS + 1).is_none());
+        let narrow = Geometry {
+            in_h: 8,
+            in_w: 8,
+            out_h: 8,
+            out_w: 8,
+            ..g
+        };
+        assert!(Direct::new(narrow, 8).is_none());
+        let one_by_one = Geometry {
+            kernel_h: 1,
+            kernel_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+            ..g
+        };
+        assert!(Direct::new(one_by_one, 8).is_none());
+        let stride_three = Geometry {
+            stride: 3,
+            out_h: 22,
+            out_w: 22,
+            ..g
+        };
+        assert!(Direct::new(stride_three, 8).is_none());
+    }
+}
