@@ -637,6 +637,9 @@ mod tests {
             (4, 2, 0, 3, 3),
             (3, 2, 1, 4, 2),
             (1, 1, 0, 3, 2),
+            // Few output channels on rows of 16: the direct kernels, forward and backward.
+            (3, 1, 1, 16, 2),
+            (3, 2, 1, 16, 1),
         ] {
             let x = Var::from_tensor(&rng.test_input((batch, 5, h, h), &dev).unwrap()).unwrap();
             let w = Var::from_tensor(&rng.test_input((5, 3, k, k), &dev).unwrap()).unwrap();
