@@ -575,24 +575,34 @@ mod tests {
         ] {
             let x = Var::from_tensor(&rng.test_input((batch, 4, h, h), &dev).unwrap()).unwrap();
             let w = Var::from_tensor(&rng.test_input((5, 4, k, k), &dev).unwrap()).unwrap();
-            let probe = rng
-                .test_input(conv2d(&x, &w, stride, pb, pa).unwrap().shape(), &dev)
-                .unwrap();
-
-            let ours = conv2d(&x, &w, stride, pb, pa).unwrap();
-            let reference = x
-                .pad_with_zeros(2, pb, pa)
-                .unwrap()
-                .pad_with_zeros(3, pb, pa)
-                .unwrap()
-                .conv2d(&w, 0, stride, 1, 1)
-                .unwrap();
-            assert_eq!(ours.dims(), reference.dims());
-            assert!(max_diff(&ours, &reference) < 1e-4, "forward k{k} s{stride}");
-
             let label = format!("k{k} s{stride} pads ({pb},{pa})");
-            assert_same_gradients(&ours, &reference, &probe, &[&x, &w], 1e-4, &label);
+            assert_matches_candle(&mut rng, (&x, &w), stride, (pb, pa), 1e-4, &label);
         }
+    }
+
+    /// `conv2d` against candle's convolution of the zero-padded input: the output's shape,
+    /// its values (≤ 1e-4), and the gradients of x and W under a random probe (≤
+    /// `gradient_tolerance`).
+    fn assert_matches_candle(
+        rng: &mut TrainRng,
+        (x, w): (&Var, &Var),
+        stride: usize,
+        (pb, pa): (usize, usize),
+        gradient_tolerance: f32,
+        label: &str,
+    ) {
+        let ours = conv2d(x, w, stride, pb, pa).unwrap();
+        let reference = x
+            .pad_with_zeros(2, pb, pa)
+            .unwrap()
+            .pad_with_zeros(3, pb, pa)
+            .unwrap()
+            .conv2d(w, 0, stride, 1, 1)
+            .unwrap();
+        assert_eq!(ours.dims(), reference.dims(), "{label}");
+        assert!(max_diff(&ours, &reference) < 1e-4, "forward {label}");
+        let probe = rng.test_input(ours.shape(), &Device::Cpu).unwrap();
+        assert_same_gradients(&ours, &reference, &probe, &[x, w], gradient_tolerance, label);
     }
 
     /// The direct form (few output channels, rows of 16 or more): forward, the input gradient
@@ -612,18 +622,7 @@ mod tests {
             let x = Var::from_tensor(&rng.test_input((batch, c_in, side, side), &dev).unwrap()).unwrap();
             let w = Var::from_tensor(&rng.test_input((c_out, c_in, k, k), &dev).unwrap()).unwrap();
             let label = format!("{c_in} → {c_out}, {side}², k{k} s{stride} pads ({pb},{pa})");
-            let ours = conv2d(&x, &w, stride, pb, pa).unwrap();
-            let reference = x
-                .pad_with_zeros(2, pb, pa)
-                .unwrap()
-                .pad_with_zeros(3, pb, pa)
-                .unwrap()
-                .conv2d(&w, 0, stride, 1, 1)
-                .unwrap();
-            assert_eq!(ours.dims(), reference.dims(), "{label}");
-            assert!(max_diff(&ours, &reference) < 1e-4, "forward {label}");
-            let probe = rng.test_input(ours.shape(), &dev).unwrap();
-            assert_same_gradients(&ours, &reference, &probe, &[&x, &w], 1e-3, &label);
+            assert_matches_candle(&mut rng, (&x, &w), stride, (pb, pa), 1e-3, &label);
         }
     }
 
