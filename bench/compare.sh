@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side speed of aegan (its criterion benches) and the PyTorch twin (bench/torch_twin.py):
-# one row per benchmark id, aegan images/s, PyTorch images/s, ratio aegan/PyTorch.
+# one row per benchmark id, aegan images/s, PyTorch images/s, ratio aegan/PyTorch. Model by model
+# (lean32, author32, lean64, lean128), aegan's rows run and then the twin's, so that both sides of a
+# ratio are measured minutes apart at most, whatever the machine does over the whole run.
 #
 # Not part of CI: it needs PyTorch (see bench/README.md) and takes long (the author32 rows are
 # minutes per step on a laptop CPU). Run it from anywhere:
@@ -102,30 +104,47 @@ names_a_model() {
 }
 
 # ---- aegan: criterion -------------------------------------------------------------------------
+feature_args=()
+[ -n "$features" ] && feature_args=(--features "$features")
 if [ "$skip_cargo" = 0 ]; then
   command -v cargo >/dev/null || die "cargo not found (use --skip-cargo to read existing results)"
-  feature_args=()
-  [ -n "$features" ] && feature_args=(--features "$features")
-  filter_args=()
-  [ -n "$filter" ] && filter_args=("$filter")
   export RAYON_NUM_THREADS="$threads"
   export CRITERION_HOME="$criterion_dir"
-  for bench in train_step forward; do
-    case "$filter" in
-      train_step*) [ "$bench" = train_step ] || continue ;;
-      forward*) [ "$bench" = forward ] || continue ;;
-    esac
-    echo "== cargo bench --bench $bench ${feature_args[*]} -- ${filter_args[*]} (RAYON_NUM_THREADS=$threads)" >&2
-    cargo bench --bench "$bench" "${feature_args[@]}" -- "${filter_args[@]}" >&2
-  done
+  # Build both benches first, so that no model's rows wait on the compiler.
+  echo "== cargo bench --no-run --bench train_step --bench forward ${feature_args[*]}" >&2
+  cargo bench --no-run --bench train_step --bench forward "${feature_args[@]}" >&2
 fi
 
-# ---- PyTorch twin -------------------------------------------------------------------------------
+# The criterion ids of bench $1 for model label $2 (its rows and variants such as
+# lean32-generic) that the filter selects, one per line.
+criterion_rows() {
+  cargo bench --quiet --bench "$1" "${feature_args[@]}" -- --list 2>/dev/null |
+    sed -n 's/: benchmark$//p' | grep -E "^$1/$2[/-]" | grep -E -- "${filter:-.}" || true
+}
+
+# Runs aegan's criterion rows of model label $1 that the filter selects.
+aegan_rows() {
+  local bench rows regex
+  for bench in train_step forward; do
+    rows="$(criterion_rows "$bench" "$1")"
+    [ -n "$rows" ] || continue
+    # One anchored alternative per id (ids hold no characters a regex treats specially but
+    # `.`, escaped anyway).
+    regex="^($(printf '%s\n' "$rows" | sed 's/[.]/\\./g' | paste -sd'|'))\$"
+    echo "== cargo bench --bench $bench ${feature_args[*]} -- '$regex' (RAYON_NUM_THREADS=$threads)" >&2
+    cargo bench --quiet --bench "$bench" "${feature_args[@]}" -- "$regex" >&2
+  done
+}
+
+# ---- per model: aegan's rows, then the twin's, back to back -------------------------------------
+# A model's two sides are measured a minute or two apart rather than the whole of aegan's run
+# apart, so that a drift of a shared machine's speed touches both sides of a row alike.
 twin_files=()
 for model in "${models[@]}"; do
   preset="${model%%:*}"
   size="${model##*:}"
   label="$preset$size"
+  [ "$skip_cargo" = 0 ] && aegan_rows "$label"
   parts=()
   if [ -n "$filter" ]; then
     rest="$filter"

@@ -15,6 +15,7 @@ import argparse
 import datetime
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -102,13 +103,13 @@ def main(argv=None) -> int:
         help="criterion estimate used for aegan (default median, like the twin; "
         "'typical' is what criterion prints as thrpt)",
     )
-    p.add_argument("--filter", default="", help="only rows whose id contains this text")
+    p.add_argument("--filter", default="", help="only rows whose id matches this regular expression (as criterion filters)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = p.parse_args(argv)
 
     crate, crate_times = criterion_rows(args.criterion, args.stat)
     twin, params, metas = twin_rows(args.twin_json)
-    ids = sorted({i for i in set(crate) | set(twin) if args.filter in i}, key=sort_key)
+    ids = sorted({i for i in set(crate) | set(twin) if re.search(args.filter, i)}, key=sort_key)
     if not ids:
         print("no results on either side (run the benches first; see bench/README.md)")
         return 1
