@@ -51,6 +51,7 @@ mod subpixel;
 mod tap_gather;
 mod uninit;
 mod upsample;
+mod vectorised_tanh;
 
 pub use activation::{bias_leaky_relu, leaky_relu, scale_shift_leaky_relu, tanh};
 pub use batch_norm::batch_norm_leaky_relu;
