@@ -9,9 +9,9 @@
 //!
 //! An upsampled input is upsampled per image in the scratch buffer, or, with 'same' padding,
 //! the whole operation runs in sub-pixel form (`super::subpixel`). A convolution that writes
-//! few channels (at most 16: E's and Dx's first layers, G's RGB output), and the flipped
-//! convolution of an input gradient that does, runs without a column matrix
-//! (`super::direct`).
+//! few channels (at most 16: E's and Dx's first layers, G's RGB output), its weight gradient
+//! (on CPUs with AVX2 and FMA), and the flipped convolution of an input gradient that writes
+//! few channels run without a column matrix (`super::direct`).
 //!
 //! Working one image at a time keeps each column matrix in cache (a few MB) instead of
 //! materialising the batch's columns (hundreds of MB at 32×32, batch 64) and keeping them
@@ -212,6 +212,9 @@ impl ConvShape {
     fn weight_gradient(&self, x: &[f32], grad_y: &[f32], batch: usize) -> Vec<f32> {
         if let Some(sub) = self.subpixel(batch) {
             return sub.weight_gradient(x, grad_y, batch);
+        }
+        if let Some(grad_w) = self.direct().and_then(|d| d.weight_gradient(x, grad_y, batch)) {
+            return grad_w;
         }
         let (rows, cols, in_len) = (self.g.rows(), self.g.cols(), self.input_len());
         let out_len = self.output_len();
