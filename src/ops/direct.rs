@@ -240,7 +240,7 @@ impl Direct {
         out: &mut [MaybeUninit<f32>],
     ) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if has_avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
             unsafe { self.accumulate_avx2_fma(planes, offsets, packed, rows, out) };
             return;
@@ -334,7 +334,7 @@ impl Direct {
     /// than this kernel's sums would be without vectors.
     pub fn weight_gradient(&self, x: &[f32], grad_y: &[f32], batch: usize) -> Option<Vec<f32>> {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if has_avx2_fma() {
             let in_len = self.g.image_len();
             let out_len = self.c_out * self.g.cols();
             let offsets = self.tap_offsets();
@@ -486,6 +486,12 @@ impl Direct {
             self.add_block(block, &sums, offsets.len(), acc);
         }
     }
+}
+
+/// Whether the CPU has AVX2 and FMA, where the kernels' vector forms run.
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
 /// One tile: Σ over taps of the tap's channel weights times the [`TILE`] values it reads at
