@@ -486,10 +486,16 @@ impl Generator {
 
     /// Stage `i`, then its noise (if any).
     fn run_stage(&self, i: usize, x: &Tensor, train: bool, seeds: &[u64]) -> Result<Tensor> {
-        let y = self.run_upsampling(&self.stages[i], x, train)?;
-        match self.stage_noise.get(i) {
-            Some(noise) => noise.forward(&y, seeds),
-            None => Ok(y),
+        match (self.stage_noise.get(i), &self.stages[i]) {
+            // The noise joins the block's own normalisation and activation (one operation in
+            // training, which stores one activation fewer for the backward pass).
+            (Some(noise), UpStage::NearestConv(block)) => {
+                let (b, _, h, w) = x.dims4()?;
+                let image = noise.draw((b, 2 * h, 2 * w), seeds, x.device())?;
+                block.forward_upsampled_plus_noise_t(x, train, (noise.weight(), &image))
+            }
+            (Some(noise), stage) => noise.forward(&self.run_upsampling(stage, x, train)?, seeds),
+            (None, stage) => self.run_upsampling(stage, x, train),
         }
     }
 

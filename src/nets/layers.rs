@@ -213,20 +213,58 @@ impl BatchNorm {
                 Self::EPS,
                 slope,
             )?;
-            let y = y.to_dtype(compute)?;
-            let m = (n * h * w) as f64;
-            let keep = 1.0 - BN_MOMENTUM;
-            let rm = ((self.running_mean.as_tensor() * keep)? + (mean * BN_MOMENTUM)?)?;
-            let rv =
-                ((self.running_var.as_tensor() * keep)? + (var * (BN_MOMENTUM * m / (m - 1.0).max(1.0)))?)?;
-            self.running_mean.set(&rm)?;
-            self.running_var.set(&rv)?;
-            return Ok(y);
+            self.update_running_statistics(mean, var, n * h * w)?;
+            return y.to_dtype(compute);
         }
         let scale = (&self.weight / (self.running_var.as_tensor() + Self::EPS)?.sqrt()?)?;
         let shift = (&self.bias - (self.running_mean.as_tensor() * &scale)?)?;
         crate::ops::scale_shift_leaky_relu(x, &scale.to_dtype(compute)?, &shift.to_dtype(compute)?, slope)
     }
+
+    /// [`BatchNorm::forward_leaky`] plus G's per-pixel `noise` scaled per channel by
+    /// `noise_weight`. Training in f32 runs it as one operation
+    /// ([`crate::ops::batch_norm_leaky_relu_plus_noise`]), which keeps one activation fewer
+    /// for the backward pass.
+    fn forward_leaky_plus_noise(
+        &self,
+        x: &Tensor,
+        train: bool,
+        slope: f64,
+        (noise_weight, noise): (&Tensor, &Tensor),
+    ) -> Result<Tensor> {
+        if !train || x.dtype() != candle_core::DType::F32 {
+            return add_noise(&self.forward_leaky(x, train, slope)?, noise_weight, noise);
+        }
+        let (n, _, h, w) = x.dims4()?;
+        let (y, mean, var) = crate::ops::batch_norm_leaky_relu_plus_noise(
+            x,
+            &self.weight,
+            &self.bias,
+            noise_weight,
+            noise,
+            Self::EPS,
+            slope,
+        )?;
+        self.update_running_statistics(mean, var, n * h * w)?;
+        Ok(y)
+    }
+
+    /// Moves the running averages towards a batch's statistics over `count` values per
+    /// channel (the variance unbiased, as PyTorch does).
+    fn update_running_statistics(&self, mean: Tensor, var: Tensor, count: usize) -> Result<()> {
+        let m = count as f64;
+        let keep = 1.0 - BN_MOMENTUM;
+        let rm = ((self.running_mean.as_tensor() * keep)? + (mean * BN_MOMENTUM)?)?;
+        let rv = ((self.running_var.as_tensor() * keep)? + (var * (BN_MOMENTUM * m / (m - 1.0).max(1.0)))?)?;
+        self.running_mean.set(&rm)?;
+        self.running_var.set(&rv)
+    }
+}
+
+/// `x` plus `noise` `(batch, 1, h, w)` scaled per channel by `noise_weight`, in x's dtype.
+pub(crate) fn add_noise(x: &Tensor, noise_weight: &Tensor, noise: &Tensor) -> Result<Tensor> {
+    let dtype = x.dtype();
+    crate::ops::add_scaled_noise(x, &noise_weight.to_dtype(dtype)?, &noise.to_dtype(dtype)?)
 }
 
 /// The normalisation chosen by [`Norm`], followed by a leaky ReLU.
@@ -254,6 +292,20 @@ impl NormLayer {
         match self {
             NormLayer::Batch(bn) => bn.forward_leaky(x, train, slope),
             NormLayer::Identity => leaky_relu(x, slope),
+        }
+    }
+
+    /// `leaky_relu(norm(x)) + noise_weight·noise`: G's per-pixel noise after the activation.
+    pub fn forward_leaky_plus_noise(
+        &self,
+        x: &Tensor,
+        train: bool,
+        slope: f64,
+        noise: (&Tensor, &Tensor),
+    ) -> Result<Tensor> {
+        match self {
+            NormLayer::Batch(bn) => bn.forward_leaky_plus_noise(x, train, slope, noise),
+            NormLayer::Identity => add_noise(&leaky_relu(x, slope)?, noise.0, noise.1),
         }
     }
 }
@@ -310,6 +362,18 @@ impl ConvBlock {
     pub fn forward_upsampled_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.norm
             .forward_leaky(&self.conv.forward_upsampled(x)?, train, self.slope)
+    }
+
+    /// [`ConvBlock::forward_upsampled_t`] followed by G's per-pixel noise, `(weight, noise)`
+    /// as [`NormLayer::forward_leaky_plus_noise`] takes them.
+    pub fn forward_upsampled_plus_noise_t(
+        &self,
+        x: &Tensor,
+        train: bool,
+        noise: (&Tensor, &Tensor),
+    ) -> Result<Tensor> {
+        self.norm
+            .forward_leaky_plus_noise(&self.conv.forward_upsampled(x)?, train, self.slope, noise)
     }
 
     /// [`ConvBlock::forward_upsampled_t`] with `extra` (same shape as the convolution's

@@ -11,7 +11,7 @@
 //! device in the middle of the step, and a resumed run still sees exactly the noise an
 //! uninterrupted one would, since the stream's position is saved.
 
-use candle_core::{Result, Tensor};
+use candle_core::{Device, Result, Tensor};
 use candle_nn::VarBuilder;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -40,6 +40,18 @@ impl PixelNoise {
     /// `x` `(batch, channels, h, w)` plus this layer's noise for each sample's `seeds` entry.
     pub fn forward(&self, x: &Tensor, seeds: &[u64]) -> Result<Tensor> {
         let (b, _, h, w) = x.dims4()?;
+        let noise = self.draw((b, h, w), seeds, x.device())?;
+        super::layers::add_noise(x, &self.weight, &noise)
+    }
+
+    /// The per-channel weight `(1, channels, 1, 1)`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// This layer's noise for `b` samples of features `h` × `w`: one plane `(b, 1, h, w)` of
+    /// standard normal values per sample, from each sample's `seeds` entry, in f32.
+    pub fn draw(&self, (b, h, w): (usize, usize, usize), seeds: &[u64], device: &Device) -> Result<Tensor> {
         if seeds.len() != b {
             candle_core::bail!("{} noise seeds for a batch of {b}", seeds.len());
         }
@@ -55,8 +67,7 @@ impl PixelNoise {
                     .iter_mut()
                     .for_each(|v| *v = StandardNormal.sample(&mut rng));
             });
-        let noise = Tensor::from_vec(values, (b, 1, h, w), x.device())?.to_dtype(x.dtype())?;
-        crate::ops::add_scaled_noise(x, &self.weight.to_dtype(x.dtype())?, &noise)
+        Tensor::from_vec(values, (b, 1, h, w), device)
     }
 }
 

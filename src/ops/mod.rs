@@ -25,6 +25,8 @@
 //!   [`bias_leaky_relu`], [`leaky_relu`] and [`tanh`]: one vectorised pass forward and one
 //!   backward.
 //! - [`add_scaled_noise`]: G's per-pixel noise, scaled per channel, in one pass each way.
+//! - [`batch_norm_leaky_relu_plus_noise`]: batch norm, leaky ReLU and G's per-pixel noise as one
+//!   operation, which stores one activation fewer for the backward pass.
 //!
 //! Every kernel is tested against candle's own operations (forward and gradients, ≤ 1e-4).
 //!
@@ -54,7 +56,7 @@ mod upsample;
 mod vectorised_tanh;
 
 pub use activation::{bias_leaky_relu, leaky_relu, scale_shift_leaky_relu, tanh};
-pub use batch_norm::batch_norm_leaky_relu;
+pub use batch_norm::{batch_norm_leaky_relu, batch_norm_leaky_relu_plus_noise};
 pub use conv::{conv2d, conv2d_rect, conv_transpose2d, upsample2x_conv2d};
 pub use noise::add_scaled_noise;
 pub use resample::{downsample_area, downsample_area_to, try_downsample_area_to, upsample_nearest};
