@@ -68,15 +68,7 @@ pub fn batch_norm_leaky_relu_plus_noise(
     slope: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     check_slope(slope)?;
-    let (b, c, h, w) = x.dims4()?;
-    if noise_weight.elem_count() != c || noise.dims() != [b, 1, h, w] {
-        candle_core::bail!(
-            "batch norm plus noise: noise weight of {} values and noise {:?} for features {:?}",
-            noise_weight.elem_count(),
-            noise.dims(),
-            x.dims()
-        );
-    }
+    super::noise::check_noise_shapes("batch norm plus noise", x, noise_weight, noise)?;
     if !on_cpu_in_f32(&[x, weight, bias, noise_weight, noise]) {
         let (y, mean, var) = composed(x, weight, bias, eps, slope)?;
         return Ok((super::add_scaled_noise(&y, noise_weight, noise)?, mean, var));

@@ -18,15 +18,8 @@ use super::{contiguous_f32, on_cpu_in_f32};
 /// `x` (B, C, H, W) plus `weight` (C values, any shape) times `noise` (B, 1, H, W), broadcast
 /// over the channels. The noise is a constant: no gradient reaches it.
 pub fn add_scaled_noise(x: &Tensor, weight: &Tensor, noise: &Tensor) -> Result<Tensor> {
+    check_noise_shapes("add_scaled_noise", x, weight, noise)?;
     let (b, c, h, w) = x.dims4()?;
-    if weight.elem_count() != c || noise.dims() != [b, 1, h, w] {
-        candle_core::bail!(
-            "add_scaled_noise: weight of {} values and noise {:?} for features {:?}",
-            weight.elem_count(),
-            noise.dims(),
-            x.dims()
-        );
-    }
     let noise = noise.detach();
     if !on_cpu_in_f32(&[x, weight, &noise]) {
         // The outer product of every pixel's noise with the weights, one product for the batch
@@ -40,6 +33,21 @@ pub fn add_scaled_noise(x: &Tensor, weight: &Tensor, noise: &Tensor) -> Result<T
         &noise.contiguous()?,
         AddScaledNoise,
     )
+}
+
+/// Fails unless `weight` holds one value per channel of `x` `(batch, channels, h, w)` and
+/// `noise` is `(batch, 1, h, w)`; `op` names the operation in the message.
+pub(super) fn check_noise_shapes(op: &str, x: &Tensor, weight: &Tensor, noise: &Tensor) -> Result<()> {
+    let (b, c, h, w) = x.dims4()?;
+    if weight.elem_count() != c || noise.dims() != [b, 1, h, w] {
+        candle_core::bail!(
+            "{op}: noise weight of {} values and noise {:?} for features {:?}",
+            weight.elem_count(),
+            noise.dims(),
+            x.dims()
+        );
+    }
+    Ok(())
 }
 
 struct AddScaledNoise;
