@@ -30,14 +30,18 @@ pub(super) fn leaky_gain(y: f32, slope: f32) -> f32 {
 }
 
 /// `leaky(scale_c·x + shift_c)` over x laid out as planes of `plane` values, plane i in
-/// channel i mod C, with `(scale_c, shift_c) = coefficients[c]`: one vectorised pass.
+/// channel i mod C, with `(scale_c, shift_c) = coefficients[c]`, plus, when `noise` is
+/// `Some((w, n))`, `w_c·n` with n one plane per sample (plane i in sample i div C): one
+/// vectorised pass.
 pub(super) fn per_channel_leaky(
     x: &[f32],
     plane: usize,
     coefficients: &[(f32, f32)],
     slope: f32,
+    noise: Option<(&[f32], &[f32])>,
 ) -> Vec<f32> {
-    if plane == 0 || coefficients.is_empty() {
+    let channels = coefficients.len();
+    if plane == 0 || channels == 0 {
         return vec![0f32; x.len()];
     }
     let write = |y: &mut [MaybeUninit<f32>]| {
@@ -45,14 +49,26 @@ pub(super) fn per_channel_leaky(
             .zip(x.par_chunks(plane))
             .enumerate()
             .for_each(|(i, (y, x))| {
-                let (a, b) = coefficients[i % coefficients.len()];
-                for (o, &v) in y.iter_mut().zip(x) {
-                    o.write(leaky(a * v + b, slope));
+                let (sample, channel) = (i / channels, i % channels);
+                let (a, b) = coefficients[channel];
+                match noise {
+                    None => {
+                        for (o, &v) in y.iter_mut().zip(x) {
+                            o.write(leaky(a * v + b, slope));
+                        }
+                    }
+                    Some((weight, noise)) => {
+                        let wc = weight[channel];
+                        let n = &noise[sample * plane..(sample + 1) * plane];
+                        for ((o, &v), &e) in y.iter_mut().zip(x).zip(n) {
+                            o.write(leaky(a * v + b, slope) + wc * e);
+                        }
+                    }
                 }
             })
     };
-    // SAFETY: the planes of `y` pair up with those of `x`, of the same length, and every
-    // value of every plane is written.
+    // SAFETY: the planes of `y` pair up with those of `x` (and the sample's noise plane), of
+    // the same length, and every value of every plane is written.
     unsafe { written_vec(x.len(), write) }
 }
 
@@ -279,7 +295,7 @@ impl CustomOp2 for BiasLeakyRelu {
         let bias = contiguous_f32(s2, l2, self.name())?;
         let plane = l1.dims()[2..].iter().product::<usize>();
         let coefficients: Vec<(f32, f32)> = bias.iter().map(|&b| (1.0, b)).collect();
-        let y = per_channel_leaky(x, plane, &coefficients, self.0);
+        let y = per_channel_leaky(x, plane, &coefficients, self.0, None);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -319,7 +335,7 @@ impl CustomOp3 for ScaleShiftLeakyRelu {
         let shift = contiguous_f32(s3, l3, self.name())?;
         let plane = l1.dims()[2..].iter().product::<usize>();
         let coefficients: Vec<(f32, f32)> = scale.iter().copied().zip(shift.iter().copied()).collect();
-        let y = per_channel_leaky(x, plane, &coefficients, self.0);
+        let y = per_channel_leaky(x, plane, &coefficients, self.0, None);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
-use super::activation::{check_slope, leaky, leaky_gain, per_channel_leaky};
+use super::activation::{check_slope, leaky_gain, per_channel_leaky};
 use super::channels::{channel_sum, expand_channels};
 use super::uninit::written_vec;
 use super::{contiguous_f32, on_cpu_in_f32};
@@ -334,10 +334,8 @@ impl CustomOp3 for FusedBatchNormLeakyRelu {
                 (a as f32, (beta[ch] as f64 - mean[ch] * a) as f32)
             })
             .collect();
-        let y = match &self.noise {
-            None => per_channel_leaky(x, plane, &coefficients, self.slope),
-            Some(noise) => leaky_plus_noise(x, plane, &coefficients, self.slope, &third[c..], noise),
-        };
+        let noise = self.noise.as_deref().map(|n| (&third[c..], n));
+        let y = per_channel_leaky(x, plane, &coefficients, self.slope, noise);
         let mut saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
         *saved = Some(Saved {
             mean: mean.iter().map(|&v| v as f32).collect(),
@@ -416,39 +414,6 @@ impl CustomOp3 for FusedBatchNormLeakyRelu {
             Some(Tensor::from_vec(d_third, third_len, device)?),
         ))
     }
-}
-
-/// `leaky(a_c·x + b_c) + w_c·n` over x laid out as planes of `plane` values (plane i in
-/// channel i mod C and sample i div C), with `noise` one plane per sample: one pass.
-fn leaky_plus_noise(
-    x: &[f32],
-    plane: usize,
-    coefficients: &[(f32, f32)],
-    slope: f32,
-    noise_weight: &[f32],
-    noise: &[f32],
-) -> Vec<f32> {
-    let channels = coefficients.len();
-    if plane == 0 || channels == 0 {
-        return vec![0f32; x.len()];
-    }
-    let write = |y: &mut [MaybeUninit<f32>]| {
-        y.par_chunks_mut(plane)
-            .zip(x.par_chunks(plane))
-            .enumerate()
-            .for_each(|(i, (y, x))| {
-                let (sample, channel) = (i / channels, i % channels);
-                let (a, b) = coefficients[channel];
-                let wc = noise_weight[channel];
-                let n = &noise[sample * plane..(sample + 1) * plane];
-                for ((o, &v), &e) in y.iter_mut().zip(x).zip(n) {
-                    o.write(leaky(a * v + b, slope) + wc * e);
-                }
-            })
-    };
-    // SAFETY: each plane of `y` is zipped with the plane of `x` and the sample's noise plane,
-    // both of its length, and written whole.
-    unsafe { written_vec(x.len(), write) }
 }
 
 #[cfg(test)]
