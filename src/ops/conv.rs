@@ -1,5 +1,6 @@
 //! Convolutions and transposed convolutions on the CPU as candle custom ops built from
-//! im2col/col2im and matrix products, one image at a time.
+//! im2col/col2im and matrix products, one image at a time, or a few side by side where the
+//! output plane is small (`super::grouped`).
 //!
 //! Three kernels cover both operations and all their gradients (`W` is (C_out, C·k·k)):
 //! - forward: `y_b = W · im2col(x_b)`;
@@ -22,11 +23,13 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use super::{contiguous_f32, on_cpu_in_f32};
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 use super::direct::Direct;
 use super::gemm::{matmul, matmul_into, Mat};
+use super::grouped::{images_per_product, join_columns, split_columns};
 use super::im2col::{flip_weight, Geometry};
-use super::parallel::{each_image, sum_over_images};
+use super::parallel::{each_group, each_image, sum_over_groups};
 use super::subpixel::SubPixel;
 use super::uninit::{fill, written_vec};
 use super::upsample::{sum_blocks, upsample_into};
@@ -140,6 +143,9 @@ impl ConvShape {
         if let Some(direct) = self.direct() {
             return direct.forward(x, w, batch);
         }
+        if !self.upsample {
+            return columns_product(self.g, self.weight_mat(w), x, batch);
+        }
         let (rows, cols, in_len) = (self.g.rows(), self.g.cols(), self.input_len());
         let write = |y: &mut [MaybeUninit<f32>]| {
             each_image(y, batch, self.scratch_len(), |b, yb, scratch, par| {
@@ -171,14 +177,10 @@ impl ConvShape {
                 return direct.forward(y, &w_flipped, batch);
             }
             let w_flipped = Mat::new(&w_flipped, g.channels, flipped.rows());
-            let write = |x: &mut [MaybeUninit<f32>]| {
-                each_image(x, batch, flipped.rows() * g.cols(), |b, xb, cols, par| {
-                    flipped.im2col(&y[b * out_len..(b + 1) * out_len], cols);
-                    matmul_into(xb, w_flipped, Mat::new(cols, flipped.rows(), g.cols()), par);
-                })
-            };
-            // SAFETY: every image's share of `x` is written whole by `matmul_into`.
-            return unsafe { written_vec(x_len, write) };
+            return columns_product(flipped, w_flipped, y, batch);
+        }
+        if !self.upsample && !g.is_identity() {
+            return self.transposed_by_columns(y, w, batch);
         }
         let write = |x: &mut [MaybeUninit<f32>]| {
             each_image(x, batch, self.scratch_len(), |b, xb, scratch, par| {
@@ -193,17 +195,53 @@ impl ConvShape {
                         g.col2im_add(cols, up);
                     }
                     sum_blocks(up, (g.channels, g.in_h / 2, g.in_w / 2), xb);
-                } else if g.is_identity() {
-                    matmul_into(xb, self.weight_mat(w).t(), yb, par);
                 } else {
-                    matmul(cols, self.weight_mat(w).t(), yb, false, par);
-                    g.col2im_add(cols, fill(xb, 0.0));
+                    matmul_into(xb, self.weight_mat(w).t(), yb, par);
                 }
             })
         };
-        // SAFETY: every image's share of `x` is written whole: by `sum_blocks`, by
-        // `matmul_into`, or by `fill` before anything is added into it.
+        // SAFETY: every image's share of `x` is written whole: by `sum_blocks` or by
+        // `matmul_into`.
         unsafe { written_vec(x_len, write) }
+    }
+
+    /// [`ConvShape::transposed`] of a convolution whose input is not upsampled and not its own
+    /// column matrix: `Wᵀ · ∇y` for several images side by side, then col2im into each.
+    fn transposed_by_columns(&self, y: &[f32], w: &[f32], batch: usize) -> Vec<f32> {
+        let g = self.g;
+        let (rows, n, out_len) = (g.rows(), g.cols(), self.output_len());
+        let group = images_per_product(n).min(batch.max(1));
+        let (cols_len, joined_len) = (rows * group * n, self.c_out * group * n);
+        let write = |x: &mut [MaybeUninit<f32>]| {
+            each_group(
+                x,
+                batch,
+                group,
+                cols_len + joined_len,
+                |images, xs, scratch, par| {
+                    let wide = images.len() * n;
+                    let (cols, joined) = scratch.split_at_mut(cols_len);
+                    let ys = &y[images.start * out_len..images.end * out_len];
+                    let ys: &[f32] = if images.len() == 1 {
+                        ys
+                    } else {
+                        join_columns(ys, self.c_out, n, &mut joined[..self.c_out * wide]);
+                        &joined[..self.c_out * wide]
+                    };
+                    let cols = &mut cols[..rows * wide];
+                    matmul(
+                        cols,
+                        self.weight_mat(w).t(),
+                        Mat::new(ys, self.c_out, wide),
+                        false,
+                        par,
+                    );
+                    g.col2im_add_images(cols, fill(xs, 0.0));
+                },
+            )
+        };
+        // SAFETY: every group's share of `x` is filled with zeros before anything is added.
+        unsafe { written_vec(batch * self.input_len(), write) }
     }
 
     /// `∇W = Σ_b ∇y_b · columns(x_b)ᵀ`, summed as its transpose `Σ_b columns(x_b) · ∇y_bᵀ`
@@ -219,12 +257,36 @@ impl ConvShape {
         let (rows, cols, in_len) = (self.g.rows(), self.g.cols(), self.input_len());
         let out_len = self.output_len();
         let w_len = self.c_out * rows;
-        let accumulate = |b: usize, acc_t: &mut [f32], scratch: &mut [f32], first: bool, par| {
-            let columns = self.columns(&x[b * in_len..(b + 1) * in_len], scratch);
-            let gyb = Mat::new(&grad_y[b * out_len..(b + 1) * out_len], self.c_out, cols);
-            matmul(acc_t, Mat::new(columns, rows, cols), gyb.t(), !first, par);
+        // An upsampled input is built image by image in the scratch buffer (`columns`); other
+        // inputs several images side by side on small planes.
+        let group = if self.upsample {
+            1
+        } else {
+            images_per_product(cols)
         };
-        let sum_t = sum_over_images(batch, w_len, self.scratch_len(), accumulate);
+        let cols_len = self.scratch_len().max(rows * group * cols);
+        let joined_len = if group > 1 { self.c_out * group * cols } else { 0 };
+        let accumulate = |images: Range<usize>, acc_t: &mut [f32], scratch: &mut [f32], first: bool, par| {
+            let wide = images.len() * cols;
+            let (col_scratch, joined) = scratch.split_at_mut(cols_len);
+            let xs = &x[images.start * in_len..images.end * in_len];
+            let columns: &[f32] = if images.len() == 1 {
+                self.columns(xs, &mut col_scratch[..self.scratch_len()])
+            } else {
+                self.g.im2col_images(xs, &mut col_scratch[..rows * wide]);
+                &col_scratch[..rows * wide]
+            };
+            let gys = &grad_y[images.start * out_len..images.end * out_len];
+            let gys: &[f32] = if images.len() == 1 {
+                gys
+            } else {
+                join_columns(gys, self.c_out, cols, &mut joined[..self.c_out * wide]);
+                &joined[..self.c_out * wide]
+            };
+            let gy = Mat::new(gys, self.c_out, wide);
+            matmul(acc_t, Mat::new(columns, rows, wide), gy.t(), !first, par);
+        };
+        let sum_t = sum_over_groups(batch, group, w_len, cols_len + joined_len, accumulate);
         // (rows × C_out) → (C_out × rows).
         let mut grad_w = vec![0f32; w_len];
         for (r, line) in sum_t.chunks_exact(self.c_out).enumerate() {
@@ -234,6 +296,50 @@ impl ConvShape {
         }
         grad_w
     }
+}
+
+/// `y_b = W · columns_g(x_b)` for every image of `x` (not upsampled; `W` is C_out × rows):
+/// the column matrices of several images side by side on small planes
+/// ([`images_per_product`]), one product per group, split back into images.
+fn columns_product(g: Geometry, w: Mat, x: &[f32], batch: usize) -> Vec<f32> {
+    let (rows, n, in_len) = (g.rows(), g.cols(), g.image_len());
+    let c_out = w.rows();
+    let group = images_per_product(n).min(batch.max(1));
+    let cols_len = if g.is_identity() && group == 1 {
+        0
+    } else {
+        rows * group * n
+    };
+    let product_len = if group > 1 { c_out * group * n } else { 0 };
+    let write = |y: &mut [MaybeUninit<f32>]| {
+        each_group(
+            y,
+            batch,
+            group,
+            cols_len + product_len,
+            |images, ys, scratch, par| {
+                let wide = images.len() * n;
+                let xs = &x[images.start * in_len..images.end * in_len];
+                let (cols, product) = scratch.split_at_mut(cols_len);
+                let columns: &[f32] = if g.is_identity() && images.len() == 1 {
+                    xs
+                } else {
+                    g.im2col_images(xs, &mut cols[..rows * wide]);
+                    &cols[..rows * wide]
+                };
+                if images.len() == 1 {
+                    matmul_into(ys, w, Mat::new(columns, rows, n), par);
+                } else {
+                    let product = &mut product[..c_out * wide];
+                    matmul(product, w, Mat::new(columns, rows, wide), false, par);
+                    split_columns(product, c_out, n, ys);
+                }
+            },
+        )
+    };
+    // SAFETY: every group's share of `y` is written whole, by `matmul_into` or
+    // `split_columns`.
+    unsafe { written_vec(batch * c_out * n, write) }
 }
 
 /// Smallest batch that takes the sub-pixel form for planes under 16×16 (a single small image
@@ -575,6 +681,12 @@ mod tests {
             (1, 1, 0, 0, 5, 1),
             (3, 2, 1, 1, 7, 3),
             (3, 1, 0, 0, 6, 3),
+            // Planes under 64 pixels go several images to a product (`grouped`): 4×4 outputs
+            // four at a time, so 6 images are a group of 4 and one of 2, and 5 images a group
+            // of 4 and a lone image; 5×5 ones three at a time, so 4 are 3 and 1.
+            (3, 2, 1, 1, 8, 6),
+            (3, 1, 1, 1, 4, 5),
+            (1, 1, 0, 0, 5, 4),
         ] {
             let x = Var::from_tensor(&rng.test_input((batch, 4, h, h), &dev).unwrap()).unwrap();
             let w = Var::from_tensor(&rng.test_input((5, 4, k, k), &dev).unwrap()).unwrap();
@@ -663,8 +775,12 @@ mod tests {
         let mut rng = TrainRng::new(13);
         let dev = Device::Cpu;
         // 'Same' stride-1 convolutions take the sub-pixel form (odd and even kernels, batch 1
-        // with phases in parallel); other paddings and strides the upsampled scratch.
+        // with phases in parallel); other paddings and strides the upsampled scratch. The
+        // 4×5 planes go four images to a product: 9 images are groups of 4, 4 and a lone one,
+        // 6 images 4 and 2.
         for (k, stride, pb, pa, batch) in [
+            (3, 1, 1, 1, 9),
+            (4, 1, 1, 2, 6),
             (3, 1, 1, 1, 3),
             (3, 1, 1, 1, 1),
             (5, 1, 2, 2, 2),

@@ -36,6 +36,11 @@ impl<'a> Mat<'a> {
         }
     }
 
+    /// Rows as read.
+    pub fn rows(&self) -> usize {
+        self.shape().0
+    }
+
     /// (rows, columns) as read.
     fn shape(&self) -> (usize, usize) {
         if self.transposed {

@@ -99,19 +99,37 @@ impl Geometry {
     /// Fills `cols` (rows × cols, row-major) with the receptive fields of `image`
     /// (channels × in_h × in_w); entries that fall on padding become zero.
     pub fn im2col(&self, image: &[f32], cols: &mut [f32]) {
-        assert_eq!(image.len(), self.image_len(), "im2col: image length");
-        assert_eq!(cols.len(), self.rows() * self.cols(), "im2col: column length");
+        self.im2col_images(image, cols);
+    }
+
+    /// The column matrices of several images side by side: `images` holds `count` images one
+    /// after another, `cols` is rows × (count · cols), image `i` in columns `i·cols..(i+1)·cols`
+    /// of every row. One matrix product then covers all of them (see `super::grouped`).
+    pub fn im2col_images(&self, images: &[f32], cols: &mut [f32]) {
+        let count = self.image_count(images.len(), "im2col");
+        let (n, plane, taps) = (self.cols(), self.in_h * self.in_w, self.kernel_h * self.kernel_w);
+        let ld = count * n;
+        assert_eq!(cols.len(), self.rows() * ld, "im2col: column length");
+        // Row `r` of image `i`'s column matrix.
+        let row = |r: usize, i: usize| r * ld + i * n..r * ld + (i + 1) * n;
         if self.is_identity() {
-            cols.copy_from_slice(image);
+            for (i, image) in images.chunks_exact(self.image_len()).enumerate() {
+                for (r, src) in image.chunks_exact(n).enumerate() {
+                    cols[row(r, i)].copy_from_slice(src);
+                }
+            }
             return;
         }
-        let (kh, kw, n, plane) = (self.kernel_h, self.kernel_w, self.cols(), self.in_h * self.in_w);
         if n <= TABLE_MAX_COLS {
             let table = self.source_table();
-            for (c, channel_rows) in cols.chunks_exact_mut(table.len()).enumerate() {
-                let src = &image[c * plane..(c + 1) * plane];
-                for (dst, &i) in channel_rows.iter_mut().zip(&table) {
-                    *dst = src.get(i as usize).copied().unwrap_or(0.0);
+            for (i, image) in images.chunks_exact(self.image_len()).enumerate() {
+                for (c, src) in image.chunks_exact(plane).enumerate() {
+                    for (tap, entries) in table.chunks_exact(n).enumerate() {
+                        let range = row(c * taps + tap, i);
+                        for (dst, &at) in cols[range].iter_mut().zip(entries) {
+                            *dst = src.get(at as usize).copied().unwrap_or(0.0);
+                        }
+                    }
                 }
             }
             return;
@@ -122,30 +140,39 @@ impl Geometry {
             Access::Phases => vec![0f32; plane],
             _ => Vec::new(),
         };
-        for (c, channel_rows) in cols.chunks_exact_mut(n * kh * kw).enumerate() {
-            let src = &image[c * plane..(c + 1) * plane];
-            if access == Access::Phases {
-                split_phases(src, self.in_w, &mut phases);
-            }
-            for (tap, dst) in channel_rows.chunks_exact_mut(n).enumerate() {
-                let (ky, kx) = (tap / kw, tap % kw);
-                match access {
-                    Access::Shifted => shifted_copy(
-                        src,
-                        out,
-                        (Self::shift(ky, self.pad_top), Self::shift(kx, self.pad_left)),
-                        dst,
-                    ),
-                    Access::Phases => {
-                        let (a, dy) = Self::phase_and_shift(ky, self.pad_top);
-                        let (b, dx) = Self::phase_and_shift(kx, self.pad_left);
-                        let phase = &phases[(2 * a + b) * n..(2 * a + b + 1) * n];
-                        shifted_copy(phase, out, (dy, dx), dst);
+        for (i, image) in images.chunks_exact(self.image_len()).enumerate() {
+            for (c, src) in image.chunks_exact(plane).enumerate() {
+                if access == Access::Phases {
+                    split_phases(src, self.in_w, &mut phases);
+                }
+                for tap in 0..taps {
+                    let dst = &mut cols[row(c * taps + tap, i)];
+                    let (ky, kx) = (tap / self.kernel_w, tap % self.kernel_w);
+                    match access {
+                        Access::Shifted => shifted_copy(
+                            src,
+                            out,
+                            (Self::shift(ky, self.pad_top), Self::shift(kx, self.pad_left)),
+                            dst,
+                        ),
+                        Access::Phases => {
+                            let (a, dy) = Self::phase_and_shift(ky, self.pad_top);
+                            let (b, dx) = Self::phase_and_shift(kx, self.pad_left);
+                            let phase = &phases[(2 * a + b) * n..(2 * a + b + 1) * n];
+                            shifted_copy(phase, out, (dy, dx), dst);
+                        }
+                        Access::Gathered => self.gather_row(src, ky, kx, dst),
                     }
-                    Access::Gathered => self.gather_row(src, ky, kx, dst),
                 }
             }
         }
+    }
+
+    /// How many images of this geometry `len` values hold; panics (a kernel bug) unless whole.
+    fn image_count(&self, len: usize, what: &str) -> usize {
+        let image = self.image_len();
+        assert!(image > 0 && len.is_multiple_of(image), "{what}: image length");
+        len / image
     }
 
     /// For every tap (ky, kx) and output pixel (oy, ox), in the column matrix's order, the
@@ -217,62 +244,79 @@ impl Geometry {
     /// Adds every entry of `cols` (rows × cols, row-major) into the pixel of `image` it was
     /// read from; entries on padding are dropped. The adjoint of [`Geometry::im2col`].
     pub fn col2im_add(&self, cols: &[f32], image: &mut [f32]) {
-        assert_eq!(image.len(), self.image_len(), "col2im: image length");
-        assert_eq!(cols.len(), self.rows() * self.cols(), "col2im: column length");
+        self.col2im_add_images(cols, image);
+    }
+
+    /// The adjoint of [`Geometry::im2col_images`]: column matrices side by side in `cols`
+    /// (rows × (count · cols)) added into `count` images one after another in `images`.
+    pub fn col2im_add_images(&self, cols: &[f32], images: &mut [f32]) {
+        let count = self.image_count(images.len(), "col2im");
         let (kh, kw, n, plane) = (self.kernel_h, self.kernel_w, self.cols(), self.in_h * self.in_w);
+        let (taps, ld) = (kh * kw, count * n);
+        assert_eq!(cols.len(), self.rows() * ld, "col2im: column length");
+        let row = |r: usize, i: usize| &cols[r * ld + i * n..r * ld + (i + 1) * n];
+        let image_len = self.image_len();
         if n <= TABLE_MAX_COLS {
             // Each pixel receives its taps in the same order as on the other paths, so the
             // sums are the same to the last bit.
             let table = self.source_table();
-            for (c, channel_rows) in cols.chunks_exact(table.len()).enumerate() {
-                let dst = &mut image[c * plane..(c + 1) * plane];
-                for (&v, &i) in channel_rows.iter().zip(&table) {
-                    if let Some(d) = dst.get_mut(i as usize) {
-                        *d += v;
+            for (i, image) in images.chunks_exact_mut(image_len).enumerate() {
+                for (c, dst) in image.chunks_exact_mut(plane).enumerate() {
+                    for (tap, entries) in table.chunks_exact(n).enumerate() {
+                        for (&v, &at) in row(c * taps + tap, i).iter().zip(entries) {
+                            if let Some(d) = dst.get_mut(at as usize) {
+                                *d += v;
+                            }
+                        }
                     }
                 }
             }
             return;
         }
         let out = (self.out_h, self.out_w);
-        match self.access() {
-            Access::Shifted => {
-                for (c, channel_rows) in cols.chunks_exact(n * kh * kw).enumerate() {
-                    let dst = &mut image[c * plane..(c + 1) * plane];
-                    for (tap, src) in channel_rows.chunks_exact(n).enumerate() {
-                        let shift = (
-                            Self::shift(tap / kw, self.pad_top),
-                            Self::shift(tap % kw, self.pad_left),
-                        );
-                        shifted_add(src, out, shift, dst);
+        let access = self.access();
+        let mut phases = match access {
+            Access::Phases => vec![0f32; plane],
+            _ => Vec::new(),
+        };
+        for (i, image) in images.chunks_exact_mut(image_len).enumerate() {
+            match access {
+                Access::Shifted => {
+                    for (c, dst) in image.chunks_exact_mut(plane).enumerate() {
+                        for tap in 0..taps {
+                            let shift = (
+                                Self::shift(tap / kw, self.pad_top),
+                                Self::shift(tap % kw, self.pad_left),
+                            );
+                            shifted_add(row(c * taps + tap, i), out, shift, dst);
+                        }
                     }
                 }
+                Access::Phases => {
+                    for (c, dst) in image.chunks_exact_mut(plane).enumerate() {
+                        phases.fill(0.0);
+                        for tap in 0..taps {
+                            let (a, dy) = Self::phase_and_shift(tap / kw, self.pad_top);
+                            let (b, dx) = Self::phase_and_shift(tap % kw, self.pad_left);
+                            let phase = &mut phases[(2 * a + b) * n..(2 * a + b + 1) * n];
+                            shifted_add(row(c * taps + tap, i), out, (dy, dx), phase);
+                        }
+                        add_phases(&phases, self.in_w, dst);
+                    }
+                }
+                Access::Gathered => self.for_each_tap(|r, out_range, in_start| {
+                    let src = &row(r, i)[out_range];
+                    if self.stride == 1 {
+                        for (d, s) in image[in_start..in_start + src.len()].iter_mut().zip(src) {
+                            *d += s;
+                        }
+                    } else {
+                        for (k, s) in src.iter().enumerate() {
+                            image[in_start + k * self.stride] += s;
+                        }
+                    }
+                }),
             }
-            Access::Phases => {
-                let mut phases = vec![0f32; plane];
-                for (c, channel_rows) in cols.chunks_exact(n * kh * kw).enumerate() {
-                    phases.fill(0.0);
-                    for (tap, src) in channel_rows.chunks_exact(n).enumerate() {
-                        let (a, dy) = Self::phase_and_shift(tap / kw, self.pad_top);
-                        let (b, dx) = Self::phase_and_shift(tap % kw, self.pad_left);
-                        let phase = &mut phases[(2 * a + b) * n..(2 * a + b + 1) * n];
-                        shifted_add(src, out, (dy, dx), phase);
-                    }
-                    add_phases(&phases, self.in_w, &mut image[c * plane..(c + 1) * plane]);
-                }
-            }
-            Access::Gathered => self.for_each_tap(|row, out_range, in_start| {
-                let src = &cols[row * n + out_range.start..row * n + out_range.end];
-                if self.stride == 1 {
-                    for (d, s) in image[in_start..in_start + src.len()].iter_mut().zip(src) {
-                        *d += s;
-                    }
-                } else {
-                    for (i, s) in src.iter().enumerate() {
-                        image[in_start + i * self.stride] += s;
-                    }
-                }
-            }),
         }
     }
 
@@ -527,6 +571,37 @@ mod tests {
                         assert_eq!(cols[row * g.cols() + oy * g.out_w + ox], want, "{g:?}");
                     }
                 }
+            }
+        }
+    }
+
+    /// Several images side by side: each image's columns are exactly its own column matrix,
+    /// and col2im of the side-by-side matrix adds into each image what col2im of its own block
+    /// adds, to the last bit.
+    #[test]
+    fn images_side_by_side_hold_each_images_own_columns() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let count = 3;
+        for g in GEOMETRIES.into_iter().map(geometry) {
+            let (rows, n, len) = (g.rows(), g.cols(), g.image_len());
+            let x: Vec<f32> = (0..count * len).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let mut together = vec![f32::NAN; rows * count * n];
+            g.im2col_images(&x, &mut together);
+            let c: Vec<f32> = (0..together.len()).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let mut images = vec![0.5f32; x.len()];
+            g.col2im_add_images(&c, &mut images);
+            for i in 0..count {
+                let block = |m: &[f32]| -> Vec<f32> {
+                    (0..rows)
+                        .flat_map(|r| m[(r * count + i) * n..(r * count + i + 1) * n].to_vec())
+                        .collect()
+                };
+                let mut own = vec![f32::NAN; rows * n];
+                g.im2col(&x[i * len..(i + 1) * len], &mut own);
+                assert_eq!(block(&together), own, "{g:?} image {i}");
+                let mut image = vec![0.5f32; len];
+                g.col2im_add(&block(&c), &mut image);
+                assert_eq!(&images[i * len..(i + 1) * len], &image[..], "{g:?} image {i}");
             }
         }
     }

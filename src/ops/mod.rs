@@ -6,7 +6,9 @@
 //! aegan therefore runs its own kernels (other devices use candle's operations):
 //!
 //! - [`conv2d`]: im2col into a per-thread scratch buffer and one matrix product per image (the
-//!   `gemm` crate candle itself uses, with its AVX-512 kernels where the CPU has them). The
+//!   `gemm` crate candle itself uses, with its AVX-512 kernels where the CPU has them), or per
+//!   few images side by side where the output plane has under 64 pixels, since gemm runs
+//!   narrower products at half speed (`grouped`). The
 //!   weight gradient is a matrix product per image summed per thread; the input gradient of
 //!   a stride-1 convolution that keeps the size is the flipped convolution of the output
 //!   gradient, other input gradients a matrix product and col2im. im2col reads shifted
@@ -43,6 +45,7 @@ mod conv;
 mod direct;
 mod gemm;
 mod generic;
+mod grouped;
 mod im2col;
 mod noise;
 mod parallel;

@@ -16,8 +16,9 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::gemm::{matmul, matmul_into, Mat, Parallelism};
+use super::grouped::{images_per_product, split_columns};
 use super::im2col::{flip_weight, Geometry};
-use super::parallel::{each_image, sum_over_images};
+use super::parallel::{each_group, sum_over_groups};
 use super::scratch::with_scratch;
 use super::uninit::written_vec;
 
@@ -124,59 +125,88 @@ impl SubPixel {
             .collect()
     }
 
-    /// Output phase (a, b) of `image` (C_out × 2h × 2w) copied into `phase` (C_out × h × w).
-    fn gather_phase(&self, image: &[f32], (a, b): (usize, usize), phase: &mut [f32]) {
-        let w2 = 2 * self.w;
-        for (dst, src) in phase
-            .chunks_exact_mut(self.w)
-            .zip(image.chunks_exact(w2).skip(a).step_by(2))
-        {
-            for (d, s) in dst.iter_mut().zip(src[b..].iter().step_by(2)) {
-                *d = *s;
+    /// Output phase (a, b) of `image` (C_out × 2h × 2w) copied into `phase`, channel `o` at
+    /// `phase[o·ld..o·ld + h·w]` (`ld` = h·w for one image alone, a multiple of it for
+    /// images side by side).
+    fn gather_phase(&self, image: &[f32], (a, b): (usize, usize), phase: &mut [f32], ld: usize) {
+        let (n, w2) = (self.plane(), 2 * self.w);
+        for (o, plane) in image.chunks_exact(4 * n).enumerate() {
+            let dst = &mut phase[o * ld..o * ld + n];
+            for (dst, src) in dst
+                .chunks_exact_mut(self.w)
+                .zip(plane.chunks_exact(w2).skip(a).step_by(2))
+            {
+                for (d, s) in dst.iter_mut().zip(src[b..].iter().step_by(2)) {
+                    *d = *s;
+                }
             }
         }
     }
 
-    /// `phase` (C_out × h × w) written into output phase (a, b) of `image` (C_out × 2h × 2w).
-    fn scatter_phase(&self, phase: &[f32], (a, b): (usize, usize), image: &mut [MaybeUninit<f32>]) {
-        let w2 = 2 * self.w;
-        for (src, dst) in phase
-            .chunks_exact(self.w)
-            .zip(image.chunks_exact_mut(w2).skip(a).step_by(2))
-        {
-            for (d, s) in dst[b..].iter_mut().step_by(2).zip(src) {
-                d.write(*s);
+    /// Channel `o` of `phase` at `phase[o·ld..o·ld + h·w]` written into output phase (a, b) of
+    /// `image` (C_out × 2h × 2w); the adjoint layout of [`SubPixel::gather_phase`].
+    fn scatter_phase(
+        &self,
+        phase: &[f32],
+        ld: usize,
+        (a, b): (usize, usize),
+        image: &mut [MaybeUninit<f32>],
+    ) {
+        let (n, w2) = (self.plane(), 2 * self.w);
+        for (o, plane) in image.chunks_exact_mut(4 * n).enumerate() {
+            let src = &phase[o * ld..o * ld + n];
+            for (src, dst) in src
+                .chunks_exact(self.w)
+                .zip(plane.chunks_exact_mut(w2).skip(a).step_by(2))
+            {
+                for (d, s) in dst[b..].iter_mut().step_by(2).zip(src) {
+                    d.write(*s);
+                }
             }
         }
     }
 
-    /// One phase of one image: `out` (C_out × h × w) = W_phase · columns(x_b), with `cols` a
+    /// One phase of the images `xs` (one after another, C × h × w each): `out`
+    /// (C_out × images·h·w, the images side by side) = W_phase · columns(xs), with `cols` a
     /// scratch buffer at least as large as the phase's column matrix.
     fn phase_forward(
         &self,
         phase: (usize, usize),
         phase_weight: &[f32],
-        xb: &[f32],
+        xs: &[f32],
         cols: &mut [f32],
         out: &mut [f32],
         par: Parallelism,
     ) {
-        let (rows, n) = (self.c_in * self.taps(phase), self.plane());
-        let cols = &mut cols[..rows * n];
-        self.geometry(phase).im2col(xb, cols);
+        let wide = xs.len() / self.c_in;
+        let rows = self.c_in * self.taps(phase);
+        let cols = &mut cols[..rows * wide];
+        self.geometry(phase).im2col_images(xs, cols);
         let w = Mat::new(phase_weight, self.c_out, rows);
-        matmul(out, w, Mat::new(cols, rows, n), false, par);
+        matmul(
+            &mut out[..self.c_out * wide],
+            w,
+            Mat::new(cols, rows, wide),
+            false,
+            par,
+        );
+    }
+
+    /// Images per matrix product: small planes several at a time (`super::grouped`).
+    fn group(&self, batch: usize) -> usize {
+        images_per_product(self.plane()).min(batch.max(1))
     }
 
     /// The convolution of every image of `x` (B × C × h × w) with `weight`.
     pub fn forward(&self, x: &[f32], weight: &[f32], batch: usize) -> Vec<f32> {
         let phase_w = self.phase_weights(weight);
         let (n, in_len) = (self.plane(), self.c_in * self.plane());
-        let cols_len = self.c_in * self.max_taps() * n;
+        let out_len = self.c_out * 4 * n;
         let write = |y: &mut [MaybeUninit<f32>]| {
             if batch < rayon::current_num_threads() {
                 // Too few images to share out: the four phases of each image in parallel instead.
-                for (img, yb) in y.chunks_exact_mut(self.c_out * 4 * n).enumerate() {
+                let cols_len = self.c_in * self.max_taps() * n;
+                for (img, yb) in y.chunks_exact_mut(out_len).enumerate() {
                     let xb = &x[img * in_len..(img + 1) * in_len];
                     let phases: Vec<Vec<f32>> = Self::PHASES
                         .par_iter()
@@ -190,23 +220,29 @@ impl SubPixel {
                         })
                         .collect();
                     for (&phase, out) in Self::PHASES.iter().zip(&phases) {
-                        self.scatter_phase(out, phase, yb);
+                        self.scatter_phase(out, n, phase, yb);
                     }
                 }
                 return;
             }
-            each_image(y, batch, cols_len + self.c_out * n, |img, yb, scratch, par| {
+            let group = self.group(batch);
+            let cols_len = self.c_in * self.max_taps() * group * n;
+            let scratch_len = cols_len + self.c_out * group * n;
+            each_group(y, batch, group, scratch_len, |images, ys, scratch, par| {
                 let (cols, out) = scratch.split_at_mut(cols_len);
-                let xb = &x[img * in_len..(img + 1) * in_len];
+                let xs = &x[images.start * in_len..images.end * in_len];
+                let ld = images.len() * n;
                 for (&phase, wp) in Self::PHASES.iter().zip(&phase_w) {
-                    self.phase_forward(phase, wp, xb, cols, out, par);
-                    self.scatter_phase(out, phase, yb);
+                    self.phase_forward(phase, wp, xs, cols, out, par);
+                    for (i, yb) in ys.chunks_exact_mut(out_len).enumerate() {
+                        self.scatter_phase(&out[i * n..], ld, phase, yb);
+                    }
                 }
             });
         };
         // SAFETY: every image of `y` (C_out planes of 2h × 2w) receives its four phases, which
         // between them write every pixel of every plane.
-        unsafe { written_vec(batch * self.c_out * 4 * n, write) }
+        unsafe { written_vec(batch * out_len, write) }
     }
 
     /// The input gradient for output gradients `grad_y` (B × C_out × 2h × 2w): per phase,
@@ -224,29 +260,52 @@ impl SubPixel {
             })
             .collect();
         let (n, out_len) = (self.plane(), self.c_out * 4 * self.plane());
-        let cols_len = self.c_out * self.max_taps() * n;
+        let group = self.group(batch);
+        let cols_len = self.c_out * self.max_taps() * group * n;
+        let (phases_len, sum_len) = (self.c_out * group * n, self.c_in * group * n);
         let write = |gx: &mut [MaybeUninit<f32>]| {
-            each_image(gx, batch, cols_len + self.c_out * n, |img, gxb, scratch, par| {
-                let (cols, gy_phase) = scratch.split_at_mut(cols_len);
-                let gyb = &grad_y[img * out_len..(img + 1) * out_len];
-                // The first phase's product writes the image's gradient, the others add to it.
-                let mut unwritten = Some(gxb);
-                let mut written: &mut [f32] = &mut [];
-                for (&phase, (g, wf)) in Self::PHASES.iter().zip(&flipped) {
-                    let rows = g.rows();
-                    self.gather_phase(gyb, phase, gy_phase);
-                    g.im2col(gy_phase, &mut cols[..rows * n]);
-                    let wf = Mat::new(wf, self.c_in, rows);
-                    let columns = Mat::new(&cols[..rows * n], rows, n);
-                    match unwritten.take() {
-                        Some(gxb) => written = matmul_into(gxb, wf, columns, par),
-                        None => matmul(written, wf, columns, true, par),
+            each_group(
+                gx,
+                batch,
+                group,
+                cols_len + phases_len + sum_len,
+                |images, gxs, scratch, par| {
+                    let (cols, rest) = scratch.split_at_mut(cols_len);
+                    let (gy_phases, sum) = rest.split_at_mut(phases_len);
+                    let wide = images.len() * n;
+                    let gys = &grad_y[images.start * out_len..images.end * out_len];
+                    let gy_phases = &mut gy_phases[..self.c_out * wide];
+                    // Alone, an image's gradient is written by the first phase's product and added
+                    // to by the others; several side by side are summed first and then split.
+                    let (mut unwritten, side_by_side) = match images.len() {
+                        1 => (Some(gxs), None),
+                        _ => (None, Some(gxs)),
+                    };
+                    let mut written: &mut [f32] = &mut sum[..self.c_in * wide];
+                    for (i, (&phase, (g, wf))) in Self::PHASES.iter().zip(&flipped).enumerate() {
+                        let rows = g.rows();
+                        for (gyb, gy_phase) in gys
+                            .chunks_exact(out_len)
+                            .zip(gy_phases.chunks_exact_mut(self.c_out * n))
+                        {
+                            self.gather_phase(gyb, phase, gy_phase, n);
+                        }
+                        g.im2col_images(gy_phases, &mut cols[..rows * wide]);
+                        let wf = Mat::new(wf, self.c_in, rows);
+                        let columns = Mat::new(&cols[..rows * wide], rows, wide);
+                        match unwritten.take() {
+                            Some(gxb) => written = matmul_into(gxb, wf, columns, par),
+                            None => matmul(written, wf, columns, i > 0, par),
+                        }
                     }
-                }
-            })
+                    if let Some(gxs) = side_by_side {
+                        split_columns(written, self.c_in, n, gxs);
+                    }
+                },
+            )
         };
-        // SAFETY: every image's share of `gx` is written whole by the first phase's
-        // `matmul_into`.
+        // SAFETY: a lone image's share of `gx` is written whole by the first phase's
+        // `matmul_into`, several images' shares by `split_columns`.
         unsafe { written_vec(batch * self.c_in * n, write) }
     }
 
@@ -269,25 +328,29 @@ impl SubPixel {
             })
             .collect();
         let total: usize = blocks.iter().sum();
-        let cols_len = self.c_in * self.max_taps() * n;
-        let sums = sum_over_images(
+        let group = self.group(batch);
+        let cols_len = self.c_in * self.max_taps() * group * n;
+        let sums = sum_over_groups(
             batch,
+            group,
             total,
-            cols_len + self.c_out * n,
-            |img, acc, scratch, first, par| {
+            cols_len + self.c_out * group * n,
+            |images, acc, scratch, first, par| {
                 let (cols, gy_phase) = scratch.split_at_mut(cols_len);
-                let (xb, gyb) = (
-                    &x[img * in_len..(img + 1) * in_len],
-                    &grad_y[img * out_len..(img + 1) * out_len],
-                );
+                let wide = images.len() * n;
+                let xs = &x[images.start * in_len..images.end * in_len];
+                let gys = &grad_y[images.start * out_len..images.end * out_len];
+                let gy_phase = &mut gy_phase[..self.c_out * wide];
                 for (i, &phase) in Self::PHASES.iter().enumerate() {
                     let rows = self.c_in * self.taps(phase);
-                    let cols = &mut cols[..rows * n];
-                    self.geometry(phase).im2col(xb, cols);
-                    self.gather_phase(gyb, phase, gy_phase);
-                    let gy = Mat::new(gy_phase, self.c_out, n).t();
+                    let cols = &mut cols[..rows * wide];
+                    self.geometry(phase).im2col_images(xs, cols);
+                    for (img, gyb) in gys.chunks_exact(out_len).enumerate() {
+                        self.gather_phase(gyb, phase, &mut gy_phase[img * n..], wide);
+                    }
+                    let gy = Mat::new(gy_phase, self.c_out, wide).t();
                     let block = &mut acc[starts[i]..starts[i] + blocks[i]];
-                    matmul(block, Mat::new(cols, rows, n), gy, !first, par);
+                    matmul(block, Mat::new(cols, rows, wide), gy, !first, par);
                 }
             },
         );
