@@ -14,7 +14,10 @@
 //!
 //! The kernel is compiled twice: with AVX2 and FMA, chosen at run time where the CPU has them,
 //! and for the baseline target. The two round differently, as gemm's kernels for different
-//! CPUs do; which one runs depends on the CPU only, never on the thread count.
+//! CPUs do; which one runs depends on the CPU only, never on the thread count. Where the CPU
+//! has AVX-512, the forward pass runs tiles of [`WIDE_TILE`] pixels on rows that long (the
+//! same sums, so the same bits) and the weight gradient 16-wide vectors (the same sums split
+//! into other partial sums, so other rounding).
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -38,8 +41,12 @@ const CHANNEL_BLOCK: usize = 4;
 /// of a core busy while leaving registers for the loads.
 const TILE: usize = 16;
 
-/// One tile's accumulators: `CHANNEL_BLOCK` channels × `TILE` pixels.
-type Accumulators = [[f32; TILE]; CHANNEL_BLOCK];
+/// Output pixels of one row accumulated together where the CPU has AVX-512 and the rows are
+/// long enough: two 16-wide vectors per channel, eight accumulators again.
+const WIDE_TILE: usize = 32;
+
+/// One tile's accumulators: `CHANNEL_BLOCK` channels × `T` pixels.
+type Accumulators<const T: usize> = [[f32; T]; CHANNEL_BLOCK];
 
 /// A convolution (stride 1 or 2, any padding) computed directly; see the module.
 #[derive(Debug, Clone, Copy)]
@@ -84,7 +91,7 @@ impl Direct {
     /// that the last tile of the last row reads memory (its extra values are never written
     /// out).
     fn scratch_len(&self) -> usize {
-        self.g.channels * self.planes_per_channel() * self.plane_len() + TILE
+        self.g.channels * self.planes_per_channel() * self.plane_len() + WIDE_TILE
     }
 
     /// Where tap `t` (in the weight's order: channel, ky, kx) starts reading, relative to the
@@ -240,6 +247,12 @@ impl Direct {
         out: &mut [MaybeUninit<f32>],
     ) {
         #[cfg(target_arch = "x86_64")]
+        if has_avx512f() && self.g.out_w >= WIDE_TILE {
+            // SAFETY: the CPU has AVX-512F, and so AVX2 and FMA (checked just above).
+            unsafe { self.accumulate_avx512f(planes, offsets, packed, rows, out) };
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
         if has_avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
             unsafe { self.accumulate_avx2_fma(planes, offsets, packed, rows, out) };
@@ -247,7 +260,22 @@ impl Direct {
         }
         // aarch64's baseline has a fused multiply-add instruction; elsewhere `mul_add` would
         // be a library call per value.
-        self.accumulate_with::<{ cfg!(target_arch = "aarch64") }>(planes, offsets, packed, rows, out);
+        self.accumulate_with::<{ cfg!(target_arch = "aarch64") }, TILE>(planes, offsets, packed, rows, out);
+    }
+
+    /// [`Direct::accumulate`] in tiles of [`WIDE_TILE`] pixels: each pixel's sum is the same
+    /// as in [`TILE`]-pixel tiles, in half the instructions on 16-wide vectors.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn accumulate_avx512f(
+        &self,
+        planes: &[f32],
+        offsets: &[usize],
+        packed: &[[f32; CHANNEL_BLOCK]],
+        rows: Range<usize>,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        self.accumulate_with::<true, WIDE_TILE>(planes, offsets, packed, rows, out);
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -260,14 +288,14 @@ impl Direct {
         rows: Range<usize>,
         out: &mut [MaybeUninit<f32>],
     ) {
-        self.accumulate_with::<true>(planes, offsets, packed, rows, out);
+        self.accumulate_with::<true, TILE>(planes, offsets, packed, rows, out);
     }
 
     /// The loop over tiles: every block of channels, every row of `rows`, every run of
-    /// [`TILE`] pixels (the last run of a row computes a full tile and writes only what the
-    /// row holds).
+    /// `T` pixels (the last run of a row computes a full tile and writes only what the row
+    /// holds).
     #[inline(always)]
-    fn accumulate_with<const FUSED: bool>(
+    fn accumulate_with<const FUSED: bool, const T: usize>(
         &self,
         planes: &[f32],
         offsets: &[usize],
@@ -283,8 +311,8 @@ impl Direct {
         }
         // The farthest any tile reads: the last tap's offset is the largest, the last row's
         // last tile the farthest base.
-        let last_base = (rows.end - 1) * self.plane_w + (g.out_w - 1) / TILE * TILE;
-        let reach = offsets.iter().max().map_or(0, |&o| o + last_base + TILE);
+        let last_base = (rows.end - 1) * self.plane_w + (g.out_w - 1) / T * T;
+        let reach = offsets.iter().max().map_or(0, |&o| o + last_base + T);
         assert!(
             reach <= planes.len(),
             "direct convolution: tiles read past the planes"
@@ -292,10 +320,10 @@ impl Direct {
         for (block, weights) in packed.chunks_exact(taps).enumerate() {
             let channels = (self.c_out - block * CHANNEL_BLOCK).min(CHANNEL_BLOCK);
             for oy in rows.clone() {
-                for ox in (0..g.out_w).step_by(TILE) {
+                for ox in (0..g.out_w).step_by(T) {
                     // SAFETY: every tile reads at most `reach` values into `planes` (checked above).
-                    let acc = unsafe { tile::<FUSED>(planes, offsets, weights, oy * self.plane_w + ox) };
-                    let n = TILE.min(g.out_w - ox);
+                    let acc = unsafe { tile::<FUSED, T>(planes, offsets, weights, oy * self.plane_w + ox) };
+                    let n = T.min(g.out_w - ox);
                     for (lane, values) in acc.iter().enumerate().take(channels) {
                         let o = block * CHANNEL_BLOCK + lane;
                         let start = o * channel_len + (oy - rows.start) * g.out_w + ox;
@@ -345,9 +373,15 @@ impl Direct {
                 self.fill_planes(&x[b * in_len..(b + 1) * in_len], planes);
                 let grad = &grad_y[b * out_len..(b + 1) * out_len];
                 self.check_correlation_reads(planes, &offsets, grad, acc);
-                // SAFETY: the CPU has AVX2 and FMA (checked above) and every read lies inside
-                // `planes` and `grad` (checked just above).
-                unsafe { self.correlate_avx2_fma(planes, &offsets, grad, acc) };
+                if has_avx512f() {
+                    // SAFETY: the CPU has AVX-512F (checked just above) and every read lies
+                    // inside `planes` and `grad` (checked above).
+                    unsafe { self.correlate_avx512f(planes, &offsets, grad, acc) };
+                } else {
+                    // SAFETY: the CPU has AVX2 and FMA (checked above) and every read lies
+                    // inside `planes` and `grad` (checked just above).
+                    unsafe { self.correlate_avx2_fma(planes, &offsets, grad, acc) };
+                }
             };
             return Some(super::parallel::sum_over_images(
                 batch,
@@ -488,6 +522,82 @@ impl Direct {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+impl Direct {
+    /// [`Direct::correlate_avx2_fma`] with 16-wide vectors: the same eight accumulators hold
+    /// twice the pixels, so a row takes half the multiply-adds. Rows narrower than 16 pixels
+    /// (and each row's last few) are summed one pixel at a time.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, and the reads must lie inside `planes` and `grad`
+    /// ([`Direct::check_correlation_reads`]).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn correlate_avx512f(&self, planes: &[f32], offsets: &[usize], grad: &[f32], acc: &mut [f32]) {
+        use std::arch::x86_64::{_mm512_fmadd_ps, _mm512_loadu_ps, _mm512_setzero_ps, _mm512_storeu_ps};
+        const WIDE: usize = 2 * LANES;
+        let g = self.g;
+        let (cols, w) = (g.cols(), g.out_w);
+        let full = w / WIDE * WIDE;
+        for block in self.blocks(offsets.len()) {
+            let (channels, taps) = block;
+            let mut s = [[_mm512_setzero_ps(); CHANNEL_BLOCK]; TAP_BLOCK];
+            let mut tail: TapSums = [[[0f32; LANES]; CHANNEL_BLOCK]; TAP_BLOCK];
+            for oy in 0..g.out_h {
+                let x_rows = taps.map(|t| offsets[t] + oy * self.plane_w);
+                let g_rows = channels.map(|o| o * cols + oy * w);
+                for ox in (0..full).step_by(WIDE) {
+                    // SAFETY: ox + WIDE ≤ w, so every read lies inside its row (see above).
+                    let (x0, x1, g0, g1, g2, g3) = unsafe {
+                        (
+                            _mm512_loadu_ps(planes.as_ptr().add(x_rows[0] + ox)),
+                            _mm512_loadu_ps(planes.as_ptr().add(x_rows[1] + ox)),
+                            _mm512_loadu_ps(grad.as_ptr().add(g_rows[0] + ox)),
+                            _mm512_loadu_ps(grad.as_ptr().add(g_rows[1] + ox)),
+                            _mm512_loadu_ps(grad.as_ptr().add(g_rows[2] + ox)),
+                            _mm512_loadu_ps(grad.as_ptr().add(g_rows[3] + ox)),
+                        )
+                    };
+                    s[0][0] = _mm512_fmadd_ps(x0, g0, s[0][0]);
+                    s[0][1] = _mm512_fmadd_ps(x0, g1, s[0][1]);
+                    s[0][2] = _mm512_fmadd_ps(x0, g2, s[0][2]);
+                    s[0][3] = _mm512_fmadd_ps(x0, g3, s[0][3]);
+                    s[1][0] = _mm512_fmadd_ps(x1, g0, s[1][0]);
+                    s[1][1] = _mm512_fmadd_ps(x1, g1, s[1][1]);
+                    s[1][2] = _mm512_fmadd_ps(x1, g2, s[1][2]);
+                    s[1][3] = _mm512_fmadd_ps(x1, g3, s[1][3]);
+                }
+                for ox in full..w {
+                    for (tap_sums, &x_row) in tail.iter_mut().zip(&x_rows) {
+                        let v = planes[x_row + ox];
+                        for (lanes, &g_row) in tap_sums.iter_mut().zip(&g_rows) {
+                            lanes[ox % LANES] = v.mul_add(grad[g_row + ox], lanes[ox % LANES]);
+                        }
+                    }
+                }
+            }
+            let mut sums: TapSums = tail;
+            for (p, tap_sums) in sums.iter_mut().enumerate() {
+                for (l, lanes) in tap_sums.iter_mut().enumerate() {
+                    let mut vector = [0f32; WIDE];
+                    // SAFETY: `vector` holds WIDE values.
+                    unsafe { _mm512_storeu_ps(vector.as_mut_ptr(), s[p][l]) };
+                    let (low, high) = vector.split_at(LANES);
+                    for ((lane, a), b) in lanes.iter_mut().zip(low).zip(high) {
+                        *lane += a + b;
+                    }
+                }
+            }
+            self.add_block(block, &sums, offsets.len(), acc);
+        }
+    }
+}
+
+/// Whether the CPU has AVX-512F, where the weight gradient's 16-wide form runs.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512f() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
 /// Whether the CPU has AVX2 and FMA, where the kernels' vector forms run.
 #[cfg(target_arch = "x86_64")]
 fn has_avx2_fma() -> bool {
@@ -500,17 +610,17 @@ fn has_avx2_fma() -> bool {
 /// # Safety
 /// `offset + base + TILE ≤ planes.len()` for every offset.
 #[inline(always)]
-unsafe fn tile<const FUSED: bool>(
+unsafe fn tile<const FUSED: bool, const T: usize>(
     planes: &[f32],
     offsets: &[usize],
     weights: &[[f32; CHANNEL_BLOCK]],
     base: usize,
-) -> Accumulators {
-    let mut acc = [[0f32; TILE]; CHANNEL_BLOCK];
+) -> Accumulators<T> {
+    let mut acc = [[0f32; T]; CHANNEL_BLOCK];
     for (&offset, w) in offsets.iter().zip(weights) {
         // SAFETY: the caller guarantees that the tile lies inside `planes`; an array of f32
         // has the alignment of f32.
-        let values = unsafe { &*(planes.as_ptr().add(offset + base) as *const [f32; TILE]) };
+        let values = unsafe { &*(planes.as_ptr().add(offset + base) as *const [f32; T]) };
         for (lane, acc_lane) in acc.iter_mut().enumerate() {
             for (a, &v) in acc_lane.iter_mut().zip(values) {
                 *a = if FUSED {
@@ -570,7 +680,44 @@ mod tests {
             (geometry(3, (9, 21), (3, 5), 1, (1, 2)), 6),
             (geometry(2, (12, 40), (5, 3), 2, (2, 1)), 11),
             (geometry(2, (6, 14), (3, 3), 1, (4, 3)), 2),
+            // Rows of 32 pixels or more: the wide tiles where the CPU has AVX-512.
+            (geometry(3, (8, 40), (3, 3), 1, (1, 1)), 5),
+            (geometry(2, (6, 70), (3, 3), 2, (1, 1)), 3),
         ]
+    }
+
+    /// On a CPU with AVX-512, tiles of 32 pixels give every output the same bits as tiles of
+    /// 16: each pixel sums its taps in the same order either way.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn wide_tiles_give_the_same_bits_as_narrow_ones() {
+        if !has_avx512f() {
+            return;
+        }
+        for (g, c_out) in shapes().into_iter().filter(|(g, _)| g.out_w >= WIDE_TILE) {
+            let direct = Direct::new(g, c_out).expect("a direct shape");
+            let (offsets, packed) = (
+                direct.tap_offsets(),
+                direct.packed_weight(&values(c_out * g.rows(), 3)),
+            );
+            let mut planes = vec![0f32; direct.scratch_len()];
+            direct.fill_planes(&values(g.image_len(), 5), &mut planes);
+            let run = |wide: bool| {
+                let mut out = vec![MaybeUninit::new(f32::NAN); c_out * g.cols()];
+                if wide {
+                    // SAFETY: the CPU has AVX-512F (checked above).
+                    unsafe { direct.accumulate_avx512f(&planes, &offsets, &packed, 0..g.out_h, &mut out) };
+                } else {
+                    // SAFETY: a CPU with AVX-512F has AVX2 and FMA.
+                    unsafe { direct.accumulate_avx2_fma(&planes, &offsets, &packed, 0..g.out_h, &mut out) };
+                }
+                // SAFETY: both write every output value.
+                out.into_iter()
+                    .map(|v| unsafe { v.assume_init() }.to_bits())
+                    .collect::<Vec<u32>>()
+            };
+            assert_eq!(run(true), run(false), "{g:?} → {c_out}");
+        }
     }
 
     /// The convolution by its definition, one output value at a time.
@@ -644,6 +791,40 @@ mod tests {
 
     /// The weight gradient by its definition: Σ over images and output pixels of the output
     /// gradient times the input value each tap reads (where the CPU runs the direct form).
+    /// On a CPU with both, the 16-wide weight gradient and the 8-wide one give the same sums
+    /// up to rounding (the definition test above checks whichever the CPU runs).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn both_vector_widths_of_the_weight_gradient_agree() {
+        if !(has_avx512f() && has_avx2_fma()) {
+            return;
+        }
+        for (g, c_out) in shapes() {
+            let direct = Direct::new(g, c_out).expect("a direct shape");
+            let offsets = direct.tap_offsets();
+            let mut planes = vec![0f32; direct.scratch_len()];
+            direct.fill_planes(&values(g.image_len(), 5), &mut planes);
+            let grad = values(c_out * g.cols(), 9);
+            let (mut narrow, mut wide) = (
+                vec![0f32; c_out * offsets.len()],
+                vec![0f32; c_out * offsets.len()],
+            );
+            direct.check_correlation_reads(&planes, &offsets, &grad, &narrow);
+            // SAFETY: the CPU has both (checked above) and the reads were checked just above.
+            unsafe {
+                direct.correlate_avx2_fma(&planes, &offsets, &grad, &mut narrow);
+                direct.correlate_avx512f(&planes, &offsets, &grad, &mut wide);
+            }
+            let worst = narrow
+                .iter()
+                .zip(&wide)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{g:?} → {c_out}: {worst}");
+            assert!(narrow.iter().any(|&v| v != 0.0), "{g:?}: sums were computed");
+        }
+    }
+
     #[test]
     fn weight_gradient_matches_the_definition() {
         for (g, c_out) in shapes() {

@@ -17,7 +17,7 @@
 //!   Dx's first layers, G's RGB output), and the flipped convolution of an input gradient
 //!   that writes at most 16, run directly instead: the padded image copied once (its
 //!   even/odd phases for stride 2), and 4 channels × 16 pixels accumulated in registers, with
-//!   AVX2 and FMA where the CPU has them (`direct`).
+//!   AVX2 and FMA where the CPU has them, 16-wide vectors where it has AVX-512 (`direct`).
 //! - [`upsample2x_conv2d`]: ×2 nearest upsampling fused into the convolution; with 'same'
 //!   padding it runs as four smaller convolutions of the small image, one per output phase
 //!   (sub-pixel form: 16 instead of 36 multiply-adds per pixel and channel pair at 3×3, 25
