@@ -125,42 +125,53 @@ impl SubPixel {
             .collect()
     }
 
-    /// Output phase (a, b) of `image` (C_out × 2h × 2w) copied into `phase`, channel `o` at
-    /// `phase[o·ld..o·ld + h·w]` (`ld` = h·w for one image alone, a multiple of it for
-    /// images side by side).
-    fn gather_phase(&self, image: &[f32], (a, b): (usize, usize), phase: &mut [f32], ld: usize) {
-        let (n, w2) = (self.plane(), 2 * self.w);
+    /// The four output phases of `image` (C_out × 2h × 2w) copied out in one pass over it:
+    /// phase (a, b)'s channel `o` into `phases[(2a + b)·stride + o·ld..][..h·w]` (`ld` = h·w
+    /// for images one after another, a multiple of it for images side by side).
+    fn split_output_phases(&self, image: &[f32], phases: &mut [f32], stride: usize, ld: usize) {
+        let (n, w) = (self.plane(), self.w);
+        let (p00, rest) = phases.split_at_mut(stride);
+        let (p01, rest) = rest.split_at_mut(stride);
+        let (p10, p11) = rest.split_at_mut(stride);
         for (o, plane) in image.chunks_exact(4 * n).enumerate() {
-            let dst = &mut phase[o * ld..o * ld + n];
-            for (dst, src) in dst
-                .chunks_exact_mut(self.w)
-                .zip(plane.chunks_exact(w2).skip(a).step_by(2))
-            {
-                for (d, s) in dst.iter_mut().zip(src[b..].iter().step_by(2)) {
-                    *d = *s;
+            let at = o * ld..o * ld + n;
+            let top = p00[at.clone()]
+                .chunks_exact_mut(w)
+                .zip(p01[at.clone()].chunks_exact_mut(w));
+            let bottom = p10[at.clone()]
+                .chunks_exact_mut(w)
+                .zip(p11[at].chunks_exact_mut(w));
+            for (pair, ((r00, r01), (r10, r11))) in plane.chunks_exact(4 * w).zip(top.zip(bottom)) {
+                let (upper, lower) = pair.split_at(2 * w);
+                for ((px, e), o) in upper.chunks_exact(2).zip(r00).zip(r01) {
+                    *e = px[0];
+                    *o = px[1];
+                }
+                for ((px, e), o) in lower.chunks_exact(2).zip(r10).zip(r11) {
+                    *e = px[0];
+                    *o = px[1];
                 }
             }
         }
     }
 
-    /// Channel `o` of `phase` at `phase[o·ld..o·ld + h·w]` written into output phase (a, b) of
-    /// `image` (C_out × 2h × 2w); the adjoint layout of [`SubPixel::gather_phase`].
-    fn scatter_phase(
-        &self,
-        phase: &[f32],
-        ld: usize,
-        (a, b): (usize, usize),
-        image: &mut [MaybeUninit<f32>],
-    ) {
-        let (n, w2) = (self.plane(), 2 * self.w);
+    /// The inverse of [`SubPixel::split_output_phases`]: phase p's channel `o` at
+    /// `phases[p][o·ld..][..h·w]` written into `image` (C_out × 2h × 2w) in one pass, every
+    /// pixel in order.
+    fn join_output_phases(&self, phases: [&[f32]; 4], ld: usize, image: &mut [MaybeUninit<f32>]) {
+        let (n, w) = (self.plane(), self.w);
         for (o, plane) in image.chunks_exact_mut(4 * n).enumerate() {
-            let src = &phase[o * ld..o * ld + n];
-            for (src, dst) in src
-                .chunks_exact(self.w)
-                .zip(plane.chunks_exact_mut(w2).skip(a).step_by(2))
-            {
-                for (d, s) in dst[b..].iter_mut().step_by(2).zip(src) {
-                    d.write(*s);
+            let rows = |p: usize| phases[p][o * ld..o * ld + n].chunks_exact(w);
+            let rows = rows(0).zip(rows(1)).zip(rows(2).zip(rows(3)));
+            for (pair, ((r00, r01), (r10, r11))) in plane.chunks_exact_mut(4 * w).zip(rows) {
+                let (upper, lower) = pair.split_at_mut(2 * w);
+                for ((px, &e), &o) in upper.chunks_exact_mut(2).zip(r00).zip(r01) {
+                    px[0].write(e);
+                    px[1].write(o);
+                }
+                for ((px, &e), &o) in lower.chunks_exact_mut(2).zip(r10).zip(r11) {
+                    px[0].write(e);
+                    px[1].write(o);
                 }
             }
         }
@@ -219,26 +230,33 @@ impl SubPixel {
                             out
                         })
                         .collect();
-                    for (&phase, out) in Self::PHASES.iter().zip(&phases) {
-                        self.scatter_phase(out, n, phase, yb);
-                    }
+                    self.join_output_phases(std::array::from_fn(|p| &phases[p][..]), n, yb);
                 }
                 return;
             }
             let group = self.group(batch);
             let cols_len = self.c_in * self.max_taps() * group * n;
-            let scratch_len = cols_len + self.c_out * group * n;
-            each_group(y, batch, group, scratch_len, |images, ys, scratch, par| {
-                let (cols, out) = scratch.split_at_mut(cols_len);
-                let xs = &x[images.start * in_len..images.end * in_len];
-                let ld = images.len() * n;
-                for (&phase, wp) in Self::PHASES.iter().zip(&phase_w) {
-                    self.phase_forward(phase, wp, xs, cols, out, par);
-                    for (i, yb) in ys.chunks_exact_mut(out_len).enumerate() {
-                        self.scatter_phase(&out[i * n..], ld, phase, yb);
+            let phase_len = self.c_out * group * n;
+            each_group(
+                y,
+                batch,
+                group,
+                cols_len + 4 * phase_len,
+                |images, ys, scratch, par| {
+                    let (cols, outs) = scratch.split_at_mut(cols_len);
+                    let xs = &x[images.start * in_len..images.end * in_len];
+                    let ld = images.len() * n;
+                    let phases = Self::PHASES.iter().zip(&phase_w);
+                    for ((&phase, wp), out) in phases.zip(outs.chunks_exact_mut(phase_len)) {
+                        self.phase_forward(phase, wp, xs, cols, out, par);
                     }
-                }
-            });
+                    for (i, yb) in ys.chunks_exact_mut(out_len).enumerate() {
+                        let phases =
+                            std::array::from_fn(|p| &outs[p * phase_len + i * n..(p + 1) * phase_len]);
+                        self.join_output_phases(phases, ld, yb);
+                    }
+                },
+            );
         };
         // SAFETY: every image of `y` (C_out planes of 2h × 2w) receives its four phases, which
         // between them write every pixel of every plane.
@@ -262,47 +280,41 @@ impl SubPixel {
         let (n, out_len) = (self.plane(), self.c_out * 4 * self.plane());
         let group = self.group(batch);
         let cols_len = self.c_out * self.max_taps() * group * n;
-        let (phases_len, sum_len) = (self.c_out * group * n, self.c_in * group * n);
+        let (phase_len, sum_len) = (self.c_out * group * n, self.c_in * group * n);
+        let scratch_len = cols_len + 4 * phase_len + sum_len;
         let write = |gx: &mut [MaybeUninit<f32>]| {
-            each_group(
-                gx,
-                batch,
-                group,
-                cols_len + phases_len + sum_len,
-                |images, gxs, scratch, par| {
-                    let (cols, rest) = scratch.split_at_mut(cols_len);
-                    let (gy_phases, sum) = rest.split_at_mut(phases_len);
-                    let wide = images.len() * n;
-                    let gys = &grad_y[images.start * out_len..images.end * out_len];
-                    let gy_phases = &mut gy_phases[..self.c_out * wide];
-                    // Alone, an image's gradient is written by the first phase's product and added
-                    // to by the others; several side by side are summed first and then split.
-                    let (mut unwritten, side_by_side) = match images.len() {
-                        1 => (Some(gxs), None),
-                        _ => (None, Some(gxs)),
-                    };
-                    let mut written: &mut [f32] = &mut sum[..self.c_in * wide];
-                    for (i, (&phase, (g, wf))) in Self::PHASES.iter().zip(&flipped).enumerate() {
-                        let rows = g.rows();
-                        for (gyb, gy_phase) in gys
-                            .chunks_exact(out_len)
-                            .zip(gy_phases.chunks_exact_mut(self.c_out * n))
-                        {
-                            self.gather_phase(gyb, phase, gy_phase, n);
-                        }
-                        g.im2col_images(gy_phases, &mut cols[..rows * wide]);
-                        let wf = Mat::new(wf, self.c_in, rows);
-                        let columns = Mat::new(&cols[..rows * wide], rows, wide);
-                        match unwritten.take() {
-                            Some(gxb) => written = matmul_into(gxb, wf, columns, par),
-                            None => matmul(written, wf, columns, i > 0, par),
-                        }
+            each_group(gx, batch, group, scratch_len, |images, gxs, scratch, par| {
+                let (cols, rest) = scratch.split_at_mut(cols_len);
+                let (gy_phases, sum) = rest.split_at_mut(4 * phase_len);
+                let wide = images.len() * n;
+                let gys = &grad_y[images.start * out_len..images.end * out_len];
+                // Each image's output gradient split into its phases, the images one after
+                // another within each phase (as the flipped convolutions' im2col reads them).
+                for (i, gyb) in gys.chunks_exact(out_len).enumerate() {
+                    self.split_output_phases(gyb, &mut gy_phases[i * self.c_out * n..], phase_len, n);
+                }
+                // Alone, an image's gradient is written by the first phase's product and added
+                // to by the others; several side by side are summed first and then split.
+                let (mut unwritten, side_by_side) = match images.len() {
+                    1 => (Some(gxs), None),
+                    _ => (None, Some(gxs)),
+                };
+                let mut written: &mut [f32] = &mut sum[..self.c_in * wide];
+                for (i, (g, wf)) in flipped.iter().enumerate() {
+                    let rows = g.rows();
+                    let gy_phase = &gy_phases[i * phase_len..i * phase_len + self.c_out * wide];
+                    g.im2col_images(gy_phase, &mut cols[..rows * wide]);
+                    let wf = Mat::new(wf, self.c_in, rows);
+                    let columns = Mat::new(&cols[..rows * wide], rows, wide);
+                    match unwritten.take() {
+                        Some(gxb) => written = matmul_into(gxb, wf, columns, par),
+                        None => matmul(written, wf, columns, i > 0, par),
                     }
-                    if let Some(gxs) = side_by_side {
-                        split_columns(written, self.c_in, n, gxs);
-                    }
-                },
-            )
+                }
+                if let Some(gxs) = side_by_side {
+                    split_columns(written, self.c_in, n, gxs);
+                }
+            })
         };
         // SAFETY: a lone image's share of `gx` is written whole by the first phase's
         // `matmul_into`, several images' shares by `split_columns`.
@@ -330,24 +342,26 @@ impl SubPixel {
         let total: usize = blocks.iter().sum();
         let group = self.group(batch);
         let cols_len = self.c_in * self.max_taps() * group * n;
+        let phase_len = self.c_out * group * n;
         let sums = sum_over_groups(
             batch,
             group,
             total,
-            cols_len + self.c_out * group * n,
+            cols_len + 4 * phase_len,
             |images, acc, scratch, first, par| {
-                let (cols, gy_phase) = scratch.split_at_mut(cols_len);
+                let (cols, gy_phases) = scratch.split_at_mut(cols_len);
                 let wide = images.len() * n;
                 let xs = &x[images.start * in_len..images.end * in_len];
                 let gys = &grad_y[images.start * out_len..images.end * out_len];
-                let gy_phase = &mut gy_phase[..self.c_out * wide];
+                // The output gradients' phases, the images side by side within each phase.
+                for (img, gyb) in gys.chunks_exact(out_len).enumerate() {
+                    self.split_output_phases(gyb, &mut gy_phases[img * n..], phase_len, wide);
+                }
                 for (i, &phase) in Self::PHASES.iter().enumerate() {
                     let rows = self.c_in * self.taps(phase);
                     let cols = &mut cols[..rows * wide];
                     self.geometry(phase).im2col_images(xs, cols);
-                    for (img, gyb) in gys.chunks_exact(out_len).enumerate() {
-                        self.gather_phase(gyb, phase, &mut gy_phase[img * n..], wide);
-                    }
+                    let gy_phase = &gy_phases[i * phase_len..i * phase_len + self.c_out * wide];
                     let gy = Mat::new(gy_phase, self.c_out, wide).t();
                     let block = &mut acc[starts[i]..starts[i] + blocks[i]];
                     matmul(block, Mat::new(cols, rows, wide), gy, !first, par);
