@@ -3,10 +3,10 @@
 //! A convolution whose output plane is small (E's and Dx's 4×4 outputs, G's first sub-pixel
 //! stage) has a column matrix of 16 columns per image, and gemm runs products that narrow at
 //! about half its speed: on one core of an AVX-512 Xeon, 128×1152 times 1152×16 ran at
-//! 83 GFLOP/s against 155 with 64 columns, and the other products of E, Dx and G's small
-//! planes alike. The kernels therefore place the column matrices of consecutive images side
-//! by side until a product has at least [`MIN_PRODUCT_COLS`] columns, and split the product's
-//! columns back into images.
+//! 85 GFLOP/s against 154 with 64 columns (`RAYON_NUM_THREADS=1 cargo bench --bench ceiling
+//! -- narrow`), and the other products of E's, Dx's and G's small planes alike. The kernels
+//! therefore place the column matrices of consecutive images side by side until a product has
+//! at least [`MIN_PRODUCT_COLS`] columns, and split the product's columns back into images.
 
 use std::mem::MaybeUninit;
 
