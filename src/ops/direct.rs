@@ -454,142 +454,102 @@ impl Direct {
             }
         }
     }
+}
 
-    /// Adds one image's weight gradient to `acc` (C_out × taps), from its padded planes and its
-    /// output gradient `grad` (C_out × out_h × out_w): per block, eight vector accumulators
-    /// over a row's pixels [`LANES`] at a time, the row's last few pixels one by one.
-    ///
-    /// # Safety
-    /// The CPU must have AVX2 and FMA, and the reads must lie inside `planes` and `grad`
-    /// ([`Direct::check_correlation_reads`]).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn correlate_avx2_fma(&self, planes: &[f32], offsets: &[usize], grad: &[f32], acc: &mut [f32]) {
-        use std::arch::x86_64::{_mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps};
-        let g = self.g;
-        let (cols, w) = (g.cols(), g.out_w);
-        let full = w / LANES * LANES;
-        for block in self.blocks(offsets.len()) {
-            let (channels, taps) = block;
-            let mut s = [[_mm256_setzero_ps(); CHANNEL_BLOCK]; TAP_BLOCK];
-            let mut tail: TapSums = [[[0f32; LANES]; CHANNEL_BLOCK]; TAP_BLOCK];
-            for oy in 0..g.out_h {
-                let x_rows = taps.map(|t| offsets[t] + oy * self.plane_w);
-                let g_rows = channels.map(|o| o * cols + oy * w);
-                for ox in (0..full).step_by(LANES) {
-                    // SAFETY: ox + LANES ≤ w, so every read lies inside its row (see above).
-                    let (x0, x1, g0, g1, g2, g3) = unsafe {
-                        (
-                            _mm256_loadu_ps(planes.as_ptr().add(x_rows[0] + ox)),
-                            _mm256_loadu_ps(planes.as_ptr().add(x_rows[1] + ox)),
-                            _mm256_loadu_ps(grad.as_ptr().add(g_rows[0] + ox)),
-                            _mm256_loadu_ps(grad.as_ptr().add(g_rows[1] + ox)),
-                            _mm256_loadu_ps(grad.as_ptr().add(g_rows[2] + ox)),
-                            _mm256_loadu_ps(grad.as_ptr().add(g_rows[3] + ox)),
-                        )
-                    };
-                    s[0][0] = _mm256_fmadd_ps(x0, g0, s[0][0]);
-                    s[0][1] = _mm256_fmadd_ps(x0, g1, s[0][1]);
-                    s[0][2] = _mm256_fmadd_ps(x0, g2, s[0][2]);
-                    s[0][3] = _mm256_fmadd_ps(x0, g3, s[0][3]);
-                    s[1][0] = _mm256_fmadd_ps(x1, g0, s[1][0]);
-                    s[1][1] = _mm256_fmadd_ps(x1, g1, s[1][1]);
-                    s[1][2] = _mm256_fmadd_ps(x1, g2, s[1][2]);
-                    s[1][3] = _mm256_fmadd_ps(x1, g3, s[1][3]);
-                }
-                for ox in full..w {
-                    for (tap_sums, &x_row) in tail.iter_mut().zip(&x_rows) {
-                        let v = planes[x_row + ox];
-                        for (lanes, &g_row) in tap_sums.iter_mut().zip(&g_rows) {
-                            lanes[ox % LANES] = v.mul_add(grad[g_row + ox], lanes[ox % LANES]);
+/// One image's weight gradient added to `acc` (C_out × taps), from its padded planes and its
+/// output gradient `grad` (C_out × out_h × out_w), for one vector width: per block, eight
+/// vector accumulators over a row's pixels a vector at a time, the row's last few pixels (and
+/// rows narrower than a vector) one by one. The two widths differ only in the instructions,
+/// so one body serves both.
+#[cfg(target_arch = "x86_64")]
+macro_rules! correlate_kernel {
+    ($(#[$doc:meta])* $name:ident, $feature:literal, $width:literal,
+     $zero:ident, $load:ident, $fmadd:ident, $store:ident) => {
+        $(#[$doc])*
+        #[target_feature(enable = $feature)]
+        unsafe fn $name(&self, planes: &[f32], offsets: &[usize], grad: &[f32], acc: &mut [f32]) {
+            use std::arch::x86_64::{$fmadd, $load, $store, $zero};
+            const WIDTH: usize = $width;
+            let g = self.g;
+            let (cols, w) = (g.cols(), g.out_w);
+            let full = w / WIDTH * WIDTH;
+            for block in self.blocks(offsets.len()) {
+                let (channels, taps) = block;
+                let mut s = [[$zero(); CHANNEL_BLOCK]; TAP_BLOCK];
+                let mut tail: TapSums = [[[0f32; LANES]; CHANNEL_BLOCK]; TAP_BLOCK];
+                for oy in 0..g.out_h {
+                    let x_rows = taps.map(|t| offsets[t] + oy * self.plane_w);
+                    let g_rows = channels.map(|o| o * cols + oy * w);
+                    for ox in (0..full).step_by(WIDTH) {
+                        // SAFETY: ox + WIDTH ≤ w, so every read lies inside its row (the
+                        // caller checked the rows).
+                        let (x0, x1, g0, g1, g2, g3) = unsafe {
+                            (
+                                $load(planes.as_ptr().add(x_rows[0] + ox)),
+                                $load(planes.as_ptr().add(x_rows[1] + ox)),
+                                $load(grad.as_ptr().add(g_rows[0] + ox)),
+                                $load(grad.as_ptr().add(g_rows[1] + ox)),
+                                $load(grad.as_ptr().add(g_rows[2] + ox)),
+                                $load(grad.as_ptr().add(g_rows[3] + ox)),
+                            )
+                        };
+                        s[0][0] = $fmadd(x0, g0, s[0][0]);
+                        s[0][1] = $fmadd(x0, g1, s[0][1]);
+                        s[0][2] = $fmadd(x0, g2, s[0][2]);
+                        s[0][3] = $fmadd(x0, g3, s[0][3]);
+                        s[1][0] = $fmadd(x1, g0, s[1][0]);
+                        s[1][1] = $fmadd(x1, g1, s[1][1]);
+                        s[1][2] = $fmadd(x1, g2, s[1][2]);
+                        s[1][3] = $fmadd(x1, g3, s[1][3]);
+                    }
+                    for ox in full..w {
+                        for (tap_sums, &x_row) in tail.iter_mut().zip(&x_rows) {
+                            let v = planes[x_row + ox];
+                            for (lanes, &g_row) in tap_sums.iter_mut().zip(&g_rows) {
+                                lanes[ox % LANES] = v.mul_add(grad[g_row + ox], lanes[ox % LANES]);
+                            }
                         }
                     }
                 }
-            }
-            let mut sums: TapSums = tail;
-            for (p, tap_sums) in sums.iter_mut().enumerate() {
-                for (l, lanes) in tap_sums.iter_mut().enumerate() {
-                    let mut vector = [0f32; LANES];
-                    // SAFETY: `vector` holds LANES values.
-                    unsafe { _mm256_storeu_ps(vector.as_mut_ptr(), s[p][l]) };
-                    for (lane, v) in lanes.iter_mut().zip(vector) {
-                        *lane += v;
+                let mut sums: TapSums = tail;
+                for (p, tap_sums) in sums.iter_mut().enumerate() {
+                    for (l, lanes) in tap_sums.iter_mut().enumerate() {
+                        let mut vector = [0f32; WIDTH];
+                        // SAFETY: `vector` holds WIDTH values.
+                        unsafe { $store(vector.as_mut_ptr(), s[p][l]) };
+                        for (k, v) in vector.into_iter().enumerate() {
+                            lanes[k % LANES] += v;
+                        }
                     }
                 }
+                self.add_block(block, &sums, offsets.len(), acc);
             }
-            self.add_block(block, &sums, offsets.len(), acc);
         }
-    }
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
 impl Direct {
-    /// [`Direct::correlate_avx2_fma`] with 16-wide vectors: the same eight accumulators hold
-    /// twice the pixels, so a row takes half the multiply-adds. Rows narrower than 16 pixels
-    /// (and each row's last few) are summed one pixel at a time.
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512F, and the reads must lie inside `planes` and `grad`
-    /// ([`Direct::check_correlation_reads`]).
-    #[target_feature(enable = "avx512f")]
-    unsafe fn correlate_avx512f(&self, planes: &[f32], offsets: &[usize], grad: &[f32], acc: &mut [f32]) {
-        use std::arch::x86_64::{_mm512_fmadd_ps, _mm512_loadu_ps, _mm512_setzero_ps, _mm512_storeu_ps};
-        const WIDE: usize = 2 * LANES;
-        let g = self.g;
-        let (cols, w) = (g.cols(), g.out_w);
-        let full = w / WIDE * WIDE;
-        for block in self.blocks(offsets.len()) {
-            let (channels, taps) = block;
-            let mut s = [[_mm512_setzero_ps(); CHANNEL_BLOCK]; TAP_BLOCK];
-            let mut tail: TapSums = [[[0f32; LANES]; CHANNEL_BLOCK]; TAP_BLOCK];
-            for oy in 0..g.out_h {
-                let x_rows = taps.map(|t| offsets[t] + oy * self.plane_w);
-                let g_rows = channels.map(|o| o * cols + oy * w);
-                for ox in (0..full).step_by(WIDE) {
-                    // SAFETY: ox + WIDE ≤ w, so every read lies inside its row (see above).
-                    let (x0, x1, g0, g1, g2, g3) = unsafe {
-                        (
-                            _mm512_loadu_ps(planes.as_ptr().add(x_rows[0] + ox)),
-                            _mm512_loadu_ps(planes.as_ptr().add(x_rows[1] + ox)),
-                            _mm512_loadu_ps(grad.as_ptr().add(g_rows[0] + ox)),
-                            _mm512_loadu_ps(grad.as_ptr().add(g_rows[1] + ox)),
-                            _mm512_loadu_ps(grad.as_ptr().add(g_rows[2] + ox)),
-                            _mm512_loadu_ps(grad.as_ptr().add(g_rows[3] + ox)),
-                        )
-                    };
-                    s[0][0] = _mm512_fmadd_ps(x0, g0, s[0][0]);
-                    s[0][1] = _mm512_fmadd_ps(x0, g1, s[0][1]);
-                    s[0][2] = _mm512_fmadd_ps(x0, g2, s[0][2]);
-                    s[0][3] = _mm512_fmadd_ps(x0, g3, s[0][3]);
-                    s[1][0] = _mm512_fmadd_ps(x1, g0, s[1][0]);
-                    s[1][1] = _mm512_fmadd_ps(x1, g1, s[1][1]);
-                    s[1][2] = _mm512_fmadd_ps(x1, g2, s[1][2]);
-                    s[1][3] = _mm512_fmadd_ps(x1, g3, s[1][3]);
-                }
-                for ox in full..w {
-                    for (tap_sums, &x_row) in tail.iter_mut().zip(&x_rows) {
-                        let v = planes[x_row + ox];
-                        for (lanes, &g_row) in tap_sums.iter_mut().zip(&g_rows) {
-                            lanes[ox % LANES] = v.mul_add(grad[g_row + ox], lanes[ox % LANES]);
-                        }
-                    }
-                }
-            }
-            let mut sums: TapSums = tail;
-            for (p, tap_sums) in sums.iter_mut().enumerate() {
-                for (l, lanes) in tap_sums.iter_mut().enumerate() {
-                    let mut vector = [0f32; WIDE];
-                    // SAFETY: `vector` holds WIDE values.
-                    unsafe { _mm512_storeu_ps(vector.as_mut_ptr(), s[p][l]) };
-                    let (low, high) = vector.split_at(LANES);
-                    for ((lane, a), b) in lanes.iter_mut().zip(low).zip(high) {
-                        *lane += a + b;
-                    }
-                }
-            }
-            self.add_block(block, &sums, offsets.len(), acc);
-        }
-    }
+    correlate_kernel!(
+        /// The weight gradient's sums on 8-wide vectors ([`correlate_kernel`]).
+        ///
+        /// # Safety
+        /// The CPU must have AVX2 and FMA, and the reads must lie inside `planes` and `grad`
+        /// ([`Direct::check_correlation_reads`]).
+        correlate_avx2_fma, "avx2,fma", 8,
+        _mm256_setzero_ps, _mm256_loadu_ps, _mm256_fmadd_ps, _mm256_storeu_ps
+    );
+
+    correlate_kernel!(
+        /// The weight gradient's sums on 16-wide vectors ([`correlate_kernel`]): the same eight
+        /// accumulators hold twice the pixels, so a row takes half the multiply-adds.
+        ///
+        /// # Safety
+        /// The CPU must have AVX-512F, and the reads must lie inside `planes` and `grad`
+        /// ([`Direct::check_correlation_reads`]).
+        correlate_avx512f, "avx512f", 16,
+        _mm512_setzero_ps, _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_storeu_ps
+    );
 }
 
 /// Whether the CPU has AVX-512F, where the weight gradient's 16-wide form runs.
