@@ -27,7 +27,7 @@ use std::ops::Range;
 
 use super::direct::Direct;
 use super::gemm::{matmul, matmul_into, Mat};
-use super::grouped::{images_per_product, join_columns, split_columns};
+use super::grouped::{images_per_product, side_by_side, split_columns};
 use super::im2col::{flip_weight, Geometry};
 use super::parallel::{each_group, each_image, sum_over_groups};
 use super::subpixel::SubPixel;
@@ -222,12 +222,7 @@ impl ConvShape {
                     let wide = images.len() * n;
                     let (cols, joined) = scratch.split_at_mut(cols_len);
                     let ys = &y[images.start * out_len..images.end * out_len];
-                    let ys: &[f32] = if images.len() == 1 {
-                        ys
-                    } else {
-                        join_columns(ys, self.c_out, n, &mut joined[..self.c_out * wide]);
-                        &joined[..self.c_out * wide]
-                    };
+                    let ys = side_by_side(ys, self.c_out, n, joined);
                     let cols = &mut cols[..rows * wide];
                     matmul(
                         cols,
@@ -277,12 +272,7 @@ impl ConvShape {
                 &col_scratch[..rows * wide]
             };
             let gys = &grad_y[images.start * out_len..images.end * out_len];
-            let gys: &[f32] = if images.len() == 1 {
-                gys
-            } else {
-                join_columns(gys, self.c_out, cols, &mut joined[..self.c_out * wide]);
-                &joined[..self.c_out * wide]
-            };
+            let gys = side_by_side(gys, self.c_out, cols, joined);
             let gy = Mat::new(gys, self.c_out, wide);
             matmul(acc_t, Mat::new(columns, rows, wide), gy.t(), !first, par);
         };

@@ -23,7 +23,7 @@ pub(crate) fn images_per_product(cols: usize) -> usize {
 
 /// Matrices of `rows` × `n`, one per image one after another in `src`, side by side in `dst`
 /// (`rows` × count·`n`; image `i` in columns `i·n..(i+1)·n`).
-pub(crate) fn join_columns(src: &[f32], rows: usize, n: usize, dst: &mut [f32]) {
+fn join_columns(src: &[f32], rows: usize, n: usize, dst: &mut [f32]) {
     let count = block_count(src.len(), dst.len(), rows * n);
     for (i, image) in src.chunks_exact(rows * n).enumerate() {
         for (r, line) in image.chunks_exact(n).enumerate() {
@@ -31,6 +31,17 @@ pub(crate) fn join_columns(src: &[f32], rows: usize, n: usize, dst: &mut [f32]) 
             dst[at..at + n].copy_from_slice(line);
         }
     }
+}
+
+/// The matrices of `src` (`rows` × `n` per image, one after another) side by side: `src`
+/// itself when it holds one image, else joined ([`join_columns`]) into the front of `buffer`.
+pub(crate) fn side_by_side<'a>(src: &'a [f32], rows: usize, n: usize, buffer: &'a mut [f32]) -> &'a [f32] {
+    if src.len() == rows * n {
+        return src;
+    }
+    let joined = &mut buffer[..src.len()];
+    join_columns(src, rows, n, joined);
+    joined
 }
 
 /// The inverse of [`join_columns`]: the side-by-side `src` (`rows` × count·`n`) written into
@@ -83,6 +94,11 @@ mod tests {
         assert_eq!(&joined[..4], &[0., 1., 2., 3.]);
         let mut back = vec![MaybeUninit::new(f32::NAN); src.len()];
         assert_eq!(split_columns(&joined, rows, n, &mut back), &src[..]);
+        let mut buffer = vec![f32::NAN; src.len() + 5];
+        assert_eq!(side_by_side(&src, rows, n, &mut buffer), &joined[..]);
+        // One image is its own side-by-side matrix: no copy.
+        let one = &src[..rows * n];
+        assert_eq!(side_by_side(one, rows, n, &mut buffer).as_ptr(), one.as_ptr());
     }
 
     #[test]
