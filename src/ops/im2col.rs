@@ -122,11 +122,11 @@ impl Geometry {
         }
         if n <= TABLE_MAX_COLS {
             let table = self.source_table();
-            let gather = Gather::for_table(&table, plane);
+            let rows = TableRows::for_table(&table, plane);
             for (i, image) in images.chunks_exact(self.image_len()).enumerate() {
                 for (c, src) in image.chunks_exact(plane).enumerate() {
                     for (tap, entries) in table.chunks_exact(n).enumerate() {
-                        gather.row(src, entries, &mut cols[row(c * taps + tap, i)]);
+                        rows.read(src, entries, &mut cols[row(c * taps + tap, i)]);
                     }
                 }
             }
@@ -258,14 +258,11 @@ impl Geometry {
             // Each pixel receives its taps in the same order as on the other paths, so the
             // sums are the same to the last bit.
             let table = self.source_table();
+            let rows = TableRows::for_table(&table, plane);
             for (i, image) in images.chunks_exact_mut(image_len).enumerate() {
                 for (c, dst) in image.chunks_exact_mut(plane).enumerate() {
                     for (tap, entries) in table.chunks_exact(n).enumerate() {
-                        for (&v, &at) in row(c * taps + tap, i).iter().zip(entries) {
-                            if let Some(d) = dst.get_mut(at as usize) {
-                                *d += v;
-                            }
-                        }
+                        rows.add(row(c * taps + tap, i), entries, dst);
                     }
                 }
             }
@@ -376,17 +373,18 @@ const TABLE_MAX_COLS: usize = 64;
 /// A [`Geometry::source_table`] entry that reads padding (zero); beyond every plane.
 const PADDING: u32 = u32::MAX;
 
-/// How rows of a column matrix are read through a source table: one value at a time, or 16
-/// at a time with AVX-512's gather where the CPU has it (E's and Dx's small planes spent a
-/// tenth of a training step in this copy, one bounds-checked load per value).
+/// How rows of a column matrix are read and added back through a source table: one value at
+/// a time, or 16 at a time with AVX-512's gather and scatter where the CPU has it (E's and
+/// Dx's small planes spent a tenth of a training step in these copies, one bounds-checked
+/// load per value).
 #[derive(Debug, Clone, Copy)]
-enum Gather {
+enum TableRows {
     OneByOne,
     #[cfg(target_arch = "x86_64")]
     Avx512,
 }
 
-impl Gather {
+impl TableRows {
     /// The fastest way the CPU has for `table`, whose entries index planes of `plane`
     /// values; the vector form only once every entry is checked to be inside or [`PADDING`].
     fn for_table(table: &[u32], plane: usize) -> Self {
@@ -395,17 +393,37 @@ impl Gather {
             && plane <= i32::MAX as usize
             && table.iter().all(|&at| at == PADDING || (at as usize) < plane)
         {
-            return Gather::Avx512;
+            return TableRows::Avx512;
         }
         let _ = (table, plane);
-        Gather::OneByOne
+        TableRows::OneByOne
+    }
+
+    /// `dst[entries[j]] += values[j]` wherever the entry is not [`PADDING`]; `dst` is one plane
+    /// of the size given to [`TableRows::for_table`]. The entries of one row of a source table
+    /// name distinct pixels (one tap's view of the plane), so sixteen of them can be added at
+    /// once; each pixel's sum is the same as one value at a time.
+    fn add(self, values: &[f32], entries: &[u32], dst: &mut [f32]) {
+        match self {
+            TableRows::OneByOne => {
+                for (&v, &at) in values.iter().zip(entries) {
+                    if let Some(d) = dst.get_mut(at as usize) {
+                        *d += v;
+                    }
+                }
+            }
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `for_table` chose this form only on a CPU with AVX-512F and after checking
+            // that every entry lies inside a plane or is padding.
+            TableRows::Avx512 => unsafe { scatter_add_avx512f(values, entries, dst) },
+        }
     }
 
     /// `dst[j] = src[entries[j]]`, zero where the entry is [`PADDING`]; `src` is one plane of
-    /// the size given to [`Gather::for_table`].
-    fn row(self, src: &[f32], entries: &[u32], dst: &mut [f32]) {
+    /// the size given to [`TableRows::for_table`].
+    fn read(self, src: &[f32], entries: &[u32], dst: &mut [f32]) {
         match self {
-            Gather::OneByOne => {
+            TableRows::OneByOne => {
                 for (d, &at) in dst.iter_mut().zip(entries) {
                     *d = src.get(at as usize).copied().unwrap_or(0.0);
                 }
@@ -413,12 +431,47 @@ impl Gather {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `for_table` chose this form only on a CPU with AVX-512F and after checking
             // that every entry lies inside a plane or is padding.
-            Gather::Avx512 => unsafe { gather_avx512f(src, entries, dst) },
+            TableRows::Avx512 => unsafe { gather_avx512f(src, entries, dst) },
         }
     }
 }
 
-/// [`Gather::row`] sixteen values at a time: a masked gather whose mask leaves out the
+/// [`TableRows::add`] sixteen values at a time: a masked gather of the pixels, the values
+/// added, a masked scatter back (the entries of a row are distinct, so no lane overwrites
+/// another's sum); the row's last few values one by one.
+///
+/// # Safety
+/// The CPU must have AVX-512F, and every entry must be [`PADDING`] or below `dst.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn scatter_add_avx512f(values: &[f32], entries: &[u32], dst: &mut [f32]) {
+    use std::arch::x86_64::{
+        _mm512_add_ps, _mm512_cmpneq_epi32_mask, _mm512_loadu_ps, _mm512_loadu_si512,
+        _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_set1_epi32, _mm512_setzero_ps,
+    };
+    const WIDTH: usize = 16;
+    let len = values.len().min(entries.len());
+    let full = len / WIDTH * WIDTH;
+    let padding = _mm512_set1_epi32(PADDING as i32);
+    for start in (0..full).step_by(WIDTH) {
+        // SAFETY: start + WIDTH ≤ len, inside both slices; the gather and the scatter touch
+        // only the lanes whose entry is not padding, each inside `dst` (the caller's contract).
+        unsafe {
+            let at = _mm512_loadu_si512(entries.as_ptr().add(start).cast());
+            let inside = _mm512_cmpneq_epi32_mask(at, padding);
+            let old = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), inside, at, dst.as_ptr());
+            let sum = _mm512_add_ps(old, _mm512_loadu_ps(values.as_ptr().add(start)));
+            _mm512_mask_i32scatter_ps::<4>(dst.as_mut_ptr(), inside, at, sum);
+        }
+    }
+    for (&v, &at) in values[full..len].iter().zip(&entries[full..len]) {
+        if let Some(d) = dst.get_mut(at as usize) {
+            *d += v;
+        }
+    }
+}
+
+/// [`TableRows::read`] sixteen values at a time: a masked gather whose mask leaves out the
 /// padding entries (their lanes stay zero), the row's last few values one by one.
 ///
 /// # Safety
@@ -677,38 +730,52 @@ mod tests {
         }
     }
 
-    /// Both ways of reading a row through a table give the same values: the plane's value,
-    /// or zero for padding, on rows with and without a partial last vector.
+    /// Both ways of reading a row through a table give the same values (the plane's value, or
+    /// zero for padding), and both ways of adding a row back give the same sums to the last
+    /// bit, on rows with and without a partial last vector.
     #[test]
-    fn gathering_a_row_sixteen_at_a_time_reads_what_one_at_a_time_reads() {
+    fn table_rows_sixteen_at_a_time_match_one_at_a_time() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-        let plane: Vec<f32> = (0..50).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let plane: Vec<f32> = (0..80).map(|_| rng.random_range(-1.0..1.0)).collect();
         for len in [5, 16, 37, 64] {
+            // Distinct pixels, as one tap's row of a source table names them, and padding.
             let entries: Vec<u32> = (0..len)
-                .map(|_| match rng.random_range(0..4) {
+                .map(|j| match rng.random_range(0..4) {
                     0 => PADDING,
-                    _ => rng.random_range(0..plane.len() as u32),
+                    _ => ((j * 7 + 3) % plane.len()) as u32,
                 })
                 .collect();
-            let gather = Gather::for_table(&entries, plane.len());
+            let rows = TableRows::for_table(&entries, plane.len());
             #[cfg(target_arch = "x86_64")]
             assert_eq!(
-                matches!(gather, Gather::Avx512),
+                matches!(rows, TableRows::Avx512),
                 std::arch::is_x86_feature_detected!("avx512f"),
                 "the vector form wherever the CPU has it"
             );
             let (mut fast, mut plain) = (vec![f32::NAN; len], vec![f32::NAN; len]);
-            gather.row(&plane, &entries, &mut fast);
-            Gather::OneByOne.row(&plane, &entries, &mut plain);
+            rows.read(&plane, &entries, &mut fast);
+            TableRows::OneByOne.read(&plane, &entries, &mut plain);
             assert_eq!(fast, plain, "{len} entries");
             for (&v, &at) in plain.iter().zip(&entries) {
                 assert_eq!(v, plane.get(at as usize).copied().unwrap_or(0.0));
             }
+            let values: Vec<f32> = (0..len).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let (mut fast, mut plain) = (plane.clone(), plane.clone());
+            rows.add(&values, &entries, &mut fast);
+            TableRows::OneByOne.add(&values, &entries, &mut plain);
+            assert_eq!(fast, plain, "{len} entries added");
+            let mut want = plane.clone();
+            for (&v, &at) in values.iter().zip(&entries) {
+                if at != PADDING {
+                    want[at as usize] += v;
+                }
+            }
+            assert_eq!(plain, want, "{len} entries added");
         }
         // An entry outside the plane (a bug in a table) never reaches the vector form.
         assert!(matches!(
-            Gather::for_table(&[3, 50], plane.len()),
-            Gather::OneByOne
+            TableRows::for_table(&[3, 80], plane.len()),
+            TableRows::OneByOne
         ));
     }
 
