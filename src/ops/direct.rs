@@ -25,6 +25,8 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::gemm::Parallelism;
+#[cfg(target_arch = "x86_64")]
+use super::has_avx512f;
 use super::im2col::Geometry;
 use super::parallel::each_image;
 use super::uninit::written_vec;
@@ -550,12 +552,6 @@ impl Direct {
         correlate_avx512f, "avx512f", 16,
         _mm512_setzero_ps, _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_storeu_ps
     );
-}
-
-/// Whether the CPU has AVX-512F, where the weight gradient's 16-wide form runs.
-#[cfg(target_arch = "x86_64")]
-fn has_avx512f() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
 }
 
 /// Whether the CPU has AVX2 and FMA, where the kernels' vector forms run.

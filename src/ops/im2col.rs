@@ -389,7 +389,7 @@ impl TableRows {
     /// values; the vector form only once every entry is checked to be inside or [`PADDING`].
     fn for_table(table: &[u32], plane: usize) -> Self {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f")
+        if super::has_avx512f()
             && plane <= i32::MAX as usize
             && table.iter().all(|&at| at == PADDING || (at as usize) < plane)
         {
@@ -413,9 +413,12 @@ impl TableRows {
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `for_table` chose this form only on a CPU with AVX-512F and after checking
-            // that every entry lies inside a plane or is padding.
-            TableRows::Avx512 => unsafe { scatter_add_avx512f(values, entries, dst) },
+            TableRows::Avx512 => {
+                // SAFETY: `for_table` chose this form only on a CPU with AVX-512F and after
+                // checking that every entry lies inside a plane or is padding.
+                let done = unsafe { scatter_add_avx512f(values, entries, dst) };
+                TableRows::OneByOne.add(&values[done..], &entries[done..], dst);
+            }
         }
     }
 
@@ -429,22 +432,26 @@ impl TableRows {
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `for_table` chose this form only on a CPU with AVX-512F and after checking
-            // that every entry lies inside a plane or is padding.
-            TableRows::Avx512 => unsafe { gather_avx512f(src, entries, dst) },
+            TableRows::Avx512 => {
+                // SAFETY: `for_table` chose this form only on a CPU with AVX-512F and after
+                // checking that every entry lies inside a plane or is padding.
+                let done = unsafe { gather_avx512f(src, entries, dst) };
+                TableRows::OneByOne.read(src, &entries[done..], &mut dst[done..]);
+            }
         }
     }
 }
 
 /// [`TableRows::add`] sixteen values at a time: a masked gather of the pixels, the values
 /// added, a masked scatter back (the entries of a row are distinct, so no lane overwrites
-/// another's sum); the row's last few values one by one.
+/// another's sum). Returns how many values it added: the row's whole vectors, leaving the
+/// last few.
 ///
 /// # Safety
 /// The CPU must have AVX-512F, and every entry must be [`PADDING`] or below `dst.len()`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn scatter_add_avx512f(values: &[f32], entries: &[u32], dst: &mut [f32]) {
+unsafe fn scatter_add_avx512f(values: &[f32], entries: &[u32], dst: &mut [f32]) -> usize {
     use std::arch::x86_64::{
         _mm512_add_ps, _mm512_cmpneq_epi32_mask, _mm512_loadu_ps, _mm512_loadu_si512,
         _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_set1_epi32, _mm512_setzero_ps,
@@ -464,21 +471,18 @@ unsafe fn scatter_add_avx512f(values: &[f32], entries: &[u32], dst: &mut [f32]) 
             _mm512_mask_i32scatter_ps::<4>(dst.as_mut_ptr(), inside, at, sum);
         }
     }
-    for (&v, &at) in values[full..len].iter().zip(&entries[full..len]) {
-        if let Some(d) = dst.get_mut(at as usize) {
-            *d += v;
-        }
-    }
+    full
 }
 
 /// [`TableRows::read`] sixteen values at a time: a masked gather whose mask leaves out the
-/// padding entries (their lanes stay zero), the row's last few values one by one.
+/// padding entries (their lanes stay zero). Returns how many values it wrote: the row's whole
+/// vectors, leaving the last few.
 ///
 /// # Safety
 /// The CPU must have AVX-512F, and every entry must be [`PADDING`] or below `src.len()`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn gather_avx512f(src: &[f32], entries: &[u32], dst: &mut [f32]) {
+unsafe fn gather_avx512f(src: &[f32], entries: &[u32], dst: &mut [f32]) -> usize {
     use std::arch::x86_64::{
         _mm512_cmpneq_epi32_mask, _mm512_loadu_si512, _mm512_mask_i32gather_ps, _mm512_set1_epi32,
         _mm512_setzero_ps, _mm512_storeu_ps,
@@ -497,9 +501,7 @@ unsafe fn gather_avx512f(src: &[f32], entries: &[u32], dst: &mut [f32]) {
             _mm512_storeu_ps(dst.as_mut_ptr().add(start), values);
         }
     }
-    for (d, &at) in dst[full..len].iter_mut().zip(&entries[full..len]) {
-        *d = src.get(at as usize).copied().unwrap_or(0.0);
-    }
+    full
 }
 
 /// How [`Geometry::im2col`] reads the image (see [`Geometry::access`]).

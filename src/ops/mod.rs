@@ -58,6 +58,13 @@ mod uninit;
 mod upsample;
 mod vectorised_tanh;
 
+/// Whether the CPU has AVX-512F, where the direct kernels' wide forms and the small planes'
+/// 16-wide table reads run.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512f() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
 pub use activation::{bias_leaky_relu, leaky_relu, scale_shift_leaky_relu, tanh};
 pub use batch_norm::{batch_norm_leaky_relu, batch_norm_leaky_relu_plus_noise};
 pub use conv::{conv2d, conv2d_rect, conv_transpose2d, upsample2x_conv2d};
