@@ -5,10 +5,23 @@
 //! it the adjoint of im2col (and so the input gradient of a convolution, or the forward pass
 //! of a transposed one).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::source_table::{SourceTable, PADDING};
+
+thread_local! {
+    /// Source tables already made on this thread, by geometry (channels set to one: the table
+    /// is the same for every channel). Making one, with its windows, was a percent of a lean32
+    /// training step when every convolution made its own; a model has a handful of geometries.
+    static SOURCE_TABLES: RefCell<HashMap<Geometry, Rc<SourceTable>>> = RefCell::new(HashMap::new());
+}
+
 /// The shape of one 2-D convolution: `kernel_h`×`kernel_w` kernel, equal stride on both axes, `pad_top` zero
 /// rows above and `pad_left` zero columns left of the image (the rows/columns below/right
 /// follow from the output size).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Geometry {
     pub channels: usize,
     pub in_h: usize,
@@ -122,11 +135,10 @@ impl Geometry {
         }
         if n <= TABLE_MAX_COLS {
             let table = self.source_table();
-            let rows = TableRows::for_table(&table, plane);
             for (i, image) in images.chunks_exact(self.image_len()).enumerate() {
                 for (c, src) in image.chunks_exact(plane).enumerate() {
-                    for (tap, entries) in table.chunks_exact(n).enumerate() {
-                        rows.read(src, entries, &mut cols[row(c * taps + tap, i)]);
+                    for tap in 0..taps {
+                        table.read(tap, src, &mut cols[row(c * taps + tap, i)]);
                     }
                 }
             }
@@ -173,9 +185,22 @@ impl Geometry {
         len / image
     }
 
+    /// This geometry's source table ([`Geometry::make_source_table`]), made once per thread.
+    fn source_table(&self) -> Rc<SourceTable> {
+        let key = Geometry { channels: 1, ..*self };
+        SOURCE_TABLES.with(|tables| {
+            Rc::clone(
+                tables
+                    .borrow_mut()
+                    .entry(key)
+                    .or_insert_with(|| Rc::new(key.make_source_table())),
+            )
+        })
+    }
+
     /// For every tap (ky, kx) and output pixel (oy, ox), in the column matrix's order, the
     /// index in its channel's plane of the input pixel it reads, or [`PADDING`].
-    fn source_table(&self) -> Vec<u32> {
+    fn make_source_table(&self) -> SourceTable {
         let mut table = Vec::with_capacity(self.kernel_h * self.kernel_w * self.cols());
         for ky in 0..self.kernel_h {
             let (oy_lo, oy_hi) = self.valid_rows(ky);
@@ -195,7 +220,7 @@ impl Geometry {
                 }
             }
         }
-        table
+        SourceTable::new(table, self.cols(), self.in_h * self.in_w)
     }
 
     /// One row of the column matrix for any geometry, one output row at a time.
@@ -258,11 +283,10 @@ impl Geometry {
             // Each pixel receives its taps in the same order as on the other paths, so the
             // sums are the same to the last bit.
             let table = self.source_table();
-            let rows = TableRows::for_table(&table, plane);
             for (i, image) in images.chunks_exact_mut(image_len).enumerate() {
                 for (c, dst) in image.chunks_exact_mut(plane).enumerate() {
-                    for (tap, entries) in table.chunks_exact(n).enumerate() {
-                        rows.add(row(c * taps + tap, i), entries, dst);
+                    for tap in 0..taps {
+                        table.add(tap, row(c * taps + tap, i), dst);
                     }
                 }
             }
@@ -369,140 +393,6 @@ pub(crate) fn flip_weight(weight: &[f32], c_out: usize, taps: usize) -> Vec<f32>
 /// a table of source pixels ([`Geometry::source_table`]): on E's and Dx's last planes (8×8 and
 /// 4×4) the shifted copies spent most of their time on per-row bookkeeping, not on copying.
 const TABLE_MAX_COLS: usize = 64;
-
-/// A [`Geometry::source_table`] entry that reads padding (zero); beyond every plane.
-const PADDING: u32 = u32::MAX;
-
-/// How rows of a column matrix are read and added back through a source table: one value at
-/// a time, or 16 at a time with AVX-512's gather and scatter where the CPU has it (E's and
-/// Dx's small planes spent a tenth of a training step in these copies, one bounds-checked
-/// load per value).
-#[derive(Debug, Clone, Copy)]
-enum TableRows {
-    OneByOne,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl TableRows {
-    /// The fastest way the CPU has for `table`, whose entries index planes of `plane`
-    /// values; the vector form only once every entry is checked to be inside or [`PADDING`].
-    fn for_table(table: &[u32], plane: usize) -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if super::has_avx512f()
-            && plane <= i32::MAX as usize
-            && table.iter().all(|&at| at == PADDING || (at as usize) < plane)
-        {
-            return TableRows::Avx512;
-        }
-        let _ = (table, plane);
-        TableRows::OneByOne
-    }
-
-    /// `dst[entries[j]] += values[j]` wherever the entry is not [`PADDING`]; `dst` is one plane
-    /// of the size given to [`TableRows::for_table`]. The entries of one row of a source table
-    /// name distinct pixels (one tap's view of the plane), so sixteen of them can be added at
-    /// once; each pixel's sum is the same as one value at a time.
-    fn add(self, values: &[f32], entries: &[u32], dst: &mut [f32]) {
-        match self {
-            TableRows::OneByOne => {
-                for (&v, &at) in values.iter().zip(entries) {
-                    if let Some(d) = dst.get_mut(at as usize) {
-                        *d += v;
-                    }
-                }
-            }
-            #[cfg(target_arch = "x86_64")]
-            TableRows::Avx512 => {
-                // SAFETY: `for_table` chose this form only on a CPU with AVX-512F and after
-                // checking that every entry lies inside a plane or is padding.
-                let done = unsafe { scatter_add_avx512f(values, entries, dst) };
-                TableRows::OneByOne.add(&values[done..], &entries[done..], dst);
-            }
-        }
-    }
-
-    /// `dst[j] = src[entries[j]]`, zero where the entry is [`PADDING`]; `src` is one plane of
-    /// the size given to [`TableRows::for_table`].
-    fn read(self, src: &[f32], entries: &[u32], dst: &mut [f32]) {
-        match self {
-            TableRows::OneByOne => {
-                for (d, &at) in dst.iter_mut().zip(entries) {
-                    *d = src.get(at as usize).copied().unwrap_or(0.0);
-                }
-            }
-            #[cfg(target_arch = "x86_64")]
-            TableRows::Avx512 => {
-                // SAFETY: `for_table` chose this form only on a CPU with AVX-512F and after
-                // checking that every entry lies inside a plane or is padding.
-                let done = unsafe { gather_avx512f(src, entries, dst) };
-                TableRows::OneByOne.read(src, &entries[done..], &mut dst[done..]);
-            }
-        }
-    }
-}
-
-/// [`TableRows::add`] sixteen values at a time: a masked gather of the pixels, the values
-/// added, a masked scatter back (the entries of a row are distinct, so no lane overwrites
-/// another's sum). Returns how many values it added: the row's whole vectors, leaving the
-/// last few.
-///
-/// # Safety
-/// The CPU must have AVX-512F, and every entry must be [`PADDING`] or below `dst.len()`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn scatter_add_avx512f(values: &[f32], entries: &[u32], dst: &mut [f32]) -> usize {
-    use std::arch::x86_64::{
-        _mm512_add_ps, _mm512_cmpneq_epi32_mask, _mm512_loadu_ps, _mm512_loadu_si512,
-        _mm512_mask_i32gather_ps, _mm512_mask_i32scatter_ps, _mm512_set1_epi32, _mm512_setzero_ps,
-    };
-    const WIDTH: usize = 16;
-    let len = values.len().min(entries.len());
-    let full = len / WIDTH * WIDTH;
-    let padding = _mm512_set1_epi32(PADDING as i32);
-    for start in (0..full).step_by(WIDTH) {
-        // SAFETY: start + WIDTH ≤ len, inside both slices; the gather and the scatter touch
-        // only the lanes whose entry is not padding, each inside `dst` (the caller's contract).
-        unsafe {
-            let at = _mm512_loadu_si512(entries.as_ptr().add(start).cast());
-            let inside = _mm512_cmpneq_epi32_mask(at, padding);
-            let old = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), inside, at, dst.as_ptr());
-            let sum = _mm512_add_ps(old, _mm512_loadu_ps(values.as_ptr().add(start)));
-            _mm512_mask_i32scatter_ps::<4>(dst.as_mut_ptr(), inside, at, sum);
-        }
-    }
-    full
-}
-
-/// [`TableRows::read`] sixteen values at a time: a masked gather whose mask leaves out the
-/// padding entries (their lanes stay zero). Returns how many values it wrote: the row's whole
-/// vectors, leaving the last few.
-///
-/// # Safety
-/// The CPU must have AVX-512F, and every entry must be [`PADDING`] or below `src.len()`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn gather_avx512f(src: &[f32], entries: &[u32], dst: &mut [f32]) -> usize {
-    use std::arch::x86_64::{
-        _mm512_cmpneq_epi32_mask, _mm512_loadu_si512, _mm512_mask_i32gather_ps, _mm512_set1_epi32,
-        _mm512_setzero_ps, _mm512_storeu_ps,
-    };
-    const WIDTH: usize = 16;
-    let len = dst.len().min(entries.len());
-    let full = len / WIDTH * WIDTH;
-    let padding = _mm512_set1_epi32(PADDING as i32);
-    for start in (0..full).step_by(WIDTH) {
-        // SAFETY: start + WIDTH ≤ len, inside both slices; the gather reads only the lanes
-        // whose entry is not padding, each inside `src` (the caller's contract).
-        unsafe {
-            let at = _mm512_loadu_si512(entries.as_ptr().add(start).cast());
-            let inside = _mm512_cmpneq_epi32_mask(at, padding);
-            let values = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), inside, at, src.as_ptr());
-            _mm512_storeu_ps(dst.as_mut_ptr().add(start), values);
-        }
-    }
-    full
-}
 
 /// How [`Geometry::im2col`] reads the image (see [`Geometry::access`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -730,55 +620,6 @@ mod tests {
                 assert_eq!(&images[i * len..(i + 1) * len], &image[..], "{g:?} image {i}");
             }
         }
-    }
-
-    /// Both ways of reading a row through a table give the same values (the plane's value, or
-    /// zero for padding), and both ways of adding a row back give the same sums to the last
-    /// bit, on rows with and without a partial last vector.
-    #[test]
-    fn table_rows_sixteen_at_a_time_match_one_at_a_time() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-        let plane: Vec<f32> = (0..80).map(|_| rng.random_range(-1.0..1.0)).collect();
-        for len in [5, 16, 37, 64] {
-            // Distinct pixels, as one tap's row of a source table names them, and padding.
-            let entries: Vec<u32> = (0..len)
-                .map(|j| match rng.random_range(0..4) {
-                    0 => PADDING,
-                    _ => ((j * 7 + 3) % plane.len()) as u32,
-                })
-                .collect();
-            let rows = TableRows::for_table(&entries, plane.len());
-            #[cfg(target_arch = "x86_64")]
-            assert_eq!(
-                matches!(rows, TableRows::Avx512),
-                std::arch::is_x86_feature_detected!("avx512f"),
-                "the vector form wherever the CPU has it"
-            );
-            let (mut fast, mut plain) = (vec![f32::NAN; len], vec![f32::NAN; len]);
-            rows.read(&plane, &entries, &mut fast);
-            TableRows::OneByOne.read(&plane, &entries, &mut plain);
-            assert_eq!(fast, plain, "{len} entries");
-            for (&v, &at) in plain.iter().zip(&entries) {
-                assert_eq!(v, plane.get(at as usize).copied().unwrap_or(0.0));
-            }
-            let values: Vec<f32> = (0..len).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let (mut fast, mut plain) = (plane.clone(), plane.clone());
-            rows.add(&values, &entries, &mut fast);
-            TableRows::OneByOne.add(&values, &entries, &mut plain);
-            assert_eq!(fast, plain, "{len} entries added");
-            let mut want = plane.clone();
-            for (&v, &at) in values.iter().zip(&entries) {
-                if at != PADDING {
-                    want[at as usize] += v;
-                }
-            }
-            assert_eq!(plain, want, "{len} entries added");
-        }
-        // An entry outside the plane (a bug in a table) never reaches the vector form.
-        assert!(matches!(
-            TableRows::for_table(&[3, 80], plane.len()),
-            TableRows::OneByOne
-        ));
     }
 
     /// ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for every geometry: col2im is im2col's adjoint.

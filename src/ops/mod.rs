@@ -52,6 +52,7 @@ mod parallel;
 mod phases;
 mod resample;
 mod scratch;
+mod source_table;
 mod subpixel;
 mod tap_gather;
 mod uninit;
@@ -59,7 +60,7 @@ mod upsample;
 mod vectorised_tanh;
 
 /// Whether the CPU has AVX-512F, where the direct kernels' wide forms and the small planes'
-/// 16-wide table reads run.
+/// 16-wide table reads and adds run.
 #[cfg(target_arch = "x86_64")]
 fn has_avx512f() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
