@@ -534,14 +534,22 @@ impl BlockChain {
 }
 
 /// `layer(x)` in the dtype of `x`: the weights are cast to it where they differ (mixed
-/// precision), so the gradient still reaches the f32 weights.
+/// precision), so the gradient still reaches the f32 weights. Two-dimensional inputs take [`crate::ops::linear_product`], whose product runs on every
+/// thread on the CPU (candle's runs on its one-thread pool).
 pub(crate) fn linear(layer: &Linear, x: &Tensor) -> Result<Tensor> {
-    if layer.weight().dtype() == x.dtype() {
+    if layer.weight().dtype() != x.dtype() {
+        let weight = layer.weight().to_dtype(x.dtype())?;
+        let bias = layer.bias().map(|b| b.to_dtype(x.dtype())).transpose()?;
+        return Linear::new(weight, bias).forward(x);
+    }
+    if x.rank() != 2 {
         return layer.forward(x);
     }
-    let weight = layer.weight().to_dtype(x.dtype())?;
-    let bias = layer.bias().map(|b| b.to_dtype(x.dtype())).transpose()?;
-    Linear::new(weight, bias).forward(x)
+    let product = crate::ops::linear_product(x, layer.weight())?;
+    match layer.bias() {
+        Some(bias) => product.broadcast_add(bias),
+        None => Ok(product),
+    }
 }
 
 /// A stack of linear layers with leaky ReLU between them (not after the last).

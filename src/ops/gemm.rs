@@ -41,6 +41,11 @@ impl<'a> Mat<'a> {
         self.shape().0
     }
 
+    /// Columns as read.
+    pub fn cols(&self) -> usize {
+        self.shape().1
+    }
+
     /// (rows, columns) as read.
     fn shape(&self) -> (usize, usize) {
         if self.transposed {

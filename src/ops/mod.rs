@@ -47,6 +47,7 @@ mod gemm;
 mod generic;
 mod grouped;
 mod im2col;
+mod linear;
 mod noise;
 mod parallel;
 mod phases;
@@ -69,6 +70,7 @@ fn has_avx512f() -> bool {
 pub use activation::{bias_leaky_relu, leaky_relu, scale_shift_leaky_relu, tanh};
 pub use batch_norm::{batch_norm_leaky_relu, batch_norm_leaky_relu_plus_noise};
 pub use conv::{conv2d, conv2d_rect, conv_transpose2d, upsample2x_conv2d};
+pub(crate) use linear::linear_product;
 pub use noise::add_scaled_noise;
 pub use resample::{downsample_area, downsample_area_to, try_downsample_area_to, upsample_nearest};
 pub use upsample::{pixel_shuffle_2x, upsample_bilinear_2x, upsample_nearest_2x};
