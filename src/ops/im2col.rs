@@ -136,11 +136,7 @@ impl Geometry {
         if n <= TABLE_MAX_COLS {
             let table = self.source_table();
             for (i, image) in images.chunks_exact(self.image_len()).enumerate() {
-                for (c, src) in image.chunks_exact(plane).enumerate() {
-                    for tap in 0..taps {
-                        table.read(tap, src, &mut cols[row(c * taps + tap, i)]);
-                    }
-                }
+                table.read_image(image, cols, ld, i * n);
             }
             return;
         }
@@ -284,11 +280,7 @@ impl Geometry {
             // sums are the same to the last bit.
             let table = self.source_table();
             for (i, image) in images.chunks_exact_mut(image_len).enumerate() {
-                for (c, dst) in image.chunks_exact_mut(plane).enumerate() {
-                    for tap in 0..taps {
-                        table.add(tap, row(c * taps + tap, i), dst);
-                    }
-                }
+                table.add_image(cols, ld, i * n, image);
             }
             return;
         }

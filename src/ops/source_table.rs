@@ -165,6 +165,72 @@ impl SourceTable {
         }
     }
 
+    /// Rows in the table: one per kernel tap.
+    fn taps(&self) -> usize {
+        self.entries.len() / self.cols
+    }
+
+    /// How many planes `image` holds, checking that `rows` rows of `cols` values at `stride`
+    /// from `offset` fit in `matrix` (`rows` = planes × taps).
+    fn planes(&self, image: usize, matrix: usize, stride: usize, offset: usize) -> usize {
+        assert!(
+            self.plane > 0 && image.is_multiple_of(self.plane),
+            "source table: image of {image} values in planes of {}",
+            self.plane
+        );
+        let rows = image / self.plane * self.taps();
+        assert!(
+            rows == 0 || (rows - 1) * stride + offset + self.cols <= matrix,
+            "source table: {rows} rows of {} at stride {stride} from {offset} in {matrix} values",
+            self.cols
+        );
+        image / self.plane
+    }
+
+    /// [`SourceTable::read`] for every tap and every plane of `image` (planes one after
+    /// another): row `c·taps + tap` of the column matrix goes to the `cols` values of `matrix`
+    /// from `(c·taps + tap)·stride + offset`.
+    pub(crate) fn read_image(&self, image: &[f32], matrix: &mut [f32], stride: usize, offset: usize) {
+        let planes = self.planes(image.len(), matrix.len(), stride, offset);
+        #[cfg(target_arch = "x86_64")]
+        if let Form::Windows(windows) = &self.form {
+            // SAFETY: the window form is chosen only on a CPU with AVX-512F, from this table's
+            // entries, all checked to be padding or inside a plane; `planes` checked the sizes.
+            unsafe { read_image_windows_avx512f(self, windows, image, matrix, stride, offset) };
+            return;
+        }
+        let taps = self.taps();
+        for (c, src) in image.chunks_exact(self.plane).enumerate().take(planes) {
+            for tap in 0..taps {
+                let at = (c * taps + tap) * stride + offset;
+                self.read(tap, src, &mut matrix[at..at + self.cols]);
+            }
+        }
+    }
+
+    /// The adjoint of [`SourceTable::read_image`]: [`SourceTable::add`] of every row of
+    /// `matrix` (laid out as there) into its plane of `image`, tap after tap, so each pixel
+    /// receives its values in the same order whatever the form.
+    pub(crate) fn add_image(&self, matrix: &[f32], stride: usize, offset: usize, image: &mut [f32]) {
+        let planes = self.planes(image.len(), matrix.len(), stride, offset);
+        #[cfg(target_arch = "x86_64")]
+        if let Form::Windows(windows) = &self.form {
+            if self.plane <= WINDOW && self.cols.is_multiple_of(LANES) {
+                // SAFETY: as in `read_image`; the plane fits one window and rows have no
+                // partial vector, as the function requires.
+                unsafe { add_whole_planes_avx512f(self, windows, matrix, stride, offset, image) };
+                return;
+            }
+        }
+        let taps = self.taps();
+        for (c, dst) in image.chunks_exact_mut(self.plane).enumerate().take(planes) {
+            for tap in 0..taps {
+                let at = (c * taps + tap) * stride + offset;
+                self.add(tap, &matrix[at..at + self.cols], dst);
+            }
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
     fn row_windows<'a>(&self, windows: &'a [Window], tap: usize) -> &'a [Window] {
         let per_row = self.cols / LANES;
@@ -180,7 +246,13 @@ fn windows(entries: &[u32], cols: usize, plane: usize) -> Option<Vec<Window>> {
     for row in entries.chunks_exact(cols) {
         for vector in row.chunks_exact(LANES) {
             let inside = || vector.iter().copied().filter(|&at| at != PADDING);
-            let base = inside().min().unwrap_or(0);
+            // A plane that fits one window is read from one window at 0 (loaded once per
+            // plane, see `read_image_windows_avx512f`).
+            let base = if plane <= WINDOW {
+                0
+            } else {
+                inside().min().unwrap_or(0)
+            };
             if inside().any(|at| at - base >= WINDOW as u32) {
                 return None;
             }
@@ -190,11 +262,7 @@ fn windows(entries: &[u32], cols: usize, plane: usize) -> Option<Vec<Window>> {
                 hits: [0; 4],
                 lane_of: [[0; LANES]; 4],
             };
-            for (k, load) in window.loads.iter_mut().enumerate() {
-                let start = base as usize + k * LANES;
-                let valid = plane.saturating_sub(start).min(LANES);
-                *load = ((1u32 << valid) - 1) as u16;
-            }
+            window.loads = lanes_inside(plane, base as usize);
             for (lane, &at) in vector.iter().enumerate() {
                 if at != PADDING {
                     let offset = (at - base) as usize;
@@ -354,6 +422,157 @@ unsafe fn add_windows_avx512f(values: &[f32], windows: &[Window], dst: &mut [f32
     full
 }
 
+/// The lanes of the four vectors from `base` that lie inside a plane of `plane` values.
+fn lanes_inside(plane: usize, base: usize) -> [u16; 4] {
+    std::array::from_fn(|k| {
+        let valid = plane.saturating_sub(base + k * LANES).min(LANES);
+        ((1u32 << valid) - 1) as u16
+    })
+}
+
+/// [`SourceTable::read_image`] through the windows, with the loops over planes and taps inside
+/// one AVX-512 function (per row, the calls' own overhead was a third of the reads on 4×4
+/// outputs). A plane that fits one window is loaded once and every tap permutes from the same
+/// four registers; larger planes load each window.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `windows` must be `table`'s ([`windows`]), with every entry
+/// padding or inside a plane, and `matrix` must hold the rows `SourceTable::planes` checks.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn read_image_windows_avx512f(
+    table: &SourceTable,
+    windows: &[Window],
+    image: &[f32],
+    matrix: &mut [f32],
+    stride: usize,
+    offset: usize,
+) {
+    use std::arch::x86_64::{
+        _mm512_cmpge_epu32_mask, _mm512_cmpneq_epi32_mask, _mm512_loadu_si512, _mm512_mask_blend_ps,
+        _mm512_maskz_mov_ps, _mm512_permutex2var_ps, _mm512_set1_epi32, _mm512_storeu_ps, _mm512_sub_epi32,
+    };
+    let (plane, cols, taps) = (table.plane, table.cols, table.taps());
+    let full = cols / LANES * LANES;
+    let whole = plane <= WINDOW;
+    let padding = _mm512_set1_epi32(PADDING as i32);
+    let upper_half = _mm512_set1_epi32(2 * LANES as i32);
+    for (c, src) in image.chunks_exact(plane).enumerate() {
+        // SAFETY (both loads): each reads only lanes inside its plane (`lanes_inside`, or a
+        // window's `loads`, made the same way).
+        let held = if whole {
+            unsafe { load4(src.as_ptr(), lanes_inside(plane, 0)) }
+        } else {
+            [std::arch::x86_64::_mm512_setzero_ps(); 4]
+        };
+        for tap in 0..taps {
+            let entries = table.row(tap);
+            let row_windows = table.row_windows(windows, tap);
+            let at_row = (c * taps + tap) * stride + offset;
+            let out = &mut matrix[at_row..at_row + cols];
+            for (w, window) in row_windows.iter().enumerate() {
+                let start = w * LANES;
+                // SAFETY: start + 16 ≤ full ≤ cols, inside `entries` and `out`.
+                unsafe {
+                    let at = _mm512_loadu_si512(entries.as_ptr().add(start).cast());
+                    let inside = _mm512_cmpneq_epi32_mask(at, padding);
+                    let (v, offsets) = if whole {
+                        (held, at)
+                    } else {
+                        let from = src.as_ptr().wrapping_add(window.base as usize);
+                        (
+                            load4(from, window.loads),
+                            _mm512_sub_epi32(at, _mm512_set1_epi32(window.base as i32)),
+                        )
+                    };
+                    let low = _mm512_permutex2var_ps(v[0], offsets, v[1]);
+                    let high = _mm512_permutex2var_ps(v[2], offsets, v[3]);
+                    let picked =
+                        _mm512_mask_blend_ps(_mm512_cmpge_epu32_mask(offsets, upper_half), low, high);
+                    _mm512_storeu_ps(out.as_mut_ptr().add(start), _mm512_maskz_mov_ps(inside, picked));
+                }
+            }
+            for (d, &at) in out[full..].iter_mut().zip(&entries[full..]) {
+                *d = src.get(at as usize).copied().unwrap_or(0.0);
+            }
+        }
+    }
+}
+
+/// The four vectors from `from`, each lane outside `masks` zero (and not read). A function, not
+/// a closure: a closure does not take on its caller's target features, and its loads were
+/// calls.
+///
+/// # Safety
+/// The CPU must have AVX-512F, and every lane in `masks` must be readable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn load4(from: *const f32, masks: [u16; 4]) -> [std::arch::x86_64::__m512; 4] {
+    use std::arch::x86_64::_mm512_maskz_loadu_ps;
+    // SAFETY: the caller's contract; the pointers are computed with wrapping arithmetic.
+    unsafe {
+        [
+            _mm512_maskz_loadu_ps(masks[0], from),
+            _mm512_maskz_loadu_ps(masks[1], from.wrapping_add(LANES)),
+            _mm512_maskz_loadu_ps(masks[2], from.wrapping_add(2 * LANES)),
+            _mm512_maskz_loadu_ps(masks[3], from.wrapping_add(3 * LANES)),
+        ]
+    }
+}
+
+/// [`SourceTable::add_image`] for planes that fit one window and rows without a partial vector:
+/// each plane is loaded into four registers once, every tap's values are permuted onto their
+/// pixels and added there in registers, tap after tap, and the plane is stored once.
+///
+/// # Safety
+/// As [`read_image_windows_avx512f`], and the plane must fit one window (all bases 0) and
+/// `cols` be a multiple of 16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn add_whole_planes_avx512f(
+    table: &SourceTable,
+    windows: &[Window],
+    matrix: &[f32],
+    stride: usize,
+    offset: usize,
+    image: &mut [f32],
+) {
+    use std::arch::x86_64::{
+        _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_add_ps, _mm512_mask_storeu_ps, _mm512_permutexvar_ps,
+    };
+    let (plane, cols, taps) = (table.plane, table.cols, table.taps());
+    assert!(
+        plane <= WINDOW && cols.is_multiple_of(LANES),
+        "source table: not whole planes"
+    );
+    let masks = lanes_inside(plane, 0);
+    for (c, dst) in image.chunks_exact_mut(plane).enumerate() {
+        // SAFETY: the masks keep every load and store inside the plane.
+        let mut sums = unsafe { load4(dst.as_ptr(), masks) };
+        for tap in 0..taps {
+            let at_row = (c * taps + tap) * stride + offset;
+            let values = &matrix[at_row..at_row + cols];
+            for (w, window) in table.row_windows(windows, tap).iter().enumerate() {
+                // SAFETY: w·16 + 16 ≤ cols = values.len().
+                let row = unsafe { _mm512_loadu_ps(values.as_ptr().add(w * LANES)) };
+                for (k, sum) in sums.iter_mut().enumerate() {
+                    let hits = window.hits[k];
+                    if hits != 0 {
+                        // SAFETY: `lane_of[k]` is 16 values.
+                        let lanes = unsafe { _mm512_loadu_si512(window.lane_of[k].as_ptr().cast()) };
+                        *sum = _mm512_mask_add_ps(*sum, hits, *sum, _mm512_permutexvar_ps(lanes, row));
+                    }
+                }
+            }
+        }
+        for (k, sum) in sums.into_iter().enumerate() {
+            // SAFETY: as the loads above.
+            unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().wrapping_add(k * LANES), masks[k], sum) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,6 +661,61 @@ mod tests {
                     form.add(tap, &values, &mut got);
                     assert_eq!(got, sums, "{:?}: {cols} entries added", form.form);
                 }
+            }
+        }
+    }
+
+    /// Whole images (several planes, every tap) read and added back alike by every form, with
+    /// the rows at a stride and an offset as in a side-by-side column matrix: planes that fit
+    /// one window with and without a partial last vector, and larger planes.
+    #[test]
+    fn every_form_reads_and_adds_whole_images_alike() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        for (cols, plane, spread) in [
+            (16, 64, 64),
+            (32, 48, 48),
+            (37, 64, 64),
+            (64, 256, 48),
+            (20, 100, 60),
+        ] {
+            let (taps, planes, stride, offset) = (3, 2, cols * 3 + 5, cols + 2);
+            let entries = random_table(&mut rng, taps, cols, plane, spread);
+            let image: Vec<f32> = (0..planes * plane).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let matrix_len = (planes * taps - 1) * stride + offset + cols;
+            let plain = SourceTable::with_choice(entries.clone(), cols, plane, Choice::OneByOne);
+            let mut want = vec![f32::NAN; matrix_len];
+            plain.read_image(&image, &mut want, stride, offset);
+            let values: Vec<f32> = (0..matrix_len).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let mut sums = image.clone();
+            plain.add_image(&values, stride, offset, &mut sums);
+            for c in 0..planes {
+                for tap in 0..taps {
+                    let at = (c * taps + tap) * stride + offset;
+                    let mut row = vec![f32::NAN; cols];
+                    plain.read(tap, &image[c * plane..(c + 1) * plane], &mut row);
+                    assert_eq!(&want[at..at + cols], &row[..], "plane {c} tap {tap}");
+                }
+            }
+            let mut forms = vec![SourceTable::new(entries.clone(), cols, plane)];
+            #[cfg(target_arch = "x86_64")]
+            forms.push(SourceTable::with_choice(
+                entries.clone(),
+                cols,
+                plane,
+                Choice::Gather,
+            ));
+            for form in &forms {
+                let mut got = vec![f32::NAN; matrix_len];
+                form.read_image(&image, &mut got, stride, offset);
+                let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{:?}: {cols} of a {plane}-pixel plane read", form.form);
+                let mut got = image.clone();
+                form.add_image(&values, stride, offset, &mut got);
+                assert_eq!(
+                    got, sums,
+                    "{:?}: {cols} of a {plane}-pixel plane added",
+                    form.form
+                );
             }
         }
     }
