@@ -363,7 +363,7 @@ fn run_kernel(
 }
 
 /// `gradient()` if backpropagation needs the gradient of `t`, else `None`.
-fn gradient_of(t: &Tensor, gradient: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+pub(super) fn gradient_of(t: &Tensor, gradient: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
     needs_gradient(t).then(gradient).transpose()
 }
 

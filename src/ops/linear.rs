@@ -10,6 +10,7 @@ use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
+use super::conv::gradient_of;
 use super::gemm::{matmul_into, Mat, Parallelism};
 use super::uninit::written_vec;
 use super::{contiguous_f32, on_cpu_in_f32};
@@ -120,14 +121,8 @@ impl CustomOp2 for Product {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         // Only the layer's own product is differentiated; its gradients are never.
         let grad_y = grad_y.contiguous()?;
-        let grad_x = x
-            .track_op()
-            .then(|| grad_y.apply_op2_no_bwd(w, &Product::INPUT_GRADIENT))
-            .transpose()?;
-        let grad_w = w
-            .track_op()
-            .then(|| grad_y.apply_op2_no_bwd(x, &Product::WEIGHT_GRADIENT))
-            .transpose()?;
+        let grad_x = gradient_of(x, || grad_y.apply_op2_no_bwd(w, &Product::INPUT_GRADIENT))?;
+        let grad_w = gradient_of(w, || grad_y.apply_op2_no_bwd(x, &Product::WEIGHT_GRADIENT))?;
         Ok((grad_x, grad_w))
     }
 }
