@@ -167,21 +167,23 @@ mod tests {
     use candle_core::{Device, Var};
 
     use crate::ops::{assert_same_gradients, max_abs_diff};
+    use crate::rng::TrainRng;
 
     /// The product and both gradients agree with candle's `x.matmul(wᵀ)`, for one sample, a
     /// batch below the threading threshold and one above it.
     #[test]
     fn linear_product_matches_candle_forward_and_backward() {
         let dev = Device::Cpu;
+        let mut rng = TrainRng::new(21);
         for (batch, inputs, outputs) in [(1, 7, 5), (3, 16, 4), (64, 300, 40)] {
-            let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (batch, inputs), &dev).unwrap()).unwrap();
-            let w = Var::from_tensor(&Tensor::randn(0f32, 1.0, (outputs, inputs), &dev).unwrap()).unwrap();
+            let x = Var::from_tensor(&rng.test_input((batch, inputs), &dev).unwrap()).unwrap();
+            let w = Var::from_tensor(&rng.test_input((outputs, inputs), &dev).unwrap()).unwrap();
             let ours = linear_product(&x, &w).unwrap();
             let reference = x.matmul(&w.t().unwrap()).unwrap();
             assert_eq!(ours.dims(), &[batch, outputs]);
             let label = format!("{batch}×{inputs} → {outputs}");
             assert!(max_abs_diff(&ours, &reference) < 1e-4, "{label}");
-            let probe = Tensor::randn(0f32, 1.0, (batch, outputs), &dev).unwrap();
+            let probe = rng.test_input((batch, outputs), &dev).unwrap();
             assert_same_gradients(&ours, &reference, &probe, &[&x, &w], 1e-3, &label);
         }
     }
@@ -204,8 +206,9 @@ mod tests {
     #[test]
     fn a_constant_input_gets_no_gradient() {
         let dev = Device::Cpu;
-        let x = Tensor::randn(0f32, 1.0, (4, 6), &dev).unwrap();
-        let w = Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, 6), &dev).unwrap()).unwrap();
+        let mut rng = TrainRng::new(22);
+        let x = rng.test_input((4, 6), &dev).unwrap();
+        let w = Var::from_tensor(&rng.test_input((3, 6), &dev).unwrap()).unwrap();
         let grads = linear_product(&x, &w)
             .unwrap()
             .sum_all()
