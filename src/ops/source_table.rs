@@ -131,12 +131,10 @@ impl SourceTable {
             Form::Gather => unsafe { gather_avx512f(src, entries, dst) },
             #[cfg(target_arch = "x86_64")]
             Form::Windows(windows) => unsafe {
-                read_windows_avx512f(src, entries, self.row_windows(windows, tap), dst)
+                read_windows_avx512f(src, entries, self.row_windows(windows, tap), None, dst)
             },
         };
-        for (d, &at) in dst[done..].iter_mut().zip(&entries[done..]) {
-            *d = src.get(at as usize).copied().unwrap_or(0.0);
-        }
+        read_one_by_one(src, &entries[done..], &mut dst[done..]);
     }
 
     /// `dst[entry j of row tap] += values[j]` wherever the entry is not padding. The entries
@@ -158,11 +156,7 @@ impl SourceTable {
                 add_windows_avx512f(values, self.row_windows(windows, tap), dst)
             },
         };
-        for (&v, &at) in values[done..].iter().zip(&entries[done..]) {
-            if let Some(d) = dst.get_mut(at as usize) {
-                *d += v;
-            }
-        }
+        add_one_by_one(&values[done..], &entries[done..], dst);
     }
 
     /// Rows in the table: one per kernel tap.
@@ -258,11 +252,10 @@ fn windows(entries: &[u32], cols: usize, plane: usize) -> Option<Vec<Window>> {
             }
             let mut window = Window {
                 base,
-                loads: [0; 4],
+                loads: lanes_inside(plane, base as usize),
                 hits: [0; 4],
                 lane_of: [[0; LANES]; 4],
             };
-            window.loads = lanes_inside(plane, base as usize);
             for (lane, &at) in vector.iter().enumerate() {
                 if at != PADDING {
                     let offset = (at - base) as usize;
@@ -275,6 +268,24 @@ fn windows(entries: &[u32], cols: usize, plane: usize) -> Option<Vec<Window>> {
         }
     }
     Some(windows)
+}
+
+/// [`SourceTable::read`] one value at a time: `dst[j] = src[entries[j]]`, zero for padding (or
+/// any entry outside `src`). Every form reads a row's last few values so.
+fn read_one_by_one(src: &[f32], entries: &[u32], dst: &mut [f32]) {
+    for (d, &at) in dst.iter_mut().zip(entries) {
+        *d = src.get(at as usize).copied().unwrap_or(0.0);
+    }
+}
+
+/// [`SourceTable::add`] one value at a time: `dst[entries[j]] += values[j]`, padding (or any
+/// entry outside `dst`) skipped. Every form adds a row's last few values so.
+fn add_one_by_one(values: &[f32], entries: &[u32], dst: &mut [f32]) {
+    for (&v, &at) in values.iter().zip(entries) {
+        if let Some(d) = dst.get_mut(at as usize) {
+            *d += v;
+        }
+    }
 }
 
 /// [`SourceTable::read`] sixteen values at a time: a masked gather whose mask leaves out the
@@ -335,21 +346,29 @@ unsafe fn scatter_add_avx512f(values: &[f32], entries: &[u32], dst: &mut [f32]) 
     full
 }
 
-/// [`SourceTable::read`] through windows: each vector of sixteen entries loads the 64 pixels of
-/// its window (the lanes inside the plane), picks its values out of them with two two-register
-/// permutes and a blend, and zeroes the padding lanes. Returns how many values it wrote: one
-/// vector per window.
+/// [`SourceTable::read`] through windows: each vector of sixteen entries takes the 64 pixels of
+/// its window, picks its values out of them with two two-register permutes and a blend, and
+/// zeroes the padding lanes. The window's pixels are `held` (a plane that fits one window,
+/// already in registers: every window's base is then 0) or loaded (the lanes inside the
+/// plane). Returns how many values it wrote: one vector per window.
 ///
 /// # Safety
 /// The CPU must have AVX-512F; `windows` must be those of `entries` ([`windows`]) for a plane
-/// of `src.len()` pixels, and every entry padding or inside it.
+/// of `src.len()` pixels, every entry padding or inside it, and `held` that plane's one window
+/// ([`load4`] of `lanes_inside(plane, 0)`) where given.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn read_windows_avx512f(src: &[f32], entries: &[u32], windows: &[Window], dst: &mut [f32]) -> usize {
+#[inline]
+unsafe fn read_windows_avx512f(
+    src: &[f32],
+    entries: &[u32],
+    windows: &[Window],
+    held: Option<[std::arch::x86_64::__m512; 4]>,
+    dst: &mut [f32],
+) -> usize {
     use std::arch::x86_64::{
         _mm512_cmpge_epu32_mask, _mm512_cmpneq_epi32_mask, _mm512_loadu_si512, _mm512_mask_blend_ps,
-        _mm512_maskz_loadu_ps, _mm512_maskz_mov_ps, _mm512_permutex2var_ps, _mm512_set1_epi32,
-        _mm512_storeu_ps, _mm512_sub_epi32,
+        _mm512_maskz_mov_ps, _mm512_permutex2var_ps, _mm512_set1_epi32, _mm512_storeu_ps, _mm512_sub_epi32,
     };
     let full = windows.len() * LANES;
     assert!(
@@ -360,22 +379,23 @@ unsafe fn read_windows_avx512f(src: &[f32], entries: &[u32], windows: &[Window],
     let upper_half = _mm512_set1_epi32(2 * LANES as i32);
     for (w, window) in windows.iter().enumerate() {
         let start = w * LANES;
-        // SAFETY: start + 16 ≤ full, inside `entries` and `dst`; each load reads only the lanes
-        // of `loads`, which lie inside `src` (made so by `windows`), from a pointer computed
-        // with wrapping arithmetic so that a window reaching past the plane forms no
+        // SAFETY: start + 16 ≤ full, inside `entries` and `dst`; a window's loads read only the
+        // lanes of `loads`, which lie inside `src` (made so by `windows`), from a pointer
+        // computed with wrapping arithmetic so that a window reaching past the plane forms no
         // out-of-bounds reference.
         unsafe {
             let at = _mm512_loadu_si512(entries.as_ptr().add(start).cast());
             let inside = _mm512_cmpneq_epi32_mask(at, padding);
-            let offset = _mm512_sub_epi32(at, _mm512_set1_epi32(window.base as i32));
-            let from = src.as_ptr().wrapping_add(window.base as usize);
-            let v0 = _mm512_maskz_loadu_ps(window.loads[0], from);
-            let v1 = _mm512_maskz_loadu_ps(window.loads[1], from.wrapping_add(LANES));
-            let v2 = _mm512_maskz_loadu_ps(window.loads[2], from.wrapping_add(2 * LANES));
-            let v3 = _mm512_maskz_loadu_ps(window.loads[3], from.wrapping_add(3 * LANES));
-            let low = _mm512_permutex2var_ps(v0, offset, v1);
-            let high = _mm512_permutex2var_ps(v2, offset, v3);
-            let picked = _mm512_mask_blend_ps(_mm512_cmpge_epu32_mask(offset, upper_half), low, high);
+            let (v, offsets) = match held {
+                Some(held) => (held, at),
+                None => (
+                    load4(src.as_ptr().wrapping_add(window.base as usize), window.loads),
+                    _mm512_sub_epi32(at, _mm512_set1_epi32(window.base as i32)),
+                ),
+            };
+            let low = _mm512_permutex2var_ps(v[0], offsets, v[1]);
+            let high = _mm512_permutex2var_ps(v[2], offsets, v[3]);
+            let picked = _mm512_mask_blend_ps(_mm512_cmpge_epu32_mask(offsets, upper_half), low, high);
             _mm512_storeu_ps(dst.as_mut_ptr().add(start), _mm512_maskz_mov_ps(inside, picked));
         }
     }
@@ -448,53 +468,22 @@ unsafe fn read_image_windows_avx512f(
     stride: usize,
     offset: usize,
 ) {
-    use std::arch::x86_64::{
-        _mm512_cmpge_epu32_mask, _mm512_cmpneq_epi32_mask, _mm512_loadu_si512, _mm512_mask_blend_ps,
-        _mm512_maskz_mov_ps, _mm512_permutex2var_ps, _mm512_set1_epi32, _mm512_storeu_ps, _mm512_sub_epi32,
-    };
     let (plane, cols, taps) = (table.plane, table.cols, table.taps());
-    let full = cols / LANES * LANES;
-    let whole = plane <= WINDOW;
-    let padding = _mm512_set1_epi32(PADDING as i32);
-    let upper_half = _mm512_set1_epi32(2 * LANES as i32);
     for (c, src) in image.chunks_exact(plane).enumerate() {
-        // SAFETY (both loads): each reads only lanes inside its plane (`lanes_inside`, or a
-        // window's `loads`, made the same way).
-        let held = if whole {
-            unsafe { load4(src.as_ptr(), lanes_inside(plane, 0)) }
+        // SAFETY: the masks keep the loads inside the plane.
+        let held = if plane <= WINDOW {
+            Some(unsafe { load4(src.as_ptr(), lanes_inside(plane, 0)) })
         } else {
-            [std::arch::x86_64::_mm512_setzero_ps(); 4]
+            None
         };
         for tap in 0..taps {
             let entries = table.row(tap);
-            let row_windows = table.row_windows(windows, tap);
             let at_row = (c * taps + tap) * stride + offset;
             let out = &mut matrix[at_row..at_row + cols];
-            for (w, window) in row_windows.iter().enumerate() {
-                let start = w * LANES;
-                // SAFETY: start + 16 ≤ full ≤ cols, inside `entries` and `out`.
-                unsafe {
-                    let at = _mm512_loadu_si512(entries.as_ptr().add(start).cast());
-                    let inside = _mm512_cmpneq_epi32_mask(at, padding);
-                    let (v, offsets) = if whole {
-                        (held, at)
-                    } else {
-                        let from = src.as_ptr().wrapping_add(window.base as usize);
-                        (
-                            load4(from, window.loads),
-                            _mm512_sub_epi32(at, _mm512_set1_epi32(window.base as i32)),
-                        )
-                    };
-                    let low = _mm512_permutex2var_ps(v[0], offsets, v[1]);
-                    let high = _mm512_permutex2var_ps(v[2], offsets, v[3]);
-                    let picked =
-                        _mm512_mask_blend_ps(_mm512_cmpge_epu32_mask(offsets, upper_half), low, high);
-                    _mm512_storeu_ps(out.as_mut_ptr().add(start), _mm512_maskz_mov_ps(inside, picked));
-                }
-            }
-            for (d, &at) in out[full..].iter_mut().zip(&entries[full..]) {
-                *d = src.get(at as usize).copied().unwrap_or(0.0);
-            }
+            // SAFETY: the caller's contract, and `held` is the plane's one window where given.
+            let done =
+                unsafe { read_windows_avx512f(src, entries, table.row_windows(windows, tap), held, out) };
+            read_one_by_one(src, &entries[done..], &mut out[done..]);
         }
     }
 }
